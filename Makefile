@@ -1,0 +1,64 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+PY := .venv/bin/python
+export PYENV_VERSION ?= 3.11.7
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help run test lint typecheck pytest bench install system-deps clean
+
+help:
+	@echo "make run    - start the war room (web, events, worker, beat) with demo data"
+	@echo "make test   - ruff, mypy and every test, browser tests included"
+	@echo "make bench  - performance figures against same-run baselines"
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# The virtualenv follows uv.lock; re-synced whenever the lock changes. --inexact keeps the optional
+# embedded PostgreSQL/Redis packages that `make run` installs on machines without local services.
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --inexact
+	@touch $@
+
+install: .venv/.synced
+
+run: install
+	$(PY) -m warroom.launcher
+
+# Debian packages the tests need: chromium for Playwright, docker-compose (v1) to validate the compose
+# file without an engine. Installed only when missing, and only when we are root (CI, this machine).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "Please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck: install
+	.venv/bin/mypy .
+
+pytest: install system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: install system-deps lint typecheck pytest
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf .venv .tools staticfiles .mypy_cache .ruff_cache

@@ -1,0 +1,227 @@
+"""Demo data that looks like a real crisis, for `make run` (idempotent: safe to run on every start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from incidents import services
+from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+from incidents.models import Incident, IncidentChange, OrgRole, Platform, Scenario, Severity, Status, User
+
+_PROFILES: dict[str, dict[str, str]] = {
+    "maja@northwind.example": {
+        "phone": "+48 601 220 114",
+        "time_zone": "Europe/Warsaw",
+        "org_role": OrgRole.CRISIS_MANAGER,
+    },
+    "erik@northwind.example": {
+        "phone": "+46 70 481 22 90",
+        "time_zone": "Europe/Stockholm",
+        "org_role": OrgRole.MEMBER,
+    },
+    "priya@northwind.example": {
+        "phone": "+44 7700 900 482",
+        "time_zone": "Europe/London",
+        "org_role": OrgRole.MEMBER,
+    },
+    "daniel@northwind.example": {
+        "phone": "+1 646 555 0142",
+        "time_zone": "America/New_York",
+        "org_role": OrgRole.MEMBER,
+    },
+    "sofia@northwind.example": {
+        "phone": "+7 916 555 31 08",
+        "time_zone": "Europe/Moscow",
+        "org_role": OrgRole.MEMBER,
+    },
+    "admin@northwind.example": {"phone": "", "time_zone": "UTC", "org_role": OrgRole.ADMINISTRATOR},
+}
+
+
+@dataclass
+class _Story:
+    title: str
+    scenario: str
+    severity: str
+    summary: str
+    platforms: list[str]
+    detected_ago: timedelta
+    declared_ago: timedelta
+    declared_by: str
+    path: list[tuple[str, timedelta]] = field(default_factory=list)  # (status, time after declaration)
+    is_drill: bool = False
+    is_restricted: bool = False
+
+
+_STORIES = [
+    _Story(
+        title="Checkout charged customers twice — #NorthwindFail trending",
+        scenario=Scenario.OUTAGE,
+        severity=Severity.SEV1,
+        summary=(
+            "Since about 19:40 the payment step retries silently and some customers see two charges. "
+            "A customer's screenshot thread on X has 4k reposts; Reddit r/frugal picked it up. "
+            "Support queue is at 3x normal. Payments team is rolling back the 19:15 release."
+        ),
+        platforms=[Platform.X, Platform.REDDIT, Platform.FACEBOOK, Platform.WEBSITE],
+        detected_ago=timedelta(minutes=52),
+        declared_ago=timedelta(minutes=38),
+        declared_by="maja@northwind.example",
+        path=[(Status.ASSESSING, timedelta(minutes=4)), (Status.RESPONDING, timedelta(minutes=19))],
+    ),
+    _Story(
+        title="Winter campaign video called insensitive by creators",
+        scenario=Scenario.CONTROVERSIAL_POST,
+        severity=Severity.SEV2,
+        summary=(
+            "Our 'Cold is for quitters' TikTok ad is being stitched by creators who say it mocks homeless "
+            "people. Sentiment on the campaign hashtag turned 70% negative in two hours. "
+            "Scheduled posts for the campaign are paused."
+        ),
+        platforms=[Platform.TIKTOK, Platform.INSTAGRAM, Platform.X],
+        detected_ago=timedelta(hours=3, minutes=10),
+        declared_ago=timedelta(hours=2, minutes=45),
+        declared_by="erik@northwind.example",
+        path=[(Status.ASSESSING, timedelta(minutes=12))],
+    ),
+    _Story(
+        title="Rumour that our rain jackets contain banned PFAS",
+        scenario=Scenario.MISINFORMATION,
+        severity=Severity.SEV3,
+        summary=(
+            "A Facebook group post claims our Storm line uses PFAS banned in the EU. Lab certificates say "
+            "otherwise (PFC-free since 2023). Two regional news sites asked for comment."
+        ),
+        platforms=[Platform.FACEBOOK, Platform.NEWS],
+        detected_ago=timedelta(days=1, hours=2),
+        declared_ago=timedelta(days=1, hours=1),
+        declared_by="sofia@northwind.example",
+        path=[
+            (Status.ASSESSING, timedelta(minutes=30)),
+            (Status.RESPONDING, timedelta(hours=2)),
+            (Status.MONITORING, timedelta(hours=9)),
+        ],
+    ),
+    _Story(
+        title="Suspected exposure of loyalty-programme email addresses",
+        scenario=Scenario.DATA_BREACH,
+        severity=Severity.SEV1,
+        summary=(
+            "A security researcher reports a misconfigured export bucket holding ~80k loyalty members' emails. "
+            "Restricted: legal and the commander only until the facts are established; 72-hour regulator "
+            "clock may apply."
+        ),
+        platforms=[Platform.OTHER],
+        detected_ago=timedelta(hours=6),
+        declared_ago=timedelta(hours=5, minutes=30),
+        declared_by="priya@northwind.example",
+        path=[(Status.ASSESSING, timedelta(minutes=10))],
+        is_restricted=True,
+    ),
+    _Story(
+        title="Drill: customer database exposed on a public forum",
+        scenario=Scenario.DATA_BREACH,
+        severity=Severity.SEV2,
+        summary="Quarterly exercise. Scripted: a journalist calls at +15 min, mentions spike at +25 min.",
+        platforms=[Platform.X, Platform.NEWS],
+        detected_ago=timedelta(minutes=20),
+        declared_ago=timedelta(minutes=18),
+        declared_by="maja@northwind.example",
+        is_drill=True,
+    ),
+    _Story(
+        title="Viral complaint: winter boots splitting after two weeks",
+        scenario=Scenario.COMPLAINT,
+        severity=Severity.SEV2,
+        summary=(
+            "A hiking vlogger's video of split soles reached 1.2M views. Batch 23-41 had a glue defect; "
+            "we offered free replacement and published the batch checker."
+        ),
+        platforms=[Platform.YOUTUBE, Platform.INSTAGRAM, Platform.REVIEWS],
+        detected_ago=timedelta(days=12, hours=5),
+        declared_ago=timedelta(days=12, hours=4),
+        declared_by="maja@northwind.example",
+        path=[
+            (Status.ASSESSING, timedelta(minutes=20)),
+            (Status.RESPONDING, timedelta(hours=1)),
+            (Status.MONITORING, timedelta(days=1)),
+            (Status.RESOLVED, timedelta(days=3)),
+        ],
+    ),
+    _Story(
+        title="Store manager's rant filmed by a customer",
+        scenario=Scenario.CONDUCT,
+        severity=Severity.SEV3,
+        summary="A customer filmed a store manager shouting at a teenage employee. Manager suspended pending review.",
+        platforms=[Platform.TIKTOK, Platform.X],
+        detected_ago=timedelta(days=30, hours=3),
+        declared_ago=timedelta(days=30, hours=2),
+        declared_by="erik@northwind.example",
+        path=[
+            (Status.RESPONDING, timedelta(minutes=40)),
+            (Status.MONITORING, timedelta(hours=6)),
+            (Status.RESOLVED, timedelta(days=2)),
+            (Status.CLOSED, timedelta(days=9)),
+        ],
+    ),
+]
+
+
+def _ensure_users() -> dict[str, User]:
+    users: dict[str, User] = {}
+    for email, name, _ in DEMO_USERS:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email, DEMO_PASSWORD, display_name=name, **_PROFILES[email])
+            if _PROFILES[email]["org_role"] == OrgRole.ADMINISTRATOR:
+                user.is_staff = user.is_superuser = True
+                user.save(update_fields=["is_staff", "is_superuser"])
+        users[email] = user
+    return users
+
+
+@transaction.atomic
+def seed_demo() -> int:
+    """Create the demo team and incidents that do not exist yet; returns how many incidents were added."""
+    users = _ensure_users()
+    added = 0
+    now = timezone.now()
+    for story in _STORIES:
+        if Incident.objects.filter(title=story.title).exists():
+            continue
+        actor = users[story.declared_by]
+        incident = services.incident_declare(
+            actor=actor,
+            title=story.title,
+            scenario=story.scenario,
+            severity=story.severity,
+            summary=story.summary,
+            affected_platforms=story.platforms,
+            is_drill=story.is_drill,
+            is_restricted=story.is_restricted,
+        )
+        for new_status, _after in story.path:
+            incident = services.incident_change_status(incident=incident, actor=actor, new_status=new_status)
+        # Move the story back in time so the dashboard shows realistic ages. Demo data only: real
+        # incidents never get their timestamps rewritten.
+        declared = now - story.declared_ago
+        Incident.objects.filter(pk=incident.pk).update(
+            declared_at=declared, detected_at=now - story.detected_ago
+        )
+        last = declared
+        changes = list(IncidentChange.objects.filter(incident=incident).order_by("pk"))
+        for change, (_status, after) in zip(changes, story.path, strict=True):
+            last = declared + after
+            IncidentChange.objects.filter(pk=change.pk).update(changed_at=last)
+        stamps: dict[str, object] = {"status_changed_at": last}
+        if incident.resolved_at:
+            stamps["resolved_at"] = declared + next(a for s, a in story.path if s == Status.RESOLVED)
+        if incident.closed_at:
+            stamps["closed_at"] = last
+        Incident.objects.filter(pk=incident.pk).update(**stamps)
+        added += 1
+    return added

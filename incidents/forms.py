@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from incidents.models import Platform, Scenario, Severity, Status, User
+from incidents.models.users import time_zone_choices
+
+
+class SeverityRadio(forms.RadioSelect):
+    option_template_name = "incidents/widgets/severity_option.html"
+
+
+class DeclareForm(forms.Form):
+    """Only the title, scenario and severity are required: a stressed person must be done in seconds."""
+
+    title = forms.CharField(
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "placeholder": "e.g. Checkout outage: customers charged twice"}
+        ),
+    )
+    scenario = forms.ChoiceField(choices=Scenario.choices, widget=forms.RadioSelect)
+    severity = forms.ChoiceField(choices=Severity.choices, widget=SeverityRadio)
+    summary = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "What do we know so far? Links, reach, who raised it."}
+        ),
+    )
+    affected_platforms = forms.MultipleChoiceField(
+        choices=Platform.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    detected_at = forms.DateTimeField(
+        required=False,
+        label="Detected at",
+        help_text="Leave empty for “now”. Use it when the problem surfaced before you declared.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    is_drill = forms.BooleanField(required=False, label="This is a drill")
+    is_restricted = forms.BooleanField(
+        required=False,
+        label="Restricted",
+        help_text="Only the incident team will see it (e.g. a data breach).",
+    )
+
+    def clean_title(self) -> str:
+        title: str = self.cleaned_data["title"].strip()
+        if not title:
+            raise forms.ValidationError("Give the incident a short title.")
+        return title
+
+    def clean_detected_at(self) -> Any:
+        detected = self.cleaned_data.get("detected_at")
+        if detected and detected > timezone.now() + timedelta(minutes=1):
+            raise forms.ValidationError("Detection cannot be in the future.")
+        return detected
+
+
+class StatusChangeForm(forms.Form):
+    status = forms.ChoiceField(choices=Status.choices)
+    # The status the user saw when they clicked; a mismatch means a colleague was faster.
+    expected = forms.ChoiceField(choices=Status.choices)
+    note = forms.CharField(required=False, max_length=500)
+
+
+class SeverityChangeForm(forms.Form):
+    severity = forms.ChoiceField(choices=Severity.choices)
+    expected = forms.ChoiceField(choices=Severity.choices)
+    note = forms.CharField(required=False, max_length=500)
+
+
+class ProfileForm(forms.ModelForm[User]):
+    time_zone = forms.ChoiceField(choices=time_zone_choices)
+
+    class Meta:
+        model = User
+        fields = ["display_name", "phone", "time_zone"]
+
+
+__all__ = ["DeclareForm", "ProfileForm", "SeverityChangeForm", "StatusChangeForm"]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from incidents.demo import seed_demo
+from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+
+
+class Command(BaseCommand):
+    help = "Create the demo crisis team and incidents (skips what already exists)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        added = seed_demo()
+        self.stdout.write(
+            f"Demo data ready ({added} incidents added). Password for every demo login: {DEMO_PASSWORD}"
+        )
+        for email, name, role in DEMO_USERS:
+            self.stdout.write(f"  {email:28} {name} — {role}")

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, ClassVar
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection, models
+from django.db.models import Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from incidents.models.users import User
+
+
+class InvalidTransition(Exception):
+    """A status change the lifecycle does not allow; the message is shown to the user as is."""
+
+
+class Scenario(models.TextChoices):
+    OUTAGE = "outage", "Technical failure / outage"
+    DATA_BREACH = "data_breach", "Data breach / security"
+    CONTROVERSIAL_POST = "controversial_post", "Controversial post or campaign"
+    COMPLAINT = "complaint", "Product or service complaint"
+    CONDUCT = "conduct", "Executive / employee conduct"
+    MISINFORMATION = "misinformation", "Misinformation / rumour"
+    LEGAL = "legal", "Legal / regulatory"
+    OTHER = "other", "Other"
+
+
+class Severity(models.TextChoices):
+    SEV1 = "sev1", "SEV1"
+    SEV2 = "sev2", "SEV2"
+    SEV3 = "sev3", "SEV3"
+    SEV4 = "sev4", "SEV4"
+
+
+SEVERITY_MEANING: dict[str, str] = {
+    Severity.SEV1: "Critical: harm spreading fast to people, trust or the business; executives engaged now.",
+    Severity.SEV2: "Major: wide public attention or customer impact; first response within the hour.",
+    Severity.SEV3: "Moderate: limited spread or a contained audience; respond the same working day.",
+    Severity.SEV4: "Minor: low visibility; monitor and respond through normal channels.",
+}
+
+
+class Status(models.TextChoices):
+    DETECTED = "detected", "Detected"
+    ASSESSING = "assessing", "Assessing"
+    RESPONDING = "responding", "Responding"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+STATUS_MEANING: dict[str, str] = {
+    Status.DETECTED: "Something surfaced; nobody has assessed it yet.",
+    Status.ASSESSING: "The team is establishing facts, reach and risk.",
+    Status.RESPONDING: "The team is acting and communicating publicly.",
+    Status.MONITORING: "Response is out; watching reactions for a relapse.",
+    Status.RESOLVED: "The crisis is over; the review is due.",
+    Status.CLOSED: "Review done (or a false alarm); the record is archived.",
+}
+
+
+class Platform(models.TextChoices):
+    X = "x", "X"
+    FACEBOOK = "facebook", "Facebook"
+    INSTAGRAM = "instagram", "Instagram"
+    TIKTOK = "tiktok", "TikTok"
+    LINKEDIN = "linkedin", "LinkedIn"
+    YOUTUBE = "youtube", "YouTube"
+    REDDIT = "reddit", "Reddit"
+    NEWS = "news", "News media"
+    REVIEWS = "reviews", "Review sites"
+    WEBSITE = "website", "Own website"
+    OTHER = "other", "Other"
+
+
+class IncidentQuerySet(models.QuerySet["Incident"]):
+    def open(self) -> IncidentQuerySet:
+        return self.exclude(status__in=Incident.ARCHIVED_STATUSES)
+
+    def archived(self) -> IncidentQuerySet:
+        return self.filter(status__in=Incident.ARCHIVED_STATUSES)
+
+    def for_listing(self) -> IncidentQuerySet:
+        return self.select_related("declared_by", "commander")
+
+
+class Incident(models.Model):
+    """One crisis (or drill). Its lifecycle is the transition table below, kept as data."""
+
+    # Allowed moves. "detected → closed" is a false alarm; "resolved → responding" reopens a relapse.
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.DETECTED: frozenset({Status.ASSESSING, Status.RESPONDING, Status.CLOSED}),
+        Status.ASSESSING: frozenset({Status.RESPONDING, Status.MONITORING, Status.CLOSED}),
+        Status.RESPONDING: frozenset({Status.MONITORING, Status.RESOLVED}),
+        Status.MONITORING: frozenset({Status.RESPONDING, Status.RESOLVED}),
+        Status.RESOLVED: frozenset({Status.RESPONDING, Status.CLOSED}),
+        Status.CLOSED: frozenset(),
+    }
+    ARCHIVED_STATUSES: ClassVar[tuple[str, ...]] = (Status.RESOLVED, Status.CLOSED)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+    scenario = models.CharField(max_length=32, choices=Scenario.choices)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DETECTED)
+    affected_platforms = ArrayField(
+        models.CharField(max_length=16, choices=Platform.choices), default=list, blank=True
+    )
+    detected_at = models.DateTimeField(help_text="When the problem first surfaced (may precede declaration).")
+    declared_at = models.DateTimeField(default=timezone.now)
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="declared_incidents"
+    )
+    # Denormalised for the dashboard; the team issue keeps it in step with the role assignments.
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commanded_incidents", null=True
+    )
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    is_drill = models.BooleanField("drill", default=False)
+    is_restricted = models.BooleanField(
+        "restricted", default=False, help_text="Only the incident team can see a restricted incident."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-declared_at"]
+        indexes = [models.Index(fields=["status", "-declared_at"], name="incident_status_declared")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(detected_at__lte=models.F("declared_at")),
+                name="incident_detected_before_declared",
+            ),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="incident_severity_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    @property
+    def severity_meaning(self) -> str:
+        return SEVERITY_MEANING[self.severity]
+
+    @property
+    def status_meaning(self) -> str:
+        return STATUS_MEANING[self.status]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in self.ARCHIVED_STATUSES
+
+    def allowed_transitions(self) -> list[Status]:
+        allowed = self.TRANSITIONS[self.status]
+        return [s for s in Status if s in allowed]
+
+    def ensure_can_move_to(self, new_status: str) -> None:
+        if new_status not in Status.values:
+            raise InvalidTransition(f"“{new_status}” is not a status.")
+        if new_status == self.status:
+            raise InvalidTransition(f"The incident is already {self.get_status_display().lower()}.")
+        if new_status not in self.TRANSITIONS[self.status]:
+            raise InvalidTransition(
+                f"An incident cannot go from {self.get_status_display().lower()} to "
+                f"{Status(new_status).label.lower()}."
+            )
+
+    def platform_labels(self) -> list[str]:
+        return [Platform(p).label for p in self.affected_platforms if p in Platform.values]
+
+    @staticmethod
+    def next_reference(year: int) -> str:
+        """Allocate `INC-<year>-<nnnn>` atomically: one upsert, so concurrent declarations never collide."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO incidents_referencecounter (year, value) VALUES (%s, 1)
+                ON CONFLICT (year) DO UPDATE SET value = incidents_referencecounter.value + 1
+                RETURNING value
+                """,
+                [year],
+            )
+            (value,) = cursor.fetchone()
+        return f"INC-{year}-{value:04d}"
+
+
+class ReferenceCounter(models.Model):
+    """Last incident number handed out per year (see Incident.next_reference)."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    value = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.value}"
+
+
+class IncidentChange(models.Model):
+    """One status or severity change: who, when, from what to what. Never edited."""
+
+    class Field(models.TextChoices):
+        STATUS = "status", "Status"
+        SEVERITY = "severity", "Severity"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    old_value = models.CharField(max_length=32, blank=True)
+    new_value = models.CharField(max_length=32)
+    note = models.CharField(max_length=500, blank=True)
+    changed_by: models.ForeignKey[User, User] = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["changed_at", "pk"]
+        indexes = [models.Index(fields=["incident", "field", "changed_at"], name="incidentchange_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.field}: {self.old_value} → {self.new_value}"
+
+    def label(self, value: str) -> str:
+        choices = Status if self.field == self.Field.STATUS else Severity
+        return str(choices(value).label) if value in choices.values else value

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _zone_names():
+        raise ValidationError(f"“{value}” is not a known time zone (use a name like Europe/Warsaw).")
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(_zone_names()) if "/" in name or name == "UTC"]
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("Users need an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("org_role", OrgRole.ADMINISTRATOR)
+        return self.create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Emails are stored lower-case; logging in as "Anna@Example.com" must still work.
+        return self.get(email__iexact=username or "")
+
+
+class OrgRole(models.TextChoices):
+    ADMINISTRATOR = "administrator", "Administrator"
+    CRISIS_MANAGER = "crisis_manager", "Crisis manager"
+    MEMBER = "member", "Member"
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A crisis team member. Email is the login; the display name is what colleagues see."""
+
+    email = models.EmailField("email address", unique=True)
+    display_name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=40, blank=True, help_text="Reachable number during an incident.")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    org_role = models.CharField(max_length=20, choices=OrgRole.choices, default=OrgRole.MEMBER)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="May log in to the configuration admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["display_name"]
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.email
+
+    def get_full_name(self) -> str:
+        return self.display_name
+
+    def get_short_name(self) -> str:
+        return self.display_name.split(" ")[0] if self.display_name else self.email
+
+    @property
+    def initials(self) -> str:
+        words = [w for w in self.display_name.split() if w]
+        return "".join(w[0] for w in words[:2]).upper() or self.email[:2].upper()

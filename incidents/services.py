@@ -1,0 +1,142 @@
+"""Every change that touches more than one row goes through a function here.
+
+Views, tasks, management commands and the admin all call the same functions, so locking, history and
+(later) timeline entries and live notifications happen the same way whoever makes the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import Incident, IncidentChange, InvalidTransition, Severity, Status, User
+
+
+class StaleEdit(Exception):
+    """Someone else changed the row since the user loaded it; nothing was written."""
+
+    def __init__(self, message: str, *, current: Incident) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+@transaction.atomic
+def incident_declare(
+    *,
+    actor: User,
+    title: str,
+    scenario: str,
+    severity: str,
+    summary: str = "",
+    affected_platforms: Iterable[str] = (),
+    detected_at: datetime | None = None,
+    is_drill: bool = False,
+    is_restricted: bool = False,
+    commander: User | None = None,
+) -> Incident:
+    """Open a new incident. The declaring user commands it unless they name someone else."""
+    now = timezone.now()
+    detected = min(detected_at or now, now)
+    incident = Incident.objects.create(
+        reference=Incident.next_reference(timezone.localtime(now, timezone.get_default_timezone()).year),
+        title=title.strip(),
+        summary=summary.strip(),
+        scenario=scenario,
+        severity=severity,
+        affected_platforms=list(dict.fromkeys(affected_platforms)),
+        detected_at=detected,
+        declared_at=now,
+        declared_by=actor,
+        commander=commander or actor,
+        status_changed_at=now,
+        is_drill=is_drill,
+        is_restricted=is_restricted,
+    )
+    return incident
+
+
+def _lock(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+@transaction.atomic
+def incident_change_status(
+    *, incident: Incident, actor: User, new_status: str, expected_status: str | None = None, note: str = ""
+) -> Incident:
+    """Move the incident along its lifecycle.
+
+    `expected_status` is the status the user was looking at; if a colleague moved the incident meanwhile,
+    StaleEdit is raised instead of silently applying a decision made on outdated information.
+    """
+    locked = _lock(incident)  # two people clicking at once: the second waits, then re-checks
+    if expected_status is not None and locked.status != expected_status:
+        raise StaleEdit(
+            f"The status was changed to {locked.get_status_display().lower()} while you were looking. "
+            "Nothing was changed; check the new status and try again.",
+            current=locked,
+        )
+    locked.ensure_can_move_to(new_status)
+    now = timezone.now()
+    old_status = locked.status
+    locked.status = new_status
+    locked.status_changed_at = now
+    fields = ["status", "status_changed_at", "updated_at"]
+    if new_status == Status.RESOLVED:
+        locked.resolved_at = now
+        fields.append("resolved_at")
+    elif new_status == Status.CLOSED:
+        locked.closed_at = now
+        fields.append("closed_at")
+    elif old_status == Status.RESOLVED:  # reopened: the earlier resolution no longer holds
+        locked.resolved_at = None
+        fields.append("resolved_at")
+    locked.save(update_fields=fields)
+    IncidentChange.objects.create(
+        incident=locked,
+        field=IncidentChange.Field.STATUS,
+        old_value=old_status,
+        new_value=new_status,
+        note=note.strip(),
+        changed_by=actor,
+        changed_at=now,
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_change_severity(
+    *,
+    incident: Incident,
+    actor: User,
+    new_severity: str,
+    expected_severity: str | None = None,
+    note: str = "",
+) -> Incident:
+    locked = _lock(incident)
+    if new_severity not in Severity.values:
+        raise InvalidTransition(f"“{new_severity}” is not a severity.")
+    if not locked.is_open:
+        raise InvalidTransition("A resolved or closed incident keeps the severity it ended with.")
+    if expected_severity is not None and locked.severity != expected_severity:
+        raise StaleEdit(
+            f"The severity was changed to {locked.get_severity_display()} while you were looking. "
+            "Nothing was changed; check it and try again.",
+            current=locked,
+        )
+    if new_severity == locked.severity:
+        raise InvalidTransition(f"The incident is already {locked.get_severity_display()}.")
+    old = locked.severity
+    locked.severity = new_severity
+    locked.save(update_fields=["severity", "updated_at"])
+    IncidentChange.objects.create(
+        incident=locked,
+        field=IncidentChange.Field.SEVERITY,
+        old_value=old,
+        new_value=new_severity,
+        note=note.strip(),
+        changed_by=actor,
+    )
+    return locked

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.management import call_command
+
+
+@shared_task
+def clear_expired_sessions() -> None:
+    """Expired sessions are refused at login anyway; this only keeps the table small."""
+    call_command("clearsessions")

@@ -1,0 +1,62 @@
+// War Room client glue. No inline scripts and no eval (strict CSP): behaviour lives here, attached by
+// event listeners. htmx does the requests; this file makes failures visible instead of silent.
+(function () {
+  "use strict";
+
+  const MESSAGES = {
+    0: "The request didn't reach the server (network problem). Your input is still here — try again.",
+    400: "The server couldn't read that request. Your input is still here.",
+    403: "You are not allowed to do that, or your session changed in another tab. Nothing was changed — reload the page if this keeps happening.",
+    404: "That is no longer available to you. Nothing was changed.",
+    405: "That action isn't possible here. Nothing was changed.",
+    413: "That upload is too large. Nothing was stored.",
+    429: "Too many requests in a short time. Wait a moment and try again.",
+    500: "The server hit an error. Nothing you typed was lost — try again in a moment.",
+    502: "The war room is restarting. Your input is still here — try again in a few seconds.",
+    503: "The war room is temporarily unavailable. Your input is still here — try again in a few seconds.",
+  };
+
+  function banner() {
+    return document.getElementById("htmx-error");
+  }
+
+  function showError(text) {
+    const el = banner();
+    if (!el) return;
+    el.querySelector(".banner-text").textContent = text;
+    el.hidden = false;
+  }
+
+  function hideError() {
+    const el = banner();
+    if (el) el.hidden = true;
+  }
+
+  document.addEventListener("htmx:responseError", function (evt) {
+    const status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    showError(MESSAGES[status] || "Something went wrong (HTTP " + status + "). Nothing you typed was lost.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showError(MESSAGES[0]);
+  });
+  document.addEventListener("htmx:timeout", function () {
+    showError(MESSAGES[0]);
+  });
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    // Background polls must not hide an error the user has not read yet.
+    const trigger = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
+    if (trigger && trigger.type !== "every") hideError();
+  });
+
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest && evt.target.closest(".banner-dismiss")) hideError();
+  });
+
+  // Escape closes the user menu, like any other menu.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    document.querySelectorAll("details.usermenu[open]").forEach(function (d) {
+      d.open = false;
+    });
+  });
+})();

@@ -1,0 +1,56 @@
+"""Helpers for Playwright tests: log in like a person, and catch CSP violations and JS errors."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page
+
+from tests.factories import PASSWORD
+
+# Runs in every page before its own scripts: records CSP violations where the test can read them.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => {
+  window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+
+def watch(page: Page) -> list[str]:
+    """Collect page errors and CSP violations; assert the list is empty at the end of a test."""
+    problems: list[str] = []
+    page.add_init_script(CSP_LISTENER)
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    return problems
+
+
+def csp_violations(page: Page) -> list[str]:
+    return list(page.evaluate("window.__cspViolations || []"))
+
+
+def log_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base_url}/")
+
+
+def settled(page: Page, timeout: float = 5.0) -> None:
+    """Wait until htmx has finished every request, swap and settle (new controls are wired up)."""
+    # A polling loop of page.evaluate, not wait_for_function: the latter evals a string, which our CSP forbids.
+    busy = "!!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    deadline = time.monotonic() + timeout
+    while page.evaluate(busy):
+        if time.monotonic() > deadline:
+            raise AssertionError("htmx did not settle")
+        time.sleep(0.02)

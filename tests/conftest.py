@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import shutil
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls in test bodies are still
+# synchronous (reliability-anchors §5).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+import pytest
+
+from incidents.models import OrgRole, User
+from tests.factories import IncidentFactory, UserFactory
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # `playwright install` cannot download browsers here; drive Debian's chromium instead.
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium).")
+    return {**browser_type_launch_args, "executable_path": path, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def manager(db) -> User:
+    """A crisis manager (Maja in the demo): may declare and run incidents."""
+    return UserFactory.create(
+        display_name="Maja Kowalska", email="maja@example.com", org_role=OrgRole.CRISIS_MANAGER
+    )
+
+
+@pytest.fixture
+def member(db) -> User:
+    return UserFactory.create(display_name="Erik Lindqvist", email="erik@example.com")
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return UserFactory.create(display_name="Olaf Outsider", email="olaf@example.com")
+
+
+@pytest.fixture
+def incident(manager):
+    return IncidentFactory.create(declared_by=manager, title="Checkout charged customers twice")
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
