@@ -4,9 +4,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
-from incidents.models import Incident, IncidentChange, User
+from incidents import services
+from incidents.models import Incident, IncidentChange, IncidentRole, RoleAssignment, User
+from incidents.permissions import visible_incidents
 
 
 @admin.register(User)
@@ -29,20 +33,31 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]  # stubs expect Abstra
     )
 
 
-class IncidentChangeInline(admin.TabularInline[IncidentChange, Incident]):
-    model = IncidentChange
+class _ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
-    fields = ["changed_at", "field", "old_value", "new_value", "changed_by", "note"]
-    readonly_fields = ["changed_at", "field", "old_value", "new_value", "changed_by", "note"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IncidentChangeInline(_ReadOnlyInline):
+    model = IncidentChange
+    fields = ["changed_at", "field", "old_value", "new_value", "changed_by", "note"]
+
+
+class RoleAssignmentInline(_ReadOnlyInline):
+    model = RoleAssignment
+    fk_name = "incident"
+    fields = ["user", "role", "backup", "started_at", "ended_at", "end_note"]
+
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin[Incident]):
-    """Configuration view only: lifecycle changes go through the war room, which records who and when."""
+    """Configuration view only: lifecycle and team changes go through the war room, which records them."""
 
     list_display = ["reference", "title", "severity", "status", "is_drill", "is_restricted", "declared_at"]
     list_filter = ["status", "severity", "scenario", "is_drill", "is_restricted"]
@@ -53,12 +68,48 @@ class IncidentAdmin(admin.ModelAdmin[Incident]):
         "status",
         "severity",
         "declared_by",
+        "commander",
         "declared_at",
         "status_changed_at",
         "resolved_at",
         "closed_at",
     ]
-    inlines = [IncidentChangeInline]
+    inlines = [RoleAssignmentInline, IncidentChangeInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Incident]:
+        # Staff status is not a way into restricted incidents: the admin shows what the war room would.
+        return visible_incidents(request.user)  # type: ignore[arg-type]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(IncidentRole)
+class IncidentRoleAdmin(admin.ModelAdmin[IncidentRole]):
+    """The role catalogue. Saving a role re-derives the permissions of everyone holding it now."""
+
+    list_display = [
+        "name",
+        "sort_order",
+        "can_post",
+        "can_draft",
+        "can_approve",
+        "can_publish",
+        "can_manage_team",
+        "can_change_status",
+        "can_manage_deadlines",
+    ]
+    list_editable = ["sort_order"]
+    readonly_fields = ["is_command"]
+    prepopulated_fields = {"slug": ("name",)}
+
+    def save_model(
+        self, request: HttpRequest, obj: IncidentRole, form: ModelForm[IncidentRole], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            services.role_resync_holders(role=obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: IncidentRole | None = None) -> bool:
+        # Roles with history are PROTECTed anyway; unused ones may go.
+        return obj is None or not obj.assignments.exists()

@@ -1,9 +1,30 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _seed_roles(sender: AppConfig, **kwargs: Any) -> None:
+    # Also after a test database flush, which empties every table including the seeded catalogue.
+    from django.apps import apps as global_apps
+
+    from incidents.roles import ensure_roles
+
+    # `migrate` passes its migration-state registry; `flush` passes none.
+    registry = kwargs.get("apps") or global_apps
+    try:
+        role_model = registry.get_model("incidents", "IncidentRole")
+    except LookupError:  # migrated back to before the role catalogue existed
+        return
+    ensure_roles(role_model)
 
 
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Crisis war room"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_seed_roles, sender=self)

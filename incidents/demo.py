@@ -10,7 +10,17 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
-from incidents.models import Incident, IncidentChange, OrgRole, Platform, Scenario, Severity, Status, User
+from incidents.models import (
+    Incident,
+    IncidentChange,
+    IncidentRole,
+    OrgRole,
+    Platform,
+    Scenario,
+    Severity,
+    Status,
+    User,
+)
 
 _PROFILES: dict[str, dict[str, str]] = {
     "maja@northwind.example": {
@@ -55,6 +65,7 @@ class _Story:
     path: list[tuple[str, timedelta]] = field(default_factory=list)  # (status, time after declaration)
     is_drill: bool = False
     is_restricted: bool = False
+    team: list[tuple[str, str]] = field(default_factory=list)  # (email, role slug)
 
 
 _STORIES = [
@@ -72,6 +83,12 @@ _STORIES = [
         declared_ago=timedelta(minutes=38),
         declared_by="maja@northwind.example",
         path=[(Status.ASSESSING, timedelta(minutes=4)), (Status.RESPONDING, timedelta(minutes=19))],
+        team=[
+            ("erik@northwind.example", "comms-lead"),
+            ("priya@northwind.example", "legal"),
+            ("daniel@northwind.example", "executive"),
+            ("sofia@northwind.example", "social"),
+        ],
     ),
     _Story(
         title="Winter campaign video called insensitive by creators",
@@ -87,6 +104,11 @@ _STORIES = [
         declared_ago=timedelta(hours=2, minutes=45),
         declared_by="erik@northwind.example",
         path=[(Status.ASSESSING, timedelta(minutes=12))],
+        team=[
+            ("sofia@northwind.example", "social"),
+            ("maja@northwind.example", "deputy"),
+            ("daniel@northwind.example", "executive"),
+        ],
     ),
     _Story(
         title="Rumour that our rain jackets contain banned PFAS",
@@ -100,6 +122,7 @@ _STORIES = [
         detected_ago=timedelta(days=1, hours=2),
         declared_ago=timedelta(days=1, hours=1),
         declared_by="sofia@northwind.example",
+        team=[("erik@northwind.example", "comms-lead"), ("priya@northwind.example", "legal")],
         path=[
             (Status.ASSESSING, timedelta(minutes=30)),
             (Status.RESPONDING, timedelta(hours=2)),
@@ -119,6 +142,7 @@ _STORIES = [
         detected_ago=timedelta(hours=6),
         declared_ago=timedelta(hours=5, minutes=30),
         declared_by="priya@northwind.example",
+        team=[("maja@northwind.example", "deputy"), ("daniel@northwind.example", "executive")],
         path=[(Status.ASSESSING, timedelta(minutes=10))],
         is_restricted=True,
     ),
@@ -127,6 +151,7 @@ _STORIES = [
         scenario=Scenario.DATA_BREACH,
         severity=Severity.SEV2,
         summary="Quarterly exercise. Scripted: a journalist calls at +15 min, mentions spike at +25 min.",
+        team=[("erik@northwind.example", "spokesperson"), ("sofia@northwind.example", "scribe")],
         platforms=[Platform.X, Platform.NEWS],
         detected_ago=timedelta(minutes=20),
         declared_ago=timedelta(minutes=18),
@@ -204,6 +229,10 @@ def seed_demo() -> int:
             is_drill=story.is_drill,
             is_restricted=story.is_restricted,
         )
+        for email, slug in story.team:
+            services.team_add_member(
+                incident=incident, actor=actor, user=users[email], role=IncidentRole.objects.get(slug=slug)
+            )
         for new_status, _after in story.path:
             incident = services.incident_change_status(incident=incident, actor=actor, new_status=new_status)
         # Move the story back in time so the dashboard shows realistic ages. Demo data only: real

@@ -6,8 +6,30 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from incidents.models import Platform, Scenario, Severity, Status, User
+from incidents.models import IncidentRole, Platform, Scenario, Severity, Status, User
 from incidents.models.users import time_zone_choices
+
+
+def _role_choices() -> Any:
+    return IncidentRole.objects.filter(is_command=False)
+
+
+class PersonField(forms.CharField):
+    """A person picked by e-mail (the type-ahead fills it in); cleans to an active User."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> User | None:
+        raw = super().clean(value)
+        if not raw:
+            return None
+        email = raw.split("<")[-1].rstrip(">").strip()  # accepts "Name <email>" from the suggestions too
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"Nobody with an active account uses “{email}”.")
+        return user
 
 
 class SeverityRadio(forms.RadioSelect):
@@ -83,3 +105,32 @@ class ProfileForm(forms.ModelForm[User]):
 
 
 __all__ = ["DeclareForm", "ProfileForm", "SeverityChangeForm", "StatusChangeForm"]
+
+
+class AddMemberForm(forms.Form):
+    person = PersonField(label="Person", widget=forms.TextInput(attrs={"placeholder": "Name or e-mail"}))
+    role = forms.ModelChoiceField(queryset=IncidentRole.objects.none(), empty_label=None)
+    backup = PersonField(label="Backup (optional)", required=False)
+    note = forms.CharField(required=False, max_length=500)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = _role_choices()  # type: ignore[attr-defined]
+
+
+class HandoverForm(forms.Form):
+    to = PersonField(label="Hand over to")
+    note = forms.CharField(required=False, max_length=500, label="Handover note")
+    stay_as = forms.ModelChoiceField(queryset=IncidentRole.objects.none(), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["stay_as"].queryset = _role_choices()  # type: ignore[attr-defined]
+
+
+class BackupForm(forms.Form):
+    backup = PersonField(label="Backup", required=False)
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(required=False, max_length=500)

@@ -3,47 +3,61 @@
 Every incident-scoped view goes through `get_incident_for`, so visibility is decided in one place:
 an incident the user may not see is a 404 (its existence is not leaked), one they may see but not act on
 is a 403.
+
+Rules (README, "Design decisions"):
+- unrestricted incidents are visible to every active user; restricted ones only to their team;
+- acting needs a per-incident permission, granted by the roles a person holds in that incident's team
+  (django-guardian rows on IncidentUserObjectPermission, written only by the team services);
+- model-wide permissions and superuser status grant nothing here, on purpose.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
-from incidents.models import Incident, IncidentQuerySet, OrgRole, User
-
-
-class Action(StrEnum):
-    VIEW = "view"
-    CHANGE_STATUS = "change_status"
+from incidents.models import Incident, IncidentQuerySet, IncidentUserObjectPermission, OrgRole, Perm, User
 
 
 def visible_incidents(user: User) -> IncidentQuerySet:
-    """Incidents `user` may see: every unrestricted one, and restricted ones they declared or command."""
+    """Incidents `user` may see: every unrestricted one, and restricted ones whose team they are on."""
     if not user.is_active:
         return Incident.objects.none()
-    return Incident.objects.filter(Q(is_restricted=False) | Q(declared_by=user) | Q(commander=user))
+    on_team = IncidentUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename=Perm.VIEW
+    )
+    return Incident.objects.filter(Q(is_restricted=False) | Exists(on_team))
 
 
-def can(user: User, action: Action, incident: Incident) -> bool:
-    if action is Action.VIEW:
-        return True  # callers only hold incidents that came through visible_incidents()
-    if action is Action.CHANGE_STATUS:
-        return user.pk in (incident.declared_by_id, incident.commander_id) or user.org_role in (
-            OrgRole.ADMINISTRATOR,
-            OrgRole.CRISIS_MANAGER,
+def incident_perms(user: User, incident: Incident) -> frozenset[str]:
+    """The user's per-incident permission codenames (one query; roles held now, nothing else)."""
+    if not user.is_active:
+        return frozenset()
+    return frozenset(
+        IncidentUserObjectPermission.objects.filter(user=user, content_object=incident).values_list(
+            "permission__codename", flat=True
         )
-    raise ValueError(action)
+    )
 
 
-def get_incident_for(user: User, code: UUID, action: Action = Action.VIEW) -> Incident:
+def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW) -> Incident:
+    """Fetch an incident for one action: 404 when invisible, 403 when visible but not allowed.
+
+    The result carries `viewer_perms`, so templates and views can show what the user may do without
+    asking again.
+    """
     incident = visible_incidents(user).select_related("declared_by", "commander").filter(code=code).first()
     if incident is None:
         raise Http404("No such incident.")
-    if not can(user, action, incident):
+    perms = incident_perms(user, incident)
+    incident.viewer_perms = perms
+    if action is not Perm.VIEW and action not in perms:
         raise PermissionDenied("Your role in this incident does not allow that.")
     return incident
+
+
+def may_declare(user: User) -> bool:
+    return user.is_active and user.org_role in (OrgRole.ADMINISTRATOR, OrgRole.CRISIS_MANAGER)

@@ -77,15 +77,16 @@ def test_invalid_declare_keeps_input_and_shows_inline_errors(page: Page, live_se
 
 
 def test_a_refused_action_is_shown_not_swallowed(page: Page, live_server, manager, member):
+    from incidents import services
+    from incidents.models import RoleAssignment
     from tests.factories import IncidentFactory
 
     incident = IncidentFactory.create(declared_by=manager, title="Boots splitting")
     log_in(page, live_server.url, manager.email)
     page.goto(f"{live_server.url}/incidents/{incident.code}/")
-    # Meanwhile the commander loses the right to act (e.g. demoted): the next click gets a 403.
-    Incident.objects.filter(pk=incident.pk).update(commander=member, declared_by=member)
-    manager.org_role = "member"
-    manager.save(update_fields=["org_role"])
+    # Meanwhile command is handed to someone else (from another browser): the next click gets a 403.
+    command = RoleAssignment.objects.get(incident=incident, is_command=True)
+    services.team_handover(incident=incident, actor=manager, assignment=command, to_user=member)
     page.get_by_role("button", name="Move to assessing").click()
     expect(page.locator("#htmx-error")).to_be_visible()
     expect(page.locator("#htmx-error")).to_contain_text("not allowed")
@@ -100,7 +101,7 @@ def test_dashboard_is_usable_on_a_phone(browser, live_server, manager):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     log_in(page, live_server.url, manager.email)
-    expect(page.get_by_text("Influencer video criticised")).to_be_visible()
+    expect(page.locator("#open-incidents").get_by_text("Influencer video criticised")).to_be_visible()
     # Nothing wider than the screen: no sideways scrolling at 2 a.m.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()

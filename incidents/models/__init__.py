@@ -15,6 +15,16 @@ from incidents.models.incident import (
     Severity,
     Status,
 )
+from incidents.models.team import (
+    IncidentGroupObjectPermission,
+    IncidentRole,
+    IncidentUserObjectPermission,
+    Notification,
+    OutboundEmail,
+    Perm,
+    RoleAssignment,
+    TeamEvent,
+)
 from incidents.models.users import OrgRole, User
 
 __all__ = [
@@ -22,13 +32,21 @@ __all__ = [
     "STATUS_MEANING",
     "Incident",
     "IncidentChange",
+    "IncidentGroupObjectPermission",
     "IncidentQuerySet",
+    "IncidentRole",
+    "IncidentUserObjectPermission",
     "InvalidTransition",
+    "Notification",
     "OrgRole",
+    "OutboundEmail",
+    "Perm",
     "Platform",
     "ReferenceCounter",
+    "RoleAssignment",
     "Scenario",
     "Severity",
     "Status",
+    "TeamEvent",
     "User",
 ]

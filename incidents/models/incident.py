@@ -131,9 +131,22 @@ class Incident(models.Model):
 
     objects = IncidentQuerySet.as_manager()
 
+    # Set by permissions.get_incident_for: the viewer's per-incident permission codenames.
+    viewer_perms: frozenset[str] = frozenset()
+
     class Meta:
         ordering = ["-declared_at"]
         indexes = [models.Index(fields=["status", "-declared_at"], name="incident_status_declared")]
+        # Granted per incident by the team services (guardian object permissions); never model-wide.
+        permissions = [
+            ("post_to_timeline", "Post to the timeline"),
+            ("draft_statement", "Draft statements"),
+            ("approve_statement", "Approve statements"),
+            ("publish_statement", "Publish statements"),
+            ("manage_team", "Manage the team"),
+            ("change_status", "Change status and severity"),
+            ("manage_deadlines", "Manage deadlines and tasks"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(detected_at__lte=models.F("declared_at")),

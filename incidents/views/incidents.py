@@ -6,10 +6,12 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
+from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,8 +20,18 @@ from django_htmx.http import HttpResponseClientRedirect
 from incidents import services
 from incidents.forms import DeclareForm, ProfileForm, SeverityChangeForm, StatusChangeForm
 from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment
-from incidents.models import SEVERITY_MEANING, Incident, InvalidTransition, Severity
-from incidents.permissions import Action, can, get_incident_for, visible_incidents
+from incidents.models import (
+    SEVERITY_MEANING,
+    Incident,
+    InvalidTransition,
+    Notification,
+    Perm,
+    RoleAssignment,
+    Severity,
+    User,
+)
+from incidents.permissions import get_incident_for, may_declare, visible_incidents
+from incidents.views.team import team_context
 from warroom.redis import redis_ping
 
 PAST_PAGE_SIZE = 50
@@ -30,23 +42,59 @@ _SEVERITY_ORDER = {s.value: i for i, s in enumerate(Severity)}
 @require_GET
 @login_required
 def dashboard(request: AuthRequest) -> HttpResponse:
+    user = request.user
     incidents = sorted(
-        visible_incidents(request.user).open().for_listing(),
+        visible_incidents(user).open().for_listing(),
         key=lambda i: (_SEVERITY_ORDER[i.severity], -i.declared_at.timestamp()),
     )
-    return render_page_or_fragment(
-        request, "incidents/dashboard.html", "open-incidents", {"incidents": incidents}
-    )
+    # My incidents and my roles in them: one query, grouped here.
+    mine: dict[int, dict[str, object]] = {}
+    for a in (
+        RoleAssignment.objects.current()
+        .filter(user=user)
+        .exclude(incident__status__in=Incident.ARCHIVED_STATUSES)
+        .select_related("incident", "role")
+        .order_by("-incident__declared_at", "role__sort_order")
+    ):
+        entry = mine.setdefault(a.incident_id, {"incident": a.incident, "roles": []})
+        entry["roles"].append(a.role)  # type: ignore[attr-defined]
+    context = {
+        "incidents": incidents,
+        "my_incidents": list(mine.values()),
+        # Only about incidents still visible: leaving a restricted incident must take its title away too.
+        "notifications": list(
+            Notification.objects.filter(recipient=user, read_at__isnull=True).filter(
+                Q(incident__isnull=True) | Q(incident__in=visible_incidents(user))
+            )[:10]
+        ),
+        "may_declare": may_declare(user),
+    }
+    return render_page_or_fragment(request, "incidents/dashboard.html", "open-incidents", context)
+
+
+@require_POST
+@login_required
+def mark_notifications_read(request: AuthRequest) -> HttpResponse:
+    Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    return redirect("incidents:dashboard")
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def declare(request: AuthRequest) -> HttpResponse:
+    if not may_declare(request.user):
+        return render(request, "incidents/declare_forbidden.html", status=403)
     form = DeclareForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             incident = services.incident_declare(actor=request.user, **form.cleaned_data)
-            messages.success(request, f"{incident.reference} declared. You are the incident commander.")
+            if incident.commander_id == request.user.pk:
+                messages.success(request, f"{incident.reference} declared. You are the incident commander.")
+            else:
+                messages.success(
+                    request,
+                    f"{incident.reference} declared. {incident.commander} commands it; you are deputy.",
+                )
             if request.htmx:
                 return HttpResponseClientRedirect(incident_url(incident))
             return redirect(incident_url(incident))
@@ -57,7 +105,11 @@ def declare(request: AuthRequest) -> HttpResponse:
         request,
         "incidents/declare.html",
         "declare-form",
-        {"form": form, "severity_meaning": SEVERITY_MEANING},
+        {
+            "form": form,
+            "severity_meaning": SEVERITY_MEANING,
+            "people": User.objects.filter(is_active=True).only("email", "display_name"),
+        },
         status=status,
     )
 
@@ -67,9 +119,8 @@ def incident_url(incident: Incident) -> str:
 
 
 def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
-    return {
-        "incident": incident,
-        "can_change_status": can(request.user, Action.CHANGE_STATUS, incident),
+    return team_context(request.user, incident) | {
+        "can_change_status": Perm.CHANGE_STATUS in incident.viewer_perms,
         "severity_choices": Severity.choices,
         "changes": list(incident.changes.select_related("changed_by").order_by("-changed_at", "-pk")[:20]),
     }
@@ -85,8 +136,9 @@ def room(request: AuthRequest, code: UUID) -> HttpResponse:
 
 
 def _header_response(
-    request: AuthRequest, incident: Incident, *, error: str = "", status: int = 200
+    request: AuthRequest, incident: Incident, perms: frozenset[str], *, error: str = "", status: int = 200
 ) -> HttpResponse:
+    incident.viewer_perms = perms  # the service hands back a freshly locked row
     if not request.htmx:
         if error:
             messages.error(request, error)
@@ -101,12 +153,15 @@ def _header_response(
 @require_POST
 @login_required
 def change_status(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Action.CHANGE_STATUS)
+    incident = get_incident_for(request.user, code, Perm.CHANGE_STATUS)
+    perms = incident.viewer_perms
     form = StatusChangeForm(request.POST)
     if not form.is_valid():
-        return _header_response(request, incident, error="That status change was not understood.", status=422)
+        return _header_response(
+            request, incident, perms, error="That status change was not understood.", status=422
+        )
     try:
-        incident = services.incident_change_status(
+        updated = services.incident_change_status(
             incident=incident,
             actor=request.user,
             new_status=form.cleaned_data["status"],
@@ -114,21 +169,24 @@ def change_status(request: AuthRequest, code: UUID) -> HttpResponse:
             note=form.cleaned_data["note"],
         )
     except services.StaleEdit as exc:
-        return _header_response(request, exc.current, error=str(exc), status=409)
+        return _header_response(request, exc.current, perms, error=str(exc), status=409)
     except InvalidTransition as exc:
-        return _header_response(request, incident, error=str(exc), status=409)
-    return _header_response(request, incident)
+        return _header_response(request, incident, perms, error=str(exc), status=409)
+    return _header_response(request, updated, perms)
 
 
 @require_POST
 @login_required
 def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Action.CHANGE_STATUS)
+    incident = get_incident_for(request.user, code, Perm.CHANGE_STATUS)
+    perms = incident.viewer_perms
     form = SeverityChangeForm(request.POST)
     if not form.is_valid():
-        return _header_response(request, incident, error="That severity was not understood.", status=422)
+        return _header_response(
+            request, incident, perms, error="That severity was not understood.", status=422
+        )
     try:
-        incident = services.incident_change_severity(
+        updated = services.incident_change_severity(
             incident=incident,
             actor=request.user,
             new_severity=form.cleaned_data["severity"],
@@ -136,10 +194,10 @@ def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
             note=form.cleaned_data["note"],
         )
     except services.StaleEdit as exc:
-        return _header_response(request, exc.current, error=str(exc), status=409)
+        return _header_response(request, exc.current, perms, error=str(exc), status=409)
     except InvalidTransition as exc:
-        return _header_response(request, incident, error=str(exc), status=409)
-    return _header_response(request, incident)
+        return _header_response(request, incident, perms, error=str(exc), status=409)
+    return _header_response(request, updated, perms)
 
 
 @require_GET

@@ -1,8 +1,4 @@
-"""Every change that touches more than one row goes through a function here.
-
-Views, tasks, management commands and the admin all call the same functions, so locking, history and
-(later) timeline entries and live notifications happen the same way whoever makes the change.
-"""
+"""The incident lifecycle: declare, change status, change severity."""
 
 from __future__ import annotations
 
@@ -10,9 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from incidents.models import Incident, IncidentChange, InvalidTransition, Severity, Status, User
+from incidents.models import Incident, IncidentChange, IncidentRole, InvalidTransition, Severity, Status, User
+from incidents.services.notify import notify
+from incidents.services.team import assign_command, team_add_member
 
 
 class StaleEdit(Exception):
@@ -55,6 +54,20 @@ def incident_declare(
         is_drill=is_drill,
         is_restricted=is_restricted,
     )
+    commander = commander or actor
+    assign_command(incident=incident, commander=commander, actor=actor)
+    if commander.pk != actor.pk:
+        # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
+        team_add_member(
+            incident=incident, actor=actor, user=actor, role=IncidentRole.objects.get(slug="deputy")
+        )
+        notify(
+            user=commander,
+            incident=incident,
+            text=f"{actor} declared {incident.reference} “{incident.title}” and named you incident commander.",
+            url=reverse("incidents:room", args=[incident.code]),
+            key=f"declared-commander:{incident.pk}",
+        )
     return incident
 
 

@@ -1,0 +1,273 @@
+"""Team changes: add people, give and take roles, hand over, name backups, leave.
+
+Each change locks the incident row (team changes to one incident are serialised), closes or opens
+RoleAssignment rows (history is never rewritten), re-derives the person's guardian permissions from the
+roles they now hold, records a TeamEvent for the timeline, and tells the people concerned.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import (
+    Incident,
+    IncidentRole,
+    IncidentUserObjectPermission,
+    RoleAssignment,
+    TeamEvent,
+    User,
+)
+from incidents.services.notify import notify
+
+
+class TeamError(Exception):
+    """A team change that is not allowed; the message is shown to the user as is. Nothing was changed."""
+
+
+def _lock(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+def sync_permissions(*, incident: Incident, user: User) -> frozenset[str]:
+    """Make the user's guardian rows on this incident exactly the union of the roles they hold now."""
+    roles = IncidentRole.objects.filter(
+        assignments__incident=incident, assignments__user=user, assignments__ended_at__isnull=True
+    )
+    desired: set[str] = set()
+    for role in roles:
+        desired |= role.perms()
+    rows = IncidentUserObjectPermission.objects.filter(user=user, content_object=incident)
+    current = set(rows.values_list("permission__codename", flat=True))
+    if current - desired:
+        rows.filter(permission__codename__in=current - desired).delete()
+    if desired - current:
+        permissions = Permission.objects.filter(
+            content_type__app_label="incidents", codename__in=desired - current
+        )
+        IncidentUserObjectPermission.objects.bulk_create(
+            IncidentUserObjectPermission(user=user, permission=p, content_object=incident)
+            for p in permissions
+        )
+    return frozenset(desired)
+
+
+def _current(incident: Incident, user: User) -> list[RoleAssignment]:
+    return list(RoleAssignment.objects.current().filter(incident=incident, user=user).select_related("role"))
+
+
+def _room(incident: Incident) -> str:
+    return reverse("incidents:room", args=[incident.code])
+
+
+def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra: object) -> TeamEvent:
+    return TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
+
+
+def assign_command(*, incident: Incident, commander: User, actor: User, note: str = "") -> RoleAssignment:
+    """Open the first command assignment of a newly declared incident (see lifecycle.incident_declare)."""
+    role = IncidentRole.objects.get(is_command=True)
+    assignment = RoleAssignment.objects.create(
+        incident=incident, user=commander, role=role, is_command=True, started_by=actor, start_note=note
+    )
+    sync_permissions(incident=incident, user=commander)
+    return assignment
+
+
+@transaction.atomic
+def team_add_member(
+    *,
+    incident: Incident,
+    actor: User,
+    user: User,
+    role: IncidentRole,
+    backup: User | None = None,
+    note: str = "",
+) -> RoleAssignment:
+    """Give `user` a role in the incident (adding them to the team if they were not on it)."""
+    incident = _lock(incident)
+    if not user.is_active:
+        raise TeamError(f"{user} has no active account.")
+    if role.is_command:
+        raise TeamError("Command changes hands only by a handover, so there is always exactly one commander.")
+    held = _current(incident, user)
+    if any(a.role_id == role.pk for a in held):
+        raise TeamError(f"{user} is already {role.name}.")
+    if backup is not None and backup.pk == user.pk:
+        raise TeamError("Nobody can be their own backup.")
+    assignment = RoleAssignment.objects.create(
+        incident=incident, user=user, role=role, backup=backup, started_by=actor, start_note=note.strip()
+    )
+    sync_permissions(incident=incident, user=user)
+    kind = TeamEvent.Kind.ROLE_ASSIGNED if held else TeamEvent.Kind.JOINED
+    event = _event(incident, kind, actor=actor, subject=user, role=role, note=note.strip())
+    if user.pk != actor.pk:
+        verb = "added you to" if not held else "gave you a role in"
+        notify(
+            user=user,
+            incident=incident,
+            text=f"{actor} {verb} {incident.reference} “{incident.title}” as {role.name}.",
+            url=_room(incident),
+            key=f"team-event:{event.pk}:{user.pk}",
+        )
+    return assignment
+
+
+@transaction.atomic
+def team_remove_role(*, incident: Incident, actor: User, assignment: RoleAssignment, note: str = "") -> None:
+    incident = _lock(incident)
+    assignment = RoleAssignment.objects.select_related("role", "user").get(
+        pk=assignment.pk, incident=incident
+    )
+    if not assignment.is_current:
+        raise TeamError("That role assignment has already ended.")
+    if assignment.is_command:
+        raise TeamError("The commander cannot be removed; hand command over to someone else instead.")
+    _end(assignment, actor=actor, note=note)
+    user = assignment.user
+    remaining = sync_permissions(incident=incident, user=user)
+    _event(
+        incident,
+        TeamEvent.Kind.ROLE_REMOVED,
+        actor=actor,
+        subject=user,
+        role=assignment.role,
+        note=note.strip(),
+    )
+    if not remaining:
+        _event(incident, TeamEvent.Kind.REMOVED, actor=actor, subject=user, note=note.strip())
+
+
+@transaction.atomic
+def team_handover(
+    *,
+    incident: Incident,
+    actor: User,
+    assignment: RoleAssignment,
+    to_user: User,
+    note: str = "",
+    stay_as: IncidentRole | None = None,
+) -> RoleAssignment:
+    """Pass a role (command included) from its holder to `to_user`; both keep any other roles.
+
+    `stay_as` gives the outgoing holder a role to stay on in (e.g. Observer after handing over command),
+    so handing over does not silently cost them access to a restricted incident.
+    """
+    incident = _lock(incident)
+    assignment = RoleAssignment.objects.select_related("role", "user").get(
+        pk=assignment.pk, incident=incident
+    )
+    if not assignment.is_current:
+        raise TeamError("That role has already been handed over or ended.")
+    if to_user.pk == assignment.user_id:
+        raise TeamError(f"{to_user} already holds this role.")
+    if not to_user.is_active:
+        raise TeamError(f"{to_user} has no active account.")
+    if any(a.role_id == assignment.role_id for a in _current(incident, to_user)):
+        raise TeamError(f"{to_user} is already {assignment.role.name}.")
+    _end(assignment, actor=actor, note=note)
+    successor = RoleAssignment.objects.create(
+        incident=incident,
+        user=to_user,
+        role=assignment.role,
+        is_command=assignment.is_command,
+        backup=assignment.backup if assignment.backup_id != to_user.pk else None,
+        started_by=actor,
+        start_note=note.strip(),
+    )
+    if assignment.is_command:
+        incident.commander = to_user
+        incident.save(update_fields=["commander", "updated_at"])
+    if (
+        stay_as is not None
+        and not stay_as.is_command
+        and stay_as.pk not in {a.role_id for a in _current(incident, assignment.user)}
+    ):
+        RoleAssignment.objects.create(
+            incident=incident,
+            user=assignment.user,
+            role=stay_as,
+            started_by=actor,
+            start_note=note.strip(),
+        )
+        _event(incident, TeamEvent.Kind.ROLE_ASSIGNED, actor=actor, subject=assignment.user, role=stay_as)
+    sync_permissions(incident=incident, user=assignment.user)
+    sync_permissions(incident=incident, user=to_user)
+    event = _event(
+        incident,
+        TeamEvent.Kind.HANDOVER,
+        actor=actor,
+        subject=assignment.user,
+        other=to_user,
+        role=assignment.role,
+        note=note.strip(),
+    )
+    reason = f" Note: “{note.strip()}”" if note.strip() else ""
+    notify(
+        user=to_user,
+        incident=incident,
+        text=f"{assignment.user} handed {assignment.role.name} of {incident.reference} “{incident.title}” to you.{reason}",
+        url=_room(incident),
+        key=f"team-event:{event.pk}:{to_user.pk}",
+    )
+    return successor
+
+
+@transaction.atomic
+def team_set_backup(
+    *, incident: Incident, actor: User, assignment: RoleAssignment, backup: User | None
+) -> None:
+    incident = _lock(incident)
+    assignment = RoleAssignment.objects.select_related("role", "user").get(
+        pk=assignment.pk, incident=incident
+    )
+    if not assignment.is_current:
+        raise TeamError("That role assignment has ended.")
+    if backup is not None and backup.pk == assignment.user_id:
+        raise TeamError("Nobody can be their own backup.")
+    if backup is not None and not backup.is_active:
+        raise TeamError(f"{backup} has no active account.")
+    assignment.backup = backup
+    assignment.save(update_fields=["backup"])
+    _event(
+        incident,
+        TeamEvent.Kind.BACKUP_SET,
+        actor=actor,
+        subject=assignment.user,
+        other=backup,
+        role=assignment.role,
+    )
+
+
+@transaction.atomic
+def team_leave(*, incident: Incident, actor: User, note: str = "") -> None:
+    """Leave the team: every role the actor holds ends now, and with it their access to a restricted incident."""
+    incident = _lock(incident)
+    held = _current(incident, actor)
+    if not held:
+        raise TeamError("You are not on this incident's team.")
+    if any(a.is_command for a in held):
+        raise TeamError("Hand command over before leaving: an incident always has a commander.")
+    for assignment in held:
+        _end(assignment, actor=actor, note=note)
+    sync_permissions(incident=incident, user=actor)
+    _event(incident, TeamEvent.Kind.LEFT, actor=actor, subject=actor, note=note.strip())
+
+
+def _end(assignment: RoleAssignment, *, actor: User, note: str) -> None:
+    assignment.ended_at = timezone.now()
+    assignment.ended_by = actor
+    assignment.end_note = note.strip()
+    assignment.save(update_fields=["ended_at", "ended_by", "end_note"])
+
+
+@transaction.atomic
+def role_resync_holders(*, role: IncidentRole) -> int:
+    """After the catalogue changes a role's permissions, re-derive them for everyone holding it now."""
+    holders = RoleAssignment.objects.current().filter(role=role).select_related("incident", "user")
+    pairs = {(a.incident_id, a.user_id): a for a in holders}
+    for assignment in pairs.values():
+        sync_permissions(incident=assignment.incident, user=assignment.user)
+    return len(pairs)
