@@ -176,6 +176,8 @@ if env_bool("BEHIND_TLS_PROXY", False):
 # Browsers open the live stream here. Behind a proxy that routes /events/ to the events process this stays
 # relative; `make run` points it at the uvicorn port.
 EVENTS_URL = env_str("EVENTS_URL", "/events/")
+# Seconds a freshly minted stream token can be used to (re)connect; membership is re-checked while open.
+STREAM_TOKEN_MAX_AGE = env_int("STREAM_TOKEN_MAX_AGE", 15 * 60)
 _events_origin = "{0.scheme}://{0.netloc}".format(urlsplit(EVENTS_URL)) if "://" in EVENTS_URL else None
 
 CONTENT_SECURITY_POLICY = {

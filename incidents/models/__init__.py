@@ -25,9 +25,12 @@ from incidents.models.team import (
     RoleAssignment,
     TeamEvent,
 )
+from incidents.models.timeline import Evidence, TimelineEntry
 from incidents.models.users import OrgRole, User
 
 __all__ = [
+    "Evidence",
+    "TimelineEntry",
     "SEVERITY_MEANING",
     "STATUS_MEANING",
     "Incident",

@@ -128,6 +128,8 @@ class Incident(models.Model):
         "restricted", default=False, help_text="Only the incident team can see a restricted incident."
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # Last timeline seq handed out; bumped under this row's lock (see services.timeline).
+    timeline_seq = models.PositiveIntegerField(default=0, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 

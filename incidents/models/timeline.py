@@ -1,0 +1,105 @@
+"""The incident timeline: append-only entries with a gapless per-incident sequence number.
+
+`seq` is allocated under the incident's row lock, so seq order is commit order and a reader that has
+delivered seq n can safely ask for everything after n (the live stream's cursor). A database trigger
+refuses UPDATE and DELETE: a correction, retraction or pin is a new entry pointing at its target.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models.incident import Incident
+
+
+class TimelineEntry(models.Model):
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        DECISION = "decision", "Decision"
+        ACTION = "action", "Action taken"
+        EXTERNAL = "external", "External update"
+        EVIDENCE = "evidence", "Social mention / evidence"
+        # Written by the system, through the same service:
+        STATUS = "status", "Status change"
+        SEVERITY = "severity", "Severity change"
+        TEAM = "team", "Team change"
+        STATEMENT = "statement", "Statement event"
+        REMINDER = "reminder", "Reminder / escalation"
+        # Entries about other entries:
+        CORRECTION = "correction", "Correction"
+        RETRACTION = "retraction", "Retraction"
+        PIN = "pin", "Pinned as key event"
+        UNPIN = "unpin", "Unpinned"
+
+    POSTABLE: ClassVar[tuple[str, ...]] = (
+        Kind.NOTE,
+        Kind.DECISION,
+        Kind.ACTION,
+        Kind.EXTERNAL,
+        Kind.EVIDENCE,
+    )
+    SYSTEM: ClassVar[tuple[str, ...]] = (Kind.STATUS, Kind.SEVERITY, Kind.TEAM, Kind.STATEMENT, Kind.REMINDER)
+    ABOUT_ANOTHER: ClassVar[tuple[str, ...]] = (Kind.CORRECTION, Kind.RETRACTION, Kind.PIN, Kind.UNPIN)
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="entries")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="timeline_entries", null=True
+    )
+    body = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    is_privileged = models.BooleanField(
+        "legal privilege", default=False, help_text="Shown to the team; kept out of exports."
+    )
+    target = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="followups"
+    )
+    # The entry's fragment, rendered once at write time: the page, the live stream and replays all send
+    # exactly these bytes (and the stream never has to touch templates or the ORM).
+    html = models.TextField()
+    idempotency_key = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "seq"], name="timeline_seq_unique"),
+            models.UniqueConstraint(
+                fields=["author", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="timeline_idempotency",
+            ),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="timeline_seq_positive"),
+        ]
+        indexes = [models.Index(fields=["incident", "kind", "-seq"], name="timeline_kind_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}#{self.seq} {self.kind}"
+
+    @property
+    def is_backdated(self) -> bool:
+        return (self.recorded_at - self.occurred_at).total_seconds() > 60
+
+
+class Evidence(models.Model):
+    """A file attached to a timeline entry, stored under a server-generated name outside any public URL."""
+
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.PROTECT, related_name="evidence")
+    code = models.UUIDField(unique=True)
+    stored_name = models.CharField(max_length=100, unique=True)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.original_name
