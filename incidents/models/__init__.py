@@ -29,10 +29,9 @@ from incidents.models.timeline import Evidence, TimelineEntry
 from incidents.models.users import OrgRole, User
 
 __all__ = [
-    "Evidence",
-    "TimelineEntry",
     "SEVERITY_MEANING",
     "STATUS_MEANING",
+    "Evidence",
     "Incident",
     "IncidentChange",
     "IncidentGroupObjectPermission",
@@ -51,5 +50,6 @@ __all__ = [
     "Severity",
     "Status",
     "TeamEvent",
+    "TimelineEntry",
     "User",
 ]
