@@ -6,8 +6,9 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from incidents.models import IncidentRole, Platform, Scenario, Severity, Status, User
+from incidents.models import IncidentRole, Platform, Scenario, Severity, Status, TimelineEntry, User
 from incidents.models.users import time_zone_choices
+from incidents.uploads import MAX_FILES, CleanFile, UploadRejected, clean_upload
 
 
 def _role_choices() -> Any:
@@ -134,3 +135,60 @@ class BackupForm(forms.Form):
 
 class NoteForm(forms.Form):
     note = forms.CharField(required=False, max_length=500)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".png,.jpg,.jpeg,.webp,.pdf"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class TimelineEntryForm(forms.Form):
+    """The composer. Only the shape is checked here; the service decides what may be written."""
+
+    kind = forms.ChoiceField(
+        choices=[(k, TimelineEntry.Kind(k).label) for k in TimelineEntry.POSTABLE],
+        initial=TimelineEntry.Kind.NOTE,
+    )
+    body = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "What happened, what was decided, what was said publicly…"}
+        ),
+    )
+    occurred_at = forms.DateTimeField(
+        required=False,
+        label="Happened at",
+        help_text="Only if it happened before now (it will be marked as backdated).",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    is_privileged = forms.BooleanField(required=False, label="Legal privilege")
+    evidence = MultipleFileField(required=False, label="Evidence (PNG, JPEG, WebP or PDF, up to 10 MB each)")
+    idempotency_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def clean_evidence(self) -> list[CleanFile]:
+        uploads = self.cleaned_data.get("evidence") or []
+        if len(uploads) > MAX_FILES:
+            raise forms.ValidationError(f"Attach at most {MAX_FILES} files to one entry.")
+        cleaned = []
+        for upload in uploads:
+            try:
+                cleaned.append(clean_upload(upload))
+            except UploadRejected as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+
+class CorrectionForm(forms.Form):
+    body = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    retract = forms.BooleanField(required=False)
+    idempotency_key = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)

@@ -22,4 +22,12 @@ urlpatterns = [
     path("incidents/<uuid:code>/team/<int:pk>/handover/", views.team_handover, name="team-handover"),
     path("incidents/<uuid:code>/team/<int:pk>/backup/", views.team_backup, name="team-backup"),
     path("incidents/<uuid:code>/contacts/", views.contact_sheet, name="contacts"),
+    path("incidents/<uuid:code>/timeline/", views.timeline, name="timeline"),
+    path("incidents/<uuid:code>/timeline/new/", views.timeline_post, name="timeline-post"),
+    path("incidents/<uuid:code>/timeline/poll/", views.timeline_poll, name="timeline-poll"),
+    path(
+        "incidents/<uuid:code>/timeline/<int:seq>/correct/", views.timeline_correct, name="timeline-correct"
+    ),
+    path("incidents/<uuid:code>/timeline/<int:seq>/pin/", views.timeline_pin, name="timeline-pin"),
+    path("incidents/<uuid:code>/evidence/<uuid:evidence>/", views.evidence_download, name="evidence"),
 ]

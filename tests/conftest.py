@@ -65,3 +65,9 @@ def manager_client(client, manager):
 def member_client(client, member):
     client.force_login(member)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _private_media_root(settings, tmp_path):
+    """Evidence files written by a test go to its own folder, never to the developer's var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"

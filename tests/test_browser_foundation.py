@@ -43,7 +43,7 @@ def test_declare_and_run_an_incident_without_reloading(page: Page, live_server, 
     settled(page)
     page.get_by_role("button", name="Move to responding").click()
     expect(page.locator("#incident-header .status").first).to_have_text("Responding")
-    expect(page.locator("#change-history")).to_contain_text("responding")
+    expect(page.locator("#timeline-entries")).to_contain_text("Status: Assessing → Responding")
     settled(page)
     page.locator("#severity-select").select_option("sev2")
     expect(page.locator("#incident-header .sev")).to_have_text("SEV2")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -26,6 +28,8 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 TEAM_TABLES = [
     "incidents_incident",
+    "incidents_timelineentry",
+    "incidents_evidence",
     "incidents_roleassignment",
     "incidents_incidentuserobjectpermission",
     "incidents_teamevent",
@@ -33,6 +37,16 @@ TEAM_TABLES = [
     "incidents_outboundemail",
     "incidents_incidentchange",
 ]
+
+
+def _pdf():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from incidents.uploads import clean_upload
+
+    return clean_upload(
+        SimpleUploadedFile("statement.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    )
 
 
 def role(slug: str) -> IncidentRole:
@@ -327,9 +341,18 @@ def test_idor_sweep_non_member_gets_404_everywhere_and_nothing_changes(client, m
     deputy = UserFactory.create()
     give_role(secret, deputy, "deputy")
     assignment = RoleAssignment.objects.get(incident=secret, user=deputy)
+    entry = services.timeline_post(
+        incident=secret, actor=manager, kind="note", body="Arrest confirmed by police", files=[_pdf()]
+    )
+    real_ids = {
+        "code": secret.code,
+        "pk": assignment.pk,
+        "seq": entry.seq,
+        "evidence": entry.evidence.get().code,
+    }
     outsider = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     client.force_login(outsider)
-    args = [secret.code] + ([assignment.pk] if "<int:pk>" in pattern else [])
+    args = [real_ids[name_] for name_ in re.findall(r"<\w+:(\w+)>", pattern)]
     target = reverse(name, args=args)
     payload = {
         "status": "closed",
@@ -346,6 +369,7 @@ def test_idor_sweep_non_member_gets_404_everywhere_and_nothing_changes(client, m
         response = getattr(client, method)(target, payload)
         assert response.status_code in (404, 405), (name, method, response.status_code)
         assert b"Board member arrested" not in response.content
+        assert b"Arrest confirmed" not in response.content
     assert snapshot(TEAM_TABLES) == before
 
 

@@ -299,8 +299,8 @@ def test_status_change_over_htmx_returns_the_new_header(manager_client, incident
     html = response.content.decode()
     assert html.lstrip().startswith('<header id="incident-header"')
     assert "Move to responding" in html
-    assert 'id="change-history" class="history" hx-swap-oob="outerHTML"' in html
-    assert "to <strong>assessing</strong>" in html
+    assert '<div hx-swap-oob="afterbegin:#timeline-entries"><li id="entry-' in html
+    assert "Status: Detected → Assessing" in html
     incident.refresh_from_db()
     assert incident.status == Status.ASSESSING
 
@@ -386,15 +386,14 @@ def test_severity_change_inline(manager_client, incident):
     assert IncidentChange.objects.filter(incident=incident, field="severity").count() == 1
 
 
-def test_change_history_lists_changes_with_notes(manager_client, manager, incident):
+def test_status_changes_land_on_the_timeline_with_their_notes(manager_client, manager, incident):
     from incidents import services
 
     services.incident_change_status(
         incident=incident, actor=manager, new_status=Status.ASSESSING, note="facts first"
     )
     html = manager_client.get(room_url(incident)).content.decode()
-    assert "facts first" in html
-    assert "to <strong>assessing</strong>" in html
+    assert "Status: Detected → Assessing — “facts first”" in html
 
 
 def test_room_query_count_is_small(manager_client, manager, incident, django_assert_max_num_queries):

@@ -22,14 +22,27 @@ from incidents.services.team import (
     team_remove_role,
     team_set_backup,
 )
+from incidents.services.timeline import (
+    TimelineError,
+    new_idempotency_key,
+    pinned_seqs,
+    timeline_append,
+    timeline_correct,
+    timeline_pin,
+    timeline_post,
+    timeline_record,
+)
 
 __all__ = [
     "StaleEdit",
     "TeamError",
+    "TimelineError",
     "incident_change_severity",
     "incident_change_status",
     "incident_declare",
+    "new_idempotency_key",
     "notify",
+    "pinned_seqs",
     "role_resync_holders",
     "send_pending_emails",
     "team_add_member",
@@ -37,4 +50,9 @@ __all__ = [
     "team_leave",
     "team_remove_role",
     "team_set_backup",
+    "timeline_append",
+    "timeline_correct",
+    "timeline_pin",
+    "timeline_post",
+    "timeline_record",
 ]

@@ -9,9 +9,19 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.models import Incident, IncidentChange, IncidentRole, InvalidTransition, Severity, Status, User
+from incidents.models import (
+    Incident,
+    IncidentChange,
+    IncidentRole,
+    InvalidTransition,
+    Severity,
+    Status,
+    TimelineEntry,
+    User,
+)
 from incidents.services.notify import notify
 from incidents.services.team import assign_command, team_add_member
+from incidents.services.timeline import timeline_record
 
 
 class StaleEdit(Exception):
@@ -55,6 +65,14 @@ def incident_declare(
         is_restricted=is_restricted,
     )
     commander = commander or actor
+    drill = "Drill declared" if is_drill else "Declared"
+    timeline_record(
+        incident=incident,
+        kind=TimelineEntry.Kind.STATUS,
+        actor=actor,
+        text=f"{drill}: {incident.get_severity_display()} · {incident.get_scenario_display()}"
+        + (" · restricted to the team" if is_restricted else ""),
+    )
     assign_command(incident=incident, commander=commander, actor=actor)
     if commander.pk != actor.pk:
         # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
@@ -116,6 +134,13 @@ def incident_change_status(
         changed_by=actor,
         changed_at=now,
     )
+    why = f" — “{note.strip()}”" if note.strip() else ""
+    timeline_record(
+        incident=locked,
+        kind=TimelineEntry.Kind.STATUS,
+        actor=actor,
+        text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
+    )
     return locked
 
 
@@ -151,5 +176,12 @@ def incident_change_severity(
         new_value=new_severity,
         note=note.strip(),
         changed_by=actor,
+    )
+    why = f" — “{note.strip()}”" if note.strip() else ""
+    timeline_record(
+        incident=locked,
+        kind=TimelineEntry.Kind.SEVERITY,
+        actor=actor,
+        text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
     return locked

@@ -12,15 +12,19 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import (
     Incident,
     IncidentRole,
     IncidentUserObjectPermission,
+    Perm,
     RoleAssignment,
     TeamEvent,
+    TimelineEntry,
     User,
 )
 from incidents.services.notify import notify
+from incidents.services.timeline import timeline_record
 
 
 class TeamError(Exception):
@@ -43,6 +47,9 @@ def sync_permissions(*, incident: Incident, user: User) -> frozenset[str]:
     current = set(rows.values_list("permission__codename", flat=True))
     if current - desired:
         rows.filter(permission__codename__in=current - desired).delete()
+        if Perm.VIEW in current and Perm.VIEW not in desired:
+            # Open live streams re-check this person now instead of at their next periodic check.
+            live.publish_revocation_on_commit(incident_id=incident.pk, user_id=user.pk)
     if desired - current:
         permissions = Permission.objects.filter(
             content_type__app_label="incidents", codename__in=desired - current
@@ -63,7 +70,12 @@ def _room(incident: Incident) -> str:
 
 
 def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra: object) -> TeamEvent:
-    return TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
+    event = TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
+    note = f" — “{event.note}”" if event.note else ""
+    timeline_record(
+        incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=f"{event.describe()}{note}"
+    )
+    return event
 
 
 def assign_command(*, incident: Incident, commander: User, actor: User, note: str = "") -> RoleAssignment:

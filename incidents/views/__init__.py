@@ -21,6 +21,14 @@ from incidents.views.team import (
     team_panel,
     team_remove,
 )
+from incidents.views.timeline import (
+    evidence_download,
+    timeline,
+    timeline_correct,
+    timeline_pin,
+    timeline_poll,
+    timeline_post,
+)
 
 __all__ = [
     "change_severity",
@@ -28,6 +36,7 @@ __all__ = [
     "contact_sheet",
     "dashboard",
     "declare",
+    "evidence_download",
     "healthz",
     "mark_notifications_read",
     "past",
@@ -40,4 +49,9 @@ __all__ = [
     "team_leave",
     "team_panel",
     "team_remove",
+    "timeline",
+    "timeline_correct",
+    "timeline_pin",
+    "timeline_poll",
+    "timeline_post",
 ]

@@ -28,10 +28,12 @@ from incidents.models import (
     Perm,
     RoleAssignment,
     Severity,
+    TimelineEntry,
     User,
 )
 from incidents.permissions import get_incident_for, may_declare, visible_incidents
 from incidents.views.team import team_context
+from incidents.views.timeline import timeline_context
 from warroom.redis import redis_ping
 
 PAST_PAGE_SIZE = 50
@@ -122,7 +124,6 @@ def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]
     return team_context(request.user, incident) | {
         "can_change_status": Perm.CHANGE_STATUS in incident.viewer_perms,
         "severity_choices": Severity.choices,
-        "changes": list(incident.changes.select_related("changed_by").order_by("-changed_at", "-pk")[:20]),
     }
 
 
@@ -130,23 +131,33 @@ def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]
 @login_required
 def room(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code)
-    return render_page_or_fragment(
-        request, "incidents/room.html", "incident-header", _room_context(request, incident)
-    )
+    context = _room_context(request, incident) | timeline_context(request, incident)
+    return render_page_or_fragment(request, "incidents/room.html", "incident-header", context)
 
 
 def _header_response(
-    request: AuthRequest, incident: Incident, perms: frozenset[str], *, error: str = "", status: int = 200
+    request: AuthRequest,
+    incident: Incident,
+    perms: frozenset[str],
+    *,
+    error: str = "",
+    status: int = 200,
+    since: int | None = None,
 ) -> HttpResponse:
     incident.viewer_perms = perms  # the service hands back a freshly locked row
     if not request.htmx:
         if error:
             messages.error(request, error)
         return redirect(incident_url(incident))
-    context = _room_context(request, incident) | {"header_error": error, "oob": True}
-    # One round trip: the new header, plus the change history swapped out-of-band beside it.
-    html = render_to_string("incidents/room.html#incident-header", context, request)
-    html += render_to_string("incidents/room.html#change-history", context, request)
+    context = _room_context(request, incident) | {"header_error": error}
+    html: str = render_to_string("incidents/room.html#incident-header", context, request)
+    if since is not None:
+        # The timeline entries this change wrote, in the same round trip (the live stream brings them too;
+        # the page keeps whichever copy arrives first).
+        new = TimelineEntry.objects.filter(incident=incident, seq__gt=since).order_by("-seq")
+        entries = "".join(new.values_list("html", flat=True))
+        if entries:
+            html += f'<div hx-swap-oob="afterbegin:#timeline-entries">{entries}</div>'
     return HttpResponse(html, status=status)
 
 
@@ -172,7 +183,7 @@ def change_status(request: AuthRequest, code: UUID) -> HttpResponse:
         return _header_response(request, exc.current, perms, error=str(exc), status=409)
     except InvalidTransition as exc:
         return _header_response(request, incident, perms, error=str(exc), status=409)
-    return _header_response(request, updated, perms)
+    return _header_response(request, updated, perms, since=incident.timeline_seq)
 
 
 @require_POST
@@ -197,7 +208,7 @@ def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
         return _header_response(request, exc.current, perms, error=str(exc), status=409)
     except InvalidTransition as exc:
         return _header_response(request, incident, perms, error=str(exc), status=409)
-    return _header_response(request, updated, perms)
+    return _header_response(request, updated, perms, since=incident.timeline_seq)
 
 
 @require_GET

@@ -1,0 +1,254 @@
+"""The timeline writer: every entry — typed by a person or recorded by the system — goes through here.
+
+One transaction per entry: lock the incident row, take the next seq, render the entry's fragment once,
+insert it, and ring the doorbell after commit. Nothing here ever updates or deletes an entry (the database
+refuses it anyway); corrections, retractions and pins are new entries that point at their target.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import nh3
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.template.defaultfilters import linebreaksbr
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, urlize
+from django.utils.safestring import SafeString, mark_safe
+
+from incidents import live
+from incidents.models import Evidence, Incident, TimelineEntry, User
+from incidents.uploads import CleanFile
+
+MAX_BODY = 5000
+# Tags that escaped text plus urlize/linebreaks can produce; nh3 removes anything else on the way out.
+_ALLOWED_TAGS = {"a", "br"}
+_ALLOWED_ATTRS = {"a": {"href"}}
+
+
+class TimelineError(Exception):
+    """A refused timeline write; the message is shown to the user. Nothing was written."""
+
+
+def render_body(text: str) -> SafeString:
+    """Escape, keep line breaks, link https URLs — then sanitise the result with an allowlist (nh3).
+
+    Escaping first means no user markup survives; nh3 is the belt to those braces (e.g. an href that
+    urlize would accept but a browser should not follow).
+    """
+    html = linebreaksbr(urlize(escape(text), nofollow=True, autoescape=False), autoescape=False)
+    clean = nh3.clean(
+        str(html),
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRS,
+        url_schemes={"https", "http", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(clean)
+
+
+def _render(entry: TimelineEntry, incident: Incident, files: Sequence[CleanFile]) -> str:
+    entry.incident = incident
+    with timezone.override(UTC):  # stored bytes are the same for every viewer; the browser localises
+        html = _render_template(entry, incident, files)
+    # One line per entry keeps the SSE wire format trivial; whitespace between tags is not content.
+    return re.sub(r">\s+<", "><", html).strip()
+
+
+def _render_template(entry: TimelineEntry, incident: Incident, files: Sequence[CleanFile]) -> str:
+    return render_to_string(
+        "incidents/_entry.html",
+        {
+            "entry": entry,
+            "body_html": render_body(entry.body),
+            "can_follow_up": entry.kind in TimelineEntry.POSTABLE,
+            "files": [
+                {
+                    "name": f.original_name,
+                    "size": len(f.data),
+                    "is_image": f.content_type.startswith("image/"),
+                    "url": reverse("incidents:evidence", args=[incident.code, f.code]),
+                }
+                for f in files
+            ],
+        },
+    )
+
+
+def timeline_append(
+    *,
+    incident: Incident,
+    kind: str,
+    author: User | None,
+    body: str = "",
+    occurred_at: datetime | None = None,
+    is_privileged: bool = False,
+    target: TimelineEntry | None = None,
+    idempotency_key: str = "",
+    files: Sequence[CleanFile] = (),
+) -> TimelineEntry:
+    """Append one entry. Runs inside the caller's transaction when there is one (status changes, team
+    changes), so the entry commits or rolls back with the change it records."""
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().only("id", "code", "timeline_seq").get(pk=incident.pk)
+        if idempotency_key and author is not None:
+            # Checked under the lock: a double-click or a retried POST that raced us is now visible.
+            existing = TimelineEntry.objects.filter(author=author, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+        now = timezone.now()
+        seq = locked.timeline_seq + 1
+        Incident.objects.filter(pk=locked.pk).update(timeline_seq=seq)
+        entry = TimelineEntry(
+            incident_id=locked.pk,
+            seq=seq,
+            kind=kind,
+            author=author,
+            body=body,
+            occurred_at=occurred_at or now,
+            recorded_at=now,
+            is_privileged=is_privileged,
+            target=target,
+            idempotency_key=idempotency_key,
+        )
+        entry.html = _render(entry, locked, files)
+        entry.save(force_insert=True)
+        for f in files:
+            # Server-generated names, outside any public URL; served only by the evidence view.
+            default_storage.save(f"evidence/{f.stored_name}", ContentFile(f.data))
+            Evidence.objects.create(
+                entry=entry,
+                code=f.code,
+                stored_name=f.stored_name,
+                original_name=f.original_name,
+                content_type=f.content_type,
+                size=len(f.data),
+                sha256=f.sha256,
+                width=f.width,
+                height=f.height,
+            )
+        live.publish_on_commit(incident_id=locked.pk, seq=seq)
+    return entry
+
+
+def timeline_post(
+    *,
+    incident: Incident,
+    actor: User,
+    kind: str,
+    body: str,
+    occurred_at: datetime | None = None,
+    is_privileged: bool = False,
+    idempotency_key: str = "",
+    files: Sequence[CleanFile] = (),
+) -> TimelineEntry:
+    """A person's entry from the composer."""
+    if kind not in TimelineEntry.POSTABLE:
+        raise TimelineError(
+            "Choose what kind of entry this is: note, decision, action, external update or evidence."
+        )
+    body = body.strip()
+    if not body and not files:
+        raise TimelineError("Write something or attach evidence.")
+    if len(body) > MAX_BODY:
+        raise TimelineError(f"Keep an entry under {MAX_BODY} characters.")
+    now = timezone.now()
+    if occurred_at is not None:
+        if occurred_at > now + timedelta(minutes=1):
+            raise TimelineError("An entry cannot be dated in the future.")
+        if occurred_at < incident.detected_at - timedelta(days=30):
+            raise TimelineError("That is more than 30 days before the incident was detected.")
+    return timeline_append(
+        incident=incident,
+        kind=kind,
+        author=actor,
+        body=body,
+        occurred_at=occurred_at,
+        is_privileged=is_privileged,
+        idempotency_key=idempotency_key[:64],
+        files=files,
+    )
+
+
+def _target(incident: Incident, seq: int) -> TimelineEntry:
+    target = TimelineEntry.objects.filter(incident=incident, seq=seq).first()
+    if target is None:
+        raise TimelineError(f"There is no entry #{seq} in this incident.")
+    return target
+
+
+def timeline_correct(
+    *, incident: Incident, actor: User, seq: int, body: str, retract: bool = False, idempotency_key: str = ""
+) -> TimelineEntry:
+    """Correct or retract an entry: a new entry beside it; the original stays, shown struck through."""
+    target = _target(incident, seq)
+    if target.kind not in TimelineEntry.POSTABLE:
+        raise TimelineError("Only notes, decisions, actions, external updates and evidence can be corrected.")
+    if TimelineEntry.objects.filter(target=target, kind=TimelineEntry.Kind.RETRACTION).exists():
+        raise TimelineError(f"Entry #{seq} has already been retracted.")
+    body = body.strip()
+    if not body:
+        raise TimelineError("Say what was wrong (a retraction) or what is right (a correction).")
+    if len(body) > MAX_BODY:
+        raise TimelineError(f"Keep an entry under {MAX_BODY} characters.")
+    kind = TimelineEntry.Kind.RETRACTION if retract else TimelineEntry.Kind.CORRECTION
+    return timeline_append(
+        incident=incident,
+        kind=kind,
+        author=actor,
+        body=body,
+        target=target,
+        is_privileged=target.is_privileged,
+        idempotency_key=idempotency_key[:64],
+    )
+
+
+def pinned_seqs(incident: Incident) -> set[int]:
+    """Entries currently pinned as key events: the latest pin/unpin per target wins."""
+    state: dict[int, bool] = {}
+    for kind, target_seq in (
+        TimelineEntry.objects.filter(
+            incident=incident, kind__in=(TimelineEntry.Kind.PIN, TimelineEntry.Kind.UNPIN)
+        )
+        .order_by("seq")
+        .values_list("kind", "target__seq")
+    ):
+        state[target_seq] = kind == TimelineEntry.Kind.PIN
+    return {seq for seq, pinned in state.items() if pinned}
+
+
+@transaction.atomic
+def timeline_pin(*, incident: Incident, actor: User, seq: int, pinned: bool) -> TimelineEntry:
+    """Mark (or unmark) a key event. Recorded as an entry, never an edit."""
+    Incident.objects.select_for_update().only("id").get(pk=incident.pk)  # serialise toggles
+    target = _target(incident, seq)
+    if target.kind in TimelineEntry.ABOUT_ANOTHER:
+        raise TimelineError("Pin the entry itself, not a correction or a pin.")
+    currently = seq in pinned_seqs(incident)
+    if currently == pinned:
+        raise TimelineError(f"Entry #{seq} is {'already' if pinned else 'not'} pinned.")
+    return timeline_append(
+        incident=incident,
+        kind=TimelineEntry.Kind.PIN if pinned else TimelineEntry.Kind.UNPIN,
+        author=actor,
+        target=target,
+        body="",
+    )
+
+
+def timeline_record(*, incident: Incident, kind: str, actor: User | None, text: str) -> TimelineEntry:
+    """A system entry (status, severity, team, statements, reminders) — same path as a person's."""
+    if kind not in TimelineEntry.SYSTEM:
+        raise ValueError(kind)
+    return timeline_append(incident=incident, kind=kind, author=actor, body=text)
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,129 @@
+"""Evidence uploads: allowlisted types, checked by their bytes (not their names), images re-encoded.
+
+Re-encoding rebuilds an image from its pixels: EXIF/GPS and text chunks are gone, and so is anything
+smuggled after the image data (a PNG+HTML polyglot). PDFs cannot be rebuilt; they are only ever served
+as attachments with `nosniff` and a sandboxing CSP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+import warnings
+from dataclasses import dataclass
+
+from django.core.files.uploadedfile import UploadedFile
+from PIL import Image
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_FILES = 5
+# A 20,000 x 20,000 "pixel bomb" is 400 Mpx; real screenshots are well under 40 Mpx.
+MAX_PIXELS = 40_000_000
+
+# MIME type -> (extensions a file of that type may carry, Pillow format to re-encode with)
+_TYPES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "image/png": ((".png",), "PNG"),
+    "image/jpeg": ((".jpg", ".jpeg"), "JPEG"),
+    "image/webp": ((".webp",), "WEBP"),
+    "application/pdf": ((".pdf",), None),
+}
+
+
+class UploadRejected(ValueError):
+    """The message is shown to the user next to the file field."""
+
+
+@dataclass
+class CleanFile:
+    code: uuid.UUID
+    stored_name: str
+    original_name: str
+    content_type: str
+    data: bytes
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+
+
+def sniff(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def safe_display_name(name: str) -> str:
+    """What the file is called when downloaded: no paths, no control characters, bounded length."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*').strip(" .")
+    return cleaned[:150] or "evidence"
+
+
+def clean_upload(upload: UploadedFile) -> CleanFile:
+    name = safe_display_name(upload.name or "")
+    if upload.size is None or upload.size > MAX_BYTES:
+        raise UploadRejected(f"“{name}” is larger than 10 MB.")
+    data = upload.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise UploadRejected(f"“{name}” is larger than 10 MB.")
+    kind = sniff(data[:16])
+    if kind is None:
+        raise UploadRejected(f"“{name}” is not a PNG, JPEG, WebP image or a PDF.")
+    extensions, pil_format = _TYPES[kind]
+    if not name.lower().endswith(extensions):
+        raise UploadRejected(
+            f"“{name}” is really a {kind.split('/')[1].upper()} file; its name says otherwise."
+        )
+    code = uuid.uuid4()
+    width = height = None
+    if pil_format is None:
+        if b"%%EOF" not in data[-2048:]:
+            raise UploadRejected(f"“{name}” is not a complete PDF.")
+    else:
+        data, width, height = _reencode(data, pil_format, name)
+    return CleanFile(
+        code=code,
+        stored_name=f"{code.hex}{extensions[0]}",
+        original_name=name,
+        content_type=kind,
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+    )
+
+
+def _reencode(data: bytes, pil_format: str, name: str) -> tuple[bytes, int, int]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.format != pil_format:
+                    raise UploadRejected(f"“{name}” could not be read as an image.")
+                # The header alone tells the size: refuse bombs before decoding a single pixel.
+                if probe.width * probe.height > MAX_PIXELS:
+                    raise UploadRejected(
+                        f"“{name}” is {probe.width} x {probe.height} pixels; the limit is 40 megapixels."
+                    )
+                probe.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                pixels = image.copy()
+    except UploadRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadRejected(f"“{name}” has too many pixels.") from None
+    except Exception:  # Pillow raises many types for broken files; all mean "not a usable image"
+        raise UploadRejected(f"“{name}” could not be read as an image.") from None
+    if pil_format == "JPEG" and pixels.mode not in ("RGB", "L"):
+        pixels = pixels.convert("RGB")
+    out = io.BytesIO()
+    # No exif=, no pnginfo=: metadata is not carried over.
+    pixels.save(out, format=pil_format, **({"quality": 90} if pil_format in ("JPEG", "WEBP") else {}))
+    return out.getvalue(), pixels.width, pixels.height
