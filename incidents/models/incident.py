@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -84,7 +86,22 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
         return self.filter(status__in=Incident.ARCHIVED_STATUSES)
 
     def for_listing(self) -> IncidentQuerySet:
-        return self.select_related("declared_by", "commander")
+        """What the dashboard rows show: the incident and its commander's name, nothing more."""
+        return self.select_related("commander").only(*self.LISTING_FIELDS, "commander__display_name")
+
+    LISTING_FIELDS = (
+        "code",
+        "reference",
+        "title",
+        "scenario",
+        "severity",
+        "status",
+        "declared_at",
+        "resolved_at",
+        "is_drill",
+        "is_restricted",
+        "commander",
+    )
 
 
 class Incident(models.Model):
@@ -162,6 +179,10 @@ class Incident(models.Model):
         return f"{self.reference} {self.title}"
 
     @property
+    def room_url(self) -> str:
+        return _room_url_pattern().replace(_PLACEHOLDER, str(self.code))
+
+    @property
     def severity_meaning(self) -> str:
         return SEVERITY_MEANING[self.severity]
 
@@ -205,6 +226,15 @@ class Incident(models.Model):
             )
             (value,) = cursor.fetchone()
         return f"INC-{year}-{value:04d}"
+
+
+_PLACEHOLDER = str(uuid.UUID(int=0))
+
+
+@cache
+def _room_url_pattern() -> str:
+    # reverse() costs ~60 µs; lists need one URL per row, so resolve the pattern once.
+    return reverse("incidents:room", args=[_PLACEHOLDER])
 
 
 class ReferenceCounter(models.Model):

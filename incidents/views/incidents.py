@@ -23,6 +23,7 @@ from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment
 from incidents.models import (
     SEVERITY_MEANING,
     Incident,
+    IncidentQuerySet,
     InvalidTransition,
     Notification,
     Perm,
@@ -56,6 +57,12 @@ def dashboard(request: AuthRequest) -> HttpResponse:
         .filter(user=user)
         .exclude(incident__status__in=Incident.ARCHIVED_STATUSES)
         .select_related("incident", "role")
+        .only(
+            "incident_id",
+            "role__name",
+            "role__is_command",
+            *(f"incident__{f}" for f in IncidentQuerySet.LISTING_FIELDS),
+        )
         .order_by("-incident__declared_at", "role__sort_order")
     ):
         entry = mine.setdefault(a.incident_id, {"incident": a.incident, "roles": []})
@@ -215,7 +222,12 @@ def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
 @login_required
 def past(request: AuthRequest) -> HttpResponse:
     """Resolved and closed incidents, newest first, paged by keyset (no OFFSET, no COUNT)."""
-    qs = visible_incidents(request.user).archived().for_listing().order_by("-declared_at", "-pk")
+    qs = (
+        visible_incidents(request.user)
+        .archived()
+        .only(*IncidentQuerySet.LISTING_FIELDS)
+        .order_by("-declared_at", "-pk")
+    )
     before = _parse_cursor(request.GET.get("before", ""))
     if before is not None:
         qs = qs.filter(declared_at__lt=before)
