@@ -12,6 +12,9 @@ import pytest
 from incidents.models import OrgRole, User
 from tests.factories import IncidentFactory, UserFactory
 
+# The app under uvicorn (pages and the raw-ASGI event stream) for live tests: `asgi_server`.
+pytest_plugins = ["tests.live_server_asgi"]
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
