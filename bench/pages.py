@@ -34,12 +34,15 @@ if TYPE_CHECKING:
     from incidents.models import Incident
 
 NAME = "pages"
-DESCRIPTION = "dashboard, incident room and past incidents vs the bare view, at 10 and 1,000 incidents"
+DESCRIPTION = "dashboard, incident room and past incidents vs the bare view, at 10, 1,000 and 2,000 incidents"
 
 QUERY_TARGET = 8
 RATIO_TARGET = 0.15
 # (label, total incidents, of which open); the rest are resolved or closed.
-TIERS: list[tuple[str, int, int]] = [("10", 10, 8), ("1,000", 1000, 50)]
+TIERS: list[tuple[str, int, int]] = [("10", 10, 8), ("1,000", 1000, 50), ("2,000", 2000, 60)]
+# At the largest tier the viewer is on the team of this many incidents (issue 3: "a user on 200 incidents
+# of 2,000"): their dashboard then also lists their open ones with their roles.
+TEAM_INCIDENTS_AT_LARGEST = 200
 BARE = "/bench/bare/"
 PAST_PAGE_SIZE = 50  # incidents.views.PAST_PAGE_SIZE
 
@@ -66,6 +69,38 @@ def _room_incident(team: Team) -> Incident:
     return services.incident_change_status(
         incident=incident, actor=team.viewer, new_status="responding", note="Holding statement approved."
     )
+
+
+def _join_teams(team: Team, count: int) -> int:
+    """Put the viewer on `count` teams (the commanders add them, through the team service)."""
+    import random
+
+    from django.db import transaction
+
+    from incidents import services
+    from incidents.models import Incident, IncidentRole, RoleAssignment
+
+    roles = list(IncidentRole.objects.filter(is_command=False))
+    held = set(
+        RoleAssignment.objects.current().filter(user=team.viewer).values_list("incident_id", flat=True)
+    )
+    candidates = list(
+        Incident.objects.exclude(pk__in=held)
+        .exclude(is_restricted=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    rng = random.Random(200)
+    chosen = rng.sample(candidates, max(0, min(count - len(held), len(candidates))))
+    with transaction.atomic():
+        for incident in Incident.objects.filter(pk__in=chosen).select_related("commander"):
+            services.team_add_member(
+                incident=incident,
+                actor=incident.commander or team.viewer,
+                user=team.viewer,
+                role=rng.choice(roles),
+            )
+    return len(held) + len(chosen)
 
 
 def _mix_line(label: str, mix: dict[str, Any]) -> str:
@@ -119,6 +154,9 @@ def run(ctx: Context) -> ScenarioResult:
             open_incidents=max(0, open_total - mix["open"]),
             archived_incidents=max(0, total - open_total - mix["archived"]),
         )
+        if total == TIERS[-1][1]:
+            joined = _join_teams(team, TEAM_INCIDENTS_AT_LARGEST)
+            result.notes.append(f"@{label}: the viewer holds a role in {joined} incidents.")
         settle_database()
         print(
             f"  added {len(added):,} incidents through the services in {time.monotonic() - grow_start:.1f} s"
