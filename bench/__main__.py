@@ -30,10 +30,10 @@ from bench.common import (
 
 
 def scenarios() -> list[ModuleType]:
-    # One module per scenario; later issues add SSE fan-out, reminders, search.
-    from bench import pages
+    # One module per scenario; later issues add reminders and search.
+    from bench import fanout, idle_streams, pages
 
-    return [pages]
+    return [pages, fanout, idle_streams]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -88,6 +88,13 @@
 
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
     const msg = evt.detail;
+    if (msg.type === "revoked") {
+      // Removed from a restricted incident's team: the next page load says it is gone (404).
+      evt.preventDefault();
+      root.removeAttribute("sse-connect");
+      window.location.reload();
+      return;
+    }
     if (msg.type === "presence") {
       evt.preventDefault();
       renderPresence(JSON.parse(msg.data));

@@ -1,0 +1,683 @@
+"""The live timeline stream, end to end: real uvicorn, real Redis, real PostgreSQL.
+
+Entries are written here the way the contract says writers must (incident row lock, gapless seq, the
+pre-rendered fragment, the doorbell after commit), so these tests pin the events endpoint and not the
+composer. Every wait is bounded; nothing here sleeps for a fixed time to "let things happen" except where
+the assertion is that nothing more arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+import redis
+import time_machine
+from django.core import signing
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.html import escape
+
+from incidents import live, services
+from incidents.models import Incident, RoleAssignment, TimelineEntry, User
+from tests.factories import IncidentFactory, give_role
+from tests.helpers import race
+from tests.live_server_asgi import AsgiServer, SSEClient
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def add_entry(
+    incident: Incident,
+    author: User | None,
+    body: str = "note",
+    *,
+    publish: bool = True,
+    privileged: bool = False,
+) -> int:
+    """Append one entry as the contract demands: seq under the incident row lock, html rendered once,
+    the doorbell only after commit (or, with publish=False, a doorbell lost on the way)."""
+    with transaction.atomic():
+        locked = Incident.objects.select_for_update().only("id", "timeline_seq").get(pk=incident.pk)
+        seq = locked.timeline_seq + 1
+        Incident.objects.filter(pk=locked.pk).update(timeline_seq=seq)
+        TimelineEntry.objects.create(
+            incident_id=locked.pk,
+            seq=seq,
+            kind="note",
+            author=author,
+            body=body,
+            is_privileged=privileged,
+            html=f'<li id="entry-{seq}">{escape(body)}</li>',
+        )
+        if publish:
+            transaction.on_commit(lambda: live.publish({"i": locked.pk, "s": seq}))
+    return seq
+
+
+def newest_seq(incident: Incident) -> int:
+    return Incident.objects.values_list("timeline_seq", flat=True).get(pk=incident.pk)
+
+
+def stream_path(token: str, after: int | None = None) -> str:
+    path = f"/events/timeline?t={quote(token)}"
+    return path if after is None else f"{path}&after={after}"
+
+
+def open_stream(server: AsgiServer, user: User, incident: Incident, **kwargs) -> SSEClient:
+    """Connect and wait for the replay and first presence: from then on the stream is live."""
+    token = live.mint_stream_token(user=user, incident=incident)
+    client = SSEClient.open(server.url, stream_path(token, kwargs.pop("after", None)), **kwargs)
+    assert client.status == 200, (client.status, client.raw)
+    assert client.wait_for(lambda c: bool(c.presence()), 5), client.raw
+    return client
+
+
+def seqs_in(incident: Incident) -> list[int]:
+    return list(TimelineEntry.objects.filter(incident=incident).order_by("seq").values_list("seq", flat=True))
+
+
+@pytest.fixture
+def room(manager):
+    """An unrestricted incident with a few entries before anyone connects."""
+    incident = IncidentFactory.create(declared_by=manager, title="Checkout charged customers twice")
+    for i in range(3):
+        add_entry(incident, manager, f"before {i}", publish=False)
+    return incident
+
+
+@pytest.fixture
+def server(asgi_server):
+    """The session's server; each test starts and ends with no stream open in it."""
+    asgi_server.wait_for_stats(lambda s: s["streams"] == 0)
+    yield asgi_server
+    asgi_server.wait_for_stats(lambda s: s["streams"] == 0, timeout=10)
+
+
+# --- (1) connect and replay ---------------------------------------------------------------------------------
+
+
+def test_stream_opens_with_retry_then_replays_after_the_cursor(server, manager, room):
+    top = newest_seq(room)
+    multi_line = add_entry(room, manager, "first line\nsecond line", publish=False)
+    room_seq = [add_entry(room, manager, f"entry {i}", publish=False) for i in range(3)]
+    token = live.mint_stream_token(user=manager, incident=room)
+
+    with SSEClient.open(server.url, stream_path(token, after=top)) as client:
+        assert client.status == 200
+        assert client.response_headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert client.response_headers["cache-control"] == "no-store"
+        assert client.response_headers["x-accel-buffering"] == "no"
+        assert client.response_headers["x-content-type-options"] == "nosniff"
+        assert client.wait_for(lambda c: len(c.entries()) == 4 and bool(c.presence()))
+        assert bytes(client.raw).startswith(b"retry: 2000\n\n: open\n\n")
+        assert client.retry == 2000
+        assert client.entry_ids() == [multi_line, *room_seq]
+        # The fragment went out as one data: line per line and came back whole.
+        assert b'data: <li id="entry-%d">first line\ndata: second line</li>\n' % multi_line in client.raw
+        assert client.entries()[0][1] == f'<li id="entry-{multi_line}">first line\nsecond line</li>'
+        assert client.entries()[1][1] == f'<li id="entry-{room_seq[0]}">entry 0</li>'
+
+
+def test_last_event_id_wins_over_after(server, manager, room):
+    seqs = [add_entry(room, manager, f"entry {i}", publish=False) for i in range(4)]
+    token = live.mint_stream_token(user=manager, incident=room)
+    path = stream_path(token, after=seqs[0])
+
+    with SSEClient.open(server.url, path, headers={"Last-Event-ID": str(seqs[2])}) as client:
+        assert client.wait_for(lambda c: bool(c.presence()))
+        assert client.entry_ids() == [seqs[3]]
+
+
+def test_without_a_cursor_the_whole_timeline_is_replayed(server, manager, room):
+    with open_stream(server, manager, room) as client:
+        assert client.entry_ids() == seqs_in(room)
+
+
+def test_a_cursor_beyond_the_newest_entry_does_not_swallow_later_ones(server, manager, room):
+    with open_stream(server, manager, room, after=newest_seq(room) + 50) as client:
+        assert client.entries() == []
+        seq = add_entry(room, manager, "after a stale cursor")
+        assert client.wait_for(lambda c: c.entry_ids() == [seq], 2)
+
+
+@pytest.mark.parametrize("cursor", ["-1", "abc", "1.5", "99999999999"])
+def test_a_malformed_cursor_is_400(server, manager, room, cursor):
+    token = live.mint_stream_token(user=manager, incident=room)
+    status, _, body = server.get(f"/events/timeline?t={quote(token)}&after={cursor}")
+    assert (status, body) == (400, b"")
+    status, _, body = server.get(f"/events/timeline?t={quote(token)}", headers={"Last-Event-ID": cursor})
+    assert (status, body) == (400, b"")
+
+
+# --- (2) live delivery ------------------------------------------------------------------------------------
+
+
+def test_live_entries_arrive_within_a_second_in_order_exactly_once(server, manager, member, room):
+    give_role(room, member, "observer")
+    with open_stream(server, member, room) as client:
+        replayed = client.entry_ids()
+        assert replayed == seqs_in(room)
+        posted = []
+        for i in range(5):
+            started = time.monotonic()
+            seq = add_entry(room, manager, f"live {i}")
+            posted.append(seq)
+            assert client.wait_for(lambda c, seq=seq: seq in c.entry_ids(), 1.0), (  # type: ignore[misc]
+                f"entry {seq} not within 1 s"
+            )
+            assert time.monotonic() - started < 1.0
+        # Stay a little longer: neither the safety tick nor a late doorbell may repeat anything.
+        client.wait_for(lambda c: False, 2.5)
+        assert client.entry_ids() == replayed + posted
+        assert [e.id for e in client.events if e.event == "entry"] == [str(s) for s in replayed + posted]
+
+
+def test_a_doorbell_for_another_incident_sends_nothing(server, manager, room):
+    other = IncidentFactory.create(declared_by=manager)
+    with open_stream(server, manager, room) as client:
+        before = client.entry_ids()
+        add_entry(other, manager, "elsewhere")
+        client.wait_for(lambda c: False, 1.0)
+        assert client.entry_ids() == before
+
+
+# --- (3) refused connections -----------------------------------------------------------------------------
+
+
+def _tampered(token_a: str, token_b: str) -> str:
+    """Token A's payload with token B's timestamp and signature: a claim to another incident."""
+    payload_a = token_a.rsplit(":", 2)[0]
+    _, stamp_b, signature_b = token_b.rsplit(":", 2)
+    return f"{payload_a}:{stamp_b}:{signature_b}"
+
+
+def _expired(user: User, incident: Incident) -> str:
+    from django.conf import settings
+
+    with time_machine.travel(timezone.now() - timedelta(seconds=settings.STREAM_TOKEN_MAX_AGE + 60)):
+        return live.mint_stream_token(user=user, incident=incident)
+
+
+def _refused_tokens(manager: User, outsider: User, room: Incident) -> dict[str, str]:
+    secret = IncidentFactory.create(declared_by=manager, is_restricted=True, title="Board member leak")
+    mine = live.mint_stream_token(user=outsider, incident=room)
+    theirs = live.mint_stream_token(user=manager, incident=secret)
+    return {
+        "missing": "",
+        "garbage": "not-a-token",
+        "forged": signing.dumps(
+            {"u": outsider.pk, "i": secret.pk, "n": "x", "a": "X"}, key="guessed-key", salt=live.TOKEN_SALT
+        ),
+        "wrong salt": signing.dumps({"u": outsider.pk, "i": secret.pk, "n": "x", "a": "X"}, compress=True),
+        "tampered": _tampered(mine, theirs),
+        "expired": _expired(manager, room),
+        "non-member of a restricted incident": live.mint_stream_token(user=outsider, incident=secret),
+    }
+
+
+def test_bad_tokens_and_outsiders_get_403_and_not_one_event_byte(server, manager, outsider, room):
+    add_entry(room, manager, "secret words")
+    for label, token in _refused_tokens(manager, outsider, room).items():
+        path = "/events/timeline" if label == "missing" else stream_path(token)
+        with SSEClient.open(server.url, path) as client:
+            client.wait_until_ended(3)
+            assert client.status == 403, label
+            assert bytes(client.raw) == b"", label
+            assert client.events == [], label
+            assert client.comments == [], label
+    assert server.stats()["streams"] == 0
+
+
+def test_a_connect_storm_of_members_and_outsiders_gets_the_right_answer_each(server, manager, outsider):
+    """Connect-time checks are batched under load; each connection must still get its own verdict."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    secret = IncidentFactory.create(declared_by=manager, is_restricted=True)
+    tokens = [live.mint_stream_token(user=u, incident=secret) for u in [manager, outsider] * 15]
+    after = newest_seq(secret)
+
+    def connect(token: str) -> tuple[int, bytes]:  # no ORM in here: 30 threads would drain the pool
+        with SSEClient.open(server.url, stream_path(token, after=after)) as client:
+            client.wait_for(lambda c: c.ended or c.is_open, 5)
+            return client.status, bytes(client.raw)
+
+    with ThreadPoolExecutor(30) as pool:
+        results = list(pool.map(connect, tokens))
+    assert [status for status, _ in results] == [200, 403] * 15
+    assert all(raw == b"" for status, raw in results if status == 403)
+
+
+def test_a_deactivated_user_cannot_connect(server, member, room):
+    token = live.mint_stream_token(user=member, incident=room)
+    User.objects.filter(pk=member.pk).update(is_active=False)
+    status, _, body = server.get(stream_path(token))
+    assert (status, body) == (403, b"")
+
+
+# --- (4) revocation while open -------------------------------------------------------------------------------
+
+
+def _assert_cut_within(client: SSEClient, seconds: float, started: float) -> None:
+    assert client.wait_until_ended(seconds + 1), "stream still open"
+    assert time.monotonic() - started < seconds, f"closed after {time.monotonic() - started:.1f} s"
+
+
+def test_member_removed_from_a_restricted_incident_loses_the_stream_within_5_s(server, manager, member):
+    secret = IncidentFactory.create(declared_by=manager, is_restricted=True)
+    give_role(secret, member, "observer")
+    with open_stream(server, member, secret) as client:
+        assignment = RoleAssignment.objects.get(incident=secret, user=member, ended_at__isnull=True)
+        started = time.monotonic()
+        services.team_remove_role(incident=secret, actor=manager, assignment=assignment)
+        _assert_cut_within(client, 5.0, started)
+        delivered = client.entry_ids()
+        # Anything written after the removal never reaches the removed member.
+        late = add_entry(secret, manager, "after removal")
+        assert late not in delivered
+        assert [e.event for e in client.events][-1] == "revoked"
+    status, _, body = server.get(stream_path(live.mint_stream_token(user=member, incident=secret)))
+    assert (status, body) == (403, b"")
+
+
+def test_removal_without_a_doorbell_is_caught_by_the_periodic_check(server, manager, member):
+    """Permission rows deleted behind the services' back: no revocation hint, the 2 s re-check still cuts."""
+    from incidents.models import IncidentUserObjectPermission
+
+    secret = IncidentFactory.create(declared_by=manager, is_restricted=True)
+    give_role(secret, member, "observer")
+    with open_stream(server, member, secret) as client:
+        started = time.monotonic()
+        IncidentUserObjectPermission.objects.filter(user=member, content_object=secret).delete()
+        _assert_cut_within(client, 5.0, started)
+
+
+def test_a_deactivated_user_loses_every_stream_within_5_s(server, manager, member, room):
+    secret = IncidentFactory.create(declared_by=manager, is_restricted=True)
+    give_role(secret, member, "observer")
+    with open_stream(server, member, room) as open_room, open_stream(server, member, secret) as secret_room:
+        started = time.monotonic()
+        User.objects.filter(pk=member.pk).update(is_active=False)
+        _assert_cut_within(open_room, 5.0, started)
+        _assert_cut_within(secret_room, 5.0, started)
+
+
+def test_other_viewers_keep_their_stream_when_someone_is_removed(server, manager, member):
+    secret = IncidentFactory.create(declared_by=manager, is_restricted=True)
+    give_role(secret, member, "observer")
+    with open_stream(server, manager, secret) as commander, open_stream(server, member, secret) as removed:
+        assignment = RoleAssignment.objects.get(incident=secret, user=member, ended_at__isnull=True)
+        services.team_remove_role(incident=secret, actor=manager, assignment=assignment)
+        assert removed.wait_until_ended(5)
+        seq = add_entry(secret, manager, "still here")
+        assert commander.wait_for(lambda c: seq in c.entry_ids(), 2)
+        assert not commander.ended
+
+
+# --- legally privileged entries -------------------------------------------------------------------------
+
+
+def test_privileged_entries_reach_the_team_only_live_and_in_replay(server, manager, member, outsider, room):
+    """An open incident is readable by everyone, its privileged entries only by its team (as on the page)."""
+    give_role(room, member, "observer")
+    hidden_before = add_entry(room, manager, "counsel's advice", privileged=True, publish=False)
+    with open_stream(server, member, room) as team, open_stream(server, outsider, room) as follower:
+        assert hidden_before in team.entry_ids()
+        assert hidden_before not in follower.entry_ids()
+        hidden = add_entry(room, manager, "privileged, live", privileged=True)
+        shown = add_entry(room, manager, "for everyone")
+        assert team.wait_for(lambda c: shown in c.entry_ids(), 2)
+        assert follower.wait_for(lambda c: shown in c.entry_ids(), 2)
+        assert team.entry_ids()[-2:] == [hidden, shown]
+        assert hidden not in follower.entry_ids()
+        assert b"privileged" not in follower.raw
+        assert b"counsel" not in follower.raw
+        # The skipped seq is not re-announced every safety tick, and nothing is sent twice.
+        follower.wait_for(lambda c: False, 2.5)
+        assert follower.entry_ids().count(shown) == 1
+
+
+def test_leaving_the_team_of_an_open_incident_stops_privileged_entries_but_not_the_stream(
+    server, manager, member, room
+):
+    give_role(room, member, "observer")
+    with open_stream(server, member, room) as client:
+        assignment = RoleAssignment.objects.get(incident=room, user=member, ended_at__isnull=True)
+        services.team_remove_role(incident=room, actor=manager, assignment=assignment)
+        # Unrestricted: they may still follow it. Give the re-check (hint or tick) its 5 s.
+        client.wait_for(lambda c: False, 2.5)
+        hidden = add_entry(room, manager, "privileged after leaving", privileged=True)
+        shown = add_entry(room, manager, "public after leaving")
+        assert client.wait_for(lambda c: shown in c.entry_ids(), 3)
+        assert hidden not in client.entry_ids()
+        assert not client.ended
+
+
+# --- (5) lost doorbell -----------------------------------------------------------------------------------
+
+
+def test_a_lost_publish_is_delivered_by_the_safety_tick(server, manager, room):
+    with open_stream(server, manager, room) as client:
+        started = time.monotonic()
+        seq = add_entry(room, manager, "published nowhere", publish=False)
+        assert client.wait_for(lambda c: seq in c.entry_ids(), 6.0)
+        assert time.monotonic() - started < 6.0
+
+
+def test_the_next_doorbell_repairs_a_lost_one_in_order(server, manager, room):
+    with open_stream(server, manager, room) as client:
+        lost = add_entry(room, manager, "lost", publish=False)
+        rung = add_entry(room, manager, "rung")
+        assert client.wait_for(lambda c: rung in c.entry_ids(), 1.0)
+        assert client.entry_ids()[-2:] == [lost, rung]
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a free port, so a test can kill it without touching anyone else's."""
+
+    def __init__(self) -> None:
+        from tests.live_server_asgi import free_port
+
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+    def publish(self, payload: dict[str, int]) -> None:
+        redis.Redis.from_url(self.url).publish(live.CHANNEL, json.dumps(payload))
+
+
+@pytest.fixture
+def server_with_private_redis(django_db_setup):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    from tests.live_server_asgi import server_environment
+
+    private = PrivateRedis()
+    private.start()
+    server = AsgiServer(server_environment(REDIS_URL=private.url))
+    server.start()
+    try:
+        yield server, private
+    finally:
+        server.close()
+        private.kill()
+
+
+def test_redis_down_streams_stay_open_catch_up_by_tick_and_resubscribe(
+    server_with_private_redis, manager, room
+):
+    server, private = server_with_private_redis
+    with open_stream(server, manager, room) as client:
+        server.wait_for_stats(lambda s: s["redis"] == "subscribed")
+        seq = add_entry(room, manager, "rung on the private Redis", publish=False)
+        private.publish({"i": room.pk, "s": seq})
+        assert client.wait_for(lambda c: seq in c.entry_ids(), 1.0)
+
+        private.kill()
+        server.wait_for_stats(lambda s: s["redis"] != "subscribed")
+        started = time.monotonic()
+        down = add_entry(room, manager, "written while Redis is down", publish=False)
+        assert client.wait_for(lambda c: down in c.entry_ids(), 6.0), "the safety tick did not deliver"
+        assert time.monotonic() - started < 6.0
+        assert not client.ended
+
+        private.start()
+        server.wait_for_stats(lambda s: s["redis"] == "subscribed", timeout=15)
+        back = add_entry(room, manager, "rung again", publish=False)
+        private.publish({"i": room.pk, "s": back})
+        assert client.wait_for(lambda c: back in c.entry_ids(), 1.0)
+        assert client.entry_ids()[-3:] == [seq, down, back]
+
+
+def test_database_connections_dropped_under_the_streams_cost_nothing(server, manager, room):
+    """What a PostgreSQL restart does to the events process's pool: its connections die. The next query
+    notices, the pool replaces them, and neither open streams nor new ones see an error."""
+    with open_stream(server, manager, room) as client:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'warroom-events' AND datname = current_database()"
+            )
+            assert cursor.fetchone()[0] >= 1
+        seq = add_entry(room, manager, "after the connections died")
+        assert client.wait_for(lambda c: seq in c.entry_ids(), 3)
+        assert not client.ended
+        with open_stream(server, manager, room) as again:
+            assert seq in again.entry_ids()
+    assert server.stats()["counters"].get("db_retries", 0) >= 1
+
+
+# --- (6) cleanup and resources -----------------------------------------------------------------------------
+
+
+def test_closed_connections_leave_an_empty_registry(server, manager, member, room):
+    clients = [open_stream(server, user, room) for user in (manager, member, member)]
+    stats = server.stats()
+    assert (stats["streams"], stats["incidents"], stats["users"]) == (3, 1, 2)
+    for client in clients:
+        client.close()
+    stats = server.wait_for_stats(lambda s: s["streams"] == 0, timeout=3)
+    assert (stats["incidents"], stats["users"]) == (0, 0)
+
+
+def test_open_streams_hold_no_thread_and_no_database_connection(server, manager, room):
+    clients = [open_stream(server, manager, room) for _ in range(20)]
+    try:
+        stats = server.stats()
+        assert stats["streams"] == 20
+        assert stats["threads"] <= 10
+        assert stats["db_pool"]["size"] <= 4
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'warroom-events' "
+                "AND datname = current_database() AND state <> 'idle'"
+            )
+            busy = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'warroom-events' "
+                "AND datname = current_database()"
+            )
+            held = cursor.fetchone()[0]
+        assert busy == 0
+        assert held <= 4
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_an_idle_stream_gets_heartbeats(django_db_setup, manager, room):
+    from tests.live_server_asgi import server_environment
+
+    quick = AsgiServer(server_environment(EVENTS_HEARTBEAT_SECONDS="1"))
+    quick.start()
+    try:
+        with open_stream(quick, manager, room) as client:
+            before = len(client.events)
+            assert client.wait_for(lambda c: c.comments.count("ka") >= 2, 8)
+            assert len(client.events) == before  # comments only: no event, no entry, no id moved
+    finally:
+        quick.close()
+
+
+def test_stats_are_for_loopback_only(server):
+    with SSEClient.open(server.url, "/events/stats", source_address="127.0.0.2") as client:
+        client.wait_until_ended(2)
+        assert client.status == 404
+
+
+# --- (7) presence -----------------------------------------------------------------------------------------
+
+
+def test_presence_lists_the_people_connected(server, manager, member, room):
+    with open_stream(server, manager, room) as maja:
+        assert maja.presence()[-1]["people"] == [
+            {"id": manager.pk, "n": manager.display_name, "a": manager.initials}
+        ]
+        with open_stream(server, member, room) as erik:
+            both = sorted(
+                [
+                    {"id": manager.pk, "n": manager.display_name, "a": manager.initials},
+                    {"id": member.pk, "n": member.display_name, "a": member.initials},
+                ],
+                key=lambda p: p["n"],
+            )
+            assert erik.presence()[-1]["people"] == both
+            assert maja.wait_for(lambda c: c.presence()[-1]["people"] == both, 2)
+            # A second tab of the same person changes nobody's list.
+            with open_stream(server, member, room):
+                maja.wait_for(lambda c: False, 0.5)
+                assert len(maja.presence()) == 2
+        assert maja.wait_for(lambda c: len(c.presence()[-1]["people"]) == 1, 2)
+
+
+# --- (8) server restart ---------------------------------------------------------------------------------
+
+
+def test_after_a_crash_reconnecting_with_last_event_id_gets_everything_once(server, manager, room):
+    """Like EventSource: when the stream drops, reconnect with Last-Event-ID until the server is back."""
+    written: list[int] = []
+
+    def writer() -> None:
+        try:
+            for i in range(30):
+                written.append(add_entry(room, manager, f"during restart {i}"))
+                time.sleep(0.05)
+        finally:
+            connection.close()
+
+    token = live.mint_stream_token(user=manager, incident=room)
+    last_id = newest_seq(room)
+    received: list[int] = []
+    first = open_stream(server, manager, room, after=last_id)
+    client: SSEClient | None = first
+    consumed, reconnects = 0, 0
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert first.wait_for(lambda c: len(c.entries()) >= 3, 3)
+        server.restart()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if client is not None:
+                client.wait_for(lambda c: c.ended, 0.3)
+                fresh = client.entry_ids()[consumed:]
+                consumed += len(fresh)
+                received.extend(fresh)
+                last_id = fresh[-1] if fresh else last_id
+            if not thread.is_alive() and written and last_id == written[-1]:
+                break
+            if client is None or client.ended:
+                if client is not None:
+                    client.close()
+                try:
+                    client = SSEClient.open(
+                        server.url, stream_path(token), headers={"Last-Event-ID": str(last_id)}
+                    )
+                except OSError:
+                    client = None
+                    time.sleep(0.2)  # the server is still down; a browser waits `retry` ms as well
+                    continue
+                assert client.status == 200
+                consumed, reconnects = 0, reconnects + 1
+    finally:
+        thread.join(10)
+        if client is not None:
+            client.close()
+    assert reconnects >= 1
+    assert received == written, f"got {received}, wrote {written}"
+
+
+# --- (9) concurrent writers -----------------------------------------------------------------------------
+
+
+def test_eight_concurrent_writers_reach_a_viewer_exactly_once_in_seq_order(server, manager, room):
+    with open_stream(server, manager, room) as client:
+        start = len(client.entry_ids())
+        results = race(8, lambda i: [add_entry(room, manager, f"writer {i} #{n}") for n in range(5)])
+        batches = [r for r in results if not isinstance(r, BaseException)]
+        assert len(batches) == 8, results
+        expected = sorted(seq for batch in batches for seq in batch)
+        assert expected == list(range(expected[0], expected[0] + 40))
+        assert client.wait_for(lambda c: len(c.entry_ids()) >= start + 40, 5)
+        client.wait_for(lambda c: False, 1.0)
+        assert client.entry_ids()[start:] == expected
+
+
+# --- CORS and methods -----------------------------------------------------------------------------------
+
+
+def test_cors_allows_the_app_s_own_origins_only(server, manager, room):
+    token = live.mint_stream_token(user=manager, incident=room)
+    with SSEClient.open(server.url, stream_path(token), headers={"Origin": "http://127.0.0.1:8000"}) as ok:
+        assert ok.status == 200
+        assert ok.response_headers["access-control-allow-origin"] == "http://127.0.0.1:8000"
+        assert "access-control-allow-credentials" not in ok.response_headers
+    with SSEClient.open(server.url, stream_path(token), headers={"Origin": "https://evil.example"}) as evil:
+        assert "access-control-allow-origin" not in evil.response_headers
+    status, headers, _ = server.get(
+        stream_path(token), method="OPTIONS", headers={"Origin": "http://localhost:8000"}
+    )
+    assert status == 204
+    assert headers["access-control-allow-origin"] == "http://localhost:8000"
+    assert "last-event-id" in headers["access-control-allow-headers"]
+
+
+def test_only_get(server, manager, room):
+    token = live.mint_stream_token(user=manager, incident=room)
+    status, _, _ = server.get(stream_path(token), method="POST")
+    assert status == 405
+
+
+def test_healthz_still_answers(server):
+    status, _, body = server.get("/events/healthz")
+    assert status == 200
+    assert b'"redis": "ok"' in body
+
+
+def test_an_unknown_events_path_is_404(server):
+    assert server.get("/events/nope")[0] == 404
