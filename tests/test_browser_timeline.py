@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from incidents import services
 from incidents.models import TimelineEntry
@@ -90,8 +90,13 @@ def test_hostile_entries_render_inert_in_the_browser(browser: Browser, asgi_serv
     problems = watch(alice) + watch(bob)
     dialogs: list[str] = []
     requests: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
     for page in (alice, bob):
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("dialog", on_dialog)
         page.on("request", lambda r: requests.append(r.url))
 
     for payload in XSS:
