@@ -17,6 +17,7 @@ from incidents.models import (
     Incident,
     IncidentRole,
     IncidentUserObjectPermission,
+    Notification,
     Perm,
     RoleAssignment,
     TeamEvent,
@@ -50,6 +51,9 @@ def sync_permissions(*, incident: Incident, user: User) -> frozenset[str]:
         if Perm.VIEW in current and Perm.VIEW not in desired:
             # Open live streams re-check this person now instead of at their next periodic check.
             live.publish_revocation_on_commit(incident_id=incident.pk, user_id=user.pk)
+            if incident.is_restricted:
+                # Their notifications name the incident; losing access to it takes those away too.
+                Notification.objects.filter(recipient=user, incident=incident).delete()
     if desired - current:
         permissions = Permission.objects.filter(
             content_type__app_label="incidents", codename__in=desired - current
