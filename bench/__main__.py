@@ -31,9 +31,9 @@ from bench.common import (
 
 def scenarios() -> list[ModuleType]:
     # One module per scenario; later issues add reminders and search.
-    from bench import fanout, idle_streams, pages, timeline
+    from bench import fanout, idle_streams, pages, statements, timeline
 
-    return [pages, timeline, fanout, idle_streams]
+    return [pages, timeline, statements, fanout, idle_streams]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
@@ -9,7 +10,19 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from incidents import services
-from incidents.models import Incident, IncidentChange, IncidentRole, RoleAssignment, User
+from incidents.models import (
+    ApprovalChainTemplate,
+    ApprovalStepTemplate,
+    Audience,
+    Incident,
+    IncidentChange,
+    IncidentRole,
+    RoleAssignment,
+    Scenario,
+    Severity,
+    StatementTemplate,
+    User,
+)
 from incidents.permissions import visible_incidents
 
 
@@ -113,3 +126,104 @@ class IncidentRoleAdmin(admin.ModelAdmin[IncidentRole]):
     def has_delete_permission(self, request: HttpRequest, obj: IncidentRole | None = None) -> bool:
         # Roles with history are PROTECTed anyway; unused ones may go.
         return obj is None or not obj.assignments.exists()
+
+
+# --- statements: approval chains and the template library ---------------------------------------------------
+
+
+class ApprovalChainForm(forms.ModelForm[ApprovalChainTemplate]):
+    """Criteria as check boxes (an empty set matches anything)."""
+
+    severities = forms.MultipleChoiceField(
+        choices=Severity.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: any."
+    )
+    audiences = forms.MultipleChoiceField(
+        choices=Audience.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: any."
+    )
+    scenarios = forms.MultipleChoiceField(
+        choices=Scenario.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: any."
+    )
+
+    class Meta:
+        model = ApprovalChainTemplate
+        fields = [
+            "name",
+            "description",
+            "is_active",
+            "sort_order",
+            "severities",
+            "audiences",
+            "scenarios",
+            "allow_self_approval",
+            "distinct_approvers",
+            "fill_chain",
+            "fill_only",
+        ]
+
+
+class ApprovalStepFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        for form in kept:
+            data = form.cleaned_data
+            if data.get("role") is None and not data.get("users"):
+                form.add_error("role", "Name a role or at least one person who approves this step.")
+        if not kept and not self.instance.fill_only and self.instance.is_active:
+            raise forms.ValidationError("An active chain needs at least one step, or nothing could approve.")
+
+
+class ApprovalStepInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = ApprovalStepTemplate
+    formset = ApprovalStepFormSet
+    extra = 0
+    fields = ["order", "name", "role", "users", "rule", "required_count", "sla_minutes"]
+    filter_horizontal = ["users"]
+    ordering = ["order"]
+
+
+@admin.register(ApprovalChainTemplate)
+class ApprovalChainTemplateAdmin(admin.ModelAdmin[ApprovalChainTemplate]):
+    """Approval chains. A statement keeps the steps it was submitted with: edits here apply to later
+    submissions only."""
+
+    form = ApprovalChainForm
+    inlines = [ApprovalStepInline]
+    list_display = [
+        "name",
+        "criteria",
+        "step_names",
+        "allow_self_approval",
+        "distinct_approvers",
+        "is_active",
+    ]
+    list_filter = ["is_active", "fill_only"]
+    fieldsets = (
+        (None, {"fields": ("name", "description", "is_active", "sort_order")}),
+        ("Applies to", {"fields": ("severities", "audiences", "scenarios")}),
+        ("Separation of duties", {"fields": ("allow_self_approval", "distinct_approvers")}),
+        ("Template fills", {"fields": ("fill_chain", "fill_only")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApprovalChainTemplate]:
+        return super().get_queryset(request).prefetch_related("steps")
+
+    @admin.display(description="Applies to")
+    def criteria(self, obj: ApprovalChainTemplate) -> str:
+        parts = [", ".join(values) for values in (obj.severities, obj.audiences, obj.scenarios) if values]
+        return " · ".join(parts) or "anything"
+
+    @admin.display(description="Steps")
+    def step_names(self, obj: ApprovalChainTemplate) -> str:
+        return " → ".join(step.name for step in obj.steps.all())
+
+
+@admin.register(StatementTemplate)
+class StatementTemplateAdmin(admin.ModelAdmin[StatementTemplate]):
+    """The library of pre-approved statements. Statements started from a template keep the text as it read
+    then, so editing a template never changes what was already drafted or approved."""
+
+    list_display = ["name", "scenario", "channel", "audience", "language", "is_active", "sort_order"]
+    list_filter = ["is_active", "scenario", "channel", "audience"]
+    list_editable = ["is_active", "sort_order"]
+    search_fields = ["name", "title", "body"]

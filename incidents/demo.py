@@ -11,6 +11,8 @@ from django.utils import timezone
 from incidents import services
 from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
 from incidents.models import (
+    Audience,
+    Channel,
     Incident,
     IncidentChange,
     IncidentRole,
@@ -18,6 +20,8 @@ from incidents.models import (
     Platform,
     Scenario,
     Severity,
+    Statement,
+    StatementTemplate,
     Status,
     User,
 )
@@ -253,4 +257,106 @@ def seed_demo() -> int:
             stamps["closed_at"] = last
         Incident.objects.filter(pk=incident.pk).update(**stamps)
         added += 1
+    _seed_statements(users)
     return added
+
+
+# --- demo statements ------------------------------------------------------------------------------------------
+# Each story's statements, walked through the real services, so the room shows every state of the chain.
+
+
+def _approve_current(statement: Statement, *people: User) -> Statement:
+    for person in people:
+        statement = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
+        version = statement.current_version
+        assert version is not None
+        services.statement_approve(
+            statement=statement, actor=person, version_number=version.number, sha256=version.sha256
+        )
+    return Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
+
+
+def _submit(statement: Statement, actor: User) -> Statement:
+    return services.statement_submit(statement=statement, actor=actor, version_number=statement.version)
+
+
+def _seed_statements(users: dict[str, User]) -> None:
+    """Statements in three stories: published, back in review after a rejection, approved and ready."""
+    maja, erik, priya, daniel, sofia = (
+        users[f"{name}@northwind.example"] for name in ("maja", "erik", "priya", "daniel", "sofia")
+    )
+    holding_template = StatementTemplate.objects.filter(name="Holding statement — outage (X)").first()
+    facts_template = StatementTemplate.objects.filter(name="Rumour correction — Facebook").first()
+    checkout = Incident.objects.filter(title__startswith="Checkout charged customers twice").first()
+    if (
+        checkout is not None
+        and holding_template is not None
+        and not Statement.objects.filter(incident=checkout).exists()
+    ):
+        holding = services.statement_create(
+            incident=checkout,
+            actor=maja,
+            template=holding_template,
+            fill={
+                "incident_title": "some payments at checkout were taken twice",
+                "next_update_time": "21:30 CET",
+            },
+        )
+        holding = _approve_current(_submit(holding, maja), priya, erik, daniel)
+        services.statement_publish(
+            statement=holding,
+            actor=sofia,
+            version_number=holding.version,
+            link="https://x.com/northwind/status/1850000000000000000",
+        )
+        website = services.statement_create(
+            incident=checkout,
+            actor=maja,
+            channel=Channel.WEBSITE,
+            audience=Audience.CUSTOMERS,
+            title="Double charges at checkout: what happened and your refund",
+            body=(
+                "Between 19:15 and 20:05 CET some card payments at checkout were taken twice. This was our "
+                "mistake, not your bank's, and we are sorry.\n\n"
+                "Every duplicate charge will be refunded automatically within 24 hours. You do not need to "
+                "contact us or your bank.\n\nWe will post our next update here by 21:30 CET."
+            ),
+        )
+        website = _submit(website, maja)
+        services.statement_reject(
+            statement=website,
+            actor=priya,
+            version_number=1,
+            reason="Do not promise 24 hours until Payments confirms the refund batch; say 'within three working days'.",
+        )
+        website = services.statement_save_draft(
+            statement=website,
+            actor=maja,
+            expected_version=1,
+            body=(
+                "Between 19:15 and 20:05 CET some card payments at checkout were taken twice. This was our "
+                "mistake, not your bank's, and we are sorry.\n\n"
+                "Every duplicate charge will be refunded automatically within three working days. You do not "
+                "need to contact us or your bank.\n\nWe will post our next update here by 21:30 CET."
+            ),
+        )
+        _submit(website, maja)
+    rumour = Incident.objects.filter(title__startswith="Rumour that our rain jackets").first()
+    if (
+        rumour is not None
+        and facts_template is not None
+        and not Statement.objects.filter(incident=rumour).exists()
+    ):
+        facts = services.statement_create(
+            incident=rumour,
+            actor=sofia,
+            template=facts_template,
+            fill={
+                "claim": "that our Storm jackets contain PFAS banned in the EU",
+                "action": "the Storm line has been PFC-free since 2023, confirmed by independent lab tests",
+                "contact": "northwind.example/storm-lab-report",
+                "next_update_time": "Friday 12:00 CET",
+            },
+        )
+        # A pure template fill on a SEV3 incident: the shorter "Template fill" chain applies (Erik signs).
+        _approve_current(_submit(facts, sofia), erik)

@@ -6,7 +6,22 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from incidents.models import IncidentRole, Platform, Scenario, Severity, Status, TimelineEntry, User
+from incidents.models import (
+    PLACEHOLDERS,
+    Audience,
+    Channel,
+    IncidentRole,
+    Platform,
+    Scenario,
+    Severity,
+    StatementTemplate,
+    Status,
+    TimelineEntry,
+    User,
+)
+from incidents.models.statements import LANGUAGES as STATEMENT_LANGUAGES
+from incidents.models.statements import MAX_BODY as MAX_STATEMENT_BODY
+from incidents.models.statements import MAX_FILL
 from incidents.models.users import time_zone_choices
 from incidents.uploads import MAX_FILES, CleanFile, UploadRejected, clean_upload
 
@@ -192,3 +207,103 @@ class CorrectionForm(forms.Form):
     body = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     retract = forms.BooleanField(required=False)
     idempotency_key = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
+
+# --- statements ------------------------------------------------------------------------------------------
+
+# Raw input may carry more than the canonical text (trailing spaces, CRLF); the service counts what remains.
+_MAX_RAW_BODY = 2 * MAX_STATEMENT_BODY
+
+
+class StatementCreateForm(forms.Form):
+    """A new statement: from a template (placeholders filled), blank, a variant, or an update."""
+
+    template = forms.ModelChoiceField(
+        queryset=StatementTemplate.objects.filter(is_active=True), required=False, widget=forms.HiddenInput
+    )
+    title = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Working title",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Holding statement on the checkout outage"}),
+    )
+    channel = forms.ChoiceField(choices=[("", "Choose a channel…"), *Channel.choices], required=False)
+    # A template brings its own channel, audience and language; the template form does not send them.
+    audience = forms.ChoiceField(choices=Audience.choices, initial=Audience.PUBLIC, required=False)
+    language = forms.ChoiceField(choices=STATEMENT_LANGUAGES, initial="en", required=False)
+    body = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=_MAX_RAW_BODY,
+        label="Text",
+        widget=forms.Textarea(attrs={"rows": 8}),
+    )
+    master = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    supersedes = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    idempotency_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in PLACEHOLDERS.items():
+            self.fields[f"fill_{name}"] = forms.CharField(
+                required=False,
+                max_length=MAX_FILL,
+                label=label,
+                widget=forms.TextInput(attrs={"autocomplete": "off"}),
+            )
+
+    def fill(self) -> dict[str, str]:
+        return {name: self.cleaned_data.get(f"fill_{name}") or "" for name in PLACEHOLDERS}
+
+    def fill_fields(self, names: list[str]) -> list[forms.BoundField]:
+        return [self[f"fill_{name}"] for name in names if name in PLACEHOLDERS]
+
+
+class StatementSaveForm(forms.Form):
+    version = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    body = forms.CharField(required=False, strip=False, max_length=_MAX_RAW_BODY, widget=forms.Textarea)
+
+
+class StatementVersionForm(forms.Form):
+    """The version the user was looking at (submit, comment) — a mismatch is refused, never guessed."""
+
+    version = forms.IntegerField(min_value=1)
+
+
+class StatementDecisionForm(StatementVersionForm):
+    sha256 = forms.RegexField(regex=r"^[0-9a-f]{64}$", required=False)
+    step = forms.IntegerField(min_value=1, required=False)
+    where = forms.ChoiceField(
+        choices=[("page", "page"), ("room", "room"), ("queue", "queue")], required=False
+    )
+
+
+class StatementRejectForm(StatementDecisionForm):
+    reason = forms.CharField(
+        max_length=2000,
+        error_messages={"required": "Give a reason for rejecting; the author needs it to fix the text."},
+    )
+
+
+class StatementPublishForm(StatementVersionForm):
+    channel = forms.ChoiceField(choices=Channel.choices)
+    published_at = forms.DateTimeField(
+        required=False,
+        label="Went out at",
+        help_text="Leave empty for “now”.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    link = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Link to the post")
+
+
+class StatementWithdrawForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        error_messages={
+            "required": "Give a reason for withdrawing it; it is recorded and shown to the team."
+        },
+    )
+
+
+class StatementCommentForm(StatementVersionForm):
+    body = forms.CharField(max_length=4000, error_messages={"required": "Write a comment first."})

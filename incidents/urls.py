@@ -30,4 +30,41 @@ urlpatterns = [
     ),
     path("incidents/<uuid:code>/timeline/<int:seq>/pin/", views.timeline_pin, name="timeline-pin"),
     path("incidents/<uuid:code>/evidence/<uuid:evidence>/", views.evidence_download, name="evidence"),
+    path("incidents/<uuid:code>/statements/", views.statements, name="statements"),
+    path("incidents/<uuid:code>/statements/new/", views.statement_new, name="statement-new"),
+    path("incidents/<uuid:code>/statements/<uuid:statement>/", views.statement, name="statement"),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/save/", views.statement_save, name="statement-save"
+    ),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/submit/",
+        views.statement_submit,
+        name="statement-submit",
+    ),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/approve/",
+        views.statement_approve,
+        name="statement-approve",
+    ),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/reject/",
+        views.statement_reject,
+        name="statement-reject",
+    ),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/publish/",
+        views.statement_publish,
+        name="statement-publish",
+    ),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/withdraw/",
+        views.statement_withdraw,
+        name="statement-withdraw",
+    ),
+    path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/comment/",
+        views.statement_comment,
+        name="statement-comment",
+    ),
+    path("approvals/", views.my_approvals, name="my-approvals"),
 ]

@@ -344,11 +344,15 @@ def test_idor_sweep_non_member_gets_404_everywhere_and_nothing_changes(client, m
     entry = services.timeline_post(
         incident=secret, actor=manager, kind="note", body="Arrest confirmed by police", files=[_pdf()]
     )
+    statement = services.statement_create(
+        incident=secret, actor=manager, channel="x", title="Board statement", body="He has stepped down."
+    )
     real_ids = {
         "code": secret.code,
         "pk": assignment.pk,
         "seq": entry.seq,
         "evidence": entry.evidence.get().code,
+        "statement": statement.code,
     }
     outsider = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     client.force_login(outsider)

@@ -6,7 +6,6 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -33,6 +32,7 @@ from incidents.models import (
     User,
 )
 from incidents.permissions import get_incident_for, may_declare, visible_incidents
+from incidents.views.statements import room_statements_context
 from incidents.views.team import team_context
 from incidents.views.timeline import timeline_context
 from warroom.redis import redis_ping
@@ -70,12 +70,8 @@ def dashboard(request: AuthRequest) -> HttpResponse:
     context = {
         "incidents": incidents,
         "my_incidents": list(mine.values()),
-        # Only about incidents still visible: leaving a restricted incident must take its title away too.
-        "notifications": list(
-            Notification.objects.filter(recipient=user, read_at__isnull=True).filter(
-                Q(incident__isnull=True) | Q(incident__in=visible_incidents(user))
-            )[:10]
-        ),
+        # Notifications about a restricted incident are deleted when access to it ends (team services).
+        "notifications": list(Notification.objects.filter(recipient=user, read_at__isnull=True)[:10]),
         "may_declare": may_declare(user),
     }
     return render_page_or_fragment(request, "incidents/dashboard.html", "open-incidents", context)
@@ -138,7 +134,11 @@ def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]
 @login_required
 def room(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code)
-    context = _room_context(request, incident) | timeline_context(request, incident)
+    context = (
+        _room_context(request, incident)
+        | timeline_context(request, incident)
+        | room_statements_context(incident)
+    )
     return render_page_or_fragment(request, "incidents/room.html", "incident-header", context)
 
 
