@@ -6,10 +6,11 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _seed_roles(sender: AppConfig, **kwargs: Any) -> None:
-    # Also after a test database flush, which empties every table including the seeded catalogue.
+def _seed_catalogues(sender: AppConfig, **kwargs: Any) -> None:
+    # Also after a test database flush, which empties every table including the seeded catalogues.
     from django.apps import apps as global_apps
 
+    from incidents.models.statements import ensure_statement_seeds
     from incidents.roles import ensure_roles
 
     # `migrate` passes its migration-state registry; `flush` passes none.
@@ -19,6 +20,14 @@ def _seed_roles(sender: AppConfig, **kwargs: Any) -> None:
     except LookupError:  # migrated back to before the role catalogue existed
         return
     ensure_roles(role_model)
+    try:
+        chain, step, template = (
+            registry.get_model("incidents", name)
+            for name in ("ApprovalChainTemplate", "ApprovalStepTemplate", "StatementTemplate")
+        )
+    except LookupError:  # migrated back to before statements existed
+        return
+    ensure_statement_seeds(chain, step, template, role_model)
 
 
 class IncidentsConfig(AppConfig):
@@ -27,4 +36,4 @@ class IncidentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        post_migrate.connect(_seed_roles, sender=self)
+        post_migrate.connect(_seed_catalogues, sender=self)
