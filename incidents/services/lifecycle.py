@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import (
@@ -83,7 +82,7 @@ def incident_declare(
             user=commander,
             incident=incident,
             text=f"{actor} declared {incident.reference} “{incident.title}” and named you incident commander.",
-            url=reverse("incidents:room", args=[incident.code]),
+            url=incident.room_url,
             key=f"declared-commander:{incident.pk}",
         )
     return incident

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Permission
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from incidents import live
@@ -69,10 +68,6 @@ def _current(incident: Incident, user: User) -> list[RoleAssignment]:
     return list(RoleAssignment.objects.current().filter(incident=incident, user=user).select_related("role"))
 
 
-def _room(incident: Incident) -> str:
-    return reverse("incidents:room", args=[incident.code])
-
-
 def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra: object) -> TeamEvent:
     event = TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
     note = f" — “{event.note}”" if event.note else ""
@@ -125,7 +120,7 @@ def team_add_member(
             user=user,
             incident=incident,
             text=f"{actor} {verb} {incident.reference} “{incident.title}” as {role.name}.",
-            url=_room(incident),
+            url=incident.room_url,
             key=f"team-event:{event.pk}:{user.pk}",
         )
     return assignment
@@ -225,7 +220,7 @@ def team_handover(
         user=to_user,
         incident=incident,
         text=f"{assignment.user} handed {assignment.role.name} of {incident.reference} “{incident.title}” to you.{reason}",
-        url=_room(incident),
+        url=incident.room_url,
         key=f"team-event:{event.pk}:{to_user.pk}",
     )
     return successor

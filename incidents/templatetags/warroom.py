@@ -9,7 +9,6 @@ from django.utils.safestring import SafeString, mark_safe
 
 from incidents.models import (
     SEVERITY_MEANING,
-    STATUS_MEANING,
     Incident,
     IncidentRole,
     Scenario,
@@ -86,11 +85,6 @@ def age(value: datetime | None) -> str:
 @register.filter
 def severity_meaning(value: str) -> str:
     return SEVERITY_MEANING.get(str(value), "")
-
-
-@register.filter
-def status_meaning(value: str) -> str:
-    return STATUS_MEANING.get(str(value), "")
 
 
 @register.filter

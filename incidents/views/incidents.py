@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
@@ -101,8 +103,8 @@ def declare(request: AuthRequest) -> HttpResponse:
                     f"{incident.reference} declared. {incident.commander} commands it; you are deputy.",
                 )
             if request.htmx:
-                return HttpResponseClientRedirect(incident_url(incident))
-            return redirect(incident_url(incident))
+                return HttpResponseClientRedirect(incident.room_url)
+            return redirect(incident.room_url)
         status = 422
     else:
         status = 200
@@ -117,10 +119,6 @@ def declare(request: AuthRequest) -> HttpResponse:
         },
         status=status,
     )
-
-
-def incident_url(incident: Incident) -> str:
-    return reverse("incidents:room", args=[incident.code])
 
 
 def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
@@ -155,7 +153,7 @@ def _header_response(
     if not request.htmx:
         if error:
             messages.error(request, error)
-        return redirect(incident_url(incident))
+        return redirect(incident.room_url)
     context = _room_context(request, incident) | {"header_error": error}
     html: str = render_to_string("incidents/room.html#incident-header", context, request)
     if since is not None:
@@ -168,54 +166,55 @@ def _header_response(
     return HttpResponse(html, status=status)
 
 
-@require_POST
-@login_required
-def change_status(request: AuthRequest, code: UUID) -> HttpResponse:
+def _apply_header_change(
+    request: AuthRequest, code: UUID, form: forms.Form, change: Callable[[Incident, dict[str, Any]], Incident]
+) -> HttpResponse:
+    """Status and severity changes: same permission, same refusals, same answer (the new header)."""
     incident = get_incident_for(request.user, code, Perm.CHANGE_STATUS)
     perms = incident.viewer_perms
-    form = StatusChangeForm(request.POST)
     if not form.is_valid():
-        return _header_response(
-            request, incident, perms, error="That status change was not understood.", status=422
-        )
+        return _header_response(request, incident, perms, error="That change was not understood.", status=422)
     try:
-        updated = services.incident_change_status(
-            incident=incident,
-            actor=request.user,
-            new_status=form.cleaned_data["status"],
-            expected_status=form.cleaned_data["expected"],
-            note=form.cleaned_data["note"],
-        )
+        updated = change(incident, form.cleaned_data)
     except services.StaleEdit as exc:
         return _header_response(request, exc.current, perms, error=str(exc), status=409)
     except InvalidTransition as exc:
         return _header_response(request, incident, perms, error=str(exc), status=409)
     return _header_response(request, updated, perms, since=incident.timeline_seq)
+
+
+@require_POST
+@login_required
+def change_status(request: AuthRequest, code: UUID) -> HttpResponse:
+    return _apply_header_change(
+        request,
+        code,
+        StatusChangeForm(request.POST),
+        lambda incident, data: services.incident_change_status(
+            incident=incident,
+            actor=request.user,
+            new_status=data["status"],
+            expected_status=data["expected"],
+            note=data["note"],
+        ),
+    )
 
 
 @require_POST
 @login_required
 def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.CHANGE_STATUS)
-    perms = incident.viewer_perms
-    form = SeverityChangeForm(request.POST)
-    if not form.is_valid():
-        return _header_response(
-            request, incident, perms, error="That severity was not understood.", status=422
-        )
-    try:
-        updated = services.incident_change_severity(
+    return _apply_header_change(
+        request,
+        code,
+        SeverityChangeForm(request.POST),
+        lambda incident, data: services.incident_change_severity(
             incident=incident,
             actor=request.user,
-            new_severity=form.cleaned_data["severity"],
-            expected_severity=form.cleaned_data["expected"],
-            note=form.cleaned_data["note"],
-        )
-    except services.StaleEdit as exc:
-        return _header_response(request, exc.current, perms, error=str(exc), status=409)
-    except InvalidTransition as exc:
-        return _header_response(request, incident, perms, error=str(exc), status=409)
-    return _header_response(request, updated, perms, since=incident.timeline_seq)
+            new_severity=data["severity"],
+            expected_severity=data["expected"],
+            note=data["note"],
+        ),
+    )
 
 
 @require_GET

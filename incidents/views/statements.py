@@ -19,7 +19,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents import live, services
@@ -405,7 +404,7 @@ def _answer(
         elif notice:
             messages.success(request, notice)
         if where == "room":
-            return redirect(reverse("incidents:room", args=[incident.code]) + "#statements-panel")
+            return redirect(incident.room_url + "#statements-panel")
         if where == "queue":
             return redirect("incidents:my-approvals")
         return redirect(services.statement_url(statement, incident))

@@ -61,7 +61,7 @@ def _panel(
     if not request.htmx:
         if error:
             messages.error(request, error)
-        return redirect(reverse("incidents:room", args=[incident.code]) + "#team-panel")
+        return redirect(incident.room_url + "#team-panel")
     context = team_context(request.user, incident) | {"team_error": error, "add_form": form}
     return render(request, "incidents/room.html#team-panel", context, status=status)
 

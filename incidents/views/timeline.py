@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -114,7 +113,7 @@ def timeline(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code)
     context = {"incident": incident, **timeline_page(incident, request.GET)}
     if not request.htmx:
-        return redirect(reverse("incidents:room", args=[incident.code]))
+        return redirect(incident.room_url)
     template = (
         "incidents/room.html#timeline-more"
         if request.GET.get("before")
@@ -182,7 +181,7 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
         return _composer(request, incident, form, error=str(exc), status=422)
     if not request.htmx:
         messages.success(request, f"Entry #{entry.seq} added.")
-        return redirect(reverse("incidents:room", args=[incident.code]) + f"#entry-{entry.seq}")
+        return redirect(incident.room_url + f"#entry-{entry.seq}")
     fresh = TimelineEntryForm(
         initial={"idempotency_key": services.new_idempotency_key(), "kind": data["kind"]}
     )
@@ -213,7 +212,7 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
                 error = str(exc)
             else:
                 if not request.htmx:
-                    return redirect(reverse("incidents:room", args=[incident.code]) + f"#entry-{entry.seq}")
+                    return redirect(incident.room_url + f"#entry-{entry.seq}")
                 return render(request, "incidents/room.html#correction-done", {"new_entry": entry})
         else:
             error = "Say what was wrong or what is right."
@@ -234,7 +233,7 @@ def timeline_pin(request: AuthRequest, code: UUID, seq: int) -> HttpResponse:
     except services.TimelineError as exc:
         return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
     if not request.htmx:
-        return redirect(reverse("incidents:room", args=[incident.code]) + f"#entry-{seq}")
+        return redirect(incident.room_url + f"#entry-{seq}")
     return HttpResponse(status=204)
 
 
