@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from incidents.models.deadlines import (
+    Deadline,
+    DeadlineKind,
+    DeadlineState,
+    Reminder,
+    ReminderKind,
+    ReminderState,
+    ResponsePolicy,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from incidents.models.incident import (
     SEVERITY_MEANING,
     STATUS_MEANING,
@@ -61,6 +72,9 @@ __all__ = [
     "Audience",
     "ChainStep",
     "Channel",
+    "Deadline",
+    "DeadlineKind",
+    "DeadlineState",
     "Evidence",
     "Incident",
     "IncidentChange",
@@ -76,6 +90,10 @@ __all__ = [
     "Platform",
     "Publication",
     "ReferenceCounter",
+    "Reminder",
+    "ReminderKind",
+    "ReminderState",
+    "ResponsePolicy",
     "RoleAssignment",
     "Scenario",
     "Severity",
@@ -90,6 +108,8 @@ __all__ = [
     "TimelineEntry",
     "User",
     "VersionComment",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "canonical_text",
     "text_sha256",
 ]

@@ -209,12 +209,19 @@ class Notification(models.Model):
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications", null=True)
     text = models.CharField(max_length=500)
     url = models.CharField(max_length=300, blank=True)
+    # The cause (e.g. "reminder:17:due"): a retried reminder never rings the same person's bell twice.
+    key = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["recipient", "read_at", "-created_at"], name="notification_inbox")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "key"], condition=~Q(key=""), name="notification_once_per_cause"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"to {self.recipient_id}: {self.text[:40]}"

@@ -1,0 +1,243 @@
+"""Response deadlines and the reminders that guard them.
+
+PostgreSQL holds the truth: a `Deadline` row says what is due, when and for whom; each of its `Reminder`
+rows is one message to send at one moment (before due, at due, escalations). A beat sweep claims due
+reminder rows with SKIP LOCKED and records their effect in the same transaction, so a dead worker or a
+Redis outage delays a reminder but never loses or duplicates it. Moving a deadline bumps its `version`;
+reminders of an older version are cancelled and any in-flight Celery ETA for them becomes a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models.incident import Incident, Severity
+from incidents.models.team import IncidentRole
+
+
+class ResponsePolicy(models.Model):
+    """How fast the team must speak, per severity. Editable in the admin; seeded with sensible values."""
+
+    severity = models.CharField(max_length=8, choices=Severity.choices, unique=True)
+    first_response_minutes = models.PositiveIntegerField(
+        help_text="First public response due this long after declaration."
+    )
+    update_cadence_minutes = models.PositiveIntegerField(
+        help_text="While the incident is open, the next public update is due this long after the last one."
+    )
+    remind_before_minutes = models.PositiveIntegerField(
+        default=10, help_text="A reminder goes out this long before a deadline (0: no early reminder)."
+    )
+    escalation_grace_minutes = models.PositiveIntegerField(
+        default=10,
+        help_text="After a deadline passes, wait this long before escalating to the backup, "
+        "and as long again before escalating to the commander.",
+    )
+    review_due_days = models.PositiveIntegerField(
+        default=5, help_text="The post-incident review is due this many days after resolution."
+    )
+
+    class Meta:
+        ordering = ["severity"]
+        verbose_name_plural = "response policies"
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: respond within {self.first_response_minutes} min"
+
+
+class DeadlineKind(models.TextChoices):
+    FIRST_RESPONSE = "first_response", "First public response"
+    UPDATE = "update", "Next public update"
+    APPROVAL = "approval", "Approval decision"
+    TASK = "task", "Task"
+    REVIEW = "review", "Post-incident review"
+    FOLLOW_UP = "follow_up", "Follow-up action"
+
+
+class DeadlineState(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class DeadlineQuerySet(models.QuerySet["Deadline"]):
+    def open(self) -> DeadlineQuerySet:
+        return self.filter(state=DeadlineState.OPEN)
+
+
+class Deadline(models.Model):
+    """Something the team owes by a time: a public response, an approval, a task, a review."""
+
+    Kind = DeadlineKind
+    State = DeadlineState
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="deadlines")
+    kind = models.CharField(max_length=16, choices=DeadlineKind.choices)
+    title = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    # Who answers for it: a named person, else whoever holds `role` (else the commander).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="deadlines"
+    )
+    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    due_at = models.DateTimeField()
+    original_due_at = models.DateTimeField(help_text="The first due time, before any snooze or reschedule.")
+    state = models.CharField(max_length=12, choices=DeadlineState.choices, default=DeadlineState.OPEN)
+    # Bumped by every reschedule/snooze/completion: reminders and ETA tasks of an older version are void.
+    version = models.PositiveIntegerField(default=1)
+    remind_before_minutes = models.PositiveIntegerField(default=10)
+    escalation_grace_minutes = models.PositiveIntegerField(default=10)
+    # Identifies system deadlines so each exists once while open ("first_response", "update",
+    # "approval:<chain step id>", "review", "playbook-task:<id>"); empty for hand-made tasks.
+    key = models.CharField(max_length=80, blank=True)
+    statement = models.ForeignKey(
+        "incidents.Statement", on_delete=models.PROTECT, null=True, blank=True, related_name="deadlines"
+    )
+    chain_step = models.ForeignKey(
+        "incidents.ChainStep", on_delete=models.PROTECT, null=True, blank=True, related_name="deadlines"
+    )
+    missed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it first went overdue (kept even if done later)."
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = DeadlineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "key"],
+                condition=Q(state="open") & ~Q(key=""),
+                name="deadline_open_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="deadline_version_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["incident", "state", "due_at"], name="deadline_incident_state"),
+            models.Index(fields=["owner", "state", "due_at"], name="deadline_owner_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: {self.title} by {self.due_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == DeadlineState.OPEN
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        return self.is_open and self.due_at <= (now or timezone.now())
+
+    @property
+    def was_met(self) -> bool | None:
+        """True if done on time, False if it went overdue, None while open and not yet missed."""
+        if self.missed_at is not None:
+            return False
+        if self.state == DeadlineState.DONE:
+            return True
+        return None
+
+
+class ReminderKind(models.TextChoices):
+    BEFORE = "before", "Coming due"
+    DUE = "due", "Overdue"
+    ESCALATE_BACKUP = "escalate_backup", "Escalated to backup"
+    ESCALATE_COMMANDER = "escalate_commander", "Escalated to commander"
+
+
+class ReminderState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Reminder(models.Model):
+    """One message owed at one moment for one version of a deadline."""
+
+    Kind = ReminderKind
+    State = ReminderState
+
+    deadline = models.ForeignKey(Deadline, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=20, choices=ReminderKind.choices)
+    version = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=12, choices=ReminderState.choices, default=ReminderState.PENDING)
+    # Set when the sweep handed it to a Celery ETA task; the sweep still fires it if that task is lost.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["deadline", "kind", "version"], name="reminder_once_per_version"),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(state="pending"), name="reminder_pending_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for deadline {self.deadline_id} v{self.version} at {self.due_at}"
+
+    @property
+    def lateness(self) -> timedelta | None:
+        return None if self.sent_at is None else self.sent_at - self.due_at
+
+
+class WebhookEndpoint(models.Model):
+    """Where the organisation wants reminders posted (Slack/Teams incoming webhook or any HTTPS receiver).
+
+    Each request is signed: `X-WarRoom-Signature: sha256=<hex HMAC of timestamp.body>` with the secret.
+    """
+
+    name = models.CharField(max_length=80)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128, help_text="Shared secret for the HMAC signature.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """Outbox for webhooks: written with the reminder's effect, sent after commit, retried with back-off."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    key = models.CharField(max_length=200)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "key"], name="webhook_delivery_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(sent_at__isnull=True), name="webhook_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id}: {self.key}"
