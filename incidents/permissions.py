@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
@@ -43,16 +44,32 @@ def incident_perms(user: User, incident: Incident) -> frozenset[str]:
     )
 
 
-def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW) -> Incident:
+def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW, *, people: bool = True) -> Incident:
     """Fetch an incident for one action: 404 when invisible, 403 when visible but not allowed.
+
+    One query answers all three questions (does it exist, may this user see it, what may they do): the
+    user's permission codenames come back as an array beside the row. Same rules as `visible_incidents`
+    and `incident_perms`; `people=False` skips joining the declarer and commander for fragments that
+    never show them (the live composer, the timeline pages).
 
     The result carries `viewer_perms`, so templates and views can show what the user may do without
     asking again.
     """
-    incident = visible_incidents(user).select_related("declared_by", "commander").filter(code=code).first()
-    if incident is None:
+    if not user.is_active:
         raise Http404("No such incident.")
-    perms = incident_perms(user, incident)
+    codenames = ArraySubquery(
+        IncidentUserObjectPermission.objects.filter(content_object=OuterRef("pk"), user=user).values(
+            "permission__codename"
+        )
+    )
+    base = Incident.objects.filter(code=code).order_by()
+    if people:
+        base = base.select_related("declared_by", "commander")
+    incident = next(iter(base.annotate(viewer_codenames=codenames)[:1]), None)
+    # The annotation lands in the instance dict; the stubs cannot type a per-query attribute.
+    perms = frozenset(incident.__dict__["viewer_codenames"] or ()) if incident is not None else frozenset()
+    if incident is None or (incident.is_restricted and Perm.VIEW not in perms):
+        raise Http404("No such incident.")
     incident.viewer_perms = perms
     if action is not Perm.VIEW and action not in perms:
         raise PermissionDenied("Your role in this incident does not allow that.")

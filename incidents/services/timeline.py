@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import nh3
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.template.defaultfilters import linebreaksbr
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -95,46 +95,93 @@ def timeline_append(
     files: Sequence[CleanFile] = (),
 ) -> TimelineEntry:
     """Append one entry. Runs inside the caller's transaction when there is one (status changes, team
-    changes), so the entry commits or rolls back with the change it records."""
-    with transaction.atomic():
-        locked = Incident.objects.select_for_update().only("id", "code", "timeline_seq").get(pk=incident.pk)
-        if idempotency_key and author is not None:
-            # Checked under the lock: a double-click or a retried POST that raced us is now visible.
-            existing = TimelineEntry.objects.filter(author=author, idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return existing
-        now = timezone.now()
-        seq = locked.timeline_seq + 1
-        Incident.objects.filter(pk=locked.pk).update(timeline_seq=seq)
-        entry = TimelineEntry(
-            incident_id=locked.pk,
-            seq=seq,
-            kind=kind,
-            author=author,
-            body=body,
-            occurred_at=occurred_at or now,
-            recorded_at=now,
-            is_privileged=is_privileged,
-            target=target,
-            idempotency_key=idempotency_key,
-        )
-        entry.html = _render(entry, locked, files)
-        entry.save(force_insert=True)
-        for f in files:
-            # Server-generated names, outside any public URL; served only by the evidence view.
-            default_storage.save(f"evidence/{f.stored_name}", ContentFile(f.data))
-            Evidence.objects.create(
-                entry=entry,
-                code=f.code,
-                stored_name=f.stored_name,
-                original_name=f.original_name,
-                content_type=f.content_type,
-                size=len(f.data),
-                sha256=f.sha256,
-                width=f.width,
-                height=f.height,
+    changes), so the entry commits or rolls back with the change it records.
+
+    A repeated idempotency key (double-click, retried POST) is caught by the unique constraint rather than
+    looked up first: the common case costs no extra query, the repeat costs one rolled-back insert.
+    """
+    try:
+        with transaction.atomic():
+            entry = _append_locked(
+                incident=incident,
+                kind=kind,
+                author=author,
+                body=body,
+                occurred_at=occurred_at,
+                is_privileged=is_privileged,
+                target=target,
+                idempotency_key=idempotency_key,
+                files=files,
             )
-        live.publish_on_commit(incident_id=locked.pk, seq=seq)
+    except IntegrityError:
+        # This key was used before (or by a twin request racing us): that entry is the answer, and our seq
+        # was rolled back with the rest, so the sequence stays gapless.
+        existing = _existing(author, idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return entry
+
+
+def _existing(author: User | None, idempotency_key: str) -> TimelineEntry | None:
+    if not idempotency_key or author is None:
+        return None
+    return TimelineEntry.objects.filter(author=author, idempotency_key=idempotency_key).first()
+
+
+def _append_locked(
+    *,
+    incident: Incident,
+    kind: str,
+    author: User | None,
+    body: str,
+    occurred_at: datetime | None,
+    is_privileged: bool,
+    target: TimelineEntry | None,
+    idempotency_key: str,
+    files: Sequence[CleanFile],
+) -> TimelineEntry:
+    # One statement takes the incident's row lock and the next seq; the lock is held until commit, so
+    # seq order is commit order. (The ORM has no UPDATE … RETURNING; this is the hottest write we have.)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE incidents_incident SET timeline_seq = timeline_seq + 1 WHERE id = %s RETURNING timeline_seq",
+            [incident.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise TimelineError("This incident no longer exists.")
+    seq: int = row[0]
+    now = timezone.now()
+    entry = TimelineEntry(
+        incident_id=incident.pk,
+        seq=seq,
+        kind=kind,
+        author=author,
+        body=body,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        is_privileged=is_privileged,
+        target=target,
+        idempotency_key=idempotency_key,
+    )
+    entry.html = _render(entry, incident, files)
+    entry.save(force_insert=True)
+    for f in files:
+        # Server-generated names, outside any public URL; served only by the evidence view.
+        default_storage.save(f"evidence/{f.stored_name}", ContentFile(f.data))
+        Evidence.objects.create(
+            entry=entry,
+            code=f.code,
+            stored_name=f.stored_name,
+            original_name=f.original_name,
+            content_type=f.content_type,
+            size=len(f.data),
+            sha256=f.sha256,
+            width=f.width,
+            height=f.height,
+        )
+    live.publish_on_commit(incident_id=incident.pk, seq=seq)
     return entry
 
 

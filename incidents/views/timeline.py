@@ -110,7 +110,7 @@ def _datetime(raw: str) -> datetime | None:
 @login_required
 def timeline(request: AuthRequest, code: UUID) -> HttpResponse:
     """The entries list (filters, "load older", jump to time) as a fragment."""
-    incident = get_incident_for(request.user, code)
+    incident = get_incident_for(request.user, code, people=False)
     context = {"incident": incident, **timeline_page(incident, request.GET)}
     if not request.htmx:
         return redirect(incident.room_url)
@@ -129,7 +129,7 @@ def timeline_poll(request: AuthRequest, code: UUID) -> HttpResponse:
 
     Also hands out a fresh stream URL, so the page can try the live stream again later.
     """
-    incident = get_incident_for(request.user, code)
+    incident = get_incident_for(request.user, code, people=False)
     after = _int(request.GET.get("after")) or 0
     rows = (
         _entries(incident).filter(seq__gt=after).order_by("seq").values_list("html", flat=True)[:POLL_LIMIT]
@@ -161,7 +161,7 @@ def _composer(
 @require_POST
 @login_required
 def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.POST)
+    incident = get_incident_for(request.user, code, Perm.POST, people=False)
     form = TimelineEntryForm(request.POST, request.FILES)
     if not form.is_valid():
         return _composer(request, incident, form, error="The entry was not saved.", status=422)
@@ -191,7 +191,7 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.POST)
+    incident = get_incident_for(request.user, code, Perm.POST, people=False)
     target = _entries(incident).filter(seq=seq).first()
     if target is None:
         raise Http404("No such entry.")
@@ -223,7 +223,7 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
 @require_POST
 @login_required
 def timeline_pin(request: AuthRequest, code: UUID, seq: int) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.POST)
+    incident = get_incident_for(request.user, code, Perm.POST, people=False)
     if not _entries(incident).filter(seq=seq).exists():
         raise Http404("No such entry.")
     try:
@@ -240,7 +240,7 @@ def timeline_pin(request: AuthRequest, code: UUID, seq: int) -> HttpResponse:
 @require_GET
 @login_required
 def evidence_download(request: AuthRequest, code: UUID, evidence: UUID) -> FileResponse:
-    incident = get_incident_for(request.user, code)
+    incident = get_incident_for(request.user, code, people=False)
     item = Evidence.objects.select_related("entry").filter(code=evidence, entry__incident=incident).first()
     if item is None or (item.entry.is_privileged and not _on_team(incident)):
         raise Http404("No such file.")
