@@ -427,7 +427,7 @@ def insert_and_publish(incident: Any, actor: Any, body: str) -> int:
         locked = Incident.objects.select_for_update().only("id", "timeline_seq").get(pk=incident.pk)
         seq = locked.timeline_seq + 1
         Incident.objects.filter(pk=locked.pk).update(timeline_seq=seq)
-        TimelineEntry.objects.create(
+        entry = TimelineEntry.objects.create(
             incident_id=locked.pk,
             seq=seq,
             kind="note",
@@ -435,7 +435,7 @@ def insert_and_publish(incident: Any, actor: Any, body: str) -> int:
             body=body,
             html=f'<li id="entry-{seq}">{escape(body)}</li>',
         )
-        live.publish_on_commit(incident_id=locked.pk, seq=seq)
+        live.publish_on_commit(incident_id=locked.pk, seq=seq, html=entry.html)
     return seq
 
 

@@ -53,7 +53,7 @@ def stream_url(*, user: User, incident: Incident) -> str:
     return f"{base}/timeline?t={mint_stream_token(user=user, incident=incident)}"
 
 
-def publish(payload: dict[str, int]) -> None:
+def publish(payload: dict[str, object]) -> None:
     try:
         get_redis().publish(CHANNEL, json.dumps(payload, separators=(",", ":")))
     except redis.RedisError:
@@ -61,9 +61,20 @@ def publish(payload: dict[str, int]) -> None:
         log.warning("Redis unavailable; live streams will catch up on their next safety tick.")
 
 
-def publish_on_commit(*, incident_id: int, seq: int) -> None:
-    """Ring the doorbell only once the entry is committed, so nobody is told about a rolled-back row."""
-    transaction.on_commit(lambda: publish({"i": incident_id, "s": seq}))
+# Entries up to this size ride along with their doorbell, so events processes need not read them back.
+DOORBELL_HTML_MAX = 16_000
+
+
+def publish_on_commit(*, incident_id: int, seq: int, html: str = "", privileged: bool = False) -> None:
+    """Ring the doorbell only once the entry is committed, so nobody is told about a rolled-back row.
+
+    The committed fragment may travel with it (entries are immutable, so it is the same bytes PostgreSQL
+    holds); an events process uses it only when it is exactly the next seq, and reads PostgreSQL otherwise.
+    """
+    payload: dict[str, object] = {"i": incident_id, "s": seq}
+    if html and len(html) <= DOORBELL_HTML_MAX:
+        payload |= {"h": html, "p": int(privileged)}
+    transaction.on_commit(lambda: publish(payload))
 
 
 def publish_revocation_on_commit(*, incident_id: int, user_id: int) -> None:

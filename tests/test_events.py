@@ -43,6 +43,7 @@ def add_entry(
     *,
     publish: bool = True,
     privileged: bool = False,
+    carry: bool = False,
 ) -> int:
     """Append one entry as the contract demands: seq under the incident row lock, html rendered once,
     the doorbell only after commit (or, with publish=False, a doorbell lost on the way)."""
@@ -50,7 +51,7 @@ def add_entry(
         locked = Incident.objects.select_for_update().only("id", "timeline_seq").get(pk=incident.pk)
         seq = locked.timeline_seq + 1
         Incident.objects.filter(pk=locked.pk).update(timeline_seq=seq)
-        TimelineEntry.objects.create(
+        entry = TimelineEntry.objects.create(
             incident_id=locked.pk,
             seq=seq,
             kind="note",
@@ -59,7 +60,9 @@ def add_entry(
             is_privileged=privileged,
             html=f'<li id="entry-{seq}">{escape(body)}</li>',
         )
-        if publish:
+        if publish and carry:  # the doorbell brings the committed fragment along, as the composer's does
+            live.publish_on_commit(incident_id=locked.pk, seq=seq, html=entry.html, privileged=privileged)
+        elif publish:
             transaction.on_commit(lambda: live.publish({"i": locked.pk, "s": seq}))
     return seq
 
@@ -379,6 +382,50 @@ def test_the_next_doorbell_repairs_a_lost_one_in_order(server, manager, room):
         rung = add_entry(room, manager, "rung")
         assert client.wait_for(lambda c: rung in c.entry_ids(), 1.0)
         assert client.entry_ids()[-2:] == [lost, rung]
+
+
+def events_counters(server: AsgiServer) -> dict[str, int]:
+    with SSEClient.open(server.url, "/events/stats") as client:
+        client.wait_until_ended(2)
+        counters: dict[str, int] = json.loads(client.raw.split(b"\r\n\r\n", 1)[-1] or b"{}")["counters"]
+        return counters
+
+
+def test_a_doorbell_carrying_the_next_entry_is_delivered_without_reading_it_back(server, manager, room):
+    with open_stream(server, manager, room) as client:
+        first = add_entry(room, manager, "loads the window")
+        assert client.wait_for(lambda c: first in c.entry_ids(), 2)
+        before = events_counters(server)
+        carried = add_entry(room, manager, "carried by the doorbell", carry=True)
+        assert client.wait_for(lambda c: carried in c.entry_ids(), 2)
+        after = events_counters(server)
+    assert after.get("doorbell_entries", 0) == before.get("doorbell_entries", 0) + 1
+    assert after.get("db_queries", 0) == before.get("db_queries", 0)
+    assert client.entry_ids().count(carried) == 1
+
+
+def test_a_carried_entry_after_a_gap_is_read_from_postgresql_in_order(server, manager, room):
+    with open_stream(server, manager, room) as client:
+        first = add_entry(room, manager, "loads the window")
+        assert client.wait_for(lambda c: first in c.entry_ids(), 2)
+        lost = add_entry(room, manager, "its doorbell was lost", publish=False)
+        carried = add_entry(room, manager, "carried, but one is missing before it", carry=True)
+        assert client.wait_for(lambda c: carried in c.entry_ids(), 2)
+        assert client.entry_ids()[-2:] == [lost, carried]
+
+
+def test_a_carried_privileged_entry_reaches_the_team_only(server, manager, member, outsider, room):
+    give_role(room, member, "observer")
+    with open_stream(server, member, room) as team, open_stream(server, outsider, room) as follower:
+        warm = add_entry(room, manager, "loads the window")
+        assert follower.wait_for(lambda c: warm in c.entry_ids(), 2)
+        hidden = add_entry(room, manager, "counsel's view, carried", privileged=True, carry=True)
+        shown = add_entry(room, manager, "for everyone, carried", carry=True)
+        assert team.wait_for(lambda c: shown in c.entry_ids(), 2)
+        assert follower.wait_for(lambda c: shown in c.entry_ids(), 2)
+        assert team.entry_ids()[-2:] == [hidden, shown]
+        assert hidden not in follower.entry_ids()
+        assert b"counsel" not in follower.raw
 
 
 class PrivateRedis:

@@ -523,9 +523,19 @@ class Hub:
 
     # -- new entries --------------------------------------------------------------------------------------
 
-    def ring(self, incident_id: int, seq: int) -> None:
+    def ring(self, incident_id: int, seq: int, entry: Row | None = None) -> None:
         feed = self.feeds.get(incident_id)
         if feed is not None:
+            if (
+                entry is not None
+                and feed.low is not None
+                and feed.refreshing is None
+                and seq == feed.high + 1
+            ):
+                # The doorbell carried the committed entry and it is exactly the next one (seq is gapless):
+                # no database read needed. Anything else — a gap, a window not yet loaded — reads PostgreSQL.
+                feed.extend([entry])
+                self.counters["doorbell_entries"] += 1
             # Always advance, even when `wanted` is already there (a connect or a tick may have raised it
             # first): streams still behind the window must be woken by the doorbell, not by the next tick.
             feed.wanted = max(feed.wanted, seq)
@@ -729,7 +739,9 @@ class Hub:
             if "s" in payload and incident_id is not None:
                 seq = int(payload["s"])
                 self.counters["doorbells"] += 1
-                self.ring(incident_id, seq)
+                html = payload.get("h")
+                entry = (seq, html, bool(payload.get("p"))) if isinstance(html, str) else None
+                self.ring(incident_id, seq, entry)
             elif "r" in payload:
                 user_id = int(payload["r"])
                 self.counters["revocation_hints"] += 1

@@ -181,7 +181,7 @@ def _append_locked(
             width=f.width,
             height=f.height,
         )
-    live.publish_on_commit(incident_id=incident.pk, seq=seq)
+    live.publish_on_commit(incident_id=incident.pk, seq=seq, html=entry.html, privileged=is_privileged)
     return entry
 
 
