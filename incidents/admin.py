@@ -14,14 +14,18 @@ from incidents.models import (
     ApprovalChainTemplate,
     ApprovalStepTemplate,
     Audience,
+    Deadline,
     Incident,
     IncidentChange,
     IncidentRole,
+    ResponsePolicy,
     RoleAssignment,
     Scenario,
     Severity,
     StatementTemplate,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from incidents.permissions import visible_incidents
 
@@ -227,3 +231,69 @@ class StatementTemplateAdmin(admin.ModelAdmin[StatementTemplate]):
     list_filter = ["is_active", "scenario", "channel", "audience"]
     list_editable = ["is_active", "sort_order"]
     search_fields = ["name", "title", "body"]
+
+
+# --- deadlines ------------------------------------------------------------------------------------------------
+
+
+@admin.register(ResponsePolicy)
+class ResponsePolicyAdmin(admin.ModelAdmin[ResponsePolicy]):
+    list_display = [
+        "severity",
+        "first_response_minutes",
+        "update_cadence_minutes",
+        "remind_before_minutes",
+        "escalation_grace_minutes",
+        "review_due_days",
+    ]
+    list_editable = [
+        "first_response_minutes",
+        "update_cadence_minutes",
+        "remind_before_minutes",
+        "escalation_grace_minutes",
+        "review_due_days",
+    ]
+
+
+class WebhookDeliveryInline(_ReadOnlyInline):
+    model = WebhookDelivery
+    fields = ["key", "created_at", "attempts", "sent_at", "last_status", "last_error", "next_attempt_at"]
+    ordering = ["-created_at"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    list_display = ["name", "url", "is_active", "created_at"]
+    fields = ["name", "url", "secret", "is_active"]
+    inlines = [WebhookDeliveryInline]
+
+
+@admin.register(Deadline)
+class DeadlineAdmin(admin.ModelAdmin[Deadline]):
+    """Read-only: deadlines change through the room (services keep reminders and the timeline in step)."""
+
+    list_display = [
+        "title",
+        "incident",
+        "kind",
+        "due_at",
+        "state",
+        "version",
+        "escalation_level",
+        "missed_at",
+    ]
+    list_filter = ["kind", "state"]
+    list_select_related = ["incident"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deadline]:
+        # Restricted incidents stay hidden from staff who are not on their team, here as everywhere.
+        return super().get_queryset(request).filter(incident__in=visible_incidents(request.user))  # type: ignore[arg-type]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

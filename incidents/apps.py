@@ -21,6 +21,14 @@ def _seed_catalogues(sender: AppConfig, **kwargs: Any) -> None:
         return
     ensure_roles(role_model)
     try:
+        policy_model = registry.get_model("incidents", "ResponsePolicy")
+    except LookupError:  # migrated back to before deadlines existed
+        policy_model = None
+    if policy_model is not None:
+        from incidents.services.deadlines import ensure_policies
+
+        ensure_policies(policy_model)
+    try:
         chain, step, template = (
             registry.get_model("incidents", name)
             for name in ("ApprovalChainTemplate", "ApprovalStepTemplate", "StatementTemplate")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.core.management import call_command
 
 from incidents import services
+from incidents.services import deadlines
+from incidents.services.notify import send_pending_webhooks
 
 
 @shared_task
@@ -12,6 +14,36 @@ def clear_expired_sessions() -> None:
     call_command("clearsessions")
 
 
-@shared_task
+# The sweeps below are acknowledged on receipt (acks_late off): losing one costs nothing (beat sends the next
+# in seconds), and an unacknowledged long sweep would fill the worker's prefetch slot so that it could not
+# take its share of the ETA reminder tasks meanwhile.
+
+
+@shared_task(acks_late=False)
 def send_outbox_task() -> int:
     return services.send_pending_emails()
+
+
+@shared_task(acks_late=False)
+def send_webhooks_task() -> int:
+    return send_pending_webhooks()
+
+
+@shared_task(acks_late=False)
+def sweep_reminders_task() -> int:
+    """Beat, every few seconds: fire what is due (the durable path) and hand what is due soon to ETA tasks."""
+    return deadlines.sweep_reminders().fired
+
+
+@shared_task(bind=True, acks_late=True, max_retries=20)
+def fire_reminder_task(self: Task, reminder_id: int, version: int) -> bool:  # type: ignore[type-arg]
+    """The precise path: runs at the reminder's due time. Running twice (a redelivery, a killed worker) is
+    harmless: the claim is conditional on (id, version, pending). When its rows are busy it steps aside for
+    a moment instead of holding the worker (the sweep fires it if it never gets through)."""
+    outcome = deadlines.fire_reminder(reminder_id=reminder_id, version=version)
+    if outcome == deadlines.BUSY:
+        try:
+            raise self.retry(countdown=0.1)
+        except self.MaxRetriesExceededError:
+            return False
+    return bool(outcome)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents import services
 from incidents.models import (
@@ -353,6 +355,9 @@ def test_idor_sweep_non_member_gets_404_everywhere_and_nothing_changes(client, m
         "seq": entry.seq,
         "evidence": entry.evidence.get().code,
         "statement": statement.code,
+        "deadline": services.deadlines.deadline_create(
+            incident=secret, kind="task", title="Brief the board", due_at=timezone.now() + timedelta(hours=1)
+        ).pk,
     }
     outsider = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     client.force_login(outsider)

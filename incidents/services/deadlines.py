@@ -1,14 +1,35 @@
-"""Deadlines: create, complete, snooze, reschedule — and the reminder rows each version of a deadline owes.
+"""Deadlines: create, complete, snooze, reschedule — the reminder rows each version of a deadline owes, and
+the firing of those reminders.
 
 Every change to a deadline's time bumps its `version` and re-plans its reminders in the same transaction:
 pending reminders of the old version are cancelled, so nothing ever fires for a time that no longer holds.
+
+Firing (performance-anchors §2.3): PostgreSQL rows are the truth, Redis and Celery only deliver.
+- `sweep_reminders` (beat, every few seconds) claims due rows with SKIP LOCKED and writes their effect —
+  notifications, the timeline entry, outbox e-mails and webhook rows — in the same transaction as
+  `state = sent`. A dead worker or a Redis outage delays a reminder by at most one sweep; never loses it.
+- For precision it also hands reminders due within a couple of minutes to Celery ETA tasks carrying
+  (id, version). The task claims with a conditional UPDATE; a stale version or an already-sent row is a
+  no-op, so nothing is ever revoked and nothing fires twice.
+
+Lock order everywhere: incident → deadline → reminders. Firing never waits for a lock (SKIP LOCKED on all
+three), so it cannot deadlock with a publish or a snooze that holds the incident.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from incidents.models import (
@@ -22,10 +43,17 @@ from incidents.models import (
     ReminderKind,
     ReminderState,
     ResponsePolicy,
+    RoleAssignment,
     Severity,
     Statement,
+    Status,
+    TimelineEntry,
     User,
 )
+from incidents.services.notify import notify, webhook_enqueue
+from incidents.services.timeline import timeline_record
+
+log = logging.getLogger(__name__)
 
 
 class DeadlineConflict(Exception):
@@ -36,6 +64,10 @@ class DeadlineConflict(Exception):
         self.current = current
 
 
+class DeadlineError(ValueError):
+    """The request makes no sense (no reason for a snooze, a time in the past); nothing was changed."""
+
+
 # Seeded policy (first response, update cadence) in minutes; admins edit ResponsePolicy rows.
 DEFAULT_POLICY: dict[str, tuple[int, int]] = {
     Severity.SEV1: (30, 60),
@@ -44,10 +76,19 @@ DEFAULT_POLICY: dict[str, tuple[int, int]] = {
     Severity.SEV4: (1440, 1440),
 }
 
+# Who answers for the public-response deadlines when nobody is named: the holder of this role, else the
+# commander ("owns messaging … and the update cadence" in the seeded catalogue).
+COMMS_ROLE_SLUG = "comms-lead"
+MAX_SNOOZE_MINUTES = 24 * 60
+MAX_FIRE_ATTEMPTS = 5
+MAX_AHEAD = timedelta(days=180)
 
-def ensure_policies() -> None:
+
+def ensure_policies(model: Any = None) -> None:
+    """Seed the per-severity policy where a row is missing (post_migrate; admin edits are never overwritten).
+    `model`: the migration registry's ResponsePolicy when called from post_migrate."""
     for severity, (first, cadence) in DEFAULT_POLICY.items():
-        ResponsePolicy.objects.get_or_create(
+        (model or ResponsePolicy).objects.get_or_create(
             severity=severity, defaults={"first_response_minutes": first, "update_cadence_minutes": cadence}
         )
 
@@ -60,6 +101,28 @@ def policy_for(severity: str) -> ResponsePolicy:
             severity=severity, first_response_minutes=first, update_cadence_minutes=cadence
         )
     return policy
+
+
+def _setting(name: str, default: float) -> float:
+    """Tuning knobs: Django settings win, then the environment (worker/beat subprocesses in tests), then
+    the default."""
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name) or None
+    return default if value is None else float(value)
+
+
+def eta_horizon() -> timedelta:
+    """Reminders due within this get a Celery ETA task; never more than a few minutes (Redis redelivers
+    unacknowledged ETA tasks after the visibility timeout — performance-anchors §2.1)."""
+    return timedelta(seconds=min(_setting("REMINDER_ETA_HORIZON_SECONDS", 120), 300))
+
+
+def sweep_interval() -> float:
+    return _setting("REMINDER_SWEEP_SECONDS", 5)
+
+
+# --- planning -------------------------------------------------------------------------------------------------
 
 
 def plan_reminders(deadline: Deadline, *, now: datetime | None = None) -> list[Reminder]:
@@ -83,10 +146,29 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None) -> list[R
         (ReminderKind.ESCALATE_BACKUP, deadline.due_at + grace),
         (ReminderKind.ESCALATE_COMMANDER, deadline.due_at + 2 * grace),
     ]
-    return Reminder.objects.bulk_create(
-        [Reminder(deadline=deadline, kind=kind, version=deadline.version, due_at=at) for kind, at in moments],
-        ignore_conflicts=True,
+    horizon = now + eta_horizon()
+    # Planned once per version (a second call for the same version adds nothing).
+    planned = set(
+        Reminder.objects.filter(deadline=deadline, version=deadline.version).values_list("kind", flat=True)
     )
+    moments = [(kind, at) for kind, at in moments if kind not in planned]
+    reminders = Reminder.objects.bulk_create(
+        [
+            Reminder(
+                deadline=deadline,
+                kind=kind,
+                version=deadline.version,
+                due_at=at,
+                # Due soon: handed to an ETA task right after commit (below), not at the next sweep.
+                enqueued_at=now if at <= horizon else None,
+            )
+            for kind, at in moments
+        ]
+    )
+    soon = [(r.pk, r.version, r.due_at) for r in reminders if r.enqueued_at is not None and r.pk]
+    if soon:
+        transaction.on_commit(lambda: enqueue_etas(soon))
+    return reminders
 
 
 @transaction.atomic
@@ -137,8 +219,30 @@ def deadline_create(
     return deadline
 
 
+@transaction.atomic
+def task_add(
+    *, incident: Incident, actor: User, title: str, owner: User, due_at: datetime, notes: str = ""
+) -> Deadline:
+    """A checklist item added by hand in the room: a deadline for one person, announced on the timeline
+    (which also refreshes everyone's deadline panel)."""
+    _check_due(due_at, timezone.now())
+    task = deadline_create(
+        incident=incident,
+        kind=DeadlineKind.TASK,
+        title=title,
+        due_at=due_at,
+        owner=owner,
+        notes=notes,
+        actor=actor,
+    )
+    _record(task, actor, f"{actor} added a task for {owner}: “{task.title}”, due {_utc(due_at)}.")
+    return task
+
+
 def _lock(deadline: Deadline, expected_version: int | None) -> Deadline:
-    current = Deadline.objects.select_for_update().get(pk=deadline.pk)
+    # Incident first: publishing a statement holds the incident and then completes deadlines.
+    Incident.objects.select_for_update().only("pk").get(pk=deadline.incident_id)
+    current = Deadline.objects.select_for_update().select_related("incident").get(pk=deadline.pk)
     if current.state != DeadlineState.OPEN:
         raise DeadlineConflict(
             f"“{current.title}” is already {current.get_state_display().lower()}.", current=current
@@ -157,15 +261,28 @@ def _bump(deadline: Deadline, fields: list[str]) -> None:
     plan_reminders(deadline)
 
 
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%H:%M} UTC"
+
+
+def _record(deadline: Deadline, actor: User | None, text: str) -> None:
+    timeline_record(incident=deadline.incident, kind=TimelineEntry.Kind.REMINDER, actor=actor, text=text)
+
+
 @transaction.atomic
 def deadline_complete(
-    *, deadline: Deadline, actor: User | None, expected_version: int | None = None
+    *, deadline: Deadline, actor: User | None, expected_version: int | None = None, record: bool = True
 ) -> Deadline:
+    """Done. `record=False` for completions that another timeline entry already explains (an approval)."""
     current = _lock(deadline, expected_version)
+    now = timezone.now()
     current.state = DeadlineState.DONE
-    current.completed_at = timezone.now()
+    current.completed_at = now
     current.completed_by = actor
     _bump(current, ["state", "completed_at", "completed_by"])
+    if actor is not None and record:
+        late = f"{_minutes(now - current.due_at)} late" if now > current.due_at else "on time"
+        _record(current, actor, f"“{current.title}” done ({late}), by {actor}.")
     return current
 
 
@@ -181,27 +298,537 @@ def deadline_cancel(
     return current
 
 
+def _check_due(due_at: datetime, now: datetime) -> None:
+    if timezone.is_naive(due_at):
+        raise DeadlineError("Give the time with its time zone.")
+    if due_at <= now:
+        raise DeadlineError("Choose a time in the future.")
+    if due_at > now + MAX_AHEAD:
+        raise DeadlineError("Choose a time within the next six months.")
+
+
 @transaction.atomic
 def deadline_reschedule(
     *, deadline: Deadline, actor: User | None, due_at: datetime, expected_version: int | None = None
 ) -> Deadline:
     """Move the due time. Escalation starts over for the new time; `missed_at` keeps the history."""
+    _check_due(due_at, timezone.now())
     current = _lock(deadline, expected_version)
+    was = current.due_at
     current.due_at = due_at
     current.escalation_level = 0
     current.snoozed_until = None
     _bump(current, ["due_at", "escalation_level", "snoozed_until"])
+    if actor is not None:
+        _record(current, actor, f"{actor} moved “{current.title}” from {_utc(was)} to {_utc(due_at)}.")
     return current
 
 
+@transaction.atomic
+def deadline_snooze(
+    *, deadline: Deadline, actor: User | None, minutes: int, reason: str, expected_version: int | None = None
+) -> Deadline:
+    """Push the deadline back by `minutes` from its due time (or from now, if it is already overdue), with
+    a reason that goes on the timeline. Reminders for the old time are void."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise DeadlineError("Say why you are snoozing it; the reason goes on the timeline.")
+    if len(reason) > 300:
+        raise DeadlineError("Keep the reason under 300 characters.")
+    if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
+        raise DeadlineError("Snooze for between 1 minute and 24 hours.")
+    current = _lock(deadline, expected_version)
+    now = timezone.now()
+    current.due_at = max(current.due_at, now) + timedelta(minutes=minutes)
+    current.snoozed_until = current.due_at
+    current.escalation_level = 0
+    _bump(current, ["due_at", "snoozed_until", "escalation_level"])
+    _record(
+        current,
+        actor,
+        f"{actor or 'The system'} snoozed “{current.title}” by {minutes} min, now due {_utc(current.due_at)}: "
+        f"“{reason}”",
+    )
+    return current
+
+
+def _minutes(delta: timedelta) -> str:
+    total = max(int(delta.total_seconds() // 60), 0)
+    if total < 60:
+        return f"{total} min"
+    hours, mins = divmod(total, 60)
+    return f"{hours} h {mins} min" if mins else f"{hours} h"
+
+
+# --- system deadlines (lifecycle and statement hooks) ---------------------------------------------------------
+
+
+def _comms_role() -> IncidentRole | None:
+    return IncidentRole.objects.filter(slug=COMMS_ROLE_SLUG).first()
+
+
+def on_declared(incident: Incident, actor: User) -> Deadline:
+    policy = policy_for(incident.severity)
+    return deadline_create(
+        incident=incident,
+        kind=DeadlineKind.FIRST_RESPONSE,
+        key="first_response",
+        title="First public response",
+        due_at=incident.declared_at + timedelta(minutes=policy.first_response_minutes),
+        role=_comms_role(),
+        actor=actor,
+    )
+
+
+def on_severity_changed(incident: Incident) -> None:
+    """A still policy-derived first-response deadline follows the new severity's SLA (never one a person
+    moved or snoozed: their decision stands)."""
+    deadline = Deadline.objects.open().filter(incident=incident, key="first_response").first()
+    if deadline is None or deadline.due_at != deadline.original_due_at:
+        return
+    policy = policy_for(incident.severity)
+    due = incident.declared_at + timedelta(minutes=policy.first_response_minutes)
+    if due == deadline.due_at:
+        return
+    current = _lock(deadline, None)
+    current.due_at = current.original_due_at = due
+    current.escalation_level = 0
+    _bump(current, ["due_at", "original_due_at", "escalation_level"])
+
+
+# Deadlines that belong to the live response and end with it; reviews and follow-ups outlive closure.
+RESPONSE_KINDS = (DeadlineKind.FIRST_RESPONSE, DeadlineKind.UPDATE, DeadlineKind.APPROVAL, DeadlineKind.TASK)
+
+
+def on_status_changed(incident: Incident, actor: User, old_status: str) -> None:
+    now = timezone.now()
+    if incident.status == Status.RESOLVED:
+        _cancel(Deadline.objects.open().filter(incident=incident, kind=DeadlineKind.UPDATE), actor)
+        policy = policy_for(incident.severity)
+        deadline_create(
+            incident=incident,
+            kind=DeadlineKind.REVIEW,
+            key="review",
+            title="Post-incident review",
+            due_at=now + timedelta(days=policy.review_due_days),
+            actor=actor,
+        )
+    elif incident.status == Status.CLOSED:
+        _cancel(Deadline.objects.open().filter(incident=incident, kind__in=RESPONSE_KINDS), actor)
+    elif old_status == Status.RESOLVED:  # reopened: the review waits for the next resolution
+        _cancel(Deadline.objects.open().filter(incident=incident, key="review"), actor)
+
+
+def _cancel(deadlines: Iterable[Deadline], actor: User | None) -> None:
+    for deadline in list(deadlines):
+        deadline_cancel(deadline=deadline, actor=actor)
+
+
+def _complete(deadlines: Iterable[Deadline], actor: User | None, *, record: bool = True) -> None:
+    for deadline in list(deadlines):
+        deadline_complete(deadline=deadline, actor=actor, record=record)
+
+
+def on_published(
+    incident: Incident, actor: User, published_at: datetime, next_update_at: datetime | None = None
+) -> Deadline | None:
+    """A public statement went out: the first response (or the due update) is met, and while the incident is
+    open the next update is due — at the time the statement promised, else after the cadence."""
+    _complete(Deadline.objects.open().filter(incident=incident, key__in=["first_response", "update"]), actor)
+    if not incident.is_open:
+        return None
+    if next_update_at is not None:
+        due, title = next_update_at, f"Next public update (promised for {_utc(next_update_at)})"
+    else:
+        cadence = policy_for(incident.severity).update_cadence_minutes
+        due, title = published_at + timedelta(minutes=cadence), "Next public update"
+    return deadline_create(
+        incident=incident,
+        kind=DeadlineKind.UPDATE,
+        key="update",
+        title=title,
+        due_at=due,
+        role=_comms_role(),
+        actor=actor,
+    )
+
+
+def on_step_activated(statement: Statement, step: ChainStep, total: int) -> Deadline | None:
+    """The chain step became current: its approvers owe a decision within the step's SLA (if it has one)."""
+    due = step.due_at
+    if due is None:
+        return None
+    return deadline_create(
+        incident=statement.incident,
+        kind=DeadlineKind.APPROVAL,
+        key=f"approval:{step.pk}",
+        title=f"Approve “{statement.title[:120]}” — step {step.order} of {total} ({step.name})",
+        due_at=due,
+        role=step.role,
+        statement=statement,
+        chain_step=step,
+    )
+
+
+def on_step_decided(step: ChainStep, actor: User | None) -> None:
+    _complete(Deadline.objects.open().filter(chain_step=step), actor, record=False)
+
+
+def on_chain_void(statement: Statement, actor: User | None) -> None:
+    """A new version or a withdrawal voided the chain: nobody owes a decision on the old one any more."""
+    _cancel(Deadline.objects.open().filter(statement=statement, kind=DeadlineKind.APPROVAL), actor)
+
+
+# --- who answers for a deadline -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Responsible:
+    people: list[User]
+    backups: list[User]
+    commander: User | None
+
+    @property
+    def names(self) -> str:
+        return ", ".join(str(p) for p in self.people) or "nobody"
+
+
+def responsible(
+    deadline: Deadline, assignments: Sequence[RoleAssignment] | None = None, *, backups: bool = True
+) -> Responsible:
+    """The named owner, else the current holders of the deadline's role, else the commander; and the
+    backups named on those people's assignments in this incident.
+
+    A named owner, when their backups are not wanted (`backups=False`), costs no query: firing a reminder
+    for someone's task reads only the rows it already holds (the commander is the incident's own column,
+    kept in step by the handover service)."""
+    incident = deadline.incident
+    if deadline.owner_id is not None and deadline.owner is not None and not backups and assignments is None:
+        return Responsible(people=[deadline.owner], backups=[], commander=incident.commander)
+    if assignments is None:
+        assignments = list(
+            RoleAssignment.objects.current().filter(incident=incident).select_related("user", "backup")
+        )
+    commander = next((a.user for a in assignments if a.is_command), None) or incident.commander
+    if deadline.owner_id is not None and deadline.owner is not None:
+        people = [deadline.owner]
+    else:
+        people = list(
+            {
+                a.user_id: a.user for a in assignments if deadline.role_id and a.role_id == deadline.role_id
+            }.values()
+        )
+        if not people and commander is not None:
+            people = [commander]
+    ids = {p.pk for p in people}
+    named = [
+        a.backup
+        for a in assignments
+        if a.user_id in ids
+        and a.backup is not None
+        and a.backup_id not in ids
+        and (deadline.role_id is None or deadline.owner_id is not None or a.role_id == deadline.role_id)
+    ]
+    return Responsible(people=people, backups=list({b.pk: b for b in named}.values()), commander=commander)
+
+
+# --- firing ---------------------------------------------------------------------------------------------------
+
+
+def _claimable() -> Q:
+    return Q(state=ReminderState.PENDING)
+
+
+def _claim_query(now: datetime) -> object:
+    return (
+        Reminder.objects.select_for_update(skip_locked=True, of=("self", "deadline", "deadline__incident"))
+        .select_related("deadline", "deadline__incident", "deadline__incident__commander", "deadline__owner")
+        .filter(_claimable(), due_at__lte=now)
+    )
+
+
+def _message(
+    reminder: Reminder, deadline: Deadline, who: Responsible, now: datetime
+) -> tuple[str, list[User]]:
+    ref = deadline.incident.reference
+    title = f"“{deadline.title}”"
+    late = _minutes(now - deadline.due_at)
+    match reminder.kind:
+        case ReminderKind.BEFORE:
+            left = _minutes(deadline.due_at - now) if deadline.due_at > now else "moments"
+            return (
+                f"{ref}: {title} is due at {_utc(deadline.due_at)} (in {left}) — {who.names}.",
+                who.people,
+            )
+        case ReminderKind.DUE:
+            return (f"{ref}: {title} is overdue (was due {_utc(deadline.due_at)}) — {who.names}.", who.people)
+        case ReminderKind.ESCALATE_BACKUP:
+            if who.backups:
+                return (
+                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.",
+                    who.backups,
+                )
+            commander = [who.commander] if who.commander else []
+            return (
+                f"{ref}: escalated to you as commander ({who.names} has no backup): {title} is {late} overdue.",
+                commander,
+            )
+        case _:
+            commander = [who.commander] if who.commander else []
+            return (
+                f"{ref}: escalated to you as commander: {title} is {late} overdue; "
+                f"{who.names} {'has' if len(who.people) == 1 else 'have'} not responded.",
+                commander,
+            )
+
+
+def _fire(reminder: Reminder, now: datetime) -> bool:
+    """Record one claimed reminder's effect (caller holds the locks). False when it turned out stale."""
+    deadline = reminder.deadline
+    incident = deadline.incident
+    if (
+        deadline.state != DeadlineState.OPEN
+        or reminder.version != deadline.version
+        or incident.status == Status.CLOSED
+    ):
+        Reminder.objects.filter(pk=reminder.pk).update(state=ReminderState.CANCELLED, claimed_at=now)
+        return False
+    who = responsible(deadline, backups=reminder.kind == ReminderKind.ESCALATE_BACKUP)
+    text, recipients = _message(reminder, deadline, who, now)
+    if incident.is_restricted:
+        # A restricted incident is the team's alone: a backup or a former owner who is not on the team now
+        # is not told (the title would leak); the commander is, instead.
+        team = set(
+            RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", flat=True)
+        )
+        recipients = [u for u in recipients if u.pk in team] or (
+            [who.commander] if who.commander is not None else []
+        )
+    url = f"{incident.room_url}#deadline-{deadline.pk}"
+    for user in {u.pk: u for u in recipients}.values():
+        notify(user=user, incident=incident, text=text, url=url, key=f"reminder:{reminder.pk}:{user.pk}")
+    _record(deadline, None, text.removeprefix(f"{incident.reference}: "))
+    public = (
+        text
+        if not incident.is_restricted
+        else (
+            f"{incident.reference} (restricted): a deadline needs attention — "
+            f"{ReminderKind(reminder.kind).label.lower()}. Details in the war room."
+        )
+    )
+    webhook_enqueue(
+        key=f"reminder:{reminder.pk}",
+        text=("[DRILL] " if incident.is_drill else "") + public,
+        data={
+            "incident": incident.reference,
+            "kind": reminder.kind,
+            "deadline_kind": deadline.kind,
+            "due_at": deadline.due_at.isoformat(),
+            "drill": incident.is_drill,
+            "url": f"{settings.SITE_URL.rstrip('/')}{url}",
+        },
+    )
+    fields = ["escalation_level"]
+    level = {ReminderKind.ESCALATE_BACKUP: 1, ReminderKind.ESCALATE_COMMANDER: 2}.get(
+        ReminderKind(reminder.kind), 0
+    )
+    deadline.escalation_level = max(deadline.escalation_level, level)
+    if reminder.kind == ReminderKind.DUE and deadline.missed_at is None:
+        deadline.missed_at = now
+        fields.append("missed_at")
+    Deadline.objects.filter(pk=deadline.pk).update(**{f: getattr(deadline, f) for f in fields})
+    Reminder.objects.filter(pk=reminder.pk).update(
+        state=ReminderState.SENT, claimed_at=reminder.claimed_at or now, sent_at=timezone.now()
+    )
+    return True
+
+
+@dataclass
+class SweepResult:
+    fired: int = 0
+    stale: int = 0
+    enqueued: int = 0
+    failed: int = 0
+
+
+def sweep_reminders(
+    *, now: datetime | None = None, limit: int = 5000, budget: float | None = None, enqueue: bool = True
+) -> SweepResult:
+    """Fire every due pending reminder, then hand those due within the ETA horizon to Celery.
+
+    Each reminder is claimed (SKIP LOCKED, with its deadline and incident) and fired in its own short
+    transaction: its effect and `state = sent` commit together, and no incident stays locked for longer than
+    one reminder takes — an ETA task or a person posting in that room never waits behind a whole batch.
+    Reminders already handed to an ETA task get a short head start so the precise path usually wins; if
+    that task was lost, the sweep fires them anyway. `budget`: seconds of firing before it returns (default:
+    one sweep interval).
+    """
+    result = SweepResult()
+    head_start = timedelta(seconds=_setting("REMINDER_ETA_HEAD_START_SECONDS", 2))
+    # A sweep gives its worker back after about one interval: behind a backlog, an endless sweep would
+    # starve that worker's own ETA tasks, which then fall late and into the sweep too. The next sweep (beat)
+    # carries on where this one stopped.
+    stop_at = time.monotonic() + (sweep_interval() if budget is None else budget)
+    for _ in range(limit):
+        if now is None and time.monotonic() > stop_at:
+            break
+        now_ = now or timezone.now()
+        reminder: Reminder | None = None
+        try:
+            with transaction.atomic():
+                reminder = (
+                    _claim_query(now_)  # type: ignore[attr-defined]
+                    .filter(Q(enqueued_at__isnull=True) | Q(due_at__lte=now_ - head_start))
+                    .order_by("due_at", "pk")
+                    .first()
+                )
+                if reminder is None:
+                    break
+                if _fire(reminder, now_):
+                    result.fired += 1
+                else:
+                    result.stale += 1
+        except Exception:
+            # One broken reminder must not hold back the rest: count the attempt, give up on it after a few.
+            log.exception("Reminder %s could not be fired.", reminder.pk if reminder else "?")
+            result.failed += 1
+            if reminder is not None:
+                Reminder.objects.filter(pk=reminder.pk).update(attempts=F("attempts") + 1)
+                if reminder.attempts + 1 >= MAX_FIRE_ATTEMPTS:
+                    Reminder.objects.filter(pk=reminder.pk).update(state=ReminderState.CANCELLED)
+                    log.error(
+                        "Reminder %s cancelled after %s failed attempts.", reminder.pk, MAX_FIRE_ATTEMPTS
+                    )
+    if enqueue:
+        result.enqueued = enqueue_due_soon()
+    return result
+
+
+def reset_hand_overs() -> int:
+    """A worker (re)connected to the broker: the ETA tasks it held in memory are gone (SIGKILL, a Redis
+    restart drops them with the connection). Forget every hand-over so the next sweep makes them again — a
+    duplicate ETA task for a reminder a healthy worker still holds is a no-op (conditional claim)."""
+    return Reminder.objects.filter(state=ReminderState.PENDING, enqueued_at__isnull=False).update(
+        enqueued_at=None
+    )
+
+
+def enqueue_due_soon(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Give reminders due within the horizon a Celery ETA task (once: `enqueued_at` marks it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Reminder.objects.select_for_update(skip_locked=True)
+            .filter(state=ReminderState.PENDING, enqueued_at__isnull=True, due_at__lte=now + eta_horizon())
+            .order_by("due_at")
+            .values_list("pk", "version", "due_at")[:limit]
+        )
+        if rows:
+            Reminder.objects.filter(pk__in=[r[0] for r in rows]).update(enqueued_at=now)
+    return enqueue_etas(rows)
+
+
+def enqueue_etas(rows: Sequence[tuple[int, int, datetime]]) -> int:
+    """Publish the ETA tasks. With Redis down the first failure stops the loop and the rest are unmarked:
+    the sweep fires them (a little later) and the next sweep retries the hand-over."""
+    from incidents.tasks import fire_reminder_task
+
+    done = 0
+    for pk, version, due in rows:
+        try:
+            fire_reminder_task.apply_async((pk, version), eta=due, retry=False)
+        except Exception:  # kombu OperationalError and friends: Redis is down
+            log.warning("Redis unavailable; reminders will be fired by the sweep.")
+            # A pooled connection that broke during an outage can fail every later publish (kombu raises
+            # AttributeError on a closed transport): drop the pool so the next publish reconnects.
+            with contextlib.suppress(Exception):
+                fire_reminder_task.app.pool.force_close_all()  # type: ignore[attr-defined]
+            Reminder.objects.filter(pk__in=[r[0] for r in rows[done:]], state=ReminderState.PENDING).update(
+                enqueued_at=None
+            )
+            break
+        done += 1
+    return done
+
+
+BUSY = "busy"
+
+
+def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | str:
+    """The ETA task's body: claim exactly (id, version) if it is still pending and due, and fire it.
+
+    Returns True when it fired; False when there was nothing to do: already sent (by the sweep or an earlier
+    delivery of this task), cancelled, or of an older version of its deadline. BUSY when its rows are
+    locked right now (someone holds the incident): the task tries again shortly, and the sweep is there
+    if it never gets through.
+    """
+    for attempt in range(tries):
+        now = timezone.now()
+        with transaction.atomic():
+            reminder = (
+                _claim_query(now + timedelta(milliseconds=500))  # type: ignore[attr-defined]
+                .filter(pk=reminder_id, version=version)
+                .first()
+            )
+            if reminder is not None:
+                # The conditional UPDATE is the claim: only one path can move pending → sent.
+                claimed = Reminder.objects.filter(
+                    pk=reminder_id, version=version, state=ReminderState.PENDING
+                ).update(claimed_at=now, attempts=F("attempts") + 1)
+                if not claimed:
+                    return False
+                reminder.claimed_at = now
+                return _fire(reminder, now)
+        still = Reminder.objects.filter(
+            pk=reminder_id,
+            version=version,
+            state=ReminderState.PENDING,
+            due_at__lte=now + timedelta(seconds=1),
+        ).exists()
+        if not still:
+            return False
+        if attempt + 1 < tries:
+            time.sleep(0.02)
+    return BUSY
+
+
+def my_due(user: User, *, limit: int = 20) -> list[Deadline]:
+    """Open deadlines I answer for: named on them, or holding their role, or — when nobody is named and
+    nobody holds the role — commanding the incident."""
+    holders = RoleAssignment.objects.current().filter(incident=OuterRef("incident"), role=OuterRef("role"))
+    return list(
+        Deadline.objects.open()
+        .exclude(incident__status=Status.CLOSED)
+        .filter(
+            Q(owner=user)
+            | (Q(owner__isnull=True, role__isnull=False) & Exists(holders.filter(user=user)))
+            | (Q(owner__isnull=True, incident__commander=user) & (Q(role__isnull=True) | ~Exists(holders)))
+        )
+        .select_related("incident")
+        .order_by("due_at")[:limit]
+    )
+
+
 __all__ = [
+    "BUSY",
     "DeadlineConflict",
+    "DeadlineError",
     "DeadlineKind",
+    "Responsible",
+    "SweepResult",
     "deadline_cancel",
     "deadline_complete",
     "deadline_create",
     "deadline_reschedule",
+    "deadline_snooze",
+    "enqueue_due_soon",
     "ensure_policies",
+    "fire_reminder",
+    "my_due",
     "plan_reminders",
     "policy_for",
+    "reset_hand_overs",
+    "responsible",
+    "sweep_reminders",
+    "task_add",
 ]

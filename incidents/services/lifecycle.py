@@ -18,6 +18,7 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
+from incidents.services import deadlines as deadline_hooks
 from incidents.services.notify import notify
 from incidents.services.team import assign_command, team_add_member
 from incidents.services.timeline import timeline_record
@@ -85,6 +86,7 @@ def incident_declare(
             url=incident.room_url,
             key=f"declared-commander:{incident.pk}",
         )
+    deadline_hooks.on_declared(incident, actor)  # the first public response is due by the severity's SLA
     return incident
 
 
@@ -117,6 +119,9 @@ def incident_change_status(
     if new_status == Status.RESOLVED:
         locked.resolved_at = now
         fields.append("resolved_at")
+        from incidents.reviews.services import review_open  # the reviews app builds on this module
+
+        review_open(incident=locked, actor=actor)
     elif new_status == Status.CLOSED:
         locked.closed_at = now
         fields.append("closed_at")
@@ -140,6 +145,7 @@ def incident_change_status(
         actor=actor,
         text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
     )
+    deadline_hooks.on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
     return locked
 
 
@@ -183,4 +189,5 @@ def incident_change_severity(
         actor=actor,
         text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
+    deadline_hooks.on_severity_changed(locked)  # a policy-derived first response follows the new SLA
     return locked

@@ -1,16 +1,30 @@
-"""In-app notifications and the e-mail outbox."""
+"""In-app notifications, the e-mail outbox and the webhook outbox.
+
+Every outgoing message is a row written in the same transaction as its cause, under a unique key, and is
+sent after commit by a worker (and again by a beat sweep if that kick was lost). A retried cause therefore
+never rings a bell, sends an e-mail or posts a webhook twice.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
 from email.utils import make_msgid
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.models import Incident, Notification, OutboundEmail, User
+from incidents.models import Incident, Notification, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -19,31 +33,53 @@ MAX_ATTEMPTS = 8
 
 def notify(
     *, user: User, incident: Incident | None, text: str, url: str = "", key: str, email: bool = True
-) -> None:
+) -> bool:
     """Tell one person something: an in-app notification, and an e-mail through the outbox.
 
-    `key` identifies the cause (e.g. "team-event:42:7"), so the same cause never e-mails twice.
-    Drills say so in every message.
+    `key` identifies the cause (e.g. "team-event:42:7"), so the same cause never notifies or e-mails the
+    same person twice (a unique constraint on (recipient, key) backs the get_or_create). Drills say so in
+    every message. Returns whether anything new was written.
     """
     if incident is not None and incident.is_drill:
         text = f"[DRILL] {text}"
-    Notification.objects.create(recipient=user, incident=incident, text=text, url=url)
+    _, created = Notification.objects.get_or_create(
+        recipient=user, key=key, defaults={"incident": incident, "text": text[:500], "url": url}
+    )
     if email and user.email:
         link = f"\n\nOpen the war room: {settings.SITE_URL.rstrip('/')}{url}" if url else ""
-        OutboundEmail.objects.get_or_create(
-            key=key,
-            defaults={
-                "to": user.email,
-                "subject": f"{'[DRILL] ' if incident and incident.is_drill else ''}{_subject(incident, text)}",
-                "body": f"Hello {user.get_short_name()},\n\n{text}{link}\n\n— War Room, {settings.ORGANISATION_NAME}",
-            },
+        # One INSERT … ON CONFLICT DO NOTHING on the unique key: a repeated cause adds nothing.
+        OutboundEmail.objects.bulk_create(
+            [
+                OutboundEmail(
+                    key=key,
+                    to=user.email,
+                    subject=f"{'[DRILL] ' if incident and incident.is_drill else ''}{_subject(incident, text)}",
+                    body=f"Hello {user.get_short_name()},\n\n{text}{link}\n\n— War Room, {settings.ORGANISATION_NAME}",
+                )
+            ],
+            ignore_conflicts=True,
         )
         transaction.on_commit(_kick_outbox)
+    return created
 
 
 def _subject(incident: Incident | None, text: str) -> str:
-    prefix = f"{incident.reference}: " if incident else ""
-    return (prefix + text.removeprefix("[DRILL] "))[:300]
+    text = text.removeprefix("[DRILL] ")
+    prefix = f"{incident.reference}: " if incident and not text.startswith(incident.reference) else ""
+    return (prefix + text)[:300]
+
+
+_last_kick: dict[str, float] = {}
+
+
+def _debounced(name: str) -> bool:
+    """At most one kick per second per process and outbox: the task it starts sends everything pending, so
+    a burst of reminders becomes one task, not one per message (it runs a second later to catch the burst)."""
+    now = time.monotonic()
+    if now - _last_kick.get(name, -10.0) < 1.0:
+        return False
+    _last_kick[name] = now
+    return True
 
 
 def _kick_outbox() -> None:
@@ -51,8 +87,10 @@ def _kick_outbox() -> None:
     # outbox every few seconds.
     from incidents.tasks import send_outbox_task
 
+    if not _debounced("email"):
+        return
     try:
-        send_outbox_task.delay()
+        send_outbox_task.apply_async(countdown=1, retry=False)
     except Exception:  # kombu raises OperationalError and friends when Redis is down
         log.warning("Redis unavailable; the outbox sweep will send the e-mail later.")
 
@@ -88,4 +126,109 @@ def send_pending_emails(*, limit: int = 50) -> int:
             row.sent_at = timezone.now()
             row.save(update_fields=["attempts", "sent_at"])
             sent += 1
+    return sent
+
+
+# --- webhooks -------------------------------------------------------------------------------------------------
+
+WEBHOOK_MAX_ATTEMPTS = 8
+
+
+def webhook_enqueue(*, key: str, text: str, data: dict[str, Any]) -> int:
+    """Queue one message for every active organisation webhook (Slack/Teams-compatible: a "text" field).
+
+    `key` is unique per endpoint, so a retried cause posts nothing twice. Returns how many rows are new.
+    """
+    created = 0
+    for endpoint in WebhookEndpoint.objects.filter(is_active=True):
+        _, new = WebhookDelivery.objects.get_or_create(
+            endpoint=endpoint, key=key, defaults={"payload": {"text": text, **data}}
+        )
+        created += new
+    if created:
+        transaction.on_commit(_kick_webhooks)
+    return created
+
+
+def _kick_webhooks() -> None:
+    from incidents.tasks import send_webhooks_task
+
+    if not _debounced("webhook"):
+        return
+    try:
+        send_webhooks_task.apply_async(countdown=1, retry=False)
+    except Exception:  # Redis down: the beat sweep posts it later
+        log.warning("Redis unavailable; the webhook sweep will post later.")
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "timestamp.body" (a replayed body with a new timestamp does not verify)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def webhook_backoff(attempts: int) -> timedelta:
+    """Exponential back-off after the n-th failed attempt: base, twice that, four times … capped at an hour."""
+    base = float(
+        getattr(settings, "WEBHOOK_BACKOFF_SECONDS", None) or os.environ.get("WEBHOOK_BACKOFF_SECONDS") or 30
+    )
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
+
+
+def send_pending_webhooks(*, limit: int = 50) -> int:
+    """Post what the webhook outbox holds that is due. Rows are claimed with SKIP LOCKED (parallel workers
+    never post the same row at once); a failure keeps the row and pushes its next attempt back."""
+    sent = 0
+    for _ in range(limit):
+        with transaction.atomic():
+            row = (
+                WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("endpoint")
+                .filter(
+                    sent_at__isnull=True,
+                    attempts__lt=WEBHOOK_MAX_ATTEMPTS,
+                    next_attempt_at__lte=timezone.now(),
+                    endpoint__is_active=True,
+                )
+                .order_by("next_attempt_at", "pk")
+                .first()
+            )
+            if row is None:
+                break
+            row.attempts += 1
+            body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+            stamp = str(int(time.time()))
+            request = urllib.request.Request(
+                row.endpoint.url,
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": "WarRoom-Webhook/1",
+                    "X-WarRoom-Timestamp": stamp,
+                    "X-WarRoom-Signature": webhook_signature(row.endpoint.secret, stamp, body),
+                    # Receivers may de-duplicate on this: it is the same on every retry of one message.
+                    "X-WarRoom-Delivery": row.key,
+                },
+            )
+            status = 0
+            error = ""
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:  # an admin-set URL
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status, error = exc.code, f"HTTP {exc.code}"
+            except Exception as exc:  # connection refused, timeout, DNS: retry later
+                error = f"{type(exc).__name__}: {exc}"
+            row.last_status = status or None
+            if 200 <= status < 300:
+                row.sent_at = timezone.now()
+                row.last_error = ""
+                row.save(update_fields=["attempts", "sent_at", "last_status", "last_error"])
+                sent += 1
+                continue
+            row.last_error = error[:500]
+            row.next_attempt_at = timezone.now() + webhook_backoff(row.attempts)
+            row.save(update_fields=["attempts", "last_status", "last_error", "next_attempt_at"])
+            log.warning("Webhook %s not delivered (attempt %s): %s", row.key, row.attempts, row.last_error)
     return sent

@@ -70,6 +70,7 @@ from incidents.models.statements import (
     statement_label,
 )
 from incidents.permissions import incident_perms
+from incidents.services import deadlines as deadline_hooks
 from incidents.services.notify import notify
 from incidents.services.timeline import timeline_record
 
@@ -216,9 +217,23 @@ def _record(incident: Incident, actor: User | None, text: str) -> None:
 def choose_chain(*, incident: Incident, audience: str, fill_only: bool) -> ApprovalChainTemplate | None:
     """The most specific active chain matching the incident's severity and scenario and the audience;
     its shorter fill chain instead when the version is a pure template fill and that chain matches too."""
+    # Deferred import: playbooks build on this app, not the other way round.
+    from incidents.playbooks.models import IncidentPlaybook
+
     criteria = {"severity": incident.severity, "audience": audience, "scenario": incident.scenario}
     chains = list(ApprovalChainTemplate.objects.filter(is_active=True).select_related("fill_chain"))
-    candidates = [c for c in chains if not c.fill_only and c.matches(**criteria)]
+    # The playbook the incident was declared from names its chain; it wins for the audiences it covers.
+    named = (
+        IncidentPlaybook.objects.filter(incident=incident)
+        .values_list("version__approval_chain", flat=True)
+        .first()
+    )
+    chosen = [
+        c
+        for c in chains
+        if c.pk == named and not c.fill_only and (not c.audiences or audience in c.audiences)
+    ]
+    candidates = chosen or [c for c in chains if not c.fill_only and c.matches(**criteria)]
     if not candidates:
         return None
     chain = min(candidates, key=lambda c: (-c.specificity, c.sort_order, c.name))
@@ -537,6 +552,7 @@ def _after_new_version(
         .select_related("approver")
         .order_by("decided_at")
     ]
+    deadline_hooks.on_chain_void(statement, actor)  # nobody owes a decision on the old version
     was = "in review" if old_status == S.IN_REVIEW else "approved"
     voided = (
         f" The approvals of v{previous.number} by {_names(approvers)} no longer count." if approvers else ""
@@ -605,6 +621,7 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
         f"{' → '.join(s.name for s in steps)}{shorter}.",
     )
     _notify_step(incident=incident, statement=locked, version=version, step=steps[0], total=len(steps))
+    deadline_hooks.on_step_activated(locked, steps[0], len(steps))  # the step's SLA becomes a deadline
     return locked
 
 
@@ -744,7 +761,10 @@ def statement_approve(
                 total=len(steps),
                 approved_by={a.approver_id for a in approved},
             )
+            deadline_hooks.on_step_decided(step, actor)
+            deadline_hooks.on_step_activated(locked, following, len(steps))
         else:
+            deadline_hooks.on_step_decided(step, actor)
             step.save(update_fields=["completed_at"])
             locked.status = S.APPROVED
             locked.updated_at = now
@@ -810,6 +830,7 @@ def statement_reject(
     locked.status_note = reason
     locked.updated_at = now
     locked.save(update_fields=["status", "status_note", "updated_at"])
+    deadline_hooks.on_step_decided(step, actor)
     label = statement_label(locked)
     _record(
         incident,
@@ -842,6 +863,7 @@ def statement_publish(
     channel: str = "",
     published_at: datetime | None = None,
     link: str = "",
+    next_update_at: datetime | None = None,
 ) -> Publication:
     """Record that the approved version went out. The final gate: under the lock, re-hash the version and
     check every step of its chain for exactly that version and sha256; only then write the Publication."""
@@ -884,6 +906,8 @@ def statement_publish(
     approved_at = max(a.decided_at for a in approvals if a.decision == Approval.Decision.APPROVED)
     if published_at < approved_at - timedelta(minutes=1):
         raise TextRefused("It cannot have gone out before its last approval; check the time.")
+    if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
+        raise TextRefused("The promised next update must be later than now and within a week.")
     link = link.strip()
     if link:
         try:
@@ -916,6 +940,8 @@ def statement_publish(
         predecessor.updated_at = now
         predecessor.save(update_fields=["status", "status_note", "updated_at"])
         _record(incident, actor, f"{statement_label(predecessor)} is superseded by “{locked.title}”.")
+    # The first response (or the due update) is met; the next update is due by the cadence or the promise.
+    deadline_hooks.on_published(incident, actor, published_at, next_update_at)
     return publication
 
 
@@ -935,6 +961,7 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
     label = statement_label(locked)
     what = "withdrew the published statement" if was_published else "withdrew the draft"
     _record(incident, actor, f"{actor} {what} {label}: {_quote(reason)}")
+    deadline_hooks.on_chain_void(locked, actor)
     if was_published:
         version = _current(locked)
         people = {a.approver_id for a in Approval.objects.filter(version=version)} | {

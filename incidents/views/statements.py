@@ -49,6 +49,8 @@ from incidents.models import (
     VersionComment,
 )
 from incidents.permissions import get_incident_for
+from incidents.playbooks.services import templates_first
+from incidents.views.deadlines import promised_time
 
 S = StatementStatus
 # Panel order: what needs someone first, the finished last.
@@ -198,7 +200,7 @@ def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     master = _source(incident, params.get("master"), "master statement")
     supersedes = _source(incident, params.get("supersedes"), "statement")
-    templates = _templates(incident)
+    templates = templates_first(incident, _templates(incident))  # the incident's playbook templates lead
     chosen = next((t for t in templates if str(t.pk) == params.get("template")), None)
     error = ""
     if request.method == "POST":
@@ -602,6 +604,10 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
         return _answer(request, incident, found, "page", error=_form_error(form), status=422)
     data = form.cleaned_data
     try:
+        promised = promised_time(request.POST.get("next_update_at", ""))
+    except ValueError as exc:
+        return _answer(request, incident, found, "page", error=str(exc), status=422)
+    try:
         publication = services.statement_publish(
             statement=found,
             actor=request.user,
@@ -609,6 +615,7 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
             channel=data["channel"],
             published_at=data["published_at"],
             link=data["link"],
+            next_update_at=promised,
         )
     except (StatementError, InvalidTransition) as exc:
         return _answer(request, incident, found, "page", error=str(exc), status=_refused(exc))

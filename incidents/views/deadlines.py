@@ -1,0 +1,406 @@
+"""Deadlines in the room (panel, add a task, complete/snooze/reschedule), my due items, and notifications
+(the bell in the top bar, the notifications page, mark read).
+
+Thin views: every change goes through `incidents.services.deadlines`. A stale click (the deadline changed
+since the page showed it) answers 409 with the panel as it stands; bad input 422 with an inline error;
+nothing is changed in either case.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
+from incidents.models import (
+    Deadline,
+    DeadlineState,
+    Incident,
+    Notification,
+    Perm,
+    RoleAssignment,
+    User,
+)
+from incidents.permissions import get_incident_for
+from incidents.services.deadlines import (
+    MAX_SNOOZE_MINUTES,
+    DeadlineConflict,
+    DeadlineError,
+    deadline_complete,
+    deadline_reschedule,
+    deadline_snooze,
+    my_due,
+    responsible,
+    task_add,
+)
+
+PANEL = "incidents/deadlines/panel.html"
+SNOOZE_CHOICES = [
+    (5, "5 min"),
+    (10, "10 min"),
+    (15, "15 min"),
+    (30, "30 min"),
+    (60, "1 hour"),
+    (120, "2 hours"),
+]
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def promised_time(raw: str, *, now: datetime | None = None) -> datetime | None:
+    """A "next update at HH:MM" promise (in the viewer's zone) as the next such moment from now; also takes
+    a full local date and time. Empty: no promise. Raises ValueError with a message for the form."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    now = now or timezone.now()
+    zone = timezone.get_current_timezone()
+    match = _HHMM.match(raw)
+    if match:
+        local_now = now.astimezone(zone)
+        at = datetime.combine(local_now.date(), time(int(match[1]), int(match[2])), tzinfo=zone)
+        if at <= local_now:
+            at += timedelta(days=1)  # "next update at 09:00" said at 23:30 means tomorrow morning
+        return at
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("Give the promised time as HH:MM, e.g. 14:30.") from None
+    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=zone)
+
+
+# --- forms ----------------------------------------------------------------------------------------------------
+
+
+class _Versioned(forms.Form):
+    version = forms.IntegerField(
+        min_value=1, error_messages={"required": "The page is out of date; reload it."}
+    )
+
+
+class SnoozeForm(_Versioned):
+    minutes = forms.TypedChoiceField(
+        choices=SNOOZE_CHOICES, coerce=int, error_messages={"invalid_choice": "Choose how long to snooze."}
+    )
+    reason = forms.CharField(
+        max_length=300,
+        strip=True,
+        error_messages={"required": "Say why you are snoozing it; the reason goes on the timeline."},
+    )
+
+
+class RescheduleForm(_Versioned):
+    due_at = forms.DateTimeField(
+        error_messages={
+            "required": "Choose the new due time.",
+            "invalid": "Give the new time as date and time.",
+        }
+    )
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(max_length=200, strip=True, error_messages={"required": "Say what needs doing."})
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), error_messages={"required": "Choose who does it."}
+    )
+    due_at = forms.DateTimeField(error_messages={"required": "Choose when it is due."})
+    notes = forms.CharField(max_length=2000, required=False, strip=True)
+
+    def __init__(self, *args: Any, incident: Incident, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = team_people(incident)  # type: ignore[attr-defined]
+        self.fields["owner"].error_messages["invalid_choice"] = "Choose someone on the team."
+
+
+def team_people(incident: Incident) -> Any:
+    current = RoleAssignment.objects.current().filter(incident=incident).values("user_id")
+    return User.objects.filter(pk__in=current, is_active=True).order_by("display_name")
+
+
+# --- the panel ------------------------------------------------------------------------------------------------
+
+
+def _panel_context(
+    request: AuthRequest,
+    incident: Incident,
+    *,
+    error: str = "",
+    task_form: TaskForm | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    can_manage = Perm.MANAGE_DEADLINES in incident.viewer_perms
+    assignments = list(
+        RoleAssignment.objects.current().filter(incident=incident).select_related("user", "backup")
+    )
+    deadlines = list(
+        Deadline.objects.filter(incident=incident)
+        .filter(Q(state=DeadlineState.OPEN) | Q(completed_at__gte=timezone.now() - timedelta(hours=24)))
+        .select_related("owner", "role", "completed_by", "incident")
+        .order_by("due_at", "pk")
+    )
+    rows: list[dict[str, Any]] = []
+    for d in deadlines:
+        d.incident = incident
+        who = responsible(d, assignments)
+        rows.append(
+            {
+                "d": d,
+                "who": who,
+                "open": d.is_open,
+                "may_act": d.is_open and (can_manage or request.user.pk in {p.pk for p in who.people}),
+            }
+        )
+    return {
+        "incident": incident,
+        "rows": [r for r in rows if r["open"]],
+        "done": [r for r in rows if not r["open"]][-5:],
+        "can_manage": can_manage,
+        "panel_error": error,
+        "task_form": task_form or TaskForm(incident=incident),
+        "people": [a.user for a in {a.user_id: a for a in assignments}.values()],
+        "snooze_choices": SNOOZE_CHOICES,
+        "now": timezone.now(),
+        **extra,
+    }
+
+
+def _panel(
+    request: AuthRequest,
+    incident: Incident,
+    *,
+    status: int = 200,
+    notice: str = "",
+    error: str = "",
+    **extra: Any,
+) -> HttpResponse:
+    if not wants_fragment(request) and request.method == "POST":
+        if error:
+            messages.error(request, error)
+        elif notice:
+            messages.success(request, notice)
+        return redirect(f"{incident.room_url}#deadlines-panel")
+    context = _panel_context(request, incident, error=error, panel_notice=notice, **extra)
+    return render_page_or_fragment(request, PANEL, "deadlines-panel", context, status=status)
+
+
+@require_GET
+@login_required
+def deadlines_panel(request: AuthRequest, code: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code)
+    return _panel(request, incident)
+
+
+@require_POST
+@login_required
+def deadline_add(request: AuthRequest, code: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.MANAGE_DEADLINES)
+    form = TaskForm(request.POST, incident=incident)
+    if form.is_valid():
+        due = form.cleaned_data["due_at"]
+        if due <= timezone.now():
+            form.add_error("due_at", "Choose a time in the future.")
+        elif not incident.is_open:
+            form.add_error(None, "The incident is over; tasks go into the post-incident review.")
+    if not form.is_valid():
+        return _panel(
+            request, incident, status=422, error="The task was not added; see below.", task_form=form
+        )
+    data = form.cleaned_data
+    try:
+        task_add(
+            incident=incident,
+            actor=request.user,
+            title=data["title"],
+            owner=data["owner"],
+            due_at=data["due_at"],
+            notes=data["notes"],
+        )
+    except DeadlineError as exc:
+        return _panel(request, incident, status=422, error=str(exc), task_form=form)
+    return _panel(request, incident, notice=f"Task added for {data['owner']}.")
+
+
+def _deadline_for(request: AuthRequest, code: UUID, deadline_id: int) -> tuple[Incident, Deadline]:
+    """404 unless the incident is visible and the deadline is in it; 403 unless the user manages deadlines
+    or answers for this one."""
+    incident = get_incident_for(request.user, code)
+    deadline = (
+        Deadline.objects.select_related("owner", "incident").filter(pk=deadline_id, incident=incident).first()
+    )
+    if deadline is None:
+        raise Http404("No such deadline.")
+    manager = Perm.MANAGE_DEADLINES in incident.viewer_perms
+    if not manager and request.user.pk not in {p.pk for p in responsible(deadline).people}:
+        raise PermissionDenied("Only the people responsible for it, or the deadline managers, may do that.")
+    return incident, deadline
+
+
+def _act(request: AuthRequest, incident: Incident, change: Any, done: str) -> HttpResponse:
+    try:
+        change()
+    except DeadlineConflict as exc:
+        return _panel(request, incident, status=409, error=str(exc))
+    except DeadlineError as exc:
+        return _panel(request, incident, status=422, error=str(exc))
+    return _panel(request, incident, notice=done)
+
+
+def _form_error(form: forms.Form) -> str:
+    return next((str(e) for errors in form.errors.values() for e in errors), "That was not understood.")
+
+
+@require_POST
+@login_required
+def deadline_complete_view(request: AuthRequest, code: UUID, deadline: int) -> HttpResponse:
+    incident, found = _deadline_for(request, code, deadline)
+    form = _Versioned(request.POST)
+    if not form.is_valid():
+        return _panel(request, incident, status=422, error=_form_error(form))
+    return _act(
+        request,
+        incident,
+        lambda: deadline_complete(
+            deadline=found, actor=request.user, expected_version=form.cleaned_data["version"]
+        ),
+        f"“{found.title}” is done.",
+    )
+
+
+@require_POST
+@login_required
+def deadline_snooze_view(request: AuthRequest, code: UUID, deadline: int) -> HttpResponse:
+    incident, found = _deadline_for(request, code, deadline)
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, incident, status=422, error=_form_error(form), failed=found.pk)
+    data = form.cleaned_data
+    return _act(
+        request,
+        incident,
+        lambda: deadline_snooze(
+            deadline=found,
+            actor=request.user,
+            minutes=data["minutes"],
+            reason=data["reason"],
+            expected_version=data["version"],
+        ),
+        f"“{found.title}” snoozed by {data['minutes']} min.",
+    )
+
+
+@require_POST
+@login_required
+def deadline_reschedule_view(request: AuthRequest, code: UUID, deadline: int) -> HttpResponse:
+    incident, found = _deadline_for(request, code, deadline)
+    form = RescheduleForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, incident, status=422, error=_form_error(form), failed=found.pk)
+    data = form.cleaned_data
+    return _act(
+        request,
+        incident,
+        lambda: deadline_reschedule(
+            deadline=found, actor=request.user, due_at=data["due_at"], expected_version=data["version"]
+        ),
+        f"“{found.title}” moved.",
+    )
+
+
+@require_GET
+@login_required
+def my_due_items(request: AuthRequest) -> HttpResponse:
+    """My open deadlines across incidents (the dashboard loads this fragment and polls it)."""
+    return render_page_or_fragment(
+        request,
+        "incidents/deadlines/mine.html",
+        "my-due",
+        {"items": my_due(request.user), "now": timezone.now()},
+    )
+
+
+# --- notifications --------------------------------------------------------------------------------------------
+
+NOTIFICATIONS_PAGE = 100
+
+
+@require_GET
+@login_required
+def notifications(request: AuthRequest) -> HttpResponse:
+    return _notifications_page(request)
+
+
+def _notifications_page(request: AuthRequest) -> HttpResponse:
+    items = list(
+        Notification.objects.filter(recipient=request.user).select_related("incident")[:NOTIFICATIONS_PAGE]
+    )
+    unread = sum(1 for n in items if n.read_at is None)
+    return render_page_or_fragment(
+        request, "incidents/notifications.html", "notification-list", {"items": items, "unread": unread}
+    )
+
+
+@require_GET
+@login_required
+def notification_bell(request: AuthRequest) -> HttpResponse:
+    unread = Notification.objects.filter(recipient=request.user, read_at__isnull=True).count()
+    # Always the fragment: it is only ever fetched by the bell itself.
+    response = render(request, "incidents/notifications.html#bell", {"unread": unread})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@login_required
+def notification_read(request: AuthRequest, pk: int) -> HttpResponse:
+    """Mark one notification read; with `open`, go where it points (its URL is ours: a path we wrote)."""
+    found = Notification.objects.filter(pk=pk, recipient=request.user).first()
+    if found is None:
+        raise Http404("No such notification.")
+    if found.read_at is None:
+        Notification.objects.filter(pk=pk, read_at__isnull=True).update(read_at=timezone.now())
+    if request.POST.get("open") and found.url.startswith("/"):
+        return redirect(found.url)
+    return _notifications_answer(request)
+
+
+@require_POST
+@login_required
+def notifications_read_all(request: AuthRequest) -> HttpResponse:
+    Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    return _notifications_answer(request)
+
+
+def _notifications_answer(request: AuthRequest) -> HttpResponse:
+    if wants_fragment(request):
+        response = _notifications_page(request)
+        # The bell counts again at once rather than at its next poll.
+        response.headers["HX-Trigger"] = "notifications-changed"
+        return response
+    return redirect("incidents:notifications")
+
+
+__all__ = [
+    "MAX_SNOOZE_MINUTES",
+    "deadline_add",
+    "deadline_complete_view",
+    "deadline_reschedule_view",
+    "deadline_snooze_view",
+    "deadlines_panel",
+    "my_due_items",
+    "notification_bell",
+    "notification_read",
+    "notifications",
+    "notifications_read_all",
+    "promised_time",
+]

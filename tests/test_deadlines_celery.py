@@ -1,0 +1,300 @@
+"""Reminders with a real Celery worker and beat (subprocesses) against PostgreSQL and a private Redis.
+
+Each test gets its own redis-server on a free port (the shared one is never touched), a worker
+(`-P solo`) and a beat with a 1 s sweep. The test process itself never publishes to any broker (ETA
+horizon 0 here, outbox kicks off): everything reaches Celery through the beat sweep, as after an outage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.utils import timezone
+
+from incidents import services
+from incidents.models import (
+    Deadline,
+    DeadlineKind,
+    Notification,
+    OrgRole,
+    OutboundEmail,
+    Reminder,
+    ReminderKind,
+    ReminderState,
+    Severity,
+    TimelineEntry,
+)
+from incidents.services import deadlines as dl
+from tests.factories import UserFactory
+from tests.live_server_asgi import REPO, database_url, free_port, server_environment
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SWEEP = 1.0  # seconds between beat sweeps in these tests
+notify_module = importlib.import_module("incidents.services.notify")
+
+
+class Proc:
+    """A subprocess in its own session, logging to a file; SIGKILL kills the whole group."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], tmp: Path) -> None:
+        self.name, self.argv, self.env = name, argv, env
+        self.log = tmp / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=REPO, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+class Stack:
+    def __init__(self, tmp: Path, extra_env: dict[str, str]) -> None:
+        self.tmp = tmp
+        self.redis_port = free_port()
+        self.redis = Proc(
+            "redis",
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            dict(os.environ),
+            tmp,
+        )
+        env = server_environment(
+            REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/3",
+            DATABASE_URL=database_url(),
+            REMINDER_SWEEP_SECONDS=str(SWEEP),
+            WEBHOOK_SWEEP_SECONDS="1",
+            OUTBOX_SWEEP_SECONDS="1",
+            WEBHOOK_BACKOFF_SECONDS="1",
+            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+            DB_POOL_MIN_SIZE="1",
+            DB_POOL_MAX_SIZE="4",
+            **extra_env,
+        )
+        celery = [sys.executable, "-m", "celery", "-A", "warroom"]
+        self.worker = Proc(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "-P",
+                "solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+            ],
+            env,
+            tmp,
+        )
+        self.beat = Proc("beat", [*celery, "beat", "-s", str(tmp / "beat-schedule"), "-l", "info"], env, tmp)
+
+    def start_redis(self) -> None:
+        self.redis.start()
+        import redis
+
+        client = redis.Redis(port=self.redis_port, socket_connect_timeout=0.2)
+        wait_for(lambda: _ping(client), 5, "redis-server did not start")
+
+    def start_worker(self) -> None:
+        def readies() -> int:
+            return (
+                self.worker.log.read_text(errors="replace").count(" ready.")
+                if self.worker.log.exists()
+                else 0
+            )
+
+        before = readies()
+        self.worker.start()
+        wait_for(lambda: readies() > before, 30, "worker not ready", self.worker.tail)
+
+    def close(self) -> None:
+        for proc in (self.beat, self.worker, self.redis):
+            proc.kill(signal.SIGTERM)
+
+
+def _ping(client: object) -> bool:
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, message: str, detail: Callable[[], str] | None = None
+) -> float:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{message} within {timeout} s\n{detail() if detail else ''}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def stack(django_db_setup, settings, monkeypatch) -> Iterator[Stack]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (make test installs it)")
+    # The test process never publishes: no ETA hand-over (horizon 0), no outbox kicks.
+    settings.REMINDER_ETA_HORIZON_SECONDS = 0
+    monkeypatch.setattr(notify_module, "_kick_outbox", lambda: None)
+    monkeypatch.setattr(notify_module, "_kick_webhooks", lambda: None)
+    tmp = Path(tempfile.mkdtemp(prefix="warroom-celery-"))
+    s = Stack(tmp, {})
+    try:
+        s.start_redis()
+        s.start_worker()
+        s.beat.start()
+        yield s
+    finally:
+        s.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def task_due_in(commander, seconds: float, title: str = "Call the bank") -> tuple[Deadline, Reminder]:
+    incident = services.incident_declare(
+        actor=commander, title="Card payments failing", scenario="outage", severity=Severity.SEV4
+    )
+    deadline = dl.deadline_create(
+        incident=incident,
+        kind=DeadlineKind.TASK,
+        title=title,
+        owner=commander,
+        due_at=timezone.now() + timedelta(seconds=seconds),
+        remind_before_minutes=0,
+        escalation_grace_minutes=60,
+    )
+    return deadline, Reminder.objects.get(deadline=deadline, kind=ReminderKind.DUE, version=deadline.version)
+
+
+def effects(reminder: Reminder) -> tuple[int, int, int]:
+    """(notifications, timeline entries, e-mails) this reminder produced."""
+    key = f"reminder:{reminder.pk}:"
+    deadline = reminder.deadline
+    return (
+        Notification.objects.filter(key__startswith=key).count(),
+        TimelineEntry.objects.filter(
+            kind="reminder", incident_id=deadline.incident_id, body__contains=f"“{deadline.title}” is overdue"
+        ).count(),
+        OutboundEmail.objects.filter(key__startswith=key).count(),
+    )
+
+
+def sent(reminder: Reminder) -> bool:
+    return Reminder.objects.filter(pk=reminder.pk, state=ReminderState.SENT).exists()
+
+
+@pytest.fixture
+def commander(db):
+    return UserFactory.create(display_name="Maja Commander", org_role=OrgRole.CRISIS_MANAGER)
+
+
+def test_a_reminder_fires_once_on_time_and_a_moved_deadline_never_fires_at_the_old_time(stack, commander):
+    _deadline, reminder = task_due_in(commander, 4)
+    moved, old = task_due_in(commander, 4, title="Brief the CEO")
+    time.sleep(0.5)
+    dl.deadline_reschedule(deadline=moved, actor=commander, due_at=timezone.now() + timedelta(minutes=30))
+    wait_for(lambda: sent(reminder), 15, "the reminder did not fire", stack.worker.tail)
+    time.sleep(3 * SWEEP)  # more sweeps and any stale ETA task have had their chance
+    reminder.refresh_from_db()
+    assert reminder.sent_at is not None
+    lateness = (reminder.sent_at - reminder.due_at).total_seconds()
+    assert -0.05 <= lateness < 1.0, lateness  # the ETA task, not the next sweep
+    assert effects(reminder) == (1, 1, 1)
+    old.refresh_from_db()
+    assert old.state == ReminderState.CANCELLED
+    assert not Notification.objects.filter(key__startswith=f"reminder:{old.pk}:").exists()
+    assert not Reminder.objects.filter(deadline=moved, state=ReminderState.SENT).exists()
+    assert "Traceback" not in stack.worker.tail()
+
+
+def test_worker_killed_mid_send_fires_exactly_once_after_restart(stack, commander):
+    deadline, reminder = task_due_in(commander, 3)
+    # Block the worker inside its firing transaction: an uncommitted row with the same (recipient, key)
+    # makes its notification INSERT wait on the unique index — mid-send, effects half written.
+    blocker = psycopg.connect(database_url(), autocommit=False)
+    try:
+        with blocker.cursor() as cur:
+            cur.execute(
+                "INSERT INTO incidents_notification (recipient_id, incident_id, text, url, key, created_at)"
+                " VALUES (%s, %s, 'blocker', '', %s, now())",
+                [commander.pk, deadline.incident_id, f"reminder:{reminder.pk}:{commander.pk}"],
+            )
+        with psycopg.connect(database_url(), autocommit=True) as watcher:
+            wait_for(
+                lambda: watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] > 0,  # type: ignore[index]
+                15,
+                "the worker never reached the send",
+                stack.worker.tail,
+            )
+        stack.worker.kill()  # SIGKILL: no goodbye to PostgreSQL or Redis
+        blocker.rollback()
+    finally:
+        blocker.close()
+    time.sleep(0.5)
+    assert not sent(reminder)  # the killed transaction left nothing behind
+    assert effects(reminder) == (0, 0, 0)
+    stack.start_worker()
+    wait_for(lambda: sent(reminder), 10, "the reminder did not fire after the restart", stack.worker.tail)
+    time.sleep(3 * SWEEP)
+    assert effects(reminder) == (1, 1, 1)
+
+
+def test_redis_down_30s_while_a_reminder_comes_due_fires_once_within_a_sweep_after_it_returns(
+    stack, commander
+):
+    stack.redis.kill()
+    started = time.monotonic()
+    # Creating deadlines works with Redis down (nothing here needs the broker).
+    _deadline, reminder = task_due_in(commander, 5)
+    assert time.monotonic() - started < 3
+    time.sleep(max(0.0, 30 - (time.monotonic() - started)))
+    assert not sent(reminder)  # due 25 s ago, but nothing could tell the worker
+    stack.start_redis()
+    took = wait_for(
+        lambda: sent(reminder),
+        15,
+        "the reminder did not fire after Redis returned",
+        lambda: f"{stack.worker.tail()}\n--- beat ---\n{stack.beat.tail()}",
+    )
+    assert took <= SWEEP + 3, took  # one sweep, plus reconnecting
+    time.sleep(3 * SWEEP)
+    assert effects(reminder) == (1, 1, 1)
