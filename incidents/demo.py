@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from incidents import services
@@ -13,11 +14,14 @@ from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
 from incidents.models import (
     Audience,
     Channel,
+    Deadline,
+    DeadlineKind,
     Incident,
     IncidentChange,
     IncidentRole,
     OrgRole,
     Platform,
+    RoleAssignment,
     Scenario,
     Severity,
     Statement,
@@ -25,6 +29,10 @@ from incidents.models import (
     Status,
     User,
 )
+from incidents.playbooks import services as playbooks
+from incidents.playbooks.models import DrillInject, Playbook
+from incidents.reviews.demo import seed_demo_reviews
+from incidents.services.deadlines import deadline_complete, deadline_reschedule, plan_reminders
 
 _PROFILES: dict[str, dict[str, str]] = {
     "maja@northwind.example": {
@@ -70,6 +78,7 @@ class _Story:
     is_drill: bool = False
     is_restricted: bool = False
     team: list[tuple[str, str]] = field(default_factory=list)  # (email, role slug)
+    playbook: str = ""  # declared from this seeded playbook (its proposed team, checklist, injects)
 
 
 _STORIES = [
@@ -87,6 +96,7 @@ _STORIES = [
         declared_ago=timedelta(minutes=38),
         declared_by="maja@northwind.example",
         path=[(Status.ASSESSING, timedelta(minutes=4)), (Status.RESPONDING, timedelta(minutes=19))],
+        playbook="Technical outage",
         team=[
             ("erik@northwind.example", "comms-lead"),
             ("priya@northwind.example", "legal"),
@@ -154,13 +164,17 @@ _STORIES = [
         title="Drill: customer database exposed on a public forum",
         scenario=Scenario.DATA_BREACH,
         severity=Severity.SEV2,
-        summary="Quarterly exercise. Scripted: a journalist calls at +15 min, mentions spike at +25 min.",
+        summary=(
+            "Quarterly exercise from the data breach playbook. Scripted: a researcher's post at +30 min, "
+            "the regulator asks at +60 min, counsel unreachable at +90 min."
+        ),
         team=[("erik@northwind.example", "spokesperson"), ("sofia@northwind.example", "scribe")],
         platforms=[Platform.X, Platform.NEWS],
-        detected_ago=timedelta(minutes=20),
-        declared_ago=timedelta(minutes=18),
+        detected_ago=timedelta(minutes=36),
+        declared_ago=timedelta(minutes=35),
         declared_by="maja@northwind.example",
         is_drill=True,
+        playbook="Data breach",
     ),
     _Story(
         title="Viral complaint: winter boots splitting after two weeks",
@@ -213,17 +227,49 @@ def _ensure_users() -> dict[str, User]:
     return users
 
 
-@transaction.atomic
-def seed_demo() -> int:
-    """Create the demo team and incidents that do not exist yet; returns how many incidents were added."""
-    users = _ensure_users()
-    added = 0
-    now = timezone.now()
-    for story in _STORIES:
-        if Incident.objects.filter(title=story.title).exists():
+# --- playbooks --------------------------------------------------------------------------------------------------
+# Northwind's on-call roster: who each seeded playbook proposes for a role, and their backup.
+_ROSTER: dict[str, tuple[str, str | None]] = {
+    "comms-lead": ("erik@northwind.example", "sofia@northwind.example"),
+    "spokesperson": ("daniel@northwind.example", "erik@northwind.example"),
+    "social": ("sofia@northwind.example", "erik@northwind.example"),
+    "support": ("sofia@northwind.example", None),
+    "scribe": ("priya@northwind.example", "sofia@northwind.example"),
+    "legal": ("priya@northwind.example", None),
+    "executive": ("daniel@northwind.example", "maja@northwind.example"),
+    "drafter": ("erik@northwind.example", None),
+}
+
+
+def _staff_playbooks(users: dict[str, User]) -> None:
+    """Give the seeded playbooks an owner and Northwind's people, as v2 (v1 stays: the seed as shipped)."""
+    maja = users["maja@northwind.example"]
+    for playbook in Playbook.objects.filter(owner__isnull=True, is_retired=False):
+        latest = playbook.latest()
+        if latest.roles.filter(person__isnull=False).exists():
             continue
-        actor = users[story.declared_by]
-        incident = services.incident_declare(
+        content = playbooks.content_of(latest)
+        roles = tuple(
+            playbooks.RoleSpec(
+                role=spec.role,
+                person=users[_ROSTER[spec.role.slug][0]] if spec.role.slug in _ROSTER else None,
+                backup=users.get(_ROSTER[spec.role.slug][1] or "") if spec.role.slug in _ROSTER else None,
+            )
+            for spec in content.roles
+        )
+        playbooks.playbook_save_version(
+            playbook=playbook,
+            actor=maja,
+            base_number=playbook.latest_number,
+            owner=maja,
+            content=replace(content, roles=roles, change_note="Northwind's on-call roster filled in"),
+        )
+
+
+def _declare(story: _Story, actor: User) -> Incident:
+    playbook = Playbook.objects.active().filter(name=story.playbook).first() if story.playbook else None
+    if playbook is None:
+        return services.incident_declare(
             actor=actor,
             title=story.title,
             scenario=story.scenario,
@@ -233,7 +279,75 @@ def seed_demo() -> int:
             is_drill=story.is_drill,
             is_restricted=story.is_restricted,
         )
+    version = playbook.latest()
+    team = [
+        playbooks.TeamPick(slot=slot, person=slot.person, backup=slot.backup)
+        for slot in version.roles.select_related("role", "person", "backup")
+    ]
+    return playbooks.declare_from_playbook(
+        actor=actor,
+        version=version,
+        title=story.title,
+        severity=story.severity,
+        summary=story.summary,
+        affected_platforms=story.platforms,
+        is_drill=story.is_drill,
+        is_restricted=story.is_restricted,
+        team=team,
+    ).incident
+
+
+def _shift_playbook_clock(incident: Incident, ago: timedelta) -> None:
+    """The story was declared `ago` earlier than now, so its checklist moves back with it: tasks whose time
+    has passed were done by the team (completed), the rest are rescheduled through the deadline service
+    (reminders re-planned). Drill injects move back too; those already due arrive at the next sweep."""
+    now = timezone.now()
+    for deadline in Deadline.objects.filter(incident=incident, key__startswith="playbook-task:"):
+        due = deadline.due_at - ago
+        if due > now:
+            deadline_reschedule(deadline=deadline, actor=None, due_at=due)
+        else:
+            deadline_complete(deadline=deadline, actor=incident.commander)
+    # The first public response is due by the SLA from the story's declaration. Stories that publish a
+    # statement complete it below; a story still being assessed is simply late, as it would be, and its
+    # reminders say so; one that has moved past that made its response in time.
+    status = Incident.objects.values_list("status", flat=True).get(pk=incident.pk)
+    for deadline in Deadline.objects.open().filter(incident=incident, kind=DeadlineKind.FIRST_RESPONSE):
+        due = deadline.due_at - ago
+        if due > now:
+            deadline_reschedule(deadline=deadline, actor=None, due_at=due)
+            continue
+        if status not in (Status.DETECTED, Status.ASSESSING):
+            deadline_complete(deadline=deadline, actor=incident.commander)
+            continue
+        # People may not move a deadline into the past; the story's history needs exactly that.
+        Deadline.objects.filter(pk=deadline.pk).update(
+            due_at=due, original_due_at=due, version=F("version") + 1
+        )
+        deadline.refresh_from_db()
+        plan_reminders(deadline)
+    DrillInject.objects.filter(incident=incident).update(due_at=F("due_at") - ago)
+
+
+@transaction.atomic
+def seed_demo() -> int:
+    """Create the demo team and incidents that do not exist yet; returns how many incidents were added."""
+    users = _ensure_users()
+    _staff_playbooks(users)
+    added = 0
+    now = timezone.now()
+    for story in _STORIES:
+        if Incident.objects.filter(title=story.title).exists():
+            continue
+        actor = users[story.declared_by]
+        incident = _declare(story, actor)
         for email, slug in story.team:
+            if (
+                RoleAssignment.objects.current()
+                .filter(incident=incident, user=users[email], role__slug=slug)
+                .exists()
+            ):
+                continue  # the playbook already proposed them for it
             services.team_add_member(
                 incident=incident, actor=actor, user=users[email], role=IncidentRole.objects.get(slug=slug)
             )
@@ -256,8 +370,10 @@ def seed_demo() -> int:
         if incident.closed_at:
             stamps["closed_at"] = last
         Incident.objects.filter(pk=incident.pk).update(**stamps)
+        _shift_playbook_clock(incident, now - declared)
         added += 1
     _seed_statements(users)
+    seed_demo_reviews()
     return added
 
 

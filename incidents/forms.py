@@ -79,12 +79,83 @@ class DeclareForm(forms.Form):
         help_text="Leave empty for “now”. Use it when the problem surfaced before you declared.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    commander = PersonField(
+        required=False,
+        label="Incident commander",
+        help_text="Leave empty to command it yourself; if you name someone else, you stay on as deputy.",
+    )
     is_drill = forms.BooleanField(required=False, label="This is a drill")
     is_restricted = forms.BooleanField(
         required=False,
         label="Restricted",
         help_text="Only the incident team will see it (e.g. a data breach).",
     )
+    # The playbook chosen first (if any) and the version the declarer was shown: that one is recorded.
+    playbook = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    playbook_version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    accept_team = forms.BooleanField(required=False, initial=True, label="Bring in this team")
+
+    INCIDENT_FIELDS = (
+        "title",
+        "severity",
+        "summary",
+        "affected_platforms",
+        "detected_at",
+        "is_drill",
+        "is_restricted",
+        "commander",
+    )
+
+    def __init__(self, *args: Any, team: Any = (), **kwargs: Any) -> None:
+        """`team`: the playbook's role slots (PlaybookRole rows); each gets a person and a backup field,
+        pre-filled with the playbook's proposal. With a playbook, the scenario comes from it."""
+        super().__init__(*args, **kwargs)
+        self.team_slots = list(team)
+        for slot in self.team_slots:
+            self.fields[f"person_{slot.pk}"] = PersonField(
+                required=False,
+                label=slot.role.name,
+                initial=slot.person.email if slot.person and slot.person.is_active else "",
+                widget=forms.TextInput(
+                    attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "Nobody yet"}
+                ),
+            )
+            self.fields[f"backup_{slot.pk}"] = PersonField(
+                required=False,
+                label=f"Backup for {slot.role.name}",
+                initial=slot.backup.email if slot.backup and slot.backup.is_active else "",
+                widget=forms.TextInput(
+                    attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "No backup"}
+                ),
+            )
+        if self.team_slots or self.initial.get("playbook"):  # the view sets it only for a real playbook
+            self.fields["scenario"].required = False
+
+    def team_rows(self) -> list[tuple[Any, forms.BoundField, forms.BoundField]]:
+        return [(slot, self[f"person_{slot.pk}"], self[f"backup_{slot.pk}"]) for slot in self.team_slots]
+
+    def team_choices(self) -> list[tuple[Any, Any, Any]]:
+        """(slot, person, backup) as the declarer left them; nothing when they unticked the team."""
+        if not self.cleaned_data.get("accept_team"):
+            return []
+        return [
+            (slot, self.cleaned_data.get(f"person_{slot.pk}"), self.cleaned_data.get(f"backup_{slot.pk}"))
+            for slot in self.team_slots
+        ]
+
+    def incident_kwargs(self) -> dict[str, Any]:
+        return {name: self.cleaned_data.get(name) for name in self.INCIDENT_FIELDS} | {
+            "affected_platforms": self.cleaned_data.get("affected_platforms") or [],
+            "summary": self.cleaned_data.get("summary") or "",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for slot in self.team_slots:
+            person, backup = data.get(f"person_{slot.pk}"), data.get(f"backup_{slot.pk}")
+            if person is not None and backup is not None and person.pk == backup.pk:
+                self.add_error(f"backup_{slot.pk}", "Nobody can be their own backup.")
+        return data
 
     def clean_title(self) -> str:
         title: str = self.cleaned_data["title"].strip()

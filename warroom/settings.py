@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "template_partials",
     "guardian",
     "incidents",
+    "incidents.playbooks",
+    "incidents.reviews",
 ]
 
 MIDDLEWARE = [

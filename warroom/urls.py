@@ -11,6 +11,8 @@ admin.site.site_title = "War Room admin"
 
 urlpatterns = [
     path("", include("incidents.urls")),
+    path("", include("incidents.reviews.urls")),
+    path("playbooks/", include("incidents.playbooks.urls")),
     path("accounts/profile/", incident_views.profile, name="profile"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +12,6 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -39,7 +37,6 @@ from incidents.views.team import team_context
 from incidents.views.timeline import timeline_context
 from warroom.redis import redis_ping
 
-PAST_PAGE_SIZE = 50
 # Dashboard order: the worst first, then the newest.
 _SEVERITY_ORDER = {s.value: i for i, s in enumerate(Severity)}
 
@@ -89,31 +86,72 @@ def mark_notifications_read(request: AuthRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def declare(request: AuthRequest) -> HttpResponse:
+    """Declare, optionally from a playbook chosen first: it pre-fills the form and proposes the team;
+    submitting declares, staffs, schedules its checklist (and a drill's injects) in one transaction."""
+    from incidents.playbooks import services as playbooks  # the playbooks app builds on this one
+
     if not may_declare(request.user):
         return render(request, "incidents/declare_forbidden.html", status=403)
-    form = DeclareForm(request.POST or None)
+    params = request.POST if request.method == "POST" else request.GET
+    version = playbooks.version_to_declare(params.get("playbook"), params.get("playbook_version"))
+    slots = list(version.roles.select_related("role", "person", "backup")) if version else []
+    initial: dict[str, Any] = {}
+    if version is not None:
+        initial = {
+            "playbook": version.playbook.code,
+            "playbook_version": version.number,
+            # "Outage: " — the declarer keeps typing after it
+            "title": f"{version.title_hint.strip()} " if version.title_hint.strip() else "",
+            "scenario": version.playbook.scenario,
+            "severity": version.default_severity,
+            "is_restricted": version.default_restricted,
+            "affected_platforms": version.platforms,
+        }
+    if params.get("drill") == "1":
+        initial["is_drill"] = True
+    form = DeclareForm(request.POST or None, initial=initial, team=slots)
+    status = 200
     if request.method == "POST":
-        if form.is_valid():
-            incident = services.incident_declare(actor=request.user, **form.cleaned_data)
-            if incident.commander_id == request.user.pk:
-                messages.success(request, f"{incident.reference} declared. You are the incident commander.")
-            else:
-                messages.success(
-                    request,
-                    f"{incident.reference} declared. {incident.commander} commands it; you are deputy.",
-                )
-            if request.htmx:
-                return HttpResponseClientRedirect(incident.room_url)
-            return redirect(incident.room_url)
         status = 422
-    else:
-        status = 200
+        if form.is_valid():
+            data = form.incident_kwargs()
+            try:
+                if version is not None:
+                    incident = playbooks.declare_from_playbook(
+                        actor=request.user,
+                        version=version,
+                        team=[
+                            playbooks.TeamPick(slot=s, person=p, backup=b) for s, p, b in form.team_choices()
+                        ],
+                        **data,
+                    ).incident
+                else:
+                    incident = services.incident_declare(
+                        actor=request.user, scenario=form.cleaned_data["scenario"], **data
+                    )
+            except playbooks.PlaybookError as exc:
+                form.add_error(None, str(exc))
+            else:
+                if incident.commander_id == request.user.pk:
+                    messages.success(
+                        request, f"{incident.reference} declared. You are the incident commander."
+                    )
+                else:
+                    messages.success(
+                        request,
+                        f"{incident.reference} declared. {incident.commander} commands it; you are deputy.",
+                    )
+                if request.htmx:
+                    return HttpResponseClientRedirect(incident.room_url)
+                return redirect(incident.room_url)
     return render_page_or_fragment(
         request,
         "incidents/declare.html",
         "declare-form",
         {
             "form": form,
+            "version": version,
+            "playbooks": playbooks.declare_choices(),
             "severity_meaning": SEVERITY_MEANING,
             "people": User.objects.filter(is_active=True).only("email", "display_name"),
         },
@@ -220,31 +258,10 @@ def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
 @require_GET
 @login_required
 def past(request: AuthRequest) -> HttpResponse:
-    """Resolved and closed incidents, newest first, paged by keyset (no OFFSET, no COUNT)."""
-    qs = (
-        visible_incidents(request.user)
-        .archived()
-        .only(*IncidentQuerySet.LISTING_FIELDS)
-        .order_by("-declared_at", "-pk")
-    )
-    before = _parse_cursor(request.GET.get("before", ""))
-    if before is not None:
-        qs = qs.filter(declared_at__lt=before)
-    page = list(qs[: PAST_PAGE_SIZE + 1])
-    has_more = len(page) > PAST_PAGE_SIZE
-    page = page[:PAST_PAGE_SIZE]
-    context = {
-        "incidents": page,
-        "next_cursor": page[-1].declared_at.isoformat() if has_more and page else "",
-    }
-    return render_page_or_fragment(request, "incidents/past.html", "past-rows", context)
+    """Past incidents: the archive with search and filters, built in the reviews app."""
+    from incidents.reviews.views import archive  # the reviews app builds on this one
 
-
-def _parse_cursor(raw: str) -> datetime | None:
-    try:
-        return parse_datetime(raw) if raw else None
-    except ValueError:
-        return None
+    return archive(request)
 
 
 @require_http_methods(["GET", "POST"])

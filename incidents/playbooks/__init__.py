@@ -1,0 +1,1 @@
+"""Crisis playbooks, pre-approved templates and drills (issue #7)."""

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _seed_playbooks(sender: AppConfig, **kwargs: Any) -> None:
+    # After `migrate` and after a test database flush (which empties the seeded rows); creates only what
+    # is missing, by name, so a crisis manager's edits are never overwritten.
+    from django.apps import apps as global_apps
+
+    registry = kwargs.get("apps") or global_apps
+    try:
+        registry.get_model("playbooks", "DrillInject")
+    except LookupError:  # migrated back to before playbooks existed
+        return
+    from incidents.playbooks.seeds import ensure_playbooks
+
+    ensure_playbooks()
+
+
+class PlaybooksConfig(AppConfig):
+    name = "incidents.playbooks"
+    label = "playbooks"
+    verbose_name = "Crisis playbooks and drills"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_seed_playbooks, sender=self)

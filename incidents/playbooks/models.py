@@ -1,0 +1,305 @@
+"""Crisis playbooks: the plan per scenario, prepared before the crisis, versioned, and rehearsed in drills.
+
+A `Playbook` is the stable identity (name, scenario, owner, review date, retired or not). Its content lives
+only in `PlaybookVersion` rows and their child rows (roles, tasks, templates, contacts, injects), which are
+never edited: saving in the editor writes a whole new version. An incident records the version it was
+declared from (`IncidentPlaybook`), so editing a playbook never changes a running incident.
+
+`Playbook.latest_number` is the optimistic-lock counter: a save says which version it was based on, and one
+conditional UPDATE decides who wins; the loser gets a 409 and keeps their input. Version numbers therefore
+stay consecutive however many managers save at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import (
+    ApprovalChainTemplate,
+    Incident,
+    IncidentRole,
+    Platform,
+    Scenario,
+    Severity,
+    StatementTemplate,
+    TimelineEntry,
+)
+
+# A playbook nobody has looked at for this long is probably out of date (contacts move, people leave).
+REVIEW_INTERVAL = timedelta(days=90)
+
+
+def offset_label(seconds: int) -> str:
+    """“+45 min”, “+2 h”, “+3 d”, “+1 min 30 s”: how long after declaration, as a person says it."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")) if n]
+    return "+" + (" ".join(parts[:2]) if parts else "0 min")
+
+
+class PlaybookQuerySet(models.QuerySet["Playbook"]):
+    def active(self) -> PlaybookQuerySet:
+        return self.filter(is_retired=False)
+
+
+class Playbook(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    scenario = models.CharField(max_length=32, choices=Scenario.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_playbooks",
+        help_text="Keeps the playbook current; reminded when it has not been reviewed for 90 days.",
+    )
+    reviewed_on = models.DateField(default=timezone.localdate)
+    # The review date a reminder was last sent for: the daily sweep sends at most one per review date.
+    review_reminded_for = models.DateField(null=True, blank=True, editable=False)
+    # Optimistic-lock counter and the number of the newest version (0 while the first one is being written).
+    latest_number = models.PositiveIntegerField(default=0, editable=False)
+    is_retired = models.BooleanField(default=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PlaybookQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["is_retired", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def review_due_on(self) -> date:
+        return self.reviewed_on + REVIEW_INTERVAL
+
+    def review_overdue(self, today: date | None = None) -> bool:
+        return (today or timezone.localdate()) >= self.review_due_on
+
+    def latest(self) -> PlaybookVersion:
+        return self.versions.get(number=self.latest_number)
+
+
+class PlaybookVersion(models.Model):
+    """One immutable state of a playbook. Child rows hang off it and are never edited either."""
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title_hint = models.CharField(
+        "suggested incident title",
+        max_length=200,
+        blank=True,
+        help_text="Pre-filled on the declare form; the declarer completes it (e.g. “Outage: ”).",
+    )
+    description = models.TextField(help_text="What this scenario looks like and what the plan is.")
+    risk_notes = models.TextField(blank=True, help_text="What can make it worse; what not to do.")
+    default_severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.SEV2)
+    default_restricted = models.BooleanField(
+        "restricted by default",
+        default=False,
+        help_text="Breach details and legal advice stay with the team.",
+    )
+    platforms = ArrayField(
+        models.CharField(max_length=16, choices=Platform.choices), default=list, blank=True
+    )
+    approval_chain = models.ForeignKey(
+        ApprovalChainTemplate,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The chain statements in this scenario are expected to go through.",
+    )
+    bridge_line = models.CharField(max_length=200, blank=True, help_text="Phone bridge / video room.")
+    chat_channel = models.CharField(max_length=200, blank=True, help_text="Internal chat channel.")
+    press_inbox = models.CharField(max_length=200, blank=True, help_text="Where press enquiries arrive.")
+    other_channels = models.TextField(blank=True, help_text="Status page, support queue, intranet …")
+    change_note = models.CharField(max_length=300, blank=True, help_text="What changed and why.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["playbook", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["playbook", "number"], name="playbook_version_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="playbook_version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playbook.name} v{self.number}"
+
+
+class PlaybookRole(models.Model):
+    """A role to fill when declaring, with the person proposed for it and their backup."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="roles")
+    order = models.PositiveSmallIntegerField(default=0)
+    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    backup = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["version", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.role} in {self.version_id}"
+
+
+class PlaybookTask(models.Model):
+    """A checklist item; becomes a task deadline `offset_minutes` after declaration."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="tasks")
+    order = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=200)
+    offset_minutes = models.PositiveIntegerField(help_text="Due this many minutes after declaration.")
+    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    notes = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["version", "offset_minutes", "order", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def due_label(self) -> str:
+        return offset_label(self.offset_minutes * 60)
+
+
+class PlaybookTemplate(models.Model):
+    """A statement template offered first in the statement editor of incidents declared from this version.
+
+    The template rows are copied on write: the editor creates a new StatementTemplate whenever the text
+    changes, so an incident's offers read as they did when it was declared.
+    """
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="templates")
+    order = models.PositiveSmallIntegerField(default=0)
+    template = models.ForeignKey(StatementTemplate, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["version", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} in {self.version_id}"
+
+
+class ContactKind(models.TextChoices):
+    AGENCY = "agency", "Agency"
+    REGULATOR = "regulator", "Regulator / authority"
+    COUNSEL = "counsel", "Counsel"
+    PRESS = "press", "Press"
+    PARTNER = "partner", "Partner / supplier"
+    INTERNAL = "internal", "Internal"
+    OTHER = "other", "Other"
+
+
+class PlaybookContact(models.Model):
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="contacts")
+    order = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=ContactKind.choices, default=ContactKind.OTHER)
+    name = models.CharField(max_length=120)
+    organisation = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    notes = models.CharField(max_length=300, blank=True, help_text="When to call them, what they need.")
+
+    class Meta:
+        ordering = ["version", "order", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InjectKind(models.TextChoices):
+    JOURNALIST = "journalist", "Journalist enquiry"
+    MENTIONS = "mentions", "Spike of mentions"
+    APPROVER_UNREACHABLE = "approver_unreachable", "Approver unreachable"
+    CUSTOMER = "customer", "Customer / influencer post"
+    REGULATOR = "regulator", "Regulator enquiry"
+    INTERNAL = "internal", "Internal development"
+
+
+class PlaybookInject(models.Model):
+    """One scripted drill event: at `offset_seconds` after a drill is declared, `text` lands on the timeline."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="injects")
+    order = models.PositiveSmallIntegerField(default=0)
+    offset_seconds = models.PositiveIntegerField()
+    kind = models.CharField(max_length=24, choices=InjectKind.choices)
+    text = models.CharField(max_length=1000)
+
+    class Meta:
+        ordering = ["version", "offset_seconds", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"+{self.offset_seconds}s {self.kind}"
+
+    @property
+    def at_label(self) -> str:
+        return offset_label(self.offset_seconds)
+
+
+class IncidentPlaybook(models.Model):
+    """Which playbook version an incident was declared from (an incident has at most one)."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="playbook_record")
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="incidents")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} from {self.version}"
+
+
+class DrillInject(models.Model):
+    """A drill's scheduled inject: posted to the timeline exactly once, by the beat sweep, at `due_at`."""
+
+    KIND_PREFIX: ClassVar[str] = "DRILL INJECT"
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="drill_injects")
+    source = models.ForeignKey(PlaybookInject, on_delete=models.PROTECT, related_name="+")
+    due_at = models.DateTimeField()
+    kind = models.CharField(max_length=24, choices=InjectKind.choices)
+    text = models.CharField(max_length=1000)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        TimelineEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "source"], name="drill_inject_once_per_incident")
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(posted_at__isnull=True), name="drill_inject_pending")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.due_at:%H:%M:%S}"
+
+    @property
+    def body(self) -> str:
+        """What the timeline shows: unmistakably part of the exercise."""
+        return f"{self.KIND_PREFIX} — {self.get_kind_display()}: {self.text}"

@@ -1,0 +1,41 @@
+"""`{% load playbooks %}{% playbook_links incident %}`: where an incident came from, for the room header.
+
+One query. Shows the playbook version it was declared from and, for drills, the after-action summary.
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from incidents.models import Incident
+from incidents.playbooks.models import IncidentPlaybook
+
+register = template.Library()
+
+
+@register.simple_tag
+def playbook_links(incident: Incident) -> SafeString | str:
+    record = (
+        IncidentPlaybook.objects.filter(incident=incident)
+        .select_related("version__playbook")
+        .only("version__number", "version__playbook__code", "version__playbook__name")
+        .first()
+    )
+    summary = reverse("playbooks:summary", args=[incident.code])
+    drill = format_html(' · <a href="{}">After-action summary</a>', summary) if incident.is_drill else ""
+    if record is None:
+        if not incident.is_drill:
+            return ""
+        return format_html('<p class="pb-room-links"><a href="{}">After-action summary</a></p>', summary)
+    playbook = record.version.playbook
+    return format_html(
+        '<p class="pb-room-links">From the playbook <a href="{}?v={}">{} v{}</a>{}</p>',
+        reverse("playbooks:detail", args=[playbook.code]),
+        record.version.number,
+        playbook.name,
+        record.version.number,
+        drill,
+    )
