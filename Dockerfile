@@ -43,6 +43,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=warroom.settings \
     MEDIA_ROOT=/app/var/media
 
+# DejaVu: a Unicode font for PDF exports (names like Wiśniewska or Åström must not turn into "?").
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Fixed uid/gid so ownership of the media volume stays stable across rebuilds.
 # A real home directory: gunicorn puts its control socket under $HOME.
 RUN groupadd --system --gid 10001 warroom \

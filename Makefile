@@ -31,11 +31,13 @@ run: install
 	$(PY) -m warroom.launcher
 
 # Debian packages the tests need: chromium for Playwright, docker-compose (v1) to validate the compose
-# file without an engine. Installed only when missing, and only when we are root (CI, this machine).
+# file without an engine, DejaVu fonts for Unicode PDF exports. Installed only when missing, and only
+# when we are root (CI, this machine).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing:$$missing"; \

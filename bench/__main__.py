@@ -30,10 +30,10 @@ from bench.common import (
 
 
 def scenarios() -> list[ModuleType]:
-    # One module per scenario; later issues add reminders and search.
-    from bench import fanout, idle_streams, pages, statements, timeline
+    # One module per scenario.
+    from bench import deadlines, fanout, idle_streams, pages, playbooks, search, statements, timeline
 
-    return [pages, timeline, statements, fanout, idle_streams]
+    return [pages, timeline, statements, fanout, idle_streams, playbooks, deadlines, search]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,0 +1,447 @@
+"""Exports of an incident's full timeline and review: Markdown, CSV, JSON and a printable PDF.
+
+Legally privileged entries are left out unless a team member explicitly asks for them (`?privileged=1`),
+and every format says how many were left out. Times are UTC (ISO 8601) so a copy read elsewhere is
+unambiguous.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils import timezone
+
+from incidents.models import Incident, Publication, TimelineEntry
+from incidents.reviews.metrics import IncidentMetrics, format_duration, incident_metrics
+from incidents.reviews.models import Feedback, FollowUp, Review, ReviewSection, SectionKey
+
+# Debian's fonts-dejavu-core; a Unicode TTF is needed for names and text beyond Latin-1.
+FONT_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
+)
+
+
+@dataclass(frozen=True)
+class ExportEntry:
+    seq: int
+    occurred_at: datetime
+    recorded_at: datetime
+    kind: str
+    kind_label: str
+    author: str
+    body: str
+    privileged: bool
+    target_seq: int | None
+
+
+@dataclass(frozen=True)
+class ExportData:
+    incident: Incident
+    entries: list[ExportEntry]
+    withheld: int
+    include_privileged: bool
+    publications: list[Publication]
+    metrics: IncidentMetrics
+    review: Review | None
+    sections: list[tuple[str, str]]
+    follow_ups: list[FollowUp]
+    feedback: list[Feedback]
+    generated_at: datetime
+
+    @property
+    def privilege_note(self) -> str:
+        if self.include_privileged:
+            return "Includes entries under legal privilege (marked PRIVILEGED). Handle accordingly."
+        if self.withheld:
+            return (
+                f"{self.withheld} entr{'y' if self.withheld == 1 else 'ies'} under legal privilege "
+                "excluded from this export."
+            )
+        return "Entries under legal privilege are excluded from this export (this incident has none)."
+
+
+def collect(incident: Incident, *, include_privileged: bool = False) -> ExportData:
+    entries = TimelineEntry.objects.filter(incident=incident).select_related("author", "target")
+    withheld = 0
+    if not include_privileged:
+        withheld = entries.filter(is_privileged=True).count()
+        entries = entries.filter(is_privileged=False)
+    review = Review.objects.filter(incident=incident).first()
+    texts = dict(ReviewSection.objects.filter(review=review).values_list("key", "text")) if review else {}
+    return ExportData(
+        incident=incident,
+        entries=[
+            ExportEntry(
+                seq=e.seq,
+                occurred_at=e.occurred_at,
+                recorded_at=e.recorded_at,
+                kind=e.kind,
+                kind_label=e.get_kind_display(),
+                author=str(e.author) if e.author else "System",
+                body=e.body,
+                privileged=e.is_privileged,
+                target_seq=e.target.seq if e.target else None,
+            )
+            for e in entries.order_by("seq")
+        ],
+        withheld=withheld,
+        include_privileged=include_privileged,
+        publications=list(
+            Publication.objects.filter(statement__incident=incident)
+            .select_related("statement", "version", "published_by")
+            .order_by("published_at", "pk")
+        ),
+        metrics=incident_metrics(incident),
+        review=review,
+        sections=[(str(label), texts.get(key, "")) for key, label in SectionKey.choices],
+        follow_ups=list(FollowUp.objects.filter(review=review).select_related("owner")) if review else [],
+        feedback=list(Feedback.objects.filter(review=review).select_related("user")) if review else [],
+        generated_at=timezone.now(),
+    )
+
+
+def _utc(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _metric_lines(m: IncidentMetrics) -> list[tuple[str, str]]:
+    lines = [
+        ("Detected → declared", format_duration(m.detected_to_declared)),
+        ("Declared → first public statement", format_duration(m.declared_to_first_statement)),
+        ("Declared → resolved", format_duration(m.declared_to_resolved)),
+        ("Statements published", str(m.publications)),
+        ("Statement revisions (versions saved)", str(m.statement_revisions)),
+        ("Deadlines met / missed", f"{m.deadlines_met} / {m.deadlines_missed}"),
+        (
+            "Update cadence kept",
+            f"{m.cadence.kept} of {len(m.cadence.gaps)} gaps within {format_duration(m.cadence.cadence)}",
+        ),
+    ]
+    for step in m.steps:
+        lines.append(
+            (
+                f"Approval: {step.statement_title} v{step.version_number} · {step.name}",
+                format_duration(step.duration),
+            )
+        )
+    for person in m.approvers:
+        lines.append((f"Approver {person.name} (median)", format_duration(person.median_time)))
+    lines.append(("Entries by kind", ", ".join(f"{k.label} {k.count}" for k in m.entries_by_kind) or "none"))
+    return lines
+
+
+def _header(d: ExportData) -> str:
+    i = d.incident
+    return f"{i.reference} — {i.title}"
+
+
+# --- Markdown --------------------------------------------------------------------------------------------
+
+
+def to_markdown(d: ExportData) -> str:
+    i = d.incident
+    out = [f"# {_header(d)}", ""]
+    if i.is_drill:
+        out += ["**DRILL** — this incident was an exercise.", ""]
+    out += [
+        f"- Scenario: {i.get_scenario_display()}",
+        f"- Severity: {i.get_severity_display()}",
+        f"- Status: {i.get_status_display()}",
+        f"- Detected: {_utc(i.detected_at)}",
+        f"- Declared: {_utc(i.declared_at)}",
+        f"- Resolved: {_utc(i.resolved_at) or '—'}",
+        f"- Exported: {_utc(d.generated_at)}",
+        "",
+        f"> {d.privilege_note}",
+        "",
+    ]
+    if i.summary:
+        out += ["## Summary at declaration", "", i.summary, ""]
+    out += ["## Response metrics", ""]
+    out += [f"- {label}: {value}" for label, value in _metric_lines(d.metrics)]
+    out += ["", "## Timeline", ""]
+    for e in d.entries:
+        flag = " **PRIVILEGED**" if e.privileged else ""
+        about = f" (on #{e.target_seq})" if e.target_seq else ""
+        body = e.body.replace("\n", "\n  ")
+        out.append(
+            f"- **#{e.seq}** {_utc(e.occurred_at)} · {e.kind_label}{about} · {e.author}{flag}  \n  {body}"
+        )
+    if not d.entries:
+        out.append("_No entries._")
+    out += ["", "## Published statements", ""]
+    for p in d.publications:
+        out += [
+            f"### {p.statement.title} ({p.get_channel_display()}, {_utc(p.published_at)})",
+            "",
+            p.version.body,
+            "",
+        ]
+    if not d.publications:
+        out += ["_Nothing was published._", ""]
+    out += ["## Review", ""]
+    if d.review is None:
+        out += ["_No review has been opened (the incident has not been resolved)._", ""]
+    else:
+        signed = (
+            f"Signed off by {d.review.signed_off_by} at {_utc(d.review.signed_off_at)}."
+            if d.review.signed_off_at
+            else "Not signed off yet."
+        )
+        out += [signed, ""]
+        for label, text in d.sections:
+            out += [f"### {label}", "", text or "_Not written._", ""]
+        out += ["### Follow-up actions", ""]
+        out += [
+            f"- [{'x' if f.is_done else ' '}] {f.title} — {f.owner}, due {_utc(f.due_at)}"
+            for f in d.follow_ups
+        ] or ["_None._"]
+        out += ["", "### Participants' feedback", ""]
+        out += [f"- {f.user}: {f.rating}/5 — {f.comment}" for f in d.feedback] or ["_None._"]
+        out.append("")
+    return "\n".join(out)
+
+
+# --- CSV -------------------------------------------------------------------------------------------------
+
+
+def to_csv(d: ExportData) -> str:
+    """The timeline, one entry per row (spreadsheets), plus a first comment-like row about privilege."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["# " + _header(d), d.privilege_note])
+    w.writerow(
+        ["seq", "occurred_at_utc", "recorded_at_utc", "kind", "author", "privileged", "about_seq", "text"]
+    )
+    for e in d.entries:
+        w.writerow(
+            [
+                e.seq,
+                _iso(e.occurred_at),
+                _iso(e.recorded_at),
+                e.kind,
+                e.author,
+                "yes" if e.privileged else "no",
+                e.target_seq or "",
+                _csv_safe(e.body),
+            ]
+        )
+    return buf.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    # Spreadsheet formula injection: a cell starting with = + - @ is run as a formula by Excel and co.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- JSON ------------------------------------------------------------------------------------------------
+
+
+def to_json(d: ExportData) -> str:
+    i, m = d.incident, d.metrics
+    doc: dict[str, Any] = {
+        "reference": i.reference,
+        "title": i.title,
+        "summary": i.summary,
+        "scenario": i.scenario,
+        "severity": i.severity,
+        "status": i.status,
+        "is_drill": i.is_drill,
+        "detected_at": _iso(i.detected_at),
+        "declared_at": _iso(i.declared_at),
+        "resolved_at": _iso(i.resolved_at),
+        "exported_at": _iso(d.generated_at),
+        "privileged_entries_excluded": 0 if d.include_privileged else d.withheld,
+        "privilege_note": d.privilege_note,
+        "metrics": {
+            "detected_to_declared_seconds": m.detected_to_declared.total_seconds(),
+            "declared_to_first_statement_seconds": _secs(m.declared_to_first_statement),
+            "statement_revisions": m.statement_revisions,
+            "publications": m.publications,
+            "deadlines_met": m.deadlines_met,
+            "deadlines_missed": m.deadlines_missed,
+            "cadence_minutes": m.cadence.cadence.total_seconds() / 60,
+            "cadence_gaps_seconds": [g.total_seconds() for g in m.cadence.gaps],
+            "approval_steps": [
+                {
+                    "statement": s.statement_title,
+                    "version": s.version_number,
+                    "step": s.name,
+                    "duration_seconds": _secs(s.duration),
+                    "decisions": [
+                        {"approver": a.name, "decision": a.decision, "after_seconds": _secs(a.took)}
+                        for a in s.decisions
+                    ],
+                }
+                for s in m.steps
+            ],
+            "entries_by_kind": {k.kind: k.count for k in m.entries_by_kind},
+        },
+        "timeline": [
+            {
+                "seq": e.seq,
+                "occurred_at": _iso(e.occurred_at),
+                "recorded_at": _iso(e.recorded_at),
+                "kind": e.kind,
+                "author": e.author,
+                "privileged": e.privileged,
+                "about_seq": e.target_seq,
+                "text": e.body,
+            }
+            for e in d.entries
+        ],
+        "published_statements": [
+            {
+                "title": p.statement.title,
+                "channel": p.channel,
+                "published_at": _iso(p.published_at),
+                "sha256": p.sha256,
+                "text": p.version.body,
+            }
+            for p in d.publications
+        ],
+        "review": None
+        if d.review is None
+        else {
+            "signed_off_at": _iso(d.review.signed_off_at),
+            "signed_off_by": str(d.review.signed_off_by) if d.review.signed_off_by else None,
+            "sections": dict(d.sections),
+            "follow_ups": [
+                {
+                    "title": f.title,
+                    "owner": str(f.owner),
+                    "due_at": _iso(f.due_at),
+                    "done_at": _iso(f.done_at),
+                }
+                for f in d.follow_ups
+            ],
+            "feedback": [
+                {"person": str(f.user), "rating": f.rating, "comment": f.comment} for f in d.feedback
+            ],
+        },
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def _secs(value: Any) -> float | None:
+    return None if value is None else float(value.total_seconds())
+
+
+# --- PDF -------------------------------------------------------------------------------------------------
+
+
+def to_pdf(d: ExportData) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    font = next((p for p in FONT_CANDIDATES if p.exists()), None)
+    if font is not None:
+        pdf.add_font("body", "", str(font))
+        family = "body"
+    else:  # no Unicode font installed: core font, with characters outside Latin-1 replaced
+        family = "helvetica"
+    pdf.set_title(_header(d))
+    pdf.set_creator("War Room")
+    pdf.add_page()
+
+    def text(value: str) -> str:
+        return value if font is not None else value.encode("latin-1", "replace").decode("latin-1")
+
+    def para(value: str, size: float = 10, gap: float = 1.5) -> None:
+        pdf.set_font(family, size=size)
+        pdf.multi_cell(0, size * 0.5, text(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(gap)
+
+    para(_header(d), 16, 2)
+    i = d.incident
+    if i.is_drill:
+        para("DRILL — this incident was an exercise.", 11)
+    para(
+        f"{i.get_scenario_display()} · {i.get_severity_display()} · {i.get_status_display()}\n"
+        f"Detected {_utc(i.detected_at)} · Declared {_utc(i.declared_at)} · Resolved {_utc(i.resolved_at) or '—'}\n"
+        f"Exported {_utc(d.generated_at)}",
+        9,
+    )
+    para(d.privilege_note, 9, 3)
+    para("Response metrics", 13)
+    for label, value in _metric_lines(d.metrics):
+        para(f"{label}: {value}", 9, 0.5)
+    pdf.ln(3)
+    para("Timeline", 13)
+    for e in d.entries:
+        flag = " [PRIVILEGED]" if e.privileged else ""
+        para(f"#{e.seq}  {_utc(e.occurred_at)}  {e.kind_label} · {e.author}{flag}", 8, 0)
+        para(e.body or "—", 10, 2)
+    if not d.entries:
+        para("No entries.", 10)
+    para("Published statements", 13)
+    for p in d.publications:
+        para(f"{p.statement.title} ({p.get_channel_display()}, {_utc(p.published_at)})", 9, 0)
+        para(p.version.body, 10, 2)
+    if not d.publications:
+        para("Nothing was published.", 10)
+    para("Review", 13)
+    if d.review is None:
+        para("No review has been opened.", 10)
+    else:
+        para(
+            f"Signed off by {d.review.signed_off_by} at {_utc(d.review.signed_off_at)}"
+            if d.review.signed_off_at
+            else "Not signed off yet.",
+            9,
+        )
+        for label, value in d.sections:
+            para(label, 11, 0)
+            para(value or "Not written.", 10, 2)
+        para("Follow-up actions", 11, 0)
+        for f in d.follow_ups:
+            para(
+                f"{'[done]' if f.is_done else '[open]'} {f.title} — {f.owner}, due {_utc(f.due_at)}", 10, 0.5
+            )
+        if not d.follow_ups:
+            para("None.", 10)
+        para("Participants' feedback", 11, 0)
+        for fb in d.feedback:
+            para(f"{fb.user}: {fb.rating}/5 — {fb.comment}", 10, 0.5)
+        if not d.feedback:
+            para("None.", 10)
+    return bytes(pdf.output())
+
+
+FORMATS = {
+    "md": ("text/markdown; charset=utf-8", "md"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "json": ("application/json", "json"),
+    "pdf": ("application/pdf", "pdf"),
+}
+
+
+def respond(d: ExportData, fmt: str) -> HttpResponse:
+    content_type, ext = FORMATS[fmt]
+    if fmt == "md":
+        body: bytes | str = to_markdown(d)
+    elif fmt == "csv":
+        body = to_csv(d)
+    elif fmt == "json":
+        body = to_json(d)
+    else:
+        body = to_pdf(d)
+    response = HttpResponse(body, content_type=content_type)
+    suffix = "-timeline" if fmt == "csv" else "-review"
+    response["Content-Disposition"] = f'attachment; filename="{d.incident.reference}{suffix}.{ext}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

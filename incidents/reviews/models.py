@@ -1,0 +1,120 @@
+"""The post-incident review: one per incident, opened when it is resolved, signed off by its commander.
+
+Editable sections are rows with their own version counter, so two people editing different sections never
+conflict, and two editing the same section get a 409 with both texts instead of a lost update. Follow-up
+actions are deadlines (kind FOLLOW_UP) so the deadlines machinery reminds their owners; `FollowUp` links
+the review to that deadline and keeps what the review page needs.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import Deadline, Incident
+
+
+class SectionKey(models.TextChoices):
+    SUMMARY = "summary", "Summary"
+    WENT_WELL = "went_well", "What went well"
+    WENT_BADLY = "went_badly", "What went badly"
+    LESSONS = "lessons", "Lessons learned"
+
+
+SECTION_HELP: dict[str, str] = {
+    SectionKey.SUMMARY: "What happened, in a few sentences someone outside the team would understand.",
+    SectionKey.WENT_WELL: "What helped: decisions, tools, people, timing. Keep doing these.",
+    SectionKey.WENT_BADLY: "What slowed us down or made things worse. Facts, not blame.",
+    SectionKey.LESSONS: "What we change next time. Turn each into a follow-up action with an owner.",
+}
+
+SECTION_MAX_CHARS = 20_000
+
+
+class Review(models.Model):
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="review")
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Review of {self.incident_id}"
+
+    @property
+    def is_locked(self) -> bool:
+        return self.signed_off_at is not None
+
+
+class ReviewSection(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="sections")
+    key = models.CharField(max_length=16, choices=SectionKey.choices)
+    text = models.TextField(blank=True)
+    # Optimistic lock: a save names the version it was based on; one conditional UPDATE decides.
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["review", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "key"], name="review_section_unique"),
+            models.CheckConstraint(condition=Q(key__in=SectionKey.values), name="review_section_key_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.review_id} {self.key} v{self.version}"
+
+
+class FollowUp(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="follow_ups")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    due_at = models.DateTimeField()
+    # The reminder-bearing deadline (kind FOLLOW_UP, key "follow-up:<id>").
+    deadline = models.OneToOneField(
+        Deadline, on_delete=models.SET_NULL, null=True, blank=True, related_name="follow_up"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
+
+
+class Feedback(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    rating = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user"], name="review_feedback_once"),
+            models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="review_feedback_rating"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.rating}/5"

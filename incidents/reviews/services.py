@@ -1,0 +1,181 @@
+"""Every change to a review: open, edit a section, follow-ups, feedback, sign-off."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import Deadline, DeadlineKind, DeadlineState, Incident, RoleAssignment, Status, User
+from incidents.reviews.models import SECTION_MAX_CHARS, Feedback, FollowUp, Review, ReviewSection, SectionKey
+from incidents.services.deadlines import deadline_complete, deadline_create
+from incidents.services.notify import notify
+
+
+class ReviewError(Exception):
+    """Refused input or action; the message is shown to the user as is. Nothing was changed."""
+
+
+class SectionConflict(Exception):
+    """Someone saved the section since the user loaded it; nothing was written."""
+
+    def __init__(self, current: ReviewSection) -> None:
+        super().__init__("Someone else saved this section while you were editing.")
+        self.current = current
+
+
+@transaction.atomic
+def review_open(*, incident: Incident, actor: User | None) -> Review:
+    """The incident's review, opened now if it has none. Idempotent: resolving twice (a reopened incident
+    resolved again, a retried request) returns the same review with everything written so far."""
+    review, created = Review.objects.get_or_create(incident=incident, defaults={"opened_by": actor})
+    if created:
+        ReviewSection.objects.bulk_create(
+            [ReviewSection(review=review, key=key) for key in SectionKey.values], ignore_conflicts=True
+        )
+    return review
+
+
+def _lock_open(review: Review) -> Review:
+    locked = Review.objects.select_for_update().get(pk=review.pk)
+    if locked.is_locked:
+        raise ReviewError("The commander has signed off this review; it can no longer be changed.")
+    return locked
+
+
+@transaction.atomic
+def review_section_save(
+    *, review: Review, key: str, actor: User, text: str, expected_version: int
+) -> ReviewSection:
+    if key not in SectionKey.values:
+        raise ReviewError("There is no such section.")
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > SECTION_MAX_CHARS:
+        raise ReviewError(f"Keep a section under {SECTION_MAX_CHARS:,} characters (this is {len(text):,}).")
+    _lock_open(review)  # sign-off takes the same lock: no edit lands after the review is locked
+    now = timezone.now()
+    changed = ReviewSection.objects.filter(review=review, key=key, version=expected_version).update(
+        text=text, version=F("version") + 1, updated_at=now, updated_by=actor
+    )
+    current = ReviewSection.objects.select_related("updated_by").get(review=review, key=key)
+    if not changed:
+        raise SectionConflict(current)
+    return current
+
+
+def _participant_ids(incident: Incident) -> set[int]:
+    return set(RoleAssignment.objects.filter(incident=incident).values_list("user_id", flat=True))
+
+
+def team_member_ids(incident: Incident) -> set[int]:
+    return set(RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", flat=True))
+
+
+@transaction.atomic
+def follow_up_add(
+    *, review: Review, actor: User, title: str, owner: User | None, due_at: datetime | None
+) -> FollowUp:
+    title = " ".join(title.split())
+    errors = []
+    if not title:
+        errors.append("Say what needs doing.")
+    elif len(title) > 200:
+        errors.append("Keep the action under 200 characters.")
+    if owner is None:
+        errors.append("Choose an owner from the team.")
+    if due_at is None:
+        errors.append("Give a due date.")
+    elif due_at <= timezone.now():
+        errors.append("The due date must be in the future.")
+    if errors:
+        raise ReviewError(" ".join(errors))
+    assert owner is not None
+    assert due_at is not None
+    locked = _lock_open(review)
+    incident = Incident.objects.get(pk=locked.incident_id)
+    if owner.pk not in _participant_ids(incident) or not owner.is_active:
+        raise ReviewError("The owner must be someone who worked on this incident.")
+    follow_up = FollowUp.objects.create(
+        review=locked, title=title, owner=owner, due_at=due_at, created_by=actor
+    )
+    # The deadlines machinery reminds the owner before it is due and escalates when it is missed.
+    follow_up.deadline = deadline_create(
+        incident=incident,
+        kind=DeadlineKind.FOLLOW_UP,
+        title=title,
+        due_at=due_at,
+        owner=owner,
+        actor=actor,
+        key=f"follow-up:{follow_up.pk}",
+    )
+    follow_up.save(update_fields=["deadline"])
+    if owner.pk != actor.pk:
+        notify(
+            user=owner,
+            incident=incident,
+            text=f"{actor} gave you a follow-up action from the review of {incident.reference}: “{title}”.",
+            url=reverse("reviews:review", args=[incident.code]) + "#follow-ups",
+            key=f"follow-up:{follow_up.pk}",
+        )
+    return follow_up
+
+
+@transaction.atomic
+def follow_up_complete(*, follow_up: FollowUp, actor: User) -> FollowUp:
+    """Mark an action done (also after sign-off: actions are followed through after the review)."""
+    locked = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
+    if locked.done_at is not None:
+        raise ReviewError("This action is already done.")
+    locked.done_at = timezone.now()
+    locked.done_by = actor
+    locked.save(update_fields=["done_at", "done_by"])
+    if locked.deadline_id is not None:
+        deadline = Deadline.objects.get(pk=locked.deadline_id)
+        if deadline.state == DeadlineState.OPEN:
+            deadline_complete(deadline=deadline, actor=actor)
+    return locked
+
+
+@transaction.atomic
+def feedback_save(*, review: Review, actor: User, rating: int | None, comment: str) -> Feedback:
+    """One feedback per participant; saving again replaces their own."""
+    comment = comment.replace("\r\n", "\n").strip()
+    if rating is None or not 1 <= rating <= 5:
+        raise ReviewError("Choose a rating from 1 to 5.")
+    if len(comment) > 4000:
+        raise ReviewError("Keep the comment under 4,000 characters.")
+    locked = _lock_open(review)
+    if actor.pk not in _participant_ids(Incident.objects.get(pk=locked.incident_id)):
+        raise ReviewError("Only people who worked on this incident give feedback.")
+    now = timezone.now()
+    feedback, _ = Feedback.objects.update_or_create(
+        review=locked, user=actor, defaults={"rating": rating, "comment": comment, "updated_at": now}
+    )
+    return feedback
+
+
+@transaction.atomic
+def review_sign_off(*, review: Review, actor: User) -> Review:
+    locked = _lock_open(review)
+    incident = Incident.objects.select_for_update().get(pk=locked.incident_id)
+    if incident.commander_id != actor.pk:
+        raise ReviewError("Only the incident commander signs off the review.")
+    if incident.status not in (Status.RESOLVED, Status.CLOSED):
+        raise ReviewError("The incident was reopened; resolve it again before signing off.")
+    texts = dict(ReviewSection.objects.filter(review=locked).values_list("key", "text"))
+    missing = [SectionKey(k).label for k in (SectionKey.SUMMARY, SectionKey.LESSONS) if not texts.get(k)]
+    if missing:
+        raise ReviewError(f"Write the {' and the '.join(m.lower() for m in missing)} before signing off.")
+    locked.signed_off_at = timezone.now()
+    locked.signed_off_by = actor
+    locked.save(update_fields=["signed_off_at", "signed_off_by"])
+    # The review deadline (opened by the deadlines machinery on resolve) is met by the sign-off.
+    due = Deadline.objects.filter(
+        incident=incident, kind=DeadlineKind.REVIEW, state=DeadlineState.OPEN
+    ).first()
+    if due is not None:
+        deadline_complete(deadline=due, actor=actor)
+    return locked
