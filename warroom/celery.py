@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
 from typing import Any
 
 from celery import Celery
@@ -67,36 +66,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.worker_consumer = "warroom.celery:QuickReconnectConsumer"
 
-# The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
-app.conf.beat_schedule = {
-    # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
-    "send-outbox": {
-        "task": "incidents.tasks.send_outbox_task",
-        "schedule": timedelta(seconds=float(os.environ.get("OUTBOX_SWEEP_SECONDS") or 15)),
-    },
-    # Reminders: the durable path. Claims due rows with SKIP LOCKED; also hands the next couple of minutes
-    # to ETA tasks for precision (incidents/services/deadlines.py).
-    "sweep-reminders": {
-        "task": "incidents.tasks.sweep_reminders_task",
-        "schedule": timedelta(seconds=float(os.environ.get("REMINDER_SWEEP_SECONDS") or 5)),
-    },
-    # Webhooks whose on-commit kick was lost, and retries whose back-off has passed.
-    "send-webhooks": {
-        "task": "incidents.tasks.send_webhooks_task",
-        "schedule": timedelta(seconds=float(os.environ.get("WEBHOOK_SWEEP_SECONDS") or 10)),
-    },
-    # Drill injects due now go to their timelines (SKIP LOCKED, exactly once each).
-    "sweep-drill-injects": {
-        "task": "incidents.playbooks.tasks.sweep_drill_injects",
-        "schedule": timedelta(seconds=float(os.environ.get("INJECT_SWEEP_SECONDS") or 5)),
-    },
-    # Owners of playbooks not reviewed for 90 days are reminded (once per review date).
-    "remind-playbook-reviews": {
-        "task": "incidents.playbooks.tasks.remind_playbook_reviews",
-        "schedule": timedelta(days=1),
-    },
-    "clear-expired-sessions": {
-        "task": "incidents.tasks.clear_expired_sessions",
-        "schedule": timedelta(hours=1),
-    },
-}
+# The beat schedule lives in code (settings.CELERY_BEAT_SCHEDULE), not in a database table: beat restarts must
+# not reset or duplicate it.

@@ -5,6 +5,7 @@ Defaults are the safe production ones; `make run` exports DEBUG=true and a local
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ import django_stubs_ext
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from warroom.env import env_bool, env_int, env_list, env_str, parse_database_url
+from warroom.env import env_bool, env_float, env_int, env_list, env_str, parse_database_url
 
 django_stubs_ext.monkeypatch()
 
@@ -116,6 +117,49 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Periodic jobs and reminder timing, in seconds (tests and benchmarks shorten them).
+REMINDER_SWEEP_SECONDS = env_float("REMINDER_SWEEP_SECONDS", 5)
+# Reminders due within this get a Celery ETA task (capped at 300: Redis redelivers long ETAs).
+REMINDER_ETA_HORIZON_SECONDS = env_float("REMINDER_ETA_HORIZON_SECONDS", 120)
+REMINDER_ETA_HEAD_START_SECONDS = env_float("REMINDER_ETA_HEAD_START_SECONDS", 2)
+OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 15)
+WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 10)
+WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 30)
+INJECT_SWEEP_SECONDS = env_float("INJECT_SWEEP_SECONDS", 5)
+# The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
+CELERY_BEAT_SCHEDULE = {
+    # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
+    "send-outbox": {
+        "task": "incidents.tasks.send_outbox_task",
+        "schedule": timedelta(seconds=OUTBOX_SWEEP_SECONDS),
+    },
+    # Reminders: the durable path. Claims due rows with SKIP LOCKED; also hands the next couple of minutes
+    # to ETA tasks for precision (incidents/services/deadlines.py).
+    "sweep-reminders": {
+        "task": "incidents.tasks.sweep_reminders_task",
+        "schedule": timedelta(seconds=REMINDER_SWEEP_SECONDS),
+    },
+    # Webhooks whose on-commit kick was lost, and retries whose back-off has passed.
+    "send-webhooks": {
+        "task": "incidents.tasks.send_webhooks_task",
+        "schedule": timedelta(seconds=WEBHOOK_SWEEP_SECONDS),
+    },
+    # Drill injects due now go to their timelines (SKIP LOCKED, exactly once each).
+    "sweep-drill-injects": {
+        "task": "incidents.playbooks.tasks.sweep_drill_injects",
+        "schedule": timedelta(seconds=INJECT_SWEEP_SECONDS),
+    },
+    # Owners of playbooks not reviewed for 90 days are reminded (once per review date).
+    "remind-playbook-reviews": {
+        "task": "incidents.playbooks.tasks.remind_playbook_reviews",
+        "schedule": timedelta(days=1),
+    },
+    "clear-expired-sessions": {
+        "task": "incidents.tasks.clear_expired_sessions",
+        "schedule": timedelta(hours=1),
+    },
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -104,11 +103,8 @@ def policy_for(severity: str) -> ResponsePolicy:
 
 
 def _setting(name: str, default: float) -> float:
-    """Tuning knobs: Django settings win, then the environment (worker/beat subprocesses in tests), then
-    the default."""
+    """Tuning knobs from settings (which read the environment; tests override them)."""
     value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name) or None
     return default if value is None else float(value)
 
 

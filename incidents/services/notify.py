@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -169,9 +168,7 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def webhook_backoff(attempts: int) -> timedelta:
     """Exponential back-off after the n-th failed attempt: base, twice that, four times … capped at an hour."""
-    base = float(
-        getattr(settings, "WEBHOOK_BACKOFF_SECONDS", None) or os.environ.get("WEBHOOK_BACKOFF_SECONDS") or 30
-    )
+    base = float(settings.WEBHOOK_BACKOFF_SECONDS)
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
 
 

@@ -34,8 +34,11 @@
   // --- live refresh ---------------------------------------------------------------------------------------
   const KINDS = ["reminder", "statement", "status", "severity"];
 
-  function changed() {
-    if (window.htmx) htmx.trigger(document.body, "deadlines-changed");
+  function changed(html) {
+    if (!window.htmx) return;
+    htmx.trigger(document.body, "deadlines-changed");
+    // A reminder or escalation usually rings someone's bell: ask for the count now, not at the next poll.
+    if (/data-kind="reminder"/.test(html || "")) htmx.trigger(document.body, "notifications-changed");
   }
 
   function relevant(html) {
@@ -45,7 +48,7 @@
 
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
     const msg = evt.detail;
-    if (msg && msg.type === "entry" && typeof msg.data === "string" && relevant(msg.data)) changed();
+    if (msg && msg.type === "entry" && typeof msg.data === "string" && relevant(msg.data)) changed(msg.data);
   });
 
   // Polling fallback: entries inserted without stream events.
