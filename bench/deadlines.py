@@ -24,11 +24,9 @@ Run alone: `.venv/bin/python -m bench.deadlines [--quick]` (recreates `warroom_b
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from bench.common import REPO, Check, ScenarioResult, bench_env, free_port, heading, percentile, print_table
+from bench import processes
+from bench.common import Check, ScenarioResult, bench_env, free_port, heading, percentile, print_table
 
 if TYPE_CHECKING:
     from bench.common import Context
@@ -71,31 +70,10 @@ def probe(eta: float) -> None:
 # --- processes ------------------------------------------------------------------------------------------------
 
 
-class Proc:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], tmp: Path) -> None:
-        self.name, self.argv, self.env, self.log = name, argv, env, tmp / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=REPO, env=self.env, stdout=log, stderr=log, start_new_session=True
-            )
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
+class Proc(processes.Proc):
     def readies(self) -> int:
         # Workers log at WARNING (logging every task costs CPU the reminders need): count our own marker.
-        return self.log.read_text(errors="replace").count(READY) if self.log.exists() else 0
+        return self.text().count(READY)
 
 
 class Stack:
@@ -105,22 +83,7 @@ class Stack:
         self.tmp = Path(tempfile.mkdtemp(prefix="warroom-bench-deadlines-"))
         self.redis_port = free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.redis = Proc(
-            "redis",
-            [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            dict(os.environ),
-            self.tmp,
-        )
+        self.redis = Proc("redis", processes.redis_server_argv(self.redis_port), dict(os.environ), self.tmp)
         env = {
             **os.environ,
             **bench_env(database_url),

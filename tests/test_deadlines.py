@@ -22,6 +22,7 @@ from incidents.models import (
     Deadline,
     DeadlineKind,
     DeadlineState,
+    Incident,
     IncidentRole,
     Notification,
     OrgRole,
@@ -720,3 +721,38 @@ def test_sweeps_and_eta_tasks_racing_fire_each_reminder_once():
     assert sum(r for r in results if isinstance(r, int)) == 6, results
     assert Notification.objects.filter(key__startswith="reminder:").count() == 6
     assert TimelineEntry.objects.filter(kind="reminder").count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eta_task_waits_for_a_busy_room_instead_of_stepping_aside():
+    """Someone holds the incident (posting, another reminder of the same room): the precise path waits its
+    turn and fires, rather than handing the reminder back to the next sweep a few seconds late."""
+    import threading
+
+    from django.db import connection as thread_connection
+    from django.db import transaction
+
+    commander = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
+    with time_machine.travel(T0, tick=False):
+        incident = declare(commander, Severity.SEV1)
+    reminder = Reminder.objects.get(deadline__incident=incident, kind=ReminderKind.BEFORE)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update().get(pk=incident.pk)
+                locked.set()
+                release.wait(5)
+        finally:
+            thread_connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(5)
+    threading.Timer(0.3, release.set).start()  # longer than the old skip-and-retry window (3 x 20 ms)
+    with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+        assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is True
+    holder.join(5)
+    reminder.refresh_from_db()
+    assert reminder.state == ReminderState.SENT

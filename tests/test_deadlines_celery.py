@@ -7,12 +7,10 @@ horizon 0 here, outbox kicks off): everything reaches Celery through the beat sw
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ import psycopg
 import pytest
 from django.utils import timezone
 
+from bench.processes import Proc, redis_server_argv
 from incidents import services
 from incidents.models import (
     Deadline,
@@ -39,7 +38,7 @@ from incidents.models import (
 )
 from incidents.services import deadlines as dl
 from tests.factories import UserFactory
-from tests.live_server_asgi import REPO, database_url, free_port, server_environment
+from tests.live_server_asgi import database_url, free_port, server_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -47,55 +46,11 @@ SWEEP = 1.0  # seconds between beat sweeps in these tests
 notify_module = importlib.import_module("incidents.services.notify")
 
 
-class Proc:
-    """A subprocess in its own session, logging to a file; SIGKILL kills the whole group."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], tmp: Path) -> None:
-        self.name, self.argv, self.env = name, argv, env
-        self.log = tmp / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=REPO, env=self.env, stdout=log, stderr=log, start_new_session=True
-            )
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-
 class Stack:
     def __init__(self, tmp: Path, extra_env: dict[str, str]) -> None:
         self.tmp = tmp
         self.redis_port = free_port()
-        self.redis = Proc(
-            "redis",
-            [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            dict(os.environ),
-            tmp,
-        )
+        self.redis = Proc("redis", redis_server_argv(self.redis_port), dict(os.environ), tmp)
         env = server_environment(
             REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/3",
             DATABASE_URL=database_url(),
@@ -136,11 +91,7 @@ class Stack:
 
     def start_worker(self) -> None:
         def readies() -> int:
-            return (
-                self.worker.log.read_text(errors="replace").count(" ready.")
-                if self.worker.log.exists()
-                else 0
-            )
+            return self.worker.text().count(" ready.")
 
         before = readies()
         self.worker.start()

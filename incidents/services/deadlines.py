@@ -761,6 +761,14 @@ def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | s
     for attempt in range(tries):
         now = timezone.now()
         with transaction.atomic():
+            # Wait our turn on the incident (a person posting, another reminder of the same room: each holds
+            # it for milliseconds) instead of skipping it and coming back later. Incident first, then the
+            # deadline: the order every other writer uses, so this wait can never deadlock.
+            list(
+                Incident.objects.select_for_update(of=("self",))
+                .filter(deadlines__reminders__pk=reminder_id)
+                .values_list("pk", flat=True)
+            )
             reminder = (
                 _claim_query(now + timedelta(milliseconds=500))  # type: ignore[attr-defined]
                 .filter(pk=reminder_id, version=version)
