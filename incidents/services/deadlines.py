@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -762,13 +762,22 @@ def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | s
         now = timezone.now()
         with transaction.atomic():
             # Wait our turn on the incident (a person posting, another reminder of the same room: each holds
-            # it for milliseconds) instead of skipping it and coming back later. Incident first, then the
-            # deadline: the order every other writer uses, so this wait can never deadlock.
-            list(
-                Incident.objects.select_for_update(of=("self",))
-                .filter(deadlines__reminders__pk=reminder_id)
-                .values_list("pk", flat=True)
-            )
+            # it for milliseconds) instead of skipping it and coming back later — but never for long: behind
+            # anything slower the task steps aside (BUSY) and the sweep is there. Incident first, then the
+            # deadline: the order every other writer uses.
+            try:
+                with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                    list(
+                        Incident.objects.select_for_update(of=("self",))
+                        .filter(deadlines__reminders__pk=reminder_id)
+                        .values_list("pk", flat=True)
+                    )
+                    with connection.cursor() as cursor:  # the rest of the transaction waits as usual
+                        cursor.execute("SET LOCAL lock_timeout = DEFAULT")
+            except OperationalError:  # lock_timeout: someone holds the room for longer
+                pass
             reminder = (
                 _claim_query(now + timedelta(milliseconds=500))  # type: ignore[attr-defined]
                 .filter(pk=reminder_id, version=version)
