@@ -39,6 +39,17 @@ class QuickReconnectConsumer(Consumer):
         self._hand_over_again()
         return conn
 
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError:
+            # kombu 5.x: closing a Redis channel whose connection just died can raise AttributeError
+            # ('NoneType' object has no attribute 'hostname') instead of a connection error, and Celery then
+            # treats it as unrecoverable and the worker exits. The connection is gone either way: carry on
+            # and reconnect (seen in `make bench`'s Redis-restart phase).
+            self.connection = None
+            log.warning("Broker connection lost; closing it failed inside kombu, reconnecting anyway.")
+
     def _hand_over_again(self) -> None:
         """Whatever ETA tasks this worker held died with its process or its connection: have the reminders
         handed over again at once (incidents.services.deadlines.reset_hand_overs) rather than waiting for
