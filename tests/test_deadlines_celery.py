@@ -7,6 +7,7 @@ horizon 0 here, outbox kicks off): everything reaches Celery through the beat sw
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -47,7 +48,7 @@ notify_module = importlib.import_module("incidents.services.notify")
 
 
 class Stack:
-    def __init__(self, tmp: Path, extra_env: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, extra_env: dict[str, str], worker_args: tuple[str, ...] = ()) -> None:
         self.tmp = tmp
         self.redis_port = free_port()
         self.redis = Proc("redis", redis_server_argv(self.redis_port), dict(os.environ), tmp)
@@ -76,6 +77,7 @@ class Stack:
                 "--without-mingle",
                 "-l",
                 "info",
+                *worker_args,
             ],
             env,
             tmp,
@@ -120,8 +122,10 @@ def wait_for(
     return time.monotonic() - start
 
 
-@pytest.fixture
-def stack(django_db_setup, settings, monkeypatch) -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(
+    settings, monkeypatch, extra_env: dict[str, str], worker_args: tuple[str, ...] = ()
+) -> Iterator[Stack]:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed (make test installs it)")
     # The test process never publishes: no ETA hand-over (horizon 0), no outbox kicks.
@@ -129,7 +133,7 @@ def stack(django_db_setup, settings, monkeypatch) -> Iterator[Stack]:
     monkeypatch.setattr(notify_module, "_kick_outbox", lambda: None)
     monkeypatch.setattr(notify_module, "_kick_webhooks", lambda: None)
     tmp = Path(tempfile.mkdtemp(prefix="warroom-celery-"))
-    s = Stack(tmp, {})
+    s = Stack(tmp, extra_env, worker_args)
     try:
         s.start_redis()
         s.start_worker()
@@ -138,6 +142,12 @@ def stack(django_db_setup, settings, monkeypatch) -> Iterator[Stack]:
     finally:
         s.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(django_db_setup, settings, monkeypatch) -> Iterator[Stack]:
+    with running_stack(settings, monkeypatch, {}) as s:
+        yield s
 
 
 def task_due_in(commander, seconds: float, title: str = "Call the bank") -> tuple[Deadline, Reminder]:
@@ -249,3 +259,28 @@ def test_redis_down_30s_while_a_reminder_comes_due_fires_once_within_a_sweep_aft
     assert took <= SWEEP + 3, took  # one sweep, plus reconnecting
     time.sleep(3 * SWEEP)
     assert effects(reminder) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("point", ["consume", "ack"])
+def test_worker_survives_kombu_failing_on_the_transport_it_dropped_during_a_redis_restart(
+    django_db_setup, settings, monkeypatch, commander, point
+):
+    """kombu can raise AttributeError instead of a connection error around a Redis restart (consuming on the
+    new connection, acknowledging a message from the old one) and Celery would end the worker.
+    tests/celery_faults.py makes kombu do it at either point: the worker must reconnect and keep firing."""
+    from tests.celery_faults import MARKER
+
+    with running_stack(
+        settings, monkeypatch, {"WARROOM_TEST_KOMBU_FAULT": point}, ("-I", "tests.celery_faults")
+    ) as stack:
+        stack.redis.kill()
+        time.sleep(1.5)
+        stack.start_redis()
+        wait_for(lambda: MARKER in stack.worker.text(), 15, "the fault was never injected", stack.worker.tail)
+        _deadline, reminder = task_due_in(commander, 2)
+        wait_for(lambda: sent(reminder), 15, "the worker stopped firing reminders", stack.worker.tail)
+        assert stack.worker.proc is not None
+        assert stack.worker.proc.poll() is None, stack.worker.tail()
+        assert "reconnecting" in stack.worker.text(), stack.worker.text()[-6000:]
+        time.sleep(2 * SWEEP)
+        assert effects(reminder) == (1, 1, 1)

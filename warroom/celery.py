@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import traceback
 from typing import Any
 
 from celery import Celery
 from celery.worker.consumer import Consumer
+from celery.worker.consumer.consumer import STOP_CONDITIONS  # type: ignore[attr-defined]
 from celery.worker.state import maybe_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "warroom.settings")
@@ -39,16 +42,38 @@ class QuickReconnectConsumer(Consumer):
         self._hand_over_again()
         return conn
 
-    def on_connection_error_after_connected(self, exc: Exception) -> None:
-        try:
-            super().on_connection_error_after_connected(exc)
-        except AttributeError:
-            # kombu 5.x: closing a Redis channel whose connection just died can raise AttributeError
-            # ('NoneType' object has no attribute 'hostname') instead of a connection error, and Celery then
-            # treats it as unrecoverable and the worker exits. The connection is gone either way: carry on
-            # and reconnect (seen in `make bench`'s Redis-restart phase).
-            self.connection = None
-            log.warning("Broker connection lost; closing it failed inside kombu, reconnecting anyway.")
+    def start(self) -> None:
+        # Celery reconnects when the consumer fails with one of the transport's connection errors; anything
+        # else ends the worker. kombu 5.x on Redis can fail with AttributeError instead ('NoneType' object
+        # has no attribute 'hostname') when a channel reaches for the transport it has just dropped: reading
+        # from the dead socket, or acknowledging a message from the old connection after reconnecting. Seen
+        # ending workers in `make bench`'s Redis restarts. The broker is gone either way: reconnect.
+        while True:
+            try:
+                super().start()
+                return
+            except AttributeError as exc:
+                if self.blueprint.state in STOP_CONDITIONS or not _lost_transport(exc):
+                    raise
+                log.warning("Broker connection lost inside kombu (%s); reconnecting.", exc)
+                log.debug("Where kombu failed:", exc_info=exc)
+                self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        """What Celery does after a connection error, minus talking to the broker (the sockets are dead)."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.collect()  # forget the sockets without closing them: nothing to say goodbye to
+        for step in (
+            self.on_close,
+            self._cancel_connection_timer_entries,  # type: ignore[attr-defined]
+            lambda: self.blueprint.restart(self),
+        ):
+            try:
+                step()
+            except Exception:  # half-stopped steps are started afresh by the next blueprint.start
+                log.debug("Cleaning up after a lost broker connection failed.", exc_info=True)
 
     def _hand_over_again(self) -> None:
         """Whatever ETA tasks this worker held died with its process or its connection: have the reminders
@@ -70,6 +95,14 @@ class QuickReconnectConsumer(Consumer):
                 self.app.pool.force_close_all()  # type: ignore[attr-defined]
                 if attempt:
                     log.warning("Could not start a sweep after connecting; beat's next one will.")
+
+
+def _lost_transport(exc: AttributeError) -> bool:
+    """kombu's AttributeError on a transport it already dropped: about None, raised inside kombu."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return (
+        "'NoneType' object" in str(exc) and bool(frames) and f"{os.sep}kombu{os.sep}" in frames[-1].filename
+    )
 
 
 app = Celery("warroom")
