@@ -13,6 +13,7 @@ Rules (README, "Design decisions"):
 
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -57,15 +58,13 @@ def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW, *, people
     """
     if not user.is_active:
         raise Http404("No such incident.")
-    codenames = ArraySubquery(
-        IncidentUserObjectPermission.objects.filter(content_object=OuterRef("pk"), user=user).values(
-            "permission__codename"
-        )
-    )
-    base = Incident.objects.filter(code=code).order_by()
     if people:
-        base = base.select_related("declared_by", "commander")
-    incident = next(iter(base.annotate(viewer_codenames=codenames)[:1]), None)
+        base = _with_codenames(user.pk, code).select_related("declared_by", "commander")
+        incident = next(iter(base[:1]), None)
+    else:
+        # The hot path (every timeline post and page): the same query, compiled once per process.
+        sql, params = _lean_query(user.pk, code)
+        incident = next(iter(Incident.objects.raw(sql, params)), None)
     # The annotation lands in the instance dict; the stubs cannot type a per-query attribute.
     perms = frozenset(incident.__dict__["viewer_codenames"] or ()) if incident is not None else frozenset()
     if incident is None or (incident.is_restricted and Perm.VIEW not in perms):
@@ -74,6 +73,33 @@ def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW, *, people
     if action is not Perm.VIEW and action not in perms:
         raise PermissionDenied("Your role in this incident does not allow that.")
     return incident
+
+
+def _with_codenames(user_id: int, code: UUID) -> IncidentQuerySet:
+    codenames = ArraySubquery(
+        IncidentUserObjectPermission.objects.filter(content_object=OuterRef("pk"), user_id=user_id).values(
+            "permission__codename"
+        )
+    )
+    return Incident.objects.filter(code=code).order_by().annotate(viewer_codenames=codenames)
+
+
+_PROBE_USER, _PROBE_CODE = -1_000_001, UUID(int=1_000_001)
+
+
+@functools.cache
+def _lean_sql() -> tuple[str, tuple[object, ...], int, int]:
+    """`_with_codenames(…)[:1]` as SQL, compiled from the ORM once: building it costs more than running it
+    (~0.6 of ~1 ms). Probe values mark where the user and the code go among the parameters."""
+    sql, params = _with_codenames(_PROBE_USER, _PROBE_CODE)[:1].query.sql_with_params()
+    return sql, tuple(params), params.index(_PROBE_USER), params.index(_PROBE_CODE)
+
+
+def _lean_query(user_id: int, code: UUID) -> tuple[str, list[object]]:
+    sql, probe, user_at, code_at = _lean_sql()
+    params = list(probe)
+    params[user_at], params[code_at] = user_id, code
+    return sql, params
 
 
 def may_declare(user: User) -> bool:
