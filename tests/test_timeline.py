@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -449,21 +450,57 @@ def test_poll_returns_entries_after_the_cursor_oldest_first_with_a_fresh_stream_
 
 @pytest.mark.django_db(transaction=True)
 def test_eight_writers_at_once_get_a_gapless_seq_in_commit_order():
+    """Commit order is what a reader can observe: if seq k+1 ever committed before k, a reader (an SSE replay
+    of `seq > cursor`) could see k+1 without k and skip k for good. A slowed insert keeps each writer inside
+    its transaction for a while, and a reader polling meanwhile must only ever see a gapless prefix."""
     author = UserFactory.create()
     incident = IncidentFactory.create(declared_by=author)
     start = Incident.objects.get(pk=incident.pk).timeline_seq
-    results = race(
-        8, lambda i: services.timeline_post(incident=incident, actor=author, kind="note", body=f"w{i}")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_slow_entry() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_slow_entry AFTER INSERT ON incidents_timelineentry "
+            "FOR EACH ROW EXECUTE FUNCTION test_slow_entry()"
+        )
+    seen: list[list[int]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                seen.append(
+                    sorted(
+                        TimelineEntry.objects.filter(incident=incident, seq__gt=start).values_list(
+                            "seq", flat=True
+                        )
+                    )
+                )
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        results = race(
+            8, lambda i: services.timeline_post(incident=incident, actor=author, kind="note", body=f"w{i}")
+        )
+    finally:
+        done.set()
+        reader.join()
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_slow_entry ON incidents_timelineentry")
+            cursor.execute("DROP FUNCTION test_slow_entry()")
     assert not [r for r in results if isinstance(r, BaseException)], results
-    rows = list(
-        TimelineEntry.objects.filter(incident=incident, seq__gt=start)
-        .order_by("seq")
-        .values_list("seq", "recorded_at")
+    seqs = sorted(
+        TimelineEntry.objects.filter(incident=incident, seq__gt=start).values_list("seq", flat=True)
     )
-    assert [seq for seq, _ in rows] == list(range(start + 1, start + 9))
-    stamps = [at for _, at in rows]
-    assert stamps == sorted(stamps)  # seq order is the order the writers got the lock and committed
+    assert seqs == list(range(start + 1, start + 9))
+    assert sorted({r.seq for r in results if isinstance(r, TimelineEntry)}) == seqs
+    assert len({len(s) for s in seen}) >= 4, "the reader should have watched the writers commit one by one"
+    assert all(s == list(range(start + 1, start + 1 + len(s))) for s in seen), [s for s in seen if s][:5]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,13 +1,14 @@
 """The timeline writer: every entry — typed by a person or recorded by the system — goes through here.
 
-One transaction per entry: lock the incident row, take the next seq, render the entry's fragment once,
-insert it, and ring the doorbell after commit. Nothing here ever updates or deletes an entry (the database
+One transaction per entry: render the entry's fragment once, then in one statement lock the incident row,
+take the next seq and insert the entry, and ring the doorbell after commit. Nothing here ever updates or deletes an entry (the database
 refuses it anyway); corrections, retractions and pins are new entries that point at their target.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -100,19 +101,30 @@ def timeline_append(
     A repeated idempotency key (double-click, retried POST) is caught by the unique constraint rather than
     looked up first: the common case costs no extra query, the repeat costs one rolled-back insert.
     """
+
+    def insert() -> TimelineEntry:
+        return _insert(
+            incident=incident,
+            kind=kind,
+            author=author,
+            body=body,
+            occurred_at=occurred_at,
+            is_privileged=is_privileged,
+            target=target,
+            idempotency_key=idempotency_key,
+            files=files,
+        )
+
     try:
-        with transaction.atomic():
-            entry = _append_locked(
-                incident=incident,
-                kind=kind,
-                author=author,
-                body=body,
-                occurred_at=occurred_at,
-                is_privileged=is_privileged,
-                target=target,
-                idempotency_key=idempotency_key,
-                files=files,
-            )
+        if files or connection.in_atomic_block:
+            # A savepoint inside the caller's transaction (or a transaction for the entry and its evidence).
+            with transaction.atomic():
+                entry = insert()
+                _store_evidence(entry, files)
+        else:
+            # A person's entry on its own (the composer): one statement is its own transaction, so no
+            # BEGIN/COMMIT round trips on the hottest write we have.
+            entry = insert()
     except IntegrityError:
         # This key was used before (or by a twin request racing us): that entry is the answer, and our seq
         # was rolled back with the rest, so the sequence stays gapless.
@@ -120,6 +132,7 @@ def timeline_append(
         if existing is None:
             raise
         return existing
+    live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=is_privileged)
     return entry
 
 
@@ -129,7 +142,24 @@ def _existing(author: User | None, idempotency_key: str) -> TimelineEntry | None
     return TimelineEntry.objects.filter(author=author, idempotency_key=idempotency_key).first()
 
 
-def _append_locked(
+# One statement takes the incident's row lock and the next seq, and inserts the entry with it; the lock is held
+# until commit, so seq order is commit order. The fragment is rendered before the seq is known, with a random
+# stand-in number that the statement swaps for the seq (nobody can guess it into an entry's text).
+_APPEND_SQL = """
+WITH next AS (
+    UPDATE incidents_incident SET timeline_seq = timeline_seq + 1 WHERE id = %(incident)s RETURNING timeline_seq
+)
+INSERT INTO incidents_timelineentry
+    (incident_id, seq, kind, author_id, body, occurred_at, recorded_at, is_privileged, target_id, html,
+     idempotency_key)
+SELECT %(incident)s, next.timeline_seq, %(kind)s, %(author)s, %(body)s, %(occurred_at)s, %(recorded_at)s,
+       %(is_privileged)s, %(target)s, replace(%(html)s, %(stand_in)s, next.timeline_seq::text), %(key)s
+FROM next
+RETURNING id, seq, html
+"""
+
+
+def _insert(
     *,
     incident: Incident,
     kind: str,
@@ -141,21 +171,11 @@ def _append_locked(
     idempotency_key: str,
     files: Sequence[CleanFile],
 ) -> TimelineEntry:
-    # One statement takes the incident's row lock and the next seq; the lock is held until commit, so
-    # seq order is commit order. (The ORM has no UPDATE … RETURNING; this is the hottest write we have.)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE incidents_incident SET timeline_seq = timeline_seq + 1 WHERE id = %s RETURNING timeline_seq",
-            [incident.pk],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise TimelineError("This incident no longer exists.")
-    seq: int = row[0]
     now = timezone.now()
+    stand_in = 10**17 + secrets.randbelow(9 * 10**17)  # 18 digits: a valid seq for the URLs in the fragment
     entry = TimelineEntry(
         incident_id=incident.pk,
-        seq=seq,
+        seq=stand_in,
         kind=kind,
         author=author,
         body=body,
@@ -165,8 +185,34 @@ def _append_locked(
         target=target,
         idempotency_key=idempotency_key,
     )
-    entry.html = _render(entry, incident, files)
-    entry.save(force_insert=True)
+    html = _render(entry, incident, files)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _APPEND_SQL,
+            {
+                "incident": incident.pk,
+                "kind": kind,
+                "author": author.pk if author else None,
+                "body": body,
+                "occurred_at": entry.occurred_at,
+                "recorded_at": now,
+                "is_privileged": is_privileged,
+                "target": target.pk if target else None,
+                "html": html,
+                "stand_in": str(stand_in),
+                "key": idempotency_key,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise TimelineError("This incident no longer exists.")
+    entry.pk, entry.seq, entry.html = row
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
+
+
+def _store_evidence(entry: TimelineEntry, files: Sequence[CleanFile]) -> None:
     for f in files:
         # Server-generated names, outside any public URL; served only by the evidence view.
         default_storage.save(f"evidence/{f.stored_name}", ContentFile(f.data))
@@ -181,8 +227,6 @@ def _append_locked(
             width=f.width,
             height=f.height,
         )
-    live.publish_on_commit(incident_id=incident.pk, seq=seq, html=entry.html, privileged=is_privileged)
-    return entry
 
 
 def timeline_post(
