@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         context = Context(config=config, server=server, pinning=pinning)
         for module in modules:
             try:
+                # The previous scenario's bulk writes must not be vacuumed or checkpointed during this one.
+                common.settle_database()
                 results.append(module.run(context))
             except Exception:
                 traceback.print_exc()
