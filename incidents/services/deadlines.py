@@ -121,17 +121,16 @@ def sweep_interval() -> float:
 # --- planning -------------------------------------------------------------------------------------------------
 
 
-def plan_reminders(deadline: Deadline, *, now: datetime | None = None) -> list[Reminder]:
-    """Cancel what older versions still owed and write the reminders this version owes."""
+def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bool = False) -> list[Reminder]:
+    """Cancel what older versions still owed and write the reminders this version owes. `fresh`: the
+    deadline was created just now, so there is nothing older to cancel or already planned to skip."""
     now = now or timezone.now()
-    Reminder.objects.filter(deadline=deadline, state=ReminderState.PENDING).exclude(
-        version=deadline.version
-    ).update(state=ReminderState.CANCELLED)
+    pending = Reminder.objects.filter(deadline=deadline, state=ReminderState.PENDING)
     if deadline.state != DeadlineState.OPEN:
-        Reminder.objects.filter(deadline=deadline, state=ReminderState.PENDING).update(
-            state=ReminderState.CANCELLED
-        )
+        pending.update(state=ReminderState.CANCELLED)  # done or cancelled: nothing is owed any more
         return []
+    if not fresh:
+        pending.exclude(version=deadline.version).update(state=ReminderState.CANCELLED)
     grace = timedelta(minutes=deadline.escalation_grace_minutes)
     moments = [(ReminderKind.DUE, deadline.due_at)]
     if deadline.remind_before_minutes:
@@ -144,8 +143,14 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None) -> list[R
     ]
     horizon = now + eta_horizon()
     # Planned once per version (a second call for the same version adds nothing).
-    planned = set(
-        Reminder.objects.filter(deadline=deadline, version=deadline.version).values_list("kind", flat=True)
+    planned = (
+        set()
+        if fresh
+        else set(
+            Reminder.objects.filter(deadline=deadline, version=deadline.version).values_list(
+                "kind", flat=True
+            )
+        )
     )
     moments = [(kind, at) for kind, at in moments if kind not in planned]
     reminders = Reminder.objects.bulk_create(
@@ -183,14 +188,16 @@ def deadline_create(
     chain_step: ChainStep | None = None,
     remind_before_minutes: int | None = None,
     escalation_grace_minutes: int | None = None,
+    policy: ResponsePolicy | None = None,
 ) -> Deadline:
     """A new open deadline and its reminders. A system deadline (`key`) that is already open is returned
-    unchanged, so callers may run twice (a retried task, a double click) without doubling anything."""
+    unchanged, so callers may run twice (a retried task, a double click) without doubling anything.
+    `policy`: the incident's severity policy, when the caller has already read it."""
     if key:
         existing = Deadline.objects.filter(incident=incident, key=key, state=DeadlineState.OPEN).first()
         if existing is not None:
             return existing
-    policy = policy_for(incident.severity)
+    policy = policy or policy_for(incident.severity)
     deadline = Deadline.objects.create(
         incident=incident,
         kind=kind,
@@ -211,7 +218,7 @@ def deadline_create(
         ),
         created_by=actor,
     )
-    plan_reminders(deadline)
+    plan_reminders(deadline, fresh=True)
     return deadline
 
 
@@ -433,11 +440,11 @@ def on_published(
     _complete(Deadline.objects.open().filter(incident=incident, key__in=["first_response", "update"]), actor)
     if not incident.is_open:
         return None
+    policy = policy_for(incident.severity)
     if next_update_at is not None:
         due, title = next_update_at, f"Next public update (promised for {_utc(next_update_at)})"
     else:
-        cadence = policy_for(incident.severity).update_cadence_minutes
-        due, title = published_at + timedelta(minutes=cadence), "Next public update"
+        due, title = published_at + timedelta(minutes=policy.update_cadence_minutes), "Next public update"
     return deadline_create(
         incident=incident,
         kind=DeadlineKind.UPDATE,
@@ -446,6 +453,7 @@ def on_published(
         due_at=due,
         role=_comms_role(),
         actor=actor,
+        policy=policy,
     )
 
 
@@ -472,7 +480,10 @@ def on_step_decided(step: ChainStep, actor: User | None) -> None:
 
 def on_chain_void(statement: Statement, actor: User | None) -> None:
     """A new version or a withdrawal voided the chain: nobody owes a decision on the old one any more."""
-    _cancel(Deadline.objects.open().filter(statement=statement, kind=DeadlineKind.APPROVAL), actor)
+    _cancel(
+        Deadline.objects.open().filter(statement=statement, kind=DeadlineKind.APPROVAL),
+        actor,
+    )
 
 
 # --- who answers for a deadline -------------------------------------------------------------------------------
