@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     common.migrate(env)
     common.setup_django()
+    common.purge_broker()
     print(f"bench: database ready in {time.monotonic() - started:.1f} s", flush=True)
     pinning = common.choose_pinning(config.pin)
     environment = common.environment(pinning)
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(failed)
         server_log = server.log_tail()
 
+    common.purge_broker()
     report(results)
     if "Traceback" in server_log or "ERROR" in server_log:
         heading("Server log (tail)")

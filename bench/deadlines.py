@@ -88,6 +88,7 @@ class Stack:
             **os.environ,
             **bench_env(database_url),
             "REDIS_URL": self.redis_url,
+            "CELERY_BROKER_URL": self.redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "REMINDER_SWEEP_SECONDS": str(SWEEP_SECONDS),
             "DB_POOL_MAX_SIZE": "4",

@@ -29,6 +29,7 @@ STORAGES = {
 }
 # Dataset setup creates users; the production hasher would cost ~0.3 s each.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Nothing the benchmark triggers may queue jobs for a real worker or send mail.
+# Nothing the benchmark triggers may reach a real worker or send mail: `python -m bench` points the broker at
+# a Redis database of its own (bench.common.bench_env); by hand, tasks run in-process unless told otherwise.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
 EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"

@@ -107,7 +107,8 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_SOCKET_TIMEOUT = float(env_int("REDIS_SOCKET_TIMEOUT_MS", 1000)) / 1000
 
 # --- Celery --------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+# The broker may live apart from the doorbells and caches (the benchmark gives it a Redis database of its own).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"

@@ -172,7 +172,9 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
     return reminders
 
 
-@transaction.atomic
+# Hooks call this inside statement and status changes: no savepoint (a round trip each way); it refuses
+# nothing a caller could catch and carry on from, so a failure here fails the whole change anyway.
+@transaction.atomic(savepoint=False)
 def deadline_create(
     *,
     incident: Incident,

@@ -117,8 +117,9 @@ def timeline_append(
 
     try:
         if files or connection.in_atomic_block:
-            # A savepoint inside the caller's transaction (or a transaction for the entry and its evidence).
-            with transaction.atomic():
+            # Inside the caller's transaction (or a transaction for the entry and its evidence). A savepoint
+            # only when an idempotency key may collide and be answered below; a system entry needs none.
+            with transaction.atomic(savepoint=bool(idempotency_key)):
                 entry = insert()
                 _store_evidence(entry, files)
         else:
