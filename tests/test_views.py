@@ -172,6 +172,21 @@ def test_dashboard_query_count_is_constant(manager_client, manager, django_asser
 # --- declare ------------------------------------------------------------------------------------------------
 
 
+def test_open_incidents_can_be_listed_from_the_partial_index(manager):
+    """The dashboard lists the open incidents (a few dozen among thousands archived): the partial index has
+    exactly IncidentQuerySet.open()'s condition, so PostgreSQL can answer from it instead of a full scan."""
+    from django.db import connection, transaction
+
+    from incidents.permissions import visible_incidents
+
+    sql, params = visible_incidents(manager).open().for_listing().query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(r[0] for r in cursor.fetchall())
+    assert "incident_open_declared" in plan, plan
+
+
 def test_declare_creates_incident_and_lands_in_room(manager_client, manager):
     response = manager_client.post(
         reverse("incidents:declare"),
