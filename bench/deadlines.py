@@ -321,11 +321,19 @@ def _baseline(stack: Stack, count: int, spread: float) -> list[float]:
 
     client = redis.Redis.from_url(stack.redis_url)
     client.delete(PROBE_KEY)
-    sender = Celery(broker=stack.redis_url)
-    start = time.time() + 3
-    for i in range(count):
-        eta = start + spread * i / count
-        sender.send_task("bench.deadlines.probe", args=[eta], eta=_utc(eta))
+    # Celery prefers CELERY_BROKER_URL from the environment to its own argument, and this process's points
+    # at the benchmark's idle broker database (bench_env): lift it while the probes go to the stack's Redis.
+    saved = os.environ.pop("CELERY_BROKER_URL", None)
+    try:
+        sender = Celery(broker=stack.redis_url)
+        start = time.time() + 3
+        for i in range(count):
+            eta = start + spread * i / count
+            sender.send_task("bench.deadlines.probe", args=[eta], eta=_utc(eta))
+        sender.close()
+    finally:
+        if saved is not None:
+            os.environ["CELERY_BROKER_URL"] = saved
     _wait(lambda: client.llen(PROBE_KEY) >= count, spread + 30, "baseline probes did not all run")
     return [float(x) * 1000 for x in client.lrange(PROBE_KEY, 0, -1)]
 

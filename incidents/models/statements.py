@@ -16,7 +16,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -27,6 +27,9 @@ from django.utils import timezone
 
 from incidents.models.incident import Incident, InvalidTransition, Scenario, Severity
 from incidents.models.team import IncidentRole
+
+if TYPE_CHECKING:
+    from incidents.services.statements import ChainState
 
 # --- vocabulary ------------------------------------------------------------------------------------------
 
@@ -610,6 +613,9 @@ class Publication(models.Model):
     link = models.URLField(max_length=500, blank=True)
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
+
+    # Set by services.statement_publish: the chain it checked, so the page shows it without reading it again.
+    checked_chain: ChainState | None = None
 
     def __str__(self) -> str:
         return f"{self.statement_id} on {self.channel}"

@@ -279,6 +279,12 @@ def deadline_complete(
     *, deadline: Deadline, actor: User | None, expected_version: int | None = None, record: bool = True
 ) -> Deadline:
     """Done. `record=False` for completions that another timeline entry already explains (an approval)."""
+    return _complete_one(deadline, actor, expected_version, record=record)
+
+
+def _complete_one(
+    deadline: Deadline, actor: User | None, expected_version: int | None = None, *, record: bool = True
+) -> Deadline:
     current = _lock(deadline, expected_version)
     now = timezone.now()
     current.state = DeadlineState.DONE
@@ -295,6 +301,10 @@ def deadline_complete(
 def deadline_cancel(
     *, deadline: Deadline, actor: User | None, expected_version: int | None = None
 ) -> Deadline:
+    return _cancel_one(deadline, actor, expected_version)
+
+
+def _cancel_one(deadline: Deadline, actor: User | None, expected_version: int | None = None) -> Deadline:
     current = _lock(deadline, expected_version)
     current.state = DeadlineState.CANCELLED
     current.completed_by = actor
@@ -424,14 +434,18 @@ def on_status_changed(incident: Incident, actor: User, old_status: str) -> None:
         _cancel(Deadline.objects.open().filter(incident=incident, key="review"), actor)
 
 
+# The hooks below run inside the change that triggers them (a statement, a status change) and fail with it:
+# no savepoint per deadline (two round trips each).
+
+
 def _cancel(deadlines: Iterable[Deadline], actor: User | None) -> None:
     for deadline in list(deadlines):
-        deadline_cancel(deadline=deadline, actor=actor)
+        _cancel_one(deadline, actor)
 
 
 def _complete(deadlines: Iterable[Deadline], actor: User | None, *, record: bool = True) -> None:
     for deadline in list(deadlines):
-        deadline_complete(deadline=deadline, actor=actor, record=record)
+        _complete_one(deadline, actor, record=record)
 
 
 def on_published(

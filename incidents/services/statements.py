@@ -888,8 +888,9 @@ def statement_publish(
             f"The stored text of v{version.number} no longer matches the fingerprint it was approved under. "
             "Nothing was published; tell an administrator."
         )
-    steps = list(version.steps.all())
-    approvals = list(Approval.objects.filter(version=version))
+    # Read with what the page shows of them, so the view can render the chain from these (checked_chain).
+    steps = list(version.steps.select_related("role"))
+    approvals = list(Approval.objects.filter(version=version).select_related("step", "approver"))
     if not chain_steps_complete(steps, approvals, version):
         raise StatementError(
             f"v{version.number} does not have every approval its chain requires for exactly this text. "
@@ -942,6 +943,7 @@ def statement_publish(
         _record(incident, actor, f"{statement_label(predecessor)} is superseded by “{locked.title}”.")
     # The first response (or the due update) is met; the next update is due by the cadence or the promise.
     deadline_hooks.on_published(incident, actor, published_at, next_update_at)
+    publication.checked_chain = ChainState(steps=steps, decisions=approvals)
     return publication
 
 

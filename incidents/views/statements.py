@@ -277,6 +277,7 @@ def statement_context(
     error: str = "",
     notice: str = "",
     chain: services.ChainState | None = None,
+    publication: Publication | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """What the statement page shows — only the `parts` asked for (a fragment needs a fraction of it)."""
@@ -305,9 +306,12 @@ def statement_context(
     if "statement-live" in parts:
         published = statement.status in (S.PUBLISHED, S.WITHDRAWN, S.SUPERSEDED)
         context |= {
-            "publication": Publication.objects.filter(statement=statement)
-            .select_related("published_by", "version")
-            .first()
+            "publication": (
+                publication  # as the service just wrote it
+                or Publication.objects.filter(statement=statement)
+                .select_related("published_by", "version")
+                .first()
+            )
             if published
             else None,
             "can_submit": can_draft and statement.status == S.DRAFT and bool(current.body),
@@ -396,6 +400,7 @@ def _answer(
     status: int = 200,
     after: Statement | None = None,
     chain: services.ChainState | None = None,
+    publication: Publication | None = None,
 ) -> HttpResponse:
     """After an action: the fragment of the room panel, the approvals queue or the statement page (htmx),
     or a redirect there with the message (no JavaScript). `after` is the statement as the service left it
@@ -421,7 +426,14 @@ def _answer(
     fresh = after or _statement(incident, statement.code, for_action=True)
     parts = frozenset({"statement-live"})
     context = statement_context(
-        request, incident, fresh, parts=parts, error=error, notice=notice, chain=chain
+        request,
+        incident,
+        fresh,
+        parts=parts,
+        error=error,
+        notice=notice,
+        chain=chain,
+        publication=publication,
     )
     return _fragment(request, f"{PAGE}#statement-live", context, status=status)
 
@@ -620,7 +632,16 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
     except (StatementError, InvalidTransition) as exc:
         return _answer(request, incident, found, "page", error=str(exc), status=_refused(exc))
     notice = "Recorded as published. The text is now frozen."
-    return _answer(request, incident, found, "page", notice=notice, after=publication.statement)
+    return _answer(
+        request,
+        incident,
+        found,
+        "page",
+        notice=notice,
+        after=publication.statement,
+        chain=publication.checked_chain,
+        publication=publication,
+    )
 
 
 @require_POST
