@@ -672,6 +672,15 @@ class SweepResult:
     stale: int = 0
     enqueued: int = 0
     failed: int = 0
+    more: bool = False  # stopped at its budget or hand-over limit with work left: run another sweep now
+
+
+# Seconds of firing per sweep task, and ETA hand-overs per sweep task. Small, so that a worker is never busy
+# with a sweep for long: the ETA tasks waiting on that worker would fall late, and then into the sweep too
+# (the feedback loop seen in `make bench` after a worker restart). A sweep with work left asks for another
+# straight away (incidents.tasks), so a backlog still drains at full speed, in slices.
+SWEEP_BUDGET_SECONDS = 1.0
+HAND_OVER_BATCH = 500
 
 
 def sweep_reminders(
@@ -683,17 +692,15 @@ def sweep_reminders(
     transaction: its effect and `state = sent` commit together, and no incident stays locked for longer than
     one reminder takes — an ETA task or a person posting in that room never waits behind a whole batch.
     Reminders already handed to an ETA task get a short head start so the precise path usually wins; if
-    that task was lost, the sweep fires them anyway. `budget`: seconds of firing before it returns (default:
-    one sweep interval).
+    that task was lost, the sweep fires them anyway. `budget`: seconds of firing before it returns (default
+    SWEEP_BUDGET_SECONDS); `result.more` says whether it stopped with work left.
     """
     result = SweepResult()
     head_start = timedelta(seconds=_setting("REMINDER_ETA_HEAD_START_SECONDS", 2))
-    # A sweep gives its worker back after about one interval: behind a backlog, an endless sweep would
-    # starve that worker's own ETA tasks, which then fall late and into the sweep too. The next sweep (beat)
-    # carries on where this one stopped.
-    stop_at = time.monotonic() + (sweep_interval() if budget is None else budget)
+    stop_at = time.monotonic() + (min(SWEEP_BUDGET_SECONDS, sweep_interval()) if budget is None else budget)
     for _ in range(limit):
         if now is None and time.monotonic() > stop_at:
+            result.more = True
             break
         now_ = now or timezone.now()
         reminder: Reminder | None = None
@@ -723,7 +730,8 @@ def sweep_reminders(
                         "Reminder %s cancelled after %s failed attempts.", reminder.pk, MAX_FIRE_ATTEMPTS
                     )
     if enqueue:
-        result.enqueued = enqueue_due_soon()
+        result.enqueued = enqueue_due_soon(limit=HAND_OVER_BATCH)
+        result.more = result.more or result.enqueued >= HAND_OVER_BATCH
     return result
 
 
