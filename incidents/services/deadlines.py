@@ -675,12 +675,11 @@ class SweepResult:
     more: bool = False  # stopped at its budget or hand-over limit with work left: run another sweep now
 
 
-# Seconds of firing per sweep task, and ETA hand-overs per sweep task. Small, so that a worker is never busy
-# with a sweep for long: the ETA tasks waiting on that worker would fall late, and then into the sweep too
-# (the feedback loop seen in `make bench` after a worker restart). A sweep with work left asks for another
-# straight away (incidents.tasks), so a backlog still drains at full speed, in slices.
+# Seconds of firing per sweep task. Short, so that a worker is never busy with a sweep for long: the ETA tasks
+# waiting on that worker would fall late, and then into the sweep too (the feedback loop seen in `make bench`
+# after a worker restart). A sweep with work left asks for another straight away (incidents.tasks), so a
+# backlog still drains at full speed, in slices.
 SWEEP_BUDGET_SECONDS = 1.0
-HAND_OVER_BATCH = 500
 
 
 def sweep_reminders(
@@ -730,8 +729,7 @@ def sweep_reminders(
                         "Reminder %s cancelled after %s failed attempts.", reminder.pk, MAX_FIRE_ATTEMPTS
                     )
     if enqueue:
-        result.enqueued = enqueue_due_soon(limit=HAND_OVER_BATCH)
-        result.more = result.more or result.enqueued >= HAND_OVER_BATCH
+        result.enqueued = enqueue_due_soon()
     return result
 
 
