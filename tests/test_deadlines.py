@@ -457,6 +457,29 @@ def test_sweep_query_cost_per_reminder_is_bounded(manager, django_assert_max_num
         assert dl.sweep_reminders(enqueue=False).fired == 5
 
 
+def test_a_sweep_out_of_budget_queues_its_next_slice_and_the_slices_fire_everything(manager, monkeypatch):
+    """A sweep fires for a short budget and then hands its worker back (ETA tasks wait behind it otherwise);
+    with work left it queues the next slice itself, and the slices together fire each reminder once."""
+    from incidents import tasks
+
+    with time_machine.travel(T0, tick=False):
+        for _ in range(3):
+            declare(manager, Severity.SEV1)
+    queued: list[object] = []
+    monkeypatch.setattr(tasks.sweep_reminders_task, "apply_async", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(dl, "enqueue_due_soon", lambda **kw: 0)
+    with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+        monkeypatch.setattr(dl, "SWEEP_BUDGET_SECONDS", -1.0)  # spent before the first reminder
+        assert tasks.sweep_reminders_task() == 0
+        assert len(queued) == 1
+        assert not Notification.objects.exists()  # nothing changed by the empty slice
+        monkeypatch.setattr(dl, "SWEEP_BUDGET_SECONDS", 5.0)
+        assert tasks.sweep_reminders_task() == 3
+        assert len(queued) == 1  # all done: no further slice
+        assert tasks.sweep_reminders_task() == 0
+    assert Notification.objects.filter(key__startswith="reminder:").count() == 3
+
+
 def test_a_backup_outside_a_restricted_team_is_not_told(manager):
     with time_machine.travel(T0, tick=False):
         incident = declare(manager, Severity.SEV4, is_restricted=True)
