@@ -4,7 +4,8 @@ Two phases, each with N reminders (10,000; `--quick` 2,000) due at evenly spread
 (300 s; quick 60 s), over 50 incidents, 10 % of their deadlines moved 30 s before they were due (the stale
 ETA tasks must be no-ops and nothing may fire at the old time):
 
-1. **normal** — two worker nodes (`-P solo` each) and beat (5 s sweep), on a private redis-server;
+1. **normal** — two worker nodes (prefork, 2 processes each, as in production) and beat (5 s sweep), on a
+   private redis-server;
 2. **faults** — the same, with one worker node SIGKILLed a third of the way in (restarted at once) and
    the Redis server killed and restarted (2 s down) two thirds of the way in.
 
@@ -77,7 +78,7 @@ class Proc(processes.Proc):
 
 
 class Stack:
-    """A private redis-server, two solo worker nodes and beat, all against the bench database."""
+    """A private redis-server, two worker nodes and beat, all against the bench database."""
 
     def __init__(self, database_url: str) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="warroom-bench-deadlines-"))
@@ -95,10 +96,12 @@ class Stack:
         }
         celery = [sys.executable, "-m", "celery", "-A", "warroom"]
         flags = [
+            # Each node as production runs it (warroom/launcher.py, docker-compose.yml): two pool processes, so
+            # an ETA reminder never waits for a sweep handing over the next minutes on the same node.
             "-P",
             "prefork",
             "-c",
-            "1",
+            "2",
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",

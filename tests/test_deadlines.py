@@ -779,3 +779,48 @@ def test_an_eta_task_waits_for_a_busy_room_instead_of_stepping_aside():
     holder.join(5)
     reminder.refresh_from_db()
     assert reminder.state == ReminderState.SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eta_task_behind_a_long_hold_steps_aside_and_changes_nothing():
+    """Behind anything slower than its 200 ms lock timeout, the precise path gives up cleanly (BUSY: its task
+    retries, the sweep is the safety net): no partial effect, and the reminder fires once the room is free."""
+    import threading
+
+    from django.db import connection as thread_connection
+    from django.db import transaction
+
+    commander = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
+    with time_machine.travel(T0, tick=False):
+        incident = declare(commander, Severity.SEV1)
+    reminder = Reminder.objects.get(deadline__incident=incident, kind=ReminderKind.BEFORE)
+    entries = TimelineEntry.objects.filter(incident=incident).count()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update().get(pk=incident.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            thread_connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+            assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) == dl.BUSY
+            reminder.refresh_from_db()
+            assert (reminder.state, reminder.sent_at) == (ReminderState.PENDING, None)
+            assert not Notification.objects.filter(key__startswith=f"reminder:{reminder.pk}:").exists()
+            assert TimelineEntry.objects.filter(incident=incident).count() == entries
+    finally:
+        release.set()
+        holder.join(5)
+    with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+        assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is True
+        assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
+    assert Notification.objects.filter(key__startswith=f"reminder:{reminder.pk}:").count() >= 1
+    assert TimelineEntry.objects.filter(incident=incident, kind="reminder").count() == 1

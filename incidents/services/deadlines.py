@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -781,6 +782,15 @@ def enqueue_etas(rows: Sequence[tuple[int, int, datetime]]) -> int:
 
 
 BUSY = "busy"
+_WAIT_FOR_ROOM = f"""
+    SET LOCAL lock_timeout = '200ms';
+    SELECT i.id FROM {Incident._meta.db_table} i
+      JOIN {Deadline._meta.db_table} d ON d.incident_id = i.id
+      JOIN {Reminder._meta.db_table} r ON r.deadline_id = d.id
+     WHERE r.id = %s
+       FOR UPDATE OF i;
+    SET LOCAL lock_timeout = DEFAULT
+"""
 
 
 def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | str:
@@ -797,34 +807,25 @@ def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | s
             # Wait our turn on the incident (a person posting, another reminder of the same room: each holds
             # it for milliseconds) instead of skipping it and coming back later — but never for long: behind
             # anything slower the task steps aside (BUSY) and the sweep is there. Incident first, then the
-            # deadline: the order every other writer uses.
+            # deadline: the order every other writer uses. One round trip: the lock between two SET LOCALs.
             try:
-                with transaction.atomic():
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL lock_timeout = '200ms'")
-                    list(
-                        Incident.objects.select_for_update(of=("self",))
-                        .filter(deadlines__reminders__pk=reminder_id)
-                        .values_list("pk", flat=True)
-                    )
-                    with connection.cursor() as cursor:  # the rest of the transaction waits as usual
-                        cursor.execute("SET LOCAL lock_timeout = DEFAULT")
-            except OperationalError:  # lock_timeout: someone holds the room for longer
-                pass
-            reminder = (
-                _claim_query(now + timedelta(milliseconds=500))  # type: ignore[attr-defined]
-                .filter(pk=reminder_id, version=version)
-                .first()
-            )
-            if reminder is not None:
-                # The conditional UPDATE is the claim: only one path can move pending → sent.
-                claimed = Reminder.objects.filter(
-                    pk=reminder_id, version=version, state=ReminderState.PENDING
-                ).update(claimed_at=now, attempts=F("attempts") + 1)
-                if not claimed:
-                    return False
-                reminder.claimed_at = now
-                return _fire(reminder, now)
+                with connection.cursor() as cursor:
+                    cursor.execute(_WAIT_FOR_ROOM, [reminder_id])
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                    raise
+                transaction.set_rollback(True)  # lock_timeout: someone holds the room for longer
+            else:
+                # FOR UPDATE on the pending row is the claim (the room is ours already, the reminder and
+                # its deadline are skipped if another path holds them): only one path moves pending → sent.
+                reminder = (
+                    _claim_query(now + timedelta(milliseconds=500))  # type: ignore[attr-defined]
+                    .filter(pk=reminder_id, version=version)
+                    .first()
+                )
+                if reminder is not None:
+                    reminder.claimed_at = now
+                    return _fire(reminder, now)
         still = Reminder.objects.filter(
             pk=reminder_id,
             version=version,
