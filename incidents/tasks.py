@@ -44,11 +44,17 @@ def sweep_reminders_task() -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=20)
-def fire_reminder_task(self: Task, reminder_id: int, version: int) -> bool:  # type: ignore[type-arg]
+def fire_reminder_task(
+    self: Task,  # type: ignore[type-arg]
+    reminder_id: int,
+    version: int,
+    handed: str | None = None,
+) -> bool:
     """The precise path: runs at the reminder's due time. Running twice (a redelivery, a killed worker) is
-    harmless: the claim is conditional on (id, version, pending). When its rows are busy it steps aside for
-    a moment instead of holding the worker (the sweep fires it if it never gets through)."""
-    outcome = deadlines.fire_reminder(reminder_id=reminder_id, version=version)
+    harmless: the claim is conditional on (id, version, pending). `handed` names the hand-over that sent it
+    (tasks queued before it existed carry none). When its rows are busy it steps aside for a moment instead
+    of holding the worker (the sweep fires it if it never gets through)."""
+    outcome = deadlines.fire_reminder(reminder_id=reminder_id, version=version, handed=handed)
     if outcome == deadlines.BUSY:
         try:
             raise self.retry(countdown=0.1)

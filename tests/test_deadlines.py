@@ -8,6 +8,7 @@ test_deadlines_outbox.py and the browser test in test_browser_deadlines.py.
 from __future__ import annotations
 
 import importlib
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,7 +68,8 @@ def eta_sent(monkeypatch):
     """Unit tests never talk to Celery: ETA hand-over is recorded, not published (the sweep covers it)."""
     sent: list[tuple[int, int, datetime]] = []
 
-    def record(rows):
+    def record(rows, *, handed):
+        assert all(Reminder.objects.filter(pk=pk, enqueued_at=handed).exists() for pk, _, _ in rows)
         sent.extend(rows)
         return len(rows)
 
@@ -824,3 +826,72 @@ def test_an_eta_task_behind_a_long_hold_steps_aside_and_changes_nothing():
         assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
     assert Notification.objects.filter(key__startswith=f"reminder:{reminder.pk}:").count() >= 1
     assert TimelineEntry.objects.filter(incident=incident, kind="reminder").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_from_an_earlier_hand_over_is_a_no_op_that_waits_for_nothing():
+    """A worker restart hands the next minutes over again, so a healthy worker's task and the new one both come
+    due. The older one must give way at once — not queue for the room behind the winner — and fire nothing;
+    the current hand-over's task fires; a task from before hand-overs were named still works."""
+    import threading
+
+    from django.db import connection as thread_connection
+    from django.db import transaction
+
+    commander = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
+    with time_machine.travel(T0, tick=False):
+        incident = declare(commander, Severity.SEV1)
+    before, due = (
+        Reminder.objects.get(deadline__incident=incident, kind=kind)
+        for kind in (ReminderKind.BEFORE, ReminderKind.DUE)
+    )
+    with time_machine.travel(T0 + timedelta(minutes=19), tick=False):
+        assert dl.enqueue_due_soon() >= 1  # the first hand-over
+    first = Reminder.objects.get(pk=before.pk).enqueued_at
+    assert first is not None
+    with time_machine.travel(T0 + timedelta(minutes=19, seconds=30), tick=False):
+        assert dl.reset_hand_overs() >= 1  # a worker reconnected …
+        assert dl.enqueue_due_soon() >= 1  # … and the next sweep handed everything over again
+    second = Reminder.objects.get(pk=before.pk).enqueued_at
+    assert second is not None
+    assert second != first
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update().get(pk=incident.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            thread_connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        with time_machine.travel(T0 + timedelta(minutes=20), tick=False):
+            started = time.perf_counter()
+            stale = dl.fire_reminder(reminder_id=before.pk, version=before.version, handed=first.isoformat())
+            waited = time.perf_counter() - started
+    finally:
+        release.set()
+        holder.join(5)
+    assert stale is False
+    assert waited < 0.15, waited  # did not queue for the room (its lock timeout is 200 ms)
+    assert Reminder.objects.get(pk=before.pk).state == ReminderState.PENDING
+    with time_machine.travel(T0 + timedelta(minutes=20), tick=False):
+        assert (
+            dl.fire_reminder(reminder_id=before.pk, version=before.version, handed=first.isoformat()) is False
+        )
+        assert (
+            dl.fire_reminder(reminder_id=before.pk, version=before.version, handed=second.isoformat()) is True
+        )
+        assert (
+            dl.fire_reminder(reminder_id=before.pk, version=before.version, handed=second.isoformat())
+            is False
+        )
+    with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
+        assert dl.fire_reminder(reminder_id=due.pk, version=due.version) is True  # no hand-over named
+    assert TimelineEntry.objects.filter(incident=incident, kind="reminder").count() == 2

@@ -30,7 +30,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(dl, "enqueue_etas", lambda rows: 0)
+    monkeypatch.setattr(dl, "enqueue_etas", lambda rows, *, handed: 0)
     monkeypatch.setattr(notify_module, "_kick_outbox", lambda: None)
     monkeypatch.setattr(notify_module, "_kick_webhooks", lambda: None)
 

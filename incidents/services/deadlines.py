@@ -169,7 +169,7 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
     )
     soon = [(r.pk, r.version, r.due_at) for r in reminders if r.enqueued_at is not None and r.pk]
     if soon:
-        transaction.on_commit(lambda: enqueue_etas(soon))
+        transaction.on_commit(lambda: enqueue_etas(soon, handed=now))
     return reminders
 
 
@@ -755,18 +755,19 @@ def enqueue_due_soon(*, now: datetime | None = None, limit: int = 5000) -> int:
         )
         if rows:
             Reminder.objects.filter(pk__in=[r[0] for r in rows]).update(enqueued_at=now)
-    return enqueue_etas(rows)
+    return enqueue_etas(rows, handed=now)
 
 
-def enqueue_etas(rows: Sequence[tuple[int, int, datetime]]) -> int:
-    """Publish the ETA tasks. With Redis down the first failure stops the loop and the rest are unmarked:
-    the sweep fires them (a little later) and the next sweep retries the hand-over."""
+def enqueue_etas(rows: Sequence[tuple[int, int, datetime]], *, handed: datetime) -> int:
+    """Publish the ETA tasks, each carrying the hand-over it belongs to (`handed`, the `enqueued_at` just
+    written). With Redis down the first failure stops the loop and the rest are unmarked: the sweep fires
+    them (a little later) and the next sweep retries the hand-over."""
     from incidents.tasks import fire_reminder_task
 
     done = 0
     for pk, version, due in rows:
         try:
-            fire_reminder_task.apply_async((pk, version), eta=due, retry=False)
+            fire_reminder_task.apply_async((pk, version, handed.isoformat()), eta=due, retry=False)
         except Exception:  # kombu OperationalError and friends: Redis is down
             log.warning("Redis unavailable; reminders will be fired by the sweep.")
             # A pooled connection that broke during an outage can fail every later publish (kombu raises
@@ -787,18 +788,20 @@ _WAIT_FOR_ROOM = f"""
     SELECT i.id FROM {Incident._meta.db_table} i
       JOIN {Deadline._meta.db_table} d ON d.incident_id = i.id
       JOIN {Reminder._meta.db_table} r ON r.deadline_id = d.id
-     WHERE r.id = %s
+     WHERE r.id = %s AND r.version = %s AND r.state = 'pending'
+       AND (%s::timestamptz IS NULL OR r.enqueued_at = %s::timestamptz)
        FOR UPDATE OF i;
     SET LOCAL lock_timeout = DEFAULT
 """
 
 
-def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | str:
+def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, tries: int = 3) -> bool | str:
     """The ETA task's body: claim exactly (id, version) if it is still pending and due, and fire it.
 
     Returns True when it fired; False when there was nothing to do: already sent (by the sweep or an earlier
-    delivery of this task), cancelled, or of an older version of its deadline. BUSY when its rows are
-    locked right now (someone holds the incident): the task tries again shortly, and the sweep is there
+    delivery of this task), cancelled, of an older version of its deadline, or handed over again since
+    (`handed` is not its `enqueued_at` any more: a newer ETA task or the sweep owns it). BUSY when its rows
+    are locked right now (someone holds the incident): the task tries again shortly, and the sweep is there
     if it never gets through.
     """
     for attempt in range(tries):
@@ -808,14 +811,21 @@ def fire_reminder(*, reminder_id: int, version: int, tries: int = 3) -> bool | s
             # it for milliseconds) instead of skipping it and coming back later — but never for long: behind
             # anything slower the task steps aside (BUSY) and the sweep is there. Incident first, then the
             # deadline: the order every other writer uses. One round trip: the lock between two SET LOCALs.
+            # A task that is no longer the reminder's (stale version, fired, handed over again after a worker
+            # restart) finds no row and waits for nothing: after a restart every reminder of the next minutes
+            # has two tasks, and the loser would otherwise hold a pool process while the winner fires.
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute(_WAIT_FOR_ROOM, [reminder_id])
+                    cursor.execute(_WAIT_FOR_ROOM, [reminder_id, version, handed, handed])
+                    cursor.nextset()  # the SELECT's rows (the first result is the SET)
+                    ours = cursor.fetchone() is not None
             except OperationalError as exc:
                 if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
                     raise
                 transaction.set_rollback(True)  # lock_timeout: someone holds the room for longer
             else:
+                if not ours:
+                    return False
                 # FOR UPDATE on the pending row is the claim (the room is ours already, the reminder and
                 # its deadline are skipped if another path holds them): only one path moves pending → sent.
                 reminder = (
