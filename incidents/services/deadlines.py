@@ -284,9 +284,15 @@ def deadline_complete(
 
 
 def _complete_one(
-    deadline: Deadline, actor: User | None, expected_version: int | None = None, *, record: bool = True
+    deadline: Deadline,
+    actor: User | None,
+    expected_version: int | None = None,
+    *,
+    record: bool = True,
+    locked: bool = False,
 ) -> Deadline:
-    current = _lock(deadline, expected_version)
+    """`locked`: the caller holds the incident and read this open deadline FOR UPDATE itself."""
+    current = deadline if locked else _lock(deadline, expected_version)
     now = timezone.now()
     current.state = DeadlineState.DONE
     current.completed_at = now
@@ -453,8 +459,14 @@ def on_published(
     incident: Incident, actor: User, published_at: datetime, next_update_at: datetime | None = None
 ) -> Deadline | None:
     """A public statement went out: the first response (or the due update) is met, and while the incident is
-    open the next update is due — at the time the statement promised, else after the cadence."""
-    _complete(Deadline.objects.open().filter(incident=incident, key__in=["first_response", "update"]), actor)
+    open the next update is due — at the time the statement promised, else after the cadence.
+
+    The publishing transaction already holds the incident, so the met deadlines are locked as they are read
+    (no second trip to lock the incident and re-read each one)."""
+    met = Deadline.objects.open().filter(incident=incident, key__in=["first_response", "update"])
+    for deadline in met.select_for_update():
+        deadline.incident = incident
+        _complete_one(deadline, actor, locked=True)
     if not incident.is_open:
         return None
     policy = policy_for(incident.severity)
