@@ -23,7 +23,6 @@ from incidents.models import (
     Deadline,
     DeadlineKind,
     DeadlineState,
-    Incident,
     IncidentRole,
     Notification,
     OrgRole,
@@ -43,7 +42,7 @@ from incidents.models.statements import ensure_statement_seeds
 from incidents.services import deadlines as dl
 from incidents.views.deadlines import promised_time
 from tests.factories import UserFactory, give_role
-from tests.helpers import race, snapshot
+from tests.helpers import race, room_held, snapshot
 from tests.test_statements import approve, fully_approved, make_cast, new_statement, publish, submit
 
 notify_module = importlib.import_module("incidents.services.notify")  # the package re-exports notify()
@@ -752,33 +751,13 @@ def test_sweeps_and_eta_tasks_racing_fire_each_reminder_once():
 def test_an_eta_task_waits_for_a_busy_room_instead_of_stepping_aside():
     """Someone holds the incident (posting, another reminder of the same room): the precise path waits its
     turn and fires, rather than handing the reminder back to the next sweep a few seconds late."""
-    import threading
-
-    from django.db import connection as thread_connection
-    from django.db import transaction
-
     commander = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     with time_machine.travel(T0, tick=False):
         incident = declare(commander, Severity.SEV1)
     reminder = Reminder.objects.get(deadline__incident=incident, kind=ReminderKind.BEFORE)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                Incident.objects.select_for_update().get(pk=incident.pk)
-                locked.set()
-                release.wait(5)
-        finally:
-            thread_connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert locked.wait(5)
-    threading.Timer(0.3, release.set).start()  # longer than the old skip-and-retry window (3 x 20 ms)
-    with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+    # Held longer than the old skip-and-retry window (3 x 20 ms), shorter than the lock timeout.
+    with room_held(incident, release_after=0.3), time_machine.travel(T0 + timedelta(minutes=21), tick=False):
         assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is True
-    holder.join(5)
     reminder.refresh_from_db()
     assert reminder.state == ReminderState.SENT
 
@@ -787,40 +766,17 @@ def test_an_eta_task_waits_for_a_busy_room_instead_of_stepping_aside():
 def test_an_eta_task_behind_a_long_hold_steps_aside_and_changes_nothing():
     """Behind anything slower than its 200 ms lock timeout, the precise path gives up cleanly (BUSY: its task
     retries, the sweep is the safety net): no partial effect, and the reminder fires once the room is free."""
-    import threading
-
-    from django.db import connection as thread_connection
-    from django.db import transaction
-
     commander = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     with time_machine.travel(T0, tick=False):
         incident = declare(commander, Severity.SEV1)
     reminder = Reminder.objects.get(deadline__incident=incident, kind=ReminderKind.BEFORE)
     entries = TimelineEntry.objects.filter(incident=incident).count()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                Incident.objects.select_for_update().get(pk=incident.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            thread_connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert locked.wait(5)
-    try:
-        with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
-            assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) == dl.BUSY
-            reminder.refresh_from_db()
-            assert (reminder.state, reminder.sent_at) == (ReminderState.PENDING, None)
-            assert not Notification.objects.filter(key__startswith=f"reminder:{reminder.pk}:").exists()
-            assert TimelineEntry.objects.filter(incident=incident).count() == entries
-    finally:
-        release.set()
-        holder.join(5)
+    with room_held(incident), time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+        assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) == dl.BUSY
+        reminder.refresh_from_db()
+        assert (reminder.state, reminder.sent_at) == (ReminderState.PENDING, None)
+        assert not Notification.objects.filter(key__startswith=f"reminder:{reminder.pk}:").exists()
+        assert TimelineEntry.objects.filter(incident=incident).count() == entries
     with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
         assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is True
         assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
@@ -833,11 +789,6 @@ def test_a_task_from_an_earlier_hand_over_is_a_no_op_that_waits_for_nothing():
     """A worker restart hands the next minutes over again, so a healthy worker's task and the new one both come
     due. The older one must give way at once — not queue for the room behind the winner — and fire nothing;
     the current hand-over's task fires; a task from before hand-overs were named still works."""
-    import threading
-
-    from django.db import connection as thread_connection
-    from django.db import transaction
-
     commander = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     with time_machine.travel(T0, tick=False):
         incident = declare(commander, Severity.SEV1)
@@ -856,28 +807,10 @@ def test_a_task_from_an_earlier_hand_over_is_a_no_op_that_waits_for_nothing():
     assert second is not None
     assert second != first
 
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                Incident.objects.select_for_update().get(pk=incident.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            thread_connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert locked.wait(5)
-    try:
-        with time_machine.travel(T0 + timedelta(minutes=20), tick=False):
-            started = time.perf_counter()
-            stale = dl.fire_reminder(reminder_id=before.pk, version=before.version, handed=first.isoformat())
-            waited = time.perf_counter() - started
-    finally:
-        release.set()
-        holder.join(5)
+    with room_held(incident), time_machine.travel(T0 + timedelta(minutes=20), tick=False):
+        started = time.perf_counter()
+        stale = dl.fire_reminder(reminder_id=before.pk, version=before.version, handed=first.isoformat())
+        waited = time.perf_counter() - started
     assert stale is False
     assert waited < 0.15, waited  # did not queue for the room (its lock timeout is 200 ms)
     assert Reminder.objects.get(pk=before.pk).state == ReminderState.PENDING
