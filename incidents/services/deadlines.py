@@ -800,7 +800,7 @@ _WAIT_FOR_ROOM = f"""
     SELECT i.id FROM {Incident._meta.db_table} i
       JOIN {Deadline._meta.db_table} d ON d.incident_id = i.id
       JOIN {Reminder._meta.db_table} r ON r.deadline_id = d.id
-     WHERE r.id = %s AND r.version = %s AND r.state = 'pending'
+     WHERE r.id = %s AND r.version = %s AND r.state = %s
        AND (%s::timestamptz IS NULL OR r.enqueued_at = %s::timestamptz)
        FOR UPDATE OF i;
     SET LOCAL lock_timeout = DEFAULT
@@ -828,7 +828,9 @@ def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, 
             # has two tasks, and the loser would otherwise hold a pool process while the winner fires.
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute(_WAIT_FOR_ROOM, [reminder_id, version, handed, handed])
+                    cursor.execute(
+                        _WAIT_FOR_ROOM, [reminder_id, version, ReminderState.PENDING, handed, handed]
+                    )
                     cursor.nextset()  # the SELECT's rows (the first result is the SET)
                     ours = cursor.fetchone() is not None
             except OperationalError as exc:
