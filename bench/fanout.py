@@ -513,7 +513,7 @@ async def doorbell_monitor(arrivals: dict[int, int]) -> None:
 
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(live.CHANNEL)
+    await pubsub.subscribe(live.channel())
     try:
         while True:
             message = await pubsub.get_message(timeout=1.0)

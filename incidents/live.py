@@ -16,12 +16,10 @@ from django.core import signing
 from django.db import transaction
 
 from incidents.models import Incident, User
-from warroom.redis import get_redis
+from warroom.redis import channel_name, deployment_id, get_redis
 
 log = logging.getLogger(__name__)
 
-# One channel for all incidents: each events process holds exactly one subscription.
-CHANNEL = "warroom:timeline"
 TOKEN_SALT = "warroom.events.v1"
 
 
@@ -53,9 +51,15 @@ def stream_url(*, user: User, incident: Incident) -> str:
     return f"{base}/timeline?t={mint_stream_token(user=user, incident=incident)}"
 
 
+def channel() -> str:
+    """One channel for all incidents of this deployment: each events process holds exactly one subscription."""
+    return channel_name("timeline")
+
+
 def publish(payload: dict[str, object]) -> None:
+    """Every doorbell names its deployment ("d"); an events process drops any that is not its own."""
     try:
-        get_redis().publish(CHANNEL, json.dumps(payload, separators=(",", ":")))
+        get_redis().publish(channel(), json.dumps({**payload, "d": deployment_id()}, separators=(",", ":")))
     except redis.RedisError:
         # Posting must work with Redis down: streams catch up through their safety tick or polling.
         log.warning("Redis unavailable; live streams will catch up on their next safety tick.")

@@ -19,8 +19,9 @@ from urllib.parse import quote
 import pytest
 import redis
 import time_machine
+from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -29,6 +30,7 @@ from incidents.models import Incident, RoleAssignment, TimelineEntry, User
 from tests.factories import IncidentFactory, give_role
 from tests.helpers import race
 from tests.live_server_asgi import AsgiServer, SSEClient
+from warroom.redis import deployment_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -194,6 +196,34 @@ def test_a_doorbell_for_another_incident_sends_nothing(server, manager, room):
         assert client.entry_ids() == before
 
 
+def test_a_doorbell_from_another_deployment_on_the_same_redis_is_never_shown(server, manager, room):
+    """Two deployments sharing one Redis server: a doorbell naming another deployment — even one carrying an
+    entry for the same incident id and exactly the next seq — is dropped; our own entry arrives instead."""
+    with open_stream(server, manager, room) as client:
+        dropped = server.stats()["counters"].get("foreign_doorbells", 0)
+        following = newest_seq(room) + 1
+        foreign = {"i": room.pk, "s": following, "h": f'<li id="entry-{following}">FOREIGN</li>', "p": 0}
+        publisher = redis.Redis.from_url(settings.REDIS_URL)
+        publisher.publish(live.channel(), json.dumps({**foreign, "d": "another-deployment"}))
+        publisher.publish(live.channel(), json.dumps(foreign))  # from before doorbells named their sender
+        server.wait_for_stats(lambda s: s["counters"].get("foreign_doorbells", 0) >= dropped + 2)
+        seq = add_entry(room, manager, "ours", carry=True)
+        assert seq == following
+        assert client.wait_for(lambda c: seq in c.entry_ids(), 5)
+        assert b"FOREIGN" not in client.raw
+
+
+def test_channel_names_are_per_database_and_prefix(settings, monkeypatch):
+    ours = live.channel()
+    assert deployment_id() in ours
+    monkeypatch.setitem(connections["default"].settings_dict, "NAME", "another_database")
+    elsewhere = live.channel()
+    settings.REDIS_PREFIX = "staging"
+    prefixed = live.channel()
+    assert len({ours, elsewhere, prefixed}) == 3
+    assert "staging" in prefixed
+
+
 # --- (3) refused connections -----------------------------------------------------------------------------
 
 
@@ -205,8 +235,6 @@ def _tampered(token_a: str, token_b: str) -> str:
 
 
 def _expired(user: User, incident: Incident) -> str:
-    from django.conf import settings
-
     with time_machine.travel(timezone.now() - timedelta(seconds=settings.STREAM_TOKEN_MAX_AGE + 60)):
         return live.mint_stream_token(user=user, incident=incident)
 
@@ -475,7 +503,8 @@ class PrivateRedis:
             self.proc = None
 
     def publish(self, payload: dict[str, int]) -> None:
-        redis.Redis.from_url(self.url).publish(live.CHANNEL, json.dumps(payload))
+        message = json.dumps({**payload, "d": deployment_id()})
+        redis.Redis.from_url(self.url).publish(live.channel(), message)
 
 
 @pytest.fixture

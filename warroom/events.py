@@ -8,7 +8,7 @@ Shape of one events process (uvicorn, `--lifespan off`, so everything below star
 
 - ONE `psycopg_pool.AsyncConnectionPool` (1..4 connections), borrowed per statement and given back before
   any byte goes to a client, so an idle stream never holds a connection. No Django ORM anywhere in here.
-- ONE Redis subscription on `incidents.live.CHANNEL`. It is only a doorbell: `{"i": incident, "s": seq}`
+- ONE Redis subscription on this deployment's channel (`incidents.live.channel()`). It is only a doorbell: `{"i": incident, "s": seq}`
   means "incident i has entries up to seq", `{"i": incident, "r": user}` means "re-check this user now".
   PostgreSQL holds the truth; the doorbell never carries content.
 - A registry incident → Feed → streams. A Feed keeps a window of the incident's newest entries, already
@@ -57,7 +57,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from incidents.live import CHANNEL, StreamGrant, read_stream_token
+from incidents.live import StreamGrant, channel, read_stream_token
+from warroom.redis import deployment_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -361,6 +362,7 @@ class Hub:
         self.by_user: dict[int, set[Stream]] = {}
         self.stream_count = 0
         self.counters: Counter[str] = Counter()
+        self.deployment = deployment_id()  # doorbells naming another deployment are dropped
         self.redis_state = "not started"
         self.last_tick_ms: float | None = None  # the whole tick: query and the sweep over the streams
         self.last_tick_query_ms: float | None = None
@@ -707,7 +709,7 @@ class Hub:
             pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
             try:
                 self.redis_state = "connecting"
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel())
                 self.redis_state = "subscribed"
                 self.counters["redis_subscribes"] += 1
                 delay = 0.5
@@ -749,6 +751,10 @@ class Hub:
     def on_message(self, data: Any) -> None:
         try:
             payload = json.loads(data)
+            if payload.get("d") != self.deployment:
+                # Another deployment on a shared Redis server (or a message from before names existed).
+                self.counters["foreign_doorbells"] += 1
+                return
             incident_id = int(payload["i"]) if payload.get("i") is not None else None
             if "s" in payload and incident_id is not None:
                 seq = int(payload["s"])

@@ -105,6 +105,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Seconds; a frozen Redis must never hang a request (reliability-anchors §4.2).
 REDIS_SOCKET_TIMEOUT = float(env_int("REDIS_SOCKET_TIMEOUT_MS", 1000)) / 1000
+# Pub/sub channels and keys carry a per-deployment name derived from the database identity
+# (warroom/redis.py); this optional prefix is added in front, e.g. to tell apart two deployments whose
+# databases have the same host, port and name on different machines but share one Redis server.
+REDIS_PREFIX = env_str("REDIS_PREFIX", "")
 
 # --- Celery --------------------------------------------------------------------------------------------------
 # The broker may live apart from the doorbells and caches (the benchmark gives it a Redis database of its own).
