@@ -13,6 +13,7 @@ from incidents.models.deadlines import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from incidents.models.errors import InputRefused, NotAllowed, Refused
 from incidents.models.incident import (
     SEVERITY_MEANING,
     STATUS_MEANING,
@@ -82,7 +83,9 @@ __all__ = [
     "IncidentQuerySet",
     "IncidentRole",
     "IncidentUserObjectPermission",
+    "InputRefused",
     "InvalidTransition",
+    "NotAllowed",
     "Notification",
     "OrgRole",
     "OutboundEmail",
@@ -90,6 +93,7 @@ __all__ = [
     "Platform",
     "Publication",
     "ReferenceCounter",
+    "Refused",
     "Reminder",
     "ReminderKind",
     "ReminderState",

@@ -11,11 +11,13 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents.models.errors import Refused
+
 if TYPE_CHECKING:
     from incidents.models.users import User
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(Refused):
     """A status change the lifecycle does not allow; the message is shown to the user as is."""
 
 

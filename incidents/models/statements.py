@@ -25,6 +25,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.models.errors import Refused
 from incidents.models.incident import Incident, InvalidTransition, Scenario, Severity
 from incidents.models.team import IncidentRole
 
@@ -86,13 +87,15 @@ LANGUAGES: list[tuple[str, str]] = [
 MAX_BODY = 64_000
 
 
-class StatementError(Exception):
+class StatementError(Refused):
     """A refused statement action; the message is shown to the user as is. Nothing was changed."""
 
 
 class TextRefused(StatementError):
     """The text itself cannot be used (too long for the channel, invisible characters, unfilled
     placeholders): an input problem (422) rather than a refused transition (409)."""
+
+    status: ClassVar[int] = 422
 
 
 # --- canonical text ----------------------------------------------------------------------------------------

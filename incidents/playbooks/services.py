@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -30,6 +30,7 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
+from incidents.models.errors import InputRefused
 from incidents.models.statements import canonical_text
 from incidents.playbooks.models import (
     REVIEW_INTERVAL,
@@ -53,12 +54,14 @@ from incidents.services.team import TeamError, team_add_member
 from incidents.services.timeline import timeline_append, timeline_record
 
 
-class PlaybookError(Exception):
+class PlaybookError(InputRefused):
     """A refused playbook change; the message is shown to the user as is. Nothing was changed."""
 
 
 class StaleVersion(PlaybookError):
     """Someone saved a newer version since the editor was opened; nothing was written."""
+
+    status: ClassVar[int] = 409
 
     def __init__(self, message: str, *, current: Playbook) -> None:
         super().__init__(message)

@@ -10,16 +10,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Deadline, DeadlineKind, DeadlineState, Incident, RoleAssignment, Status, User
+from incidents.models.errors import InputRefused, Refused
 from incidents.reviews.models import SECTION_MAX_CHARS, Feedback, FollowUp, Review, ReviewSection, SectionKey
 from incidents.services.deadlines import deadline_complete, deadline_create
 from incidents.services.notify import notify
 
 
-class ReviewError(Exception):
+class ReviewError(InputRefused):
     """Refused input or action; the message is shown to the user as is. Nothing was changed."""
 
 
-class SectionConflict(Exception):
+class SectionConflict(Refused):
     """Someone saved the section since the user loaded it; nothing was written."""
 
     def __init__(self, current: ReviewSection) -> None:

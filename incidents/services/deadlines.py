@@ -50,13 +50,14 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
+from incidents.models.errors import InputRefused, Refused
 from incidents.services.notify import notify, webhook_enqueue
 from incidents.services.timeline import timeline_record
 
 log = logging.getLogger(__name__)
 
 
-class DeadlineConflict(Exception):
+class DeadlineConflict(Refused):
     """The deadline changed since the person looked at it (stale version) or is no longer open."""
 
     def __init__(self, message: str, *, current: Deadline) -> None:
@@ -64,7 +65,7 @@ class DeadlineConflict(Exception):
         self.current = current
 
 
-class DeadlineError(ValueError):
+class DeadlineError(InputRefused, ValueError):
     """The request makes no sense (no reason for a snooze, a time in the past); nothing was changed."""
 
 

@@ -18,13 +18,14 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
+from incidents.models.errors import Refused
 from incidents.services import deadlines as deadline_hooks
 from incidents.services.notify import notify
 from incidents.services.team import assign_command, team_add_member
 from incidents.services.timeline import timeline_record
 
 
-class StaleEdit(Exception):
+class StaleEdit(Refused):
     """Someone else changed the row since the user loaded it; nothing was written."""
 
     def __init__(self, message: str, *, current: Incident) -> None:

@@ -23,11 +23,12 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
+from incidents.models.errors import Refused
 from incidents.services.notify import notify
 from incidents.services.timeline import timeline_record
 
 
-class TeamError(Exception):
+class TeamError(Refused):
     """A team change that is not allowed; the message is shown to the user as is. Nothing was changed."""
 
 

@@ -26,6 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from incidents import live
 from incidents.models import Evidence, Incident, TimelineEntry, User
+from incidents.models.errors import InputRefused
 from incidents.uploads import CleanFile
 
 MAX_BODY = 5000
@@ -34,7 +35,7 @@ _ALLOWED_TAGS = {"a", "br"}
 _ALLOWED_ATTRS = {"a": {"href"}}
 
 
-class TimelineError(Exception):
+class TimelineError(InputRefused):
     """A refused timeline write; the message is shown to the user. Nothing was written."""
 
 
