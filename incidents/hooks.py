@@ -1,0 +1,38 @@
+"""Where the base app lets its sub-apps (playbooks, reviews, listening, …) take part in its changes without
+importing them: the base app calls a hook, a sub-app connects a receiver to it in its AppConfig.ready().
+The dependency points one way. May import models only (for types).
+
+Receivers run in the caller's transaction, in the order they were connected; an exception in one rolls the
+whole change back, as if the code were written inline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Hook(Generic[F]):
+    """A named list of receivers of one shape (F). Connect at start-up; iterate to call them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._receivers: list[F] = []
+
+    def connect(self, receiver: F) -> F:
+        """Add a receiver (once: reloading an app config must not double it). Usable as a decorator."""
+        if receiver not in self._receivers:
+            self._receivers.append(receiver)
+        return receiver
+
+    def disconnect(self, receiver: F) -> None:
+        if receiver in self._receivers:
+            self._receivers.remove(receiver)
+
+    def __iter__(self) -> Iterator[F]:
+        return iter(tuple(self._receivers))
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}: {len(self._receivers)} receivers>"
