@@ -26,8 +26,7 @@ from incidents.models import (
     StatementVersion,
 )
 from tests.factories import UserFactory, give_role
-from tests.helpers import race
-from tests.test_statements import (
+from tests.factories_statements import (
     HOLDING,
     approve,
     assert_published_texts_were_approved,
@@ -38,7 +37,8 @@ from tests.test_statements import (
     new_statement,
     submit,
 )
-from tests.test_statements import seeded as seeded  # the fixture every test here uses
+from tests.factories_statements import seeded as seeded  # the fixture every test here uses
+from tests.helpers import race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("seeded")]
 ITERATIONS = 50  # the issue asks for 50 per race
@@ -113,10 +113,10 @@ def test_publish_racing_a_new_version():
             partial(save, statement, cast.drafter, f"Unapproved edit ({i})"),
         )
         final = fresh(statement)
-        if isinstance(published, Publication):
+        if isinstance(published, services.PublishResult):
             assert isinstance(saved, services.StaleDraft), saved  # the frozen text refuses the edit
             assert final.status == "published"
-            assert published.version_id == approved_version.pk == cv(final).pk
+            assert published.publication.version_id == approved_version.pk == cv(final).pk
         else:
             assert isinstance(saved, Statement), saved
             assert isinstance(published, REFUSED), published
