@@ -212,7 +212,7 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
     canonical = canonical_text(body)
     with transaction.atomic():
         incident = statement.incident
-        require(incident_perms(actor, incident), Perm.DRAFT)
+        require(incident_perms(actor, incident), Perm.DRAFT)  # at once: a removed member hears that first
         check_text(canonical, statement.channel)
         now = timezone.now()
         won = Statement.objects.filter(
@@ -231,7 +231,11 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
             ):
                 return current  # the same save replayed (double-click, retry): it is already there
             raise _stale(current, canonical, expected_version)
-        # The UPDATE holds the row lock from here on; what we read now is what we overwrite.
+        # The UPDATE holds the statement's row lock from here on; what we read now is what we overwrite.
+        # Then the incident's (lock order: statement, then incident) and the permission again under both,
+        # so a team change cannot slip in between the check and the new version.
+        lock_incident(statement)
+        require(incident_perms(actor, incident), Perm.DRAFT)
         locked = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
         previous = locked.current_version
         if previous is not None and previous.body == canonical:
@@ -351,6 +355,7 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
 @transaction.atomic
 def statement_comment(*, statement: Statement, actor: User, version_number: int, body: str) -> VersionComment:
     """A remark on one version (any state; comments are append-only)."""
+    Incident.objects.select_for_update().only("id").get(pk=statement.incident_id)  # the check, under the lock
     check_comment(incident_perms(actor, statement.incident))
     body = body.strip()
     if not body:
