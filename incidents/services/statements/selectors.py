@@ -258,16 +258,38 @@ def approval_progress(
     return result
 
 
+def _refusal(progress: ApprovalProgress, viewer: User, *, holds_role: bool) -> StatementError | None:
+    """Why the viewer may not decide the current step (None: they may) — rules.check_decide, for a viewer
+    who may approve in the incident."""
+    step = progress.current_step
+    assert step is not None
+    try:
+        check_decide(
+            step=step,
+            steps=[v.step for v in progress.steps],
+            version=progress.version,
+            person_id=viewer.pk,
+            standing=Standing(on_team=True, may_approve=True, holds_role=holds_role),
+            decisions=progress.decisions,
+        )
+    except StatementError as refused:
+        return refused
+    return None
+
+
 def _mark_mine(
     viewer: User, result: dict[int, ApprovalProgress], perms: Mapping[int, Collection[str]]
 ) -> None:
     """Whether the current step is the viewer's to decide, by the rule the decision is checked with —
-    the standing of the viewer read for every statement at once."""
+    the viewer's roles read once for every statement."""
     pending = [
         p
         for p in result.values()
         if p.current_step is not None and Perm.APPROVE in perms.get(p.statement.incident_id, ())
     ]
+    # Steps the viewer may not decide whatever roles they hold (they decided it, or another step of this
+    # version) need no roles read: asked as if they held the role, the rule already says no.
+    pending = [p for p in pending if isinstance(_refusal(p, viewer, holds_role=True), OwnText | None)]
     if not pending:
         return
     roles: dict[int, set[int]] = defaultdict(set)
@@ -278,26 +300,13 @@ def _mark_mine(
     ):
         roles[incident_id].add(role_id)
     for progress in pending:
-        step = progress.current_step
-        assert step is not None
-        incident_id = progress.statement.incident_id
-        try:
-            check_decide(
-                step=step,
-                steps=[v.step for v in progress.steps],
-                version=progress.version,
-                person_id=viewer.pk,
-                standing=Standing(
-                    on_team=True, may_approve=True, holds_role=step.role_id in roles[incident_id]
-                ),
-                decisions=progress.decisions,
-            )
-        except OwnText as refused:
-            progress.blocked = str(refused)  # they hold the step's role: say why it is not theirs
-        except StatementError:
-            continue
-        else:
+        assert progress.current_step is not None
+        holds = progress.current_step.role_id in roles[progress.statement.incident_id]
+        refused = _refusal(progress, viewer, holds_role=holds)
+        if refused is None:
             progress.mine = True
+        elif isinstance(refused, OwnText):
+            progress.blocked = str(refused)  # they hold the step's role: say why it is not theirs
 
 
 def _attach_diffs(viewer: User, mine: list[ApprovalProgress]) -> None:
