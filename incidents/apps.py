@@ -10,7 +10,7 @@ def _seed_catalogues(sender: AppConfig, **kwargs: Any) -> None:
     # Also after a test database flush, which empties every table including the seeded catalogues.
     from django.apps import apps as global_apps
 
-    from incidents.models.statements import ensure_statement_seeds
+    from incidents.models.statement_seeds import ensure_statement_seeds
     from incidents.roles import ensure_roles
 
     # `migrate` passes its migration-state registry; `flush` passes none.

@@ -19,9 +19,9 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
-from incidents.models.statements import LANGUAGES as STATEMENT_LANGUAGES
-from incidents.models.statements import MAX_BODY as MAX_STATEMENT_BODY
-from incidents.models.statements import MAX_FILL
+from incidents.models.statement_text import LANGUAGES as STATEMENT_LANGUAGES
+from incidents.models.statement_text import MAX_BODY as MAX_STATEMENT_BODY
+from incidents.models.statement_text import MAX_FILL
 from incidents.models.users import time_zone_choices
 from incidents.uploads import MAX_FILES, CleanFile, UploadRejected, clean_upload
 

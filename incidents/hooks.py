@@ -9,7 +9,10 @@ whole change back, as if the code were written inline.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from incidents.models import Incident, StatementTemplate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,3 +39,16 @@ class Hook(Generic[F]):
 
     def __repr__(self) -> str:
         return f"<Hook {self.name}: {len(self._receivers)} receivers>"
+
+
+# --- the hooks ------------------------------------------------------------------------------------------------
+
+statement_chain: Hook[Callable[[Incident], int | None]] = Hook("statement_chain")
+"""The approval chain (an ApprovalChainTemplate id) the incident's own setup names — the playbook it was
+declared from — or None for no opinion. Asked when a statement is submitted; the first answer wins."""
+
+statement_templates: Hook[Callable[[Incident, list[StatementTemplate]], list[StatementTemplate]]] = Hook(
+    "statement_templates"
+)
+"""The statement editor's templates for an incident, in the order they are offered: each receiver gets the
+list so far and returns it rearranged (the playbooks app puts the incident's playbook templates first)."""

@@ -15,8 +15,8 @@ from incidents import services
 from incidents.models import ApprovalChainTemplate, Publication, Statement
 from tests.browser import csp_violations, log_in, settled, watch
 from tests.factories import IncidentFactory, UserFactory, give_role
-from tests.test_statements import cv
-from tests.test_statements import seeded as seeded  # the fixture the test below uses
+from tests.factories_statements import cv
+from tests.factories_statements import seeded as seeded  # the fixture the test below uses
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LIVE = 8_000  # ms: a status change must reach every browser within this (it usually takes ~100 ms)

@@ -38,12 +38,12 @@ from incidents.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from incidents.models.statements import ensure_statement_seeds
+from incidents.models.statement_seeds import ensure_statement_seeds
 from incidents.services import deadlines as dl
 from incidents.views.deadlines import promised_time
 from tests.factories import UserFactory, give_role
+from tests.factories_statements import approve, fully_approved, make_cast, new_statement, publish, submit
 from tests.helpers import race, room_held, snapshot
-from tests.test_statements import approve, fully_approved, make_cast, new_statement, publish, submit
 
 notify_module = importlib.import_module("incidents.services.notify")  # the package re-exports notify()
 

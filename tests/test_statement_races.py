@@ -8,11 +8,15 @@ required approval of that version's chain.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 import pytest
+from django.db import connection, transaction
 
 from incidents import services
 from incidents.models import (
@@ -21,13 +25,13 @@ from incidents.models import (
     InvalidTransition,
     Notification,
     Publication,
+    RoleAssignment,
     Statement,
     StatementError,
     StatementVersion,
 )
 from tests.factories import UserFactory, give_role
-from tests.helpers import race
-from tests.test_statements import (
+from tests.factories_statements import (
     HOLDING,
     approve,
     assert_published_texts_were_approved,
@@ -38,7 +42,8 @@ from tests.test_statements import (
     new_statement,
     submit,
 )
-from tests.test_statements import seeded as seeded  # the fixture every test here uses
+from tests.factories_statements import seeded as seeded  # the fixture every test here uses
+from tests.helpers import race
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("seeded")]
 ITERATIONS = 50  # the issue asks for 50 per race
@@ -113,10 +118,10 @@ def test_publish_racing_a_new_version():
             partial(save, statement, cast.drafter, f"Unapproved edit ({i})"),
         )
         final = fresh(statement)
-        if isinstance(published, Publication):
+        if isinstance(published, services.PublishResult):
             assert isinstance(saved, services.StaleDraft), saved  # the frozen text refuses the edit
             assert final.status == "published"
-            assert published.version_id == approved_version.pk == cv(final).pk
+            assert published.publication.version_id == approved_version.pk == cv(final).pk
         else:
             assert isinstance(saved, Statement), saved
             assert isinstance(published, REFUSED), published
@@ -159,3 +164,63 @@ def test_six_identical_creates_make_one_statement():
     assert all(isinstance(r, Statement) for r in results), results
     assert len({r.pk for r in results}) == 1
     assert Statement.objects.filter(incident=cast.incident).count() == 1
+
+
+def _waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_a_save_that_waits_for_a_team_change_is_judged_by_it():
+    """The drafter is removed while their save is under way: the save checked their role at the door,
+    wins its UPDATE, then waits for the incident's lock — and under it finds the role gone. Nothing written."""
+    cast = make_cast()
+    statement = new_statement(cast)
+    assignment = RoleAssignment.objects.get(incident=cast.incident, user=cast.drafter)
+    removed, commit = threading.Event(), threading.Event()
+
+    def remove() -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            with transaction.atomic():
+                services.team_remove_role(incident=cast.incident, actor=cast.commander, assignment=assignment)
+                removed.set()
+                commit.wait(10)  # committed only once the save waits for the incident
+        finally:
+            thread_connection.close()
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    assert removed.wait(10)
+
+    def save_meanwhile() -> object:
+        from django.db import connection as thread_connection
+
+        try:
+            return save(statement, cast.drafter, "Written while being removed.")
+        except StatementError as exc:
+            return exc
+        finally:
+            thread_connection.close()
+
+    saving = ThreadPoolExecutor(1)
+    try:
+        outcome = saving.submit(save_meanwhile)
+        deadline = time.monotonic() + 10
+        while _waiting_on_a_lock() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling for the save to reach the lock (a condition, with a ceiling)
+        assert _waiting_on_a_lock() >= 1, "the save never waited for the incident"
+        commit.set()
+        result = outcome.result(timeout=10)
+    finally:
+        commit.set()
+        remover.join(10)
+        saving.shutdown()
+    assert isinstance(result, StatementError), result
+    assert "no longer on this incident's team" in str(result)
+    assert StatementVersion.objects.filter(statement=statement).count() == 1
+    assert fresh(statement).version == 1

@@ -39,8 +39,7 @@ from incidents.models import (
 )
 from incidents.permissions import incident_perms
 from tests.factories import give_role
-from tests.helpers import snapshot
-from tests.test_statements import (
+from tests.factories_statements import (
     STATEMENT_TABLES,
     assert_published_texts_were_approved,
     cv,
@@ -48,7 +47,8 @@ from tests.test_statements import (
     make_cast,
     new_statement,
 )
-from tests.test_statements import seeded as seeded  # the fixture the test below uses
+from tests.factories_statements import seeded as seeded  # the fixture the test below uses
+from tests.helpers import snapshot
 
 S = StatementStatus
 TEXTS = [

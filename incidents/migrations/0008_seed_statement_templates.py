@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from incidents.models.statements import ensure_statement_seeds
+from incidents.models.statement_seeds import ensure_statement_seeds
 
 
 def seed(apps, schema_editor):

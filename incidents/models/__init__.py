@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from incidents.models.approval_chains import (
+    Approval,
+    ApprovalChainTemplate,
+    ApprovalRule,
+    ApprovalStepTemplate,
+    ChainStep,
+)
 from incidents.models.deadlines import (
     Deadline,
     DeadlineKind,
@@ -27,26 +34,23 @@ from incidents.models.incident import (
     Severity,
     Status,
 )
-from incidents.models.statements import (
+from incidents.models.statement_text import (
     CHANNEL_LIMITS,
     PLACEHOLDERS,
-    Approval,
-    ApprovalChainTemplate,
-    ApprovalRule,
-    ApprovalStepTemplate,
     Audience,
-    ChainStep,
     Channel,
+    StatementError,
+    TextRefused,
+    canonical_text,
+    text_sha256,
+)
+from incidents.models.statements import (
     Publication,
     Statement,
-    StatementError,
     StatementStatus,
     StatementTemplate,
     StatementVersion,
-    TextRefused,
     VersionComment,
-    canonical_text,
-    text_sha256,
 )
 from incidents.models.team import (
     IncidentGroupObjectPermission,

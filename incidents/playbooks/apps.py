@@ -28,4 +28,9 @@ class PlaybooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from incidents import hooks
+        from incidents.playbooks.receivers import playbook_chain, playbook_templates_first
+
         post_migrate.connect(_seed_playbooks, sender=self)
+        hooks.statement_chain.connect(playbook_chain)  # statements go through the chain the playbook names
+        hooks.statement_templates.connect(playbook_templates_first)  # and start from its templates

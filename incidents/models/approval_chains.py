@@ -1,0 +1,216 @@
+"""Approval chains: the templates administrators configure (chain, steps), the steps a version was
+submitted with (`ChainStep`, copied from the template and bound to that version) and the decisions on them.
+
+An `Approval` names the version *and* the sha256 of its text; a new version starts a fresh chain, and
+publishing checks every step of that version's chain (`chain_steps_complete`). May import the statement
+models and the base models (incident, team).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models.incident import Scenario, Severity
+from incidents.models.statement_text import Audience
+from incidents.models.statements import StatementVersion
+from incidents.models.team import IncidentRole
+
+# --- approval chain templates -----------------------------------------------------------------------------
+
+
+class ApprovalRule(models.TextChoices):
+    ANY = "any", "Any one of them"
+    ALL = "all", "All of them"
+    N = "n", "A number of them"
+
+
+class ApprovalChainTemplate(models.Model):
+    """An ordered list of approval steps, chosen for a statement by severity, audience and scenario.
+
+    Empty criteria match anything; of the active chains that match, the most specific wins (most criteria
+    set, then the lowest sort order). A chain may name a shorter `fill_chain` for versions that are a
+    template with only its placeholders filled in; a chain marked `fill_only` is used only that way.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    severities = ArrayField(
+        models.CharField(max_length=8, choices=Severity.choices), default=list, blank=True
+    )
+    audiences = ArrayField(
+        models.CharField(max_length=20, choices=Audience.choices), default=list, blank=True
+    )
+    scenarios = ArrayField(
+        models.CharField(max_length=32, choices=Scenario.choices), default=list, blank=True
+    )
+    allow_self_approval = models.BooleanField(
+        default=False, help_text="May the author of a version approve it? (Separation of duties says no.)"
+    )
+    distinct_approvers = models.BooleanField(
+        default=True, help_text="Each step must be approved by a different person."
+    )
+    fill_chain = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A shorter chain for pure template fills (used only where its own criteria match).",
+    )
+    fill_only = models.BooleanField(
+        default=False, help_text="Only ever used as another chain's template-fill chain."
+    )
+    is_active = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, *, severity: str, audience: str, scenario: str) -> bool:
+        return (
+            (not self.severities or severity in self.severities)
+            and (not self.audiences or audience in self.audiences)
+            and (not self.scenarios or scenario in self.scenarios)
+        )
+
+    @property
+    def specificity(self) -> int:
+        return sum(1 for criteria in (self.severities, self.audiences, self.scenarios) if criteria)
+
+
+class ApprovalStepTemplate(models.Model):
+    chain = models.ForeignKey(ApprovalChainTemplate, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=80, help_text="e.g. Legal")
+    role = models.ForeignKey(
+        IncidentRole,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Whoever holds this role in the incident when they approve.",
+    )
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="Named approvers (optional)."
+    )
+    rule = models.CharField(max_length=8, choices=ApprovalRule.choices, default=ApprovalRule.ANY)
+    required_count = models.PositiveSmallIntegerField(default=1, help_text="For “a number of them”.")
+    sla_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Optional time to decide.")
+
+    class Meta:
+        ordering = ["chain", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "order"], name="step_template_order_unique"),
+            models.CheckConstraint(condition=Q(required_count__gte=1), name="step_template_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain}: {self.order}. {self.name}"
+
+
+class ChainStep(models.Model):
+    """One step of the approval chain, copied from the chain template when a version was submitted.
+
+    Bound to that version: a later version gets its own steps, and nothing from these carries over.
+    """
+
+    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="steps")
+    order = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=80)
+    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    approver_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    rule = models.CharField(max_length=8, choices=ApprovalRule.choices, default=ApprovalRule.ANY)
+    required = models.PositiveSmallIntegerField(default=1)
+    sla_minutes = models.PositiveIntegerField(null=True, blank=True)
+    allow_self_approval = models.BooleanField(default=False)
+    distinct_approvers = models.BooleanField(default=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "order"], name="chain_step_order_unique"),
+            models.CheckConstraint(condition=Q(required__gte=1), name="chain_step_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} step {self.order} {self.name}"
+
+    @property
+    def due_at(self) -> datetime | None:
+        if self.activated_at is None or self.sla_minutes is None:
+            return None
+        return self.activated_at + timedelta(minutes=self.sla_minutes)
+
+    def who(self) -> str:
+        """Who may approve, in words ("any Legal reviewer", "2 approvals from Executive approvers or named
+        approvers")."""
+        people = " or ".join(
+            [
+                *([self.role.name] if self.role is not None else []),
+                *(["named approvers"] if self.approver_ids else []),
+            ]
+        )
+        if self.rule == ApprovalRule.ANY:
+            return f"any one {people}"
+        if self.rule == ApprovalRule.ALL:
+            return f"all {self.required}: {people}"
+        return f"{self.required} of: {people}"
+
+
+class Approval(models.Model):
+    """One person's decision on one step for one version, bound to the sha256 of the text they saw.
+
+    Append-only (database trigger). Only approvals of the current version count; older ones stay as history.
+    """
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="approvals")
+    sha256 = models.CharField(max_length=64)
+    step = models.ForeignKey(ChainStep, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.APPROVED)
+    note = models.CharField(max_length=2000, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "step", "approver"], name="approval_once_per_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver_id} {self.decision} {self.version_id} step {self.step_id}"
+
+
+def chain_steps_complete(
+    steps: list[ChainStep], approvals: list[Approval], version: StatementVersion
+) -> bool:
+    """Does every step have its required approvals, each for exactly this version and its sha256?"""
+    if not steps:
+        return False
+    for step in steps:
+        good = {
+            a.approver_id
+            for a in approvals
+            if a.step_id == step.pk
+            and a.version_id == version.pk
+            and a.sha256 == version.sha256
+            and a.decision == Approval.Decision.APPROVED
+        }
+        if len(good) < step.required:
+            return False
+    return True

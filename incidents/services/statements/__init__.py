@@ -1,0 +1,68 @@
+"""Statements, by stage: drafting (create, save, comment, withdraw), approvals (submit, approve, reject),
+publishing, and the read side (selectors: progress, the approvals queue, what a viewer may do, the diff).
+
+`rules` states each permission rule once, for the services (under the lock) and the selectors alike;
+`common` holds what the stages share. The modules here may import models, permissions, hooks and the
+deadline, notify and timeline services — never views, and never the `incidents.services` package itself.
+Import from here (or from `incidents.services`), not from the modules.
+"""
+
+from __future__ import annotations
+
+from incidents.services.statements.approvals import (
+    ApprovalResult,
+    choose_chain,
+    statement_approve,
+    statement_reject,
+    statement_submit,
+)
+from incidents.services.statements.common import ChainState, statement_url
+from incidents.services.statements.drafting import (
+    StaleDraft,
+    statement_comment,
+    statement_create,
+    statement_save_draft,
+    statement_withdraw,
+    template_values,
+)
+from incidents.services.statements.publishing import PublishResult, statement_publish
+from incidents.services.statements.rules import withdraw_perm
+from incidents.services.statements.selectors import (
+    ApprovalProgress,
+    StatementActions,
+    StepState,
+    StepView,
+    approval_progress,
+    awaiting,
+    statement_actions,
+    step_views,
+    word_diff,
+)
+
+__all__ = [
+    "ApprovalProgress",
+    "ApprovalResult",
+    "ChainState",
+    "PublishResult",
+    "StaleDraft",
+    "StatementActions",
+    "StepState",
+    "StepView",
+    "approval_progress",
+    "awaiting",
+    "choose_chain",
+    "statement_actions",
+    "statement_approve",
+    "statement_comment",
+    "statement_create",
+    "statement_publish",
+    "statement_reject",
+    "statement_save_draft",
+    "statement_submit",
+    "statement_url",
+    "statement_withdraw",
+    "step_views",
+    "template_values",
+    "withdraw_perm",
+    "word_diff",
+]

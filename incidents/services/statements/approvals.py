@@ -1,0 +1,484 @@
+"""Approvals: choosing the chain, submitting a version to it, approving and rejecting its steps.
+
+Submit, approve and reject lock the statement row, then the incident row (so a team change cannot
+interleave with the permission re-check), and re-check everything under the locks: state, version,
+sha256, step order, the actor's role now (`rules.check_decide`). The database backs this up: approvals
+cannot be updated or deleted, and there is one decision per (version, step, approver).
+May import models, permissions, hooks, the deadline, notify and timeline services, and this package's
+common and rules modules.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+import incidents.services.deadlines as deadline_hooks
+from incidents import hooks
+from incidents.models import (
+    Approval,
+    ApprovalChainTemplate,
+    ApprovalRule,
+    ChainStep,
+    Incident,
+    IncidentUserObjectPermission,
+    InvalidTransition,
+    Perm,
+    RoleAssignment,
+    Statement,
+    StatementError,
+    StatementStatus,
+    StatementVersion,
+    User,
+)
+from incidents.models.statement_text import check_text
+from incidents.models.statements import statement_label
+from incidents.permissions import incident_perms
+from incidents.services.notify import notify
+from incidents.services.statements.common import (
+    ChainState,
+    current_version,
+    lock_incident,
+    lock_statement,
+    quote,
+    reason_given,
+    record,
+    same_version,
+    statement_url,
+)
+from incidents.services.statements.rules import Standing, allowed, check_decide, check_submit, require
+
+S = StatementStatus
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    approval: Approval
+    created: bool  # False: a replay; this person had already approved this version
+    statement: Statement
+    chain: ChainState | None = None
+
+
+# --- the chain: choice and snapshot ---------------------------------------------------------------------------
+
+
+def choose_chain(*, incident: Incident, audience: str, fill_only: bool) -> ApprovalChainTemplate | None:
+    """The most specific active chain matching the incident's severity and scenario and the audience;
+    its shorter fill chain instead when the version is a pure template fill and that chain matches too.
+
+    A chain the incident's own setup names (hooks.statement_chain: the playbook it was declared from)
+    wins for the audiences it covers."""
+    criteria = {"severity": incident.severity, "audience": audience, "scenario": incident.scenario}
+    chains = list(ApprovalChainTemplate.objects.filter(is_active=True).select_related("fill_chain"))
+    named = next((pk for answer in hooks.statement_chain if (pk := answer(incident)) is not None), None)
+    chosen = [
+        c
+        for c in chains
+        if c.pk == named and not c.fill_only and (not c.audiences or audience in c.audiences)
+    ]
+    candidates = chosen or [c for c in chains if not c.fill_only and c.matches(**criteria)]
+    if not candidates:
+        return None
+    chain = min(candidates, key=lambda c: (-c.specificity, c.sort_order, c.name))
+    fill = chain.fill_chain
+    if fill_only and fill is not None and fill.is_active and fill.matches(**criteria):
+        return fill
+    return chain
+
+
+def _holders(incident: Incident, role_ids: Iterable[int]) -> dict[int, set[int]]:
+    held: dict[int, set[int]] = defaultdict(set)
+    for role_id, user_id in (
+        RoleAssignment.objects.current()
+        .filter(incident=incident, role_id__in=list(role_ids), user__is_active=True)
+        .values_list("role_id", "user_id")
+    ):
+        held[role_id].add(user_id)
+    return held
+
+
+def _standing_now(incident: Incident, role_id: int | None) -> tuple[Exists, Exists, Exists]:
+    """For a User query, now: on the team? may approve? holds the role `role_id`?"""
+    perms = IncidentUserObjectPermission.objects.filter(user=OuterRef("pk"), content_object=incident)
+    return (
+        Exists(perms),
+        Exists(perms.filter(permission__codename=Perm.APPROVE)),
+        Exists(
+            RoleAssignment.objects.current().filter(user=OuterRef("pk"), incident=incident, role_id=role_id)
+        ),
+    )
+
+
+def _standing(user: User, incident: Incident, role_id: int | None) -> Standing:
+    """Where `user` stands now for deciding a step of role `role_id` (one query)."""
+    on_team, may_approve, holds = _standing_now(incident, role_id)
+    row = (
+        User.objects.filter(pk=user.pk, is_active=True)
+        .annotate(on_team=on_team, may_approve=may_approve, holds=holds)
+        .values_list("on_team", "may_approve", "holds")
+        .first()
+    ) or (False, False, False)
+    return Standing(on_team=bool(row[0]), may_approve=bool(row[1]), holds_role=bool(row[2]))
+
+
+def _snapshot(
+    *, chain: ApprovalChainTemplate, version: StatementVersion, incident: Incident, now: datetime
+) -> list[ChainStep]:
+    templates = list(chain.steps.select_related("role").prefetch_related("users").order_by("order"))
+    if not templates:
+        raise StatementError(
+            f"The approval chain “{chain.name}” has no steps, so nothing could approve this. "
+            "Ask an administrator to fix it under Configuration → Approval chains."
+        )
+    held = _holders(incident, [t.role_id for t in templates if t.role_id is not None])
+    steps = []
+    for index, tpl in enumerate(templates):
+        named = sorted(u.pk for u in tpl.users.all() if u.is_active)
+        if tpl.role_id is None and not named:
+            raise StatementError(
+                f"Step “{tpl.name}” of the chain “{chain.name}” names neither a role nor a person. "
+                "Ask an administrator to fix it."
+            )
+        if tpl.rule == ApprovalRule.ANY:
+            required = 1
+        elif tpl.rule == ApprovalRule.N:
+            required = max(1, tpl.required_count)
+        else:  # everyone who could approve it now (the author excepted, unless the chain allows it)
+            people = set(named) | (held[tpl.role_id] if tpl.role_id is not None else set())
+            if not chain.allow_self_approval:
+                people.discard(version.author_id)
+            required = max(1, len(people))
+        steps.append(
+            ChainStep(
+                version=version,
+                order=index + 1,
+                name=tpl.name,
+                role=tpl.role,
+                approver_ids=named,
+                rule=tpl.rule,
+                required=required,
+                sla_minutes=tpl.sla_minutes,
+                allow_self_approval=chain.allow_self_approval,
+                distinct_approvers=chain.distinct_approvers,
+                activated_at=now if index == 0 else None,
+            )
+        )
+    return ChainStep.objects.bulk_create(steps)
+
+
+def _step_candidates(
+    *,
+    incident: Incident,
+    step: ChainStep,
+    steps: list[ChainStep],
+    version: StatementVersion,
+    decisions: list[Approval],
+) -> list[User]:
+    """Everyone who may decide `step` now, by the rule the decision itself is checked with. One query:
+    the holders of its role and its named approvers, with where each stands."""
+    who = Q(pk__in=step.approver_ids)
+    if step.role_id is not None:
+        who |= Q(
+            pk__in=RoleAssignment.objects.current()
+            .filter(incident=incident, role_id=step.role_id)
+            .values("user_id")
+        )
+    on_team, may_approve, holds = _standing_now(incident, step.role_id)
+    people = (
+        User.objects.filter(who, is_active=True)
+        .annotate(on_team=on_team, may_approve=may_approve, holds=holds)
+        .order_by("display_name", "pk")
+    )
+    return [
+        person
+        for person in people
+        if allowed(
+            check_decide,
+            step=step,
+            steps=steps,
+            version=version,
+            person_id=person.pk,
+            standing=Standing(
+                on_team=person.on_team, may_approve=person.may_approve, holds_role=person.holds
+            ),
+            decisions=decisions,
+        )
+    ]
+
+
+def _notify_step(
+    *,
+    incident: Incident,
+    statement: Statement,
+    version: StatementVersion,
+    step: ChainStep,
+    steps: list[ChainStep],
+    decisions: list[Approval],
+) -> None:
+    """Tell the people who may decide `step` that it is theirs now (`decisions`: the version's so far)."""
+    for user in _step_candidates(
+        incident=incident, step=step, steps=steps, version=version, decisions=decisions
+    ):
+        notify(
+            user=user,
+            incident=incident,
+            text=(
+                f"Your approval is needed: {statement_label(statement)} v{version.number}, "
+                f"step {step.order} of {len(steps)} ({step.name}), in {incident.reference}."
+            ),
+            url=statement_url(statement, incident),
+            key=f"statement-step:{step.pk}:{user.pk}",
+        )
+
+
+# --- submit, approve, reject ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def statement_submit(*, statement: Statement, actor: User, version_number: int) -> Statement:
+    """Send the current version for approval: choose the chain and snapshot its steps for this version."""
+    locked = lock_statement(statement)
+    incident = lock_incident(locked)
+    perms = incident_perms(actor, incident)
+    require(perms, Perm.DRAFT)
+    version = same_version(locked, version_number)
+    if locked.is_in_review and version.steps.exists():
+        return locked  # submitted already (a double-click): nothing to do
+    check_submit(locked, version, perms)
+    check_text(version.body, locked.channel)
+    if version.steps.exists():
+        raise StatementError(
+            f"v{version.number} has been through review once; save a new version to submit it again."
+        )
+    chain = choose_chain(
+        incident=incident, audience=locked.audience, fill_only=version.from_template_fill_only
+    )
+    if chain is None:
+        raise StatementError(
+            "No approval chain applies to this statement. Ask an administrator to set one up under "
+            "Configuration → Approval chains."
+        )
+    now = timezone.now()
+    steps = _snapshot(chain=chain, version=version, incident=incident, now=now)
+    locked.status = S.IN_REVIEW
+    locked.status_note = ""
+    locked.chain_template = chain
+    locked.chain_name = chain.name
+    locked.updated_at = now
+    locked.save(update_fields=["status", "status_note", "chain_template", "chain_name", "updated_at"])
+    shorter = " (a pure template fill: the shorter chain applies)" if chain.fill_only else ""
+    record(
+        incident,
+        actor,
+        f"{actor} submitted v{version.number} of {statement_label(locked)} for approval: "
+        f"{' → '.join(s.name for s in steps)}{shorter}.",
+    )
+    _notify_step(
+        incident=incident, statement=locked, version=version, step=steps[0], steps=steps, decisions=[]
+    )
+    deadline_hooks.on_step_activated(locked, steps[0], len(steps))  # the step's SLA becomes a deadline
+    return locked
+
+
+def _review_checks(
+    locked: Statement,
+    actor: User,
+    version_number: int,
+    sha256: str,
+    step_order: int | None,
+    decisions: list[Approval],
+) -> tuple[StatementVersion, list[ChainStep], ChainStep]:
+    """Everything an approver must satisfy, checked under the locks. Returns (version, steps, step).
+
+    `decisions` are the current version's approvals and rejections so far (read once by the caller)."""
+    version = same_version(locked, version_number)
+    if sha256 and sha256 != version.sha256:
+        raise StatementError(
+            f"The text you reviewed is not v{version.number} as stored. Nothing was changed; reload and read it again."
+        )
+    if not locked.is_in_review:
+        raise InvalidTransition(
+            f"This statement is {locked.get_status_display().lower()}, not in review; there is nothing to decide."
+        )
+    steps = list(version.steps.select_related("role").order_by("order"))
+    step = next((s for s in steps if s.completed_at is None), None)
+    if step is None:  # cannot happen while in review; the state says otherwise
+        raise StatementError("Every step of this chain is already complete.")
+    if step_order is not None and step_order != step.order:
+        asked = next((s for s in steps if s.order == step_order), None)
+        if step_order > step.order:
+            raise StatementError(
+                f"Steps cannot be skipped: this statement is waiting for step {step.order} ({step.name}) "
+                f"before {asked.name if asked else f'step {step_order}'}."
+            )
+        raise StatementError(
+            f"Step {step_order}{f' ({asked.name})' if asked else ''} is already complete; "
+            f"it is now waiting for step {step.order} ({step.name})."
+        )
+    check_decide(
+        step=step,
+        steps=steps,
+        version=version,
+        person_id=actor.pk,
+        standing=_standing(actor, locked.incident, step.role_id),
+        decisions=decisions,
+    )
+    return version, steps, step
+
+
+@transaction.atomic
+def statement_approve(
+    *, statement: Statement, actor: User, version_number: int, sha256: str, step_order: int | None = None
+) -> ApprovalResult:
+    """Approve the current step for exactly the version (and sha256) the approver read.
+
+    A replay by someone who already approved this version changes nothing and says so. When the step has
+    its approvals it completes and the next step's approvers are told; after the last step the statement
+    is approved and may be published.
+    """
+    locked = lock_statement(statement)
+    incident = lock_incident(locked)
+    decisions = list(
+        Approval.objects.filter(version_id=locked.current_version_id).select_related("step", "approver")
+    )
+    mine = next(
+        (
+            a
+            for a in decisions
+            if a.approver_id == actor.pk
+            and a.decision == Approval.Decision.APPROVED
+            and step_order in (None, a.step.order)
+        ),
+        None,
+    )
+    if (
+        mine is not None
+        and locked.current_version is not None
+        and version_number == locked.current_version.number
+    ):
+        return ApprovalResult(approval=mine, created=False, statement=locked)
+    version, steps, step = _review_checks(locked, actor, version_number, sha256, step_order, decisions)
+    now = timezone.now()
+    approval = Approval.objects.create(
+        version=version, sha256=version.sha256, step=step, approver=actor, decided_at=now
+    )
+    decisions.append(approval)
+    approved = [a for a in decisions if a.decision == Approval.Decision.APPROVED]
+    count = sum(1 for a in approved if a.step_id == step.pk)
+    label = statement_label(locked)
+    progress = f"{count} of {step.required}" if step.required > 1 else ""
+    if count >= step.required:
+        step.completed_at = now
+        following = next((s for s in steps if s.order > step.order), None)
+        if following is not None:
+            following.activated_at = now
+            # One statement for both: this step is complete, the next one starts now.
+            ChainStep.objects.filter(pk__in=[step.pk, following.pk]).update(
+                completed_at=Case(When(pk=step.pk, then=Value(now)), default=F("completed_at")),
+                activated_at=Case(When(pk=following.pk, then=Value(now)), default=F("activated_at")),
+            )
+            record(
+                incident,
+                actor,
+                f"{actor} approved v{version.number} of {label} — step {step.order} of {len(steps)} "
+                f"({step.name}) complete; waiting for {following.name}.",
+            )
+            _notify_step(
+                incident=incident,
+                statement=locked,
+                version=version,
+                step=following,
+                steps=steps,
+                decisions=decisions,
+            )
+            deadline_hooks.on_step_decided(step, actor)
+            deadline_hooks.on_step_activated(locked, following, len(steps))
+        else:
+            deadline_hooks.on_step_decided(step, actor)
+            step.save(update_fields=["completed_at"])
+            locked.status = S.APPROVED
+            locked.updated_at = now
+            locked.save(update_fields=["status", "updated_at"])
+            record(
+                incident,
+                actor,
+                f"{actor} approved v{version.number} of {label} — every step is complete "
+                f"({' → '.join(s.name for s in steps)}); it may be published.",
+            )
+            if version.author_id != actor.pk:
+                notify(
+                    user=version.author,
+                    incident=incident,
+                    text=f"{label} v{version.number} is approved by every step and may be published.",
+                    url=statement_url(locked, incident),
+                    key=f"statement-approved:{version.pk}:{version.author_id}",
+                )
+    else:
+        locked.updated_at = now
+        locked.save(update_fields=["updated_at"])
+        record(
+            incident,
+            actor,
+            f"{actor} approved v{version.number} of {label} at step {step.order} ({step.name}): {progress}.",
+        )
+    return ApprovalResult(
+        approval=approval, created=True, statement=locked, chain=ChainState(steps=steps, decisions=decisions)
+    )
+
+
+@transaction.atomic
+def statement_reject(
+    *,
+    statement: Statement,
+    actor: User,
+    version_number: int,
+    reason: str,
+    sha256: str = "",
+    step_order: int | None = None,
+) -> Statement:
+    """Reject the current version at the current step, with a reason; it goes back to its author."""
+    locked = lock_statement(statement)
+    incident = lock_incident(locked)
+    reason = reason_given(reason, "for rejecting")
+    version = current_version(locked)
+    decisions = list(Approval.objects.filter(version=version).select_related("step"))
+    replay = any(a.approver_id == actor.pk and a.decision == Approval.Decision.REJECTED for a in decisions)
+    if replay and locked.is_rejected and version.number == version_number:
+        return locked  # a replay of the same rejection
+    version, _steps, step = _review_checks(locked, actor, version_number, sha256, step_order, decisions)
+    now = timezone.now()
+    Approval.objects.create(
+        version=version,
+        sha256=version.sha256,
+        step=step,
+        approver=actor,
+        decision=Approval.Decision.REJECTED,
+        note=reason,
+        decided_at=now,
+    )
+    locked.status = S.REJECTED
+    locked.status_note = reason
+    locked.updated_at = now
+    locked.save(update_fields=["status", "status_note", "updated_at"])
+    deadline_hooks.on_step_decided(step, actor)
+    label = statement_label(locked)
+    record(
+        incident,
+        actor,
+        f"{actor} rejected v{version.number} of {label} at step {step.order} ({step.name}): {quote(reason)}",
+    )
+    if version.author_id != actor.pk:
+        notify(
+            user=version.author,
+            incident=incident,
+            text=f"{actor} rejected v{version.number} of {label}: {quote(reason)} Edit it and submit a new version.",
+            url=statement_url(locked, incident),
+            key=f"statement-rejected:{version.pk}:{version.author_id}",
+        )
+    return locked

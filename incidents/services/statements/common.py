@@ -1,0 +1,101 @@
+"""What every stage of a statement's life shares: the row locks, the version checks, the timeline record,
+the words of a refusal. Internal to this package. May import models and the timeline service.
+
+Lock order is always statement(s), then incident — never the other way round — so the statement services
+never deadlock with each other or with the team and timeline services (which lock only the incident).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from incidents.models import (
+    Approval,
+    ChainStep,
+    Incident,
+    Statement,
+    StatementError,
+    StatementVersion,
+    TextRefused,
+    TimelineEntry,
+    User,
+)
+from incidents.services.timeline import timeline_record
+
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """A version's chain steps and decisions as a service left them (so the page need not read them again)."""
+
+    steps: list[ChainStep]
+    decisions: list[Approval]
+
+
+def statement_url(statement: Statement, incident: Incident | None = None) -> str:
+    code = (incident or statement.incident).code
+    return reverse("incidents:statement", args=[code, statement.code])
+
+
+def lock_statement(statement: Statement) -> Statement:
+    """The statement row, locked, with its current version and its author (not locked: versions never
+    change)."""
+    locked = (
+        Statement.objects.select_for_update(of=("self",))
+        .select_related("current_version", "current_version__author")
+        .get(pk=statement.pk)
+    )
+    locked.incident = statement.incident  # the caller's, with the permissions the view read
+    return locked
+
+
+def lock_incident(statement: Statement) -> Incident:
+    """Lock the incident row after the statement: team changes (which lock it too) cannot interleave with
+    the permission checks that follow."""
+    Incident.objects.select_for_update().only("id").get(pk=statement.incident_id)
+    return statement.incident
+
+
+def current_version(statement: Statement) -> StatementVersion:
+    version = statement.current_version
+    if version is None:  # every statement is created with v1; this is a broken row
+        raise StatementError("This statement has no text yet.")
+    return version
+
+
+def same_version(statement: Statement, number: int) -> StatementVersion:
+    """The current version, if it is the one the user saw (`number`); refused otherwise."""
+    version = current_version(statement)
+    if number != version.number:
+        raise StatementError(
+            f"v{number} has been replaced by v{version.number} (saved by {version.author}). "
+            f"Nothing was changed; read v{version.number} first."
+        )
+    return version
+
+
+def reason_given(text: str, what: str) -> str:
+    text = text.strip()
+    if not text:
+        raise TextRefused(f"Give a reason {what}; it is recorded and shown to the team.")
+    if len(text) > MAX_REASON:
+        raise TextRefused(f"Keep the reason under {MAX_REASON:,} characters.")
+    return text
+
+
+def quote(text: str, limit: int = 280) -> str:
+    text = " ".join(text.split())
+    return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
+
+
+def names(users: Iterable[User]) -> str:
+    return ", ".join(str(u) for u in users)
+
+
+def record(incident: Incident, actor: User | None, text: str) -> None:
+    """The statement event on the timeline, in the change's transaction (it rides the room's stream)."""
+    timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)

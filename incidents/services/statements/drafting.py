@@ -1,0 +1,374 @@
+"""Drafting: starting a statement (blank, from a template, as a variant or an update), saving versions of
+its text, commenting on a version, and withdrawing it.
+
+Saving is optimistic: a conditional UPDATE on the statement's `version` counter; exactly one of several
+concurrent saves of the same version wins, the others get StaleDraft carrying both texts. Withdrawing locks
+the statement, then the incident, like the approval services. Versions and comments cannot be updated or
+deleted (database triggers). May import models, permissions, the deadline, notify and timeline services,
+and this package's common and rules modules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+import incidents.services.deadlines as deadline_hooks
+from incidents.models import (
+    Approval,
+    Audience,
+    Channel,
+    Incident,
+    Perm,
+    Publication,
+    Statement,
+    StatementError,
+    StatementStatus,
+    StatementTemplate,
+    StatementVersion,
+    Status,
+    TextRefused,
+    User,
+    VersionComment,
+    canonical_text,
+    text_sha256,
+)
+from incidents.models.statement_text import LANGUAGES, check_text, fill_template, is_template_fill
+from incidents.models.statements import statement_label
+from incidents.permissions import incident_perms
+from incidents.services.notify import notify
+from incidents.services.statements.common import (
+    current_version,
+    lock_incident,
+    lock_statement,
+    names,
+    quote,
+    reason_given,
+    record,
+    statement_url,
+)
+from incidents.services.statements.rules import (
+    check_comment,
+    check_update,
+    check_variant,
+    check_withdraw,
+    require,
+    withdraw_perm,
+)
+
+S = StatementStatus
+MAX_COMMENT = 4000
+
+
+class StaleDraft(StatementError):
+    """The draft changed (or left the editable states) since the user loaded it. Nothing was written.
+
+    Carries both texts so the user can compare them side by side and lose nothing.
+    """
+
+    def __init__(self, message: str, *, statement: Statement, mine: str, expected_version: int) -> None:
+        super().__init__(message)
+        self.statement = statement
+        self.mine = mine
+        self.expected_version = expected_version
+        self.theirs = statement.current_version
+
+
+def template_values(incident: Incident, fill: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the placeholders are filled with: known facts first, then what the drafter typed."""
+    values = {
+        "company": settings.ORGANISATION_NAME,
+        "incident_title": incident.title,
+        "reference": incident.reference,
+    }
+    values.update({k: v for k, v in (fill or {}).items() if v and v.strip()})
+    return values
+
+
+def _fill_title(title: str, values: Mapping[str, str]) -> str:
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), m.group(0)).strip(), title)[:200]
+
+
+@transaction.atomic
+def statement_create(
+    *,
+    incident: Incident,
+    actor: User,
+    channel: str = "",
+    title: str = "",
+    audience: str = Audience.PUBLIC,
+    language: str = "en",
+    body: str = "",
+    template: StatementTemplate | None = None,
+    fill: Mapping[str, str] | None = None,
+    master: Statement | None = None,
+    supersedes: Statement | None = None,
+    idempotency_key: str = "",
+) -> Statement:
+    """Start a statement: blank, from a template (placeholders filled), as a variant of a master for
+    another channel, or as an update that will supersede a published statement. Creates v1."""
+    Incident.objects.select_for_update().only("id").get(pk=incident.pk)  # serialises replays of the form
+    perms = incident_perms(actor, incident)
+    require(perms, Perm.DRAFT)
+    key = idempotency_key[:64]
+    if key:
+        existing = Statement.objects.filter(created_by=actor, idempotency_key=key).first()
+        if existing is not None:
+            return existing  # a double-click or a retried POST: the statement it already created
+    if incident.status == Status.CLOSED:
+        raise StatementError("This incident is closed; reopen it before drafting statements.")
+    template_body = ""
+    if template is not None:
+        if not template.is_active:
+            raise StatementError(f"The template “{template.name}” is no longer in use.")
+        values = template_values(incident, fill)
+        body = fill_template(template.body, values)
+        template_body = canonical_text(template.body)
+        title = title.strip() or _fill_title(template.title, values)
+        channel, audience, language = template.channel, template.audience, template.language
+    # Re-read what the new statement hangs off: the caller's copy may be older than its current state.
+    if master is not None:
+        master = Statement.objects.select_related("master").get(pk=master.pk)
+    if supersedes is not None:
+        supersedes = Statement.objects.get(pk=supersedes.pk)
+    if master is not None:
+        if master.incident_id != incident.pk:
+            raise StatementError("A variant belongs to the same incident as its master statement.")
+        if master.master_id is not None:
+            master = master.master  # variants hang off the master, one level deep
+            assert master is not None
+        check_variant(master, perms)
+        title = title.strip() or master.title
+        audience = master.audience
+    if supersedes is not None:
+        if supersedes.incident_id != incident.pk:
+            raise StatementError("Only a published statement of this incident can be updated by a new one.")
+        check_update(supersedes, perms)
+        title = title.strip() or supersedes.title
+    title = " ".join(title.split())
+    if not title:
+        raise TextRefused("Give the statement a short working title.")
+    if channel not in Channel.values:
+        raise TextRefused("Choose the channel the statement is for.")
+    if audience not in Audience.values:
+        raise TextRefused("Choose who the statement is for.")
+    if language not in dict(LANGUAGES):
+        raise TextRefused("Choose the statement's language.")
+    canonical = canonical_text(body)
+    check_text(canonical, channel)
+    now = timezone.now()
+    statement = Statement.objects.create(
+        incident=incident,
+        title=title[:200],
+        audience=audience,
+        channel=channel,
+        language=language,
+        master=master,
+        supersedes=supersedes,
+        status=S.DRAFT,
+        version=1,
+        template=template,
+        template_name=template.name if template is not None else "",
+        template_body=template_body,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=key,
+    )
+    statement.current_version = StatementVersion.objects.create(
+        statement=statement,
+        number=1,
+        body=canonical,
+        sha256=text_sha256(canonical),
+        author=actor,
+        created_at=now,
+        from_template_fill_only=template is not None,
+    )
+    statement.save(update_fields=["current_version"])
+    origin = ""
+    if template is not None:
+        origin = f" from the template “{template.name}”"
+    elif master is not None:
+        origin = f" as a {Channel(channel).label} variant of “{master.title}”"
+    elif supersedes is not None:
+        origin = f" as an update to “{supersedes.title}”"
+    record(incident, actor, f"Statement drafted{origin}: {statement_label(statement)}, v1.")
+    return statement
+
+
+def statement_save_draft(*, statement: Statement, actor: User, expected_version: int, body: str) -> Statement:
+    """Save the editor's text as a new version, if nobody saved since `expected_version`.
+
+    Optimistic: one conditional UPDATE of the version counter decides; a loser gets StaleDraft with both
+    texts and nothing written. Saving while in review or after approval drops the statement back to draft:
+    the approvals of the old text stay as history but do not count for the new one, whose chain starts
+    again on submit. Their approvers are told why, with a link to the diff.
+    """
+    canonical = canonical_text(body)
+    with transaction.atomic():
+        incident = statement.incident
+        require(incident_perms(actor, incident), Perm.DRAFT)  # at once: a removed member hears that first
+        check_text(canonical, statement.channel)
+        now = timezone.now()
+        won = Statement.objects.filter(
+            pk=statement.pk, version=expected_version, status__in=Statement.EDITABLE
+        ).update(version=F("version") + 1, updated_at=now)
+        if not won:
+            current = Statement.objects.select_related(
+                "current_version", "current_version__author", "incident"
+            ).get(pk=statement.pk)
+            theirs = current.current_version
+            if (
+                theirs is not None
+                and theirs.body == canonical
+                and theirs.author_id == actor.pk
+                and current.is_draft
+            ):
+                return current  # the same save replayed (double-click, retry): it is already there
+            raise _stale(current, canonical, expected_version)
+        # The UPDATE holds the statement's row lock from here on; what we read now is what we overwrite.
+        # Then the incident's (lock order: statement, then incident) and the permission again under both,
+        # so a team change cannot slip in between the check and the new version.
+        lock_incident(statement)
+        require(incident_perms(actor, incident), Perm.DRAFT)
+        locked = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
+        previous = locked.current_version
+        if previous is not None and previous.body == canonical:
+            raise StatementError(f"Nothing changed since v{previous.number}; there is nothing to save.")
+        old_status = locked.status
+        version = StatementVersion.objects.create(
+            statement=locked,
+            number=locked.version,
+            body=canonical,
+            sha256=text_sha256(canonical),
+            author=actor,
+            created_at=now,
+            from_template_fill_only=is_template_fill(locked.template_body, canonical),
+        )
+        locked.current_version = version
+        locked.status = S.DRAFT
+        locked.status_note = ""
+        locked.save(update_fields=["current_version", "status", "status_note"])
+        _after_new_version(locked, previous, version, old_status, actor)
+        return locked
+
+
+def _stale(current: Statement, mine: str, expected: int) -> StaleDraft:
+    theirs = current.current_version
+    if current.status not in Statement.EDITABLE:
+        message = (
+            f"This statement is {current.get_status_display().lower()} now, so its text can no longer "
+            "change. Nothing was saved; your text is kept below."
+        )
+    else:
+        who = f"{theirs.author} saved v{theirs.number}" if theirs is not None else "Someone saved"
+        message = (
+            f"{who} while you were editing v{expected}. Nothing was overwritten: compare both texts, "
+            "then save yours if it should replace theirs."
+        )
+    return StaleDraft(message, statement=current, mine=mine, expected_version=expected)
+
+
+def _after_new_version(
+    statement: Statement,
+    previous: StatementVersion | None,
+    version: StatementVersion,
+    old_status: str,
+    actor: User,
+) -> None:
+    incident = statement.incident
+    label = statement_label(statement)
+    if previous is None or old_status not in Statement.UNDER_APPROVAL:
+        after = f" after v{previous.number} was rejected" if old_status == S.REJECTED and previous else ""
+        record(incident, actor, f"{actor} saved v{version.number} of {label}{after}.")
+        return
+    approvers = [
+        a.approver
+        for a in Approval.objects.filter(version=previous, decision=Approval.Decision.APPROVED)
+        .select_related("approver")
+        .order_by("decided_at")
+    ]
+    deadline_hooks.on_chain_void(statement, actor)  # nobody owes a decision on the old version
+    was = "in review" if old_status == S.IN_REVIEW else "approved"
+    voided = (
+        f" The approvals of v{previous.number} by {names(approvers)} no longer count." if approvers else ""
+    )
+    record(
+        incident,
+        actor,
+        f"{actor} saved v{version.number} of {label} while v{previous.number} was {was}: back to draft, "
+        f"the approval chain starts again when v{version.number} is submitted.{voided}",
+    )
+    url = f"{statement_url(statement, incident)}?a={previous.number}&b={version.number}#diff"
+    for user in {a.pk: a for a in approvers if a.pk != actor.pk}.values():
+        notify(
+            user=user,
+            incident=incident,
+            text=(
+                f"{actor} changed {label}: v{version.number} replaces v{previous.number}, which you approved. "
+                "Your approval was for the old text and does not carry over; see exactly what changed."
+            ),
+            url=url,
+            key=f"statement-replaced:{version.pk}:{user.pk}",
+        )
+
+
+@transaction.atomic
+def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Statement:
+    """Withdraw a statement with a reason: take back a published one, or abandon a draft."""
+    locked = lock_statement(statement)
+    incident = lock_incident(locked)
+    was_published = locked.is_published
+    perms = incident_perms(actor, incident)
+    require(perms, withdraw_perm(locked))
+    reason = reason_given(reason, "for withdrawing it")
+    check_withdraw(locked, perms)
+    locked.status = S.WITHDRAWN
+    locked.status_note = reason
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["status", "status_note", "updated_at"])
+    label = statement_label(locked)
+    what = "withdrew the published statement" if was_published else "withdrew the draft"
+    record(incident, actor, f"{actor} {what} {label}: {quote(reason)}")
+    deadline_hooks.on_chain_void(locked, actor)
+    if was_published:
+        version = current_version(locked)
+        people = {a.approver_id for a in Approval.objects.filter(version=version)} | {
+            p.published_by_id for p in Publication.objects.filter(statement=locked)
+        }
+        for user in User.objects.filter(pk__in=people - {actor.pk}, is_active=True):
+            notify(
+                user=user,
+                incident=incident,
+                text=f"{actor} withdrew the published statement {label}: {quote(reason)}",
+                url=statement_url(locked, incident),
+                key=f"statement-withdrawn:{locked.pk}:{user.pk}",
+            )
+    return locked
+
+
+@transaction.atomic
+def statement_comment(*, statement: Statement, actor: User, version_number: int, body: str) -> VersionComment:
+    """A remark on one version (any state; comments are append-only)."""
+    Incident.objects.select_for_update().only("id").get(pk=statement.incident_id)  # the check, under the lock
+    check_comment(incident_perms(actor, statement.incident))
+    body = body.strip()
+    if not body:
+        raise TextRefused("Write a comment first.")
+    if len(body) > MAX_COMMENT:
+        raise TextRefused(f"Keep a comment under {MAX_COMMENT:,} characters.")
+    version = StatementVersion.objects.filter(statement=statement, number=version_number).first()
+    if version is None:
+        raise StatementError(f"This statement has no v{version_number}.")
+    comment = VersionComment.objects.create(version=version, author=actor, body=body)
+    record(
+        statement.incident,
+        actor,
+        f"{actor} commented on v{version.number} of {statement_label(statement)}: {quote(body)}",
+    )
+    return comment

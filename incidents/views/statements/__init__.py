@@ -1,0 +1,34 @@
+"""Statements in the browser: `pages` answers the reads (the room's panel, the statement page, the
+approvals queue), `changes` the POSTs (through the one action helper, incidents.views.actions).
+
+May import models, forms, services and permissions; nothing imports these modules but urls and the room.
+"""
+
+from __future__ import annotations
+
+from incidents.views.statements.changes import (
+    statement_approve,
+    statement_comment,
+    statement_new,
+    statement_publish,
+    statement_reject,
+    statement_save,
+    statement_submit,
+    statement_withdraw,
+)
+from incidents.views.statements.pages import my_approvals, room_statements_context, statement, statements
+
+__all__ = [
+    "my_approvals",
+    "room_statements_context",
+    "statement",
+    "statement_approve",
+    "statement_comment",
+    "statement_new",
+    "statement_publish",
+    "statement_reject",
+    "statement_save",
+    "statement_submit",
+    "statement_withdraw",
+    "statements",
+]

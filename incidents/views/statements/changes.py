@@ -1,0 +1,475 @@
+"""Statements to change: start one, save its text, submit, approve, reject, publish, withdraw, comment.
+
+Every view looks the incident up once with the permission its action needs (404 invisible, 403 not
+allowed), then runs one service through the action helper (`incidents.views.actions.act`): an invalid form
+is a 422, a refusal answers with its own status (409, or 422 for an unusable text), and the answer is the
+fragment of the place the form came from (the room's panel, the approvals queue or the statement page) —
+or, without JavaScript, a redirect there. May import models, forms, services, permissions, hooks and
+the statement pages module (for the fragments it answers with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from incidents import hooks, services
+from incidents.forms import (
+    StatementCommentForm,
+    StatementCreateForm,
+    StatementDecisionForm,
+    StatementPublishForm,
+    StatementRejectForm,
+    StatementSaveForm,
+    StatementVersionForm,
+    StatementWithdrawForm,
+)
+from incidents.http import AuthRequest
+from incidents.models import (
+    CHANNEL_LIMITS,
+    Channel,
+    Incident,
+    InputRefused,
+    Perm,
+    Publication,
+    Statement,
+    StatementTemplate,
+)
+from incidents.permissions import get_incident_for
+from incidents.services.statements import (
+    ApprovalResult,
+    ChainState,
+    PublishResult,
+    StaleDraft,
+    statement_url,
+    withdraw_perm,
+    word_diff,
+)
+from incidents.views.actions import Outcome, act, form_error
+from incidents.views.deadlines import promised_time
+from incidents.views.statements.pages import (
+    IN_QUEUE,
+    IN_ROOM,
+    ON_PAGE,
+    PAGE,
+    PLACES,
+    QUEUE,
+    ROOM,
+    Place,
+    find_statement,
+    fragment,
+    panel_context,
+    queue_context,
+    statement_context,
+)
+
+# --- answering the place the form came from ------------------------------------------------------------
+
+
+def _where(request: AuthRequest) -> Place:
+    return PLACES.get(request.POST.get("where", ""), ON_PAGE)
+
+
+def _answer(
+    request: AuthRequest,
+    incident: Incident,
+    statement: Statement,
+    where: Place,
+    outcome: Outcome[Any],
+    *,
+    after: Statement | None = None,
+    chain: ChainState | None = None,
+    publication: Publication | None = None,
+) -> HttpResponse:
+    """After an action: the fragment of the room panel, the approvals queue or the statement page (htmx),
+    or a redirect there with the message (no JavaScript). `after` is the statement as the service left it
+    (locked and re-read there), which saves reading it again."""
+    error, notice, status = outcome.error, outcome.notice, outcome.status
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        elif notice:
+            messages.success(request, notice)
+        if where == IN_ROOM:
+            return redirect(incident.room_url + "#statements-panel")
+        if where == IN_QUEUE:
+            return redirect("incidents:my-approvals")
+        return redirect(statement_url(statement, incident))
+    if where == IN_ROOM:
+        context = panel_context(request, incident, error=error, error_code=statement.code, notice=notice)
+        return fragment(request, f"{ROOM}#statements-panel", context, status=status)
+    if where == IN_QUEUE:
+        context = queue_context(request, error=error, error_code=statement.code, notice=notice)
+        return fragment(request, f"{QUEUE}#approvals-queue", context, status=status)
+    if after is not None:
+        after.incident = incident
+    fresh = after or find_statement(incident, statement.code, for_action=True)
+    context = statement_context(
+        request,
+        incident,
+        fresh,
+        parts=frozenset({"statement-live"}),
+        error=error,
+        notice=notice,
+        chain=chain,
+        publication=publication,
+    )
+    return fragment(request, f"{PAGE}#statement-live", context, status=status)
+
+
+# --- start a statement ------------------------------------------------------------------------------------
+
+
+def _templates(incident: Incident) -> list[StatementTemplate]:
+    """Active templates, the incident's scenario first, then the general ones, then the rest — as the
+    sub-apps arrange them (hooks.statement_templates: the incident's playbook templates lead)."""
+    rows = list(StatementTemplate.objects.filter(is_active=True))
+    rank = {incident.scenario: 0, "": 1}
+    templates = sorted(rows, key=lambda t: (rank.get(t.scenario, 2), t.sort_order, t.name))
+    for arrange in hooks.statement_templates:
+        templates = arrange(incident, templates)
+    return templates
+
+
+def _source(incident: Incident, raw: Any, what: str) -> Statement | None:
+    try:
+        code = UUID(str(raw)) if raw else None
+    except ValueError:
+        code = None
+    if code is None:
+        return None
+    found = Statement.objects.select_related("current_version").filter(incident=incident, code=code).first()
+    if found is None:
+        raise Http404(f"No such {what} in this incident.")
+    return found
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.DRAFT)
+    params = request.POST if request.method == "POST" else request.GET
+    master = _source(incident, params.get("master"), "master statement")
+    supersedes = _source(incident, params.get("supersedes"), "statement")
+    templates = _templates(incident)
+    chosen = next((t for t in templates if str(t.pk) == params.get("template")), None)
+
+    def page(form: StatementCreateForm, *, error: str = "", status: int = 200) -> HttpResponse:
+        context = {
+            "incident": incident,
+            "form": form,
+            "templates": templates if master is None and supersedes is None else [],
+            "chosen": chosen,
+            "fill_fields": form.fill_fields(chosen.placeholders) if chosen else [],
+            "master": master,
+            "supersedes": supersedes,
+            "error": error,
+            "channel_options": [
+                (value, label, CHANNEL_LIMITS.get(value)) for value, label in Channel.choices
+            ],
+        }
+        return render(request, "incidents/statements/new.html", context, status=status)
+
+    if request.method != "POST":
+        source = master or supersedes
+        values = services.template_values(incident)
+        return page(
+            StatementCreateForm(
+                initial={
+                    "idempotency_key": services.new_idempotency_key(),
+                    "template": chosen.pk if chosen else None,
+                    "title": source.title if source else "",
+                    "channel": supersedes.channel if supersedes else "",
+                    "audience": source.audience if source else "public",
+                    "language": source.language if source else "en",
+                    "body": source.current_version.body if source and source.current_version else "",
+                    "master": master.code if master else None,
+                    "supersedes": supersedes.code if supersedes else None,
+                    **{f"fill_{k}": v for k, v in values.items()},
+                }
+            )
+        )
+    form = StatementCreateForm(request.POST)
+
+    def change(data: Mapping[str, Any]) -> Statement:
+        return services.statement_create(
+            incident=incident,
+            actor=request.user,
+            template=data["template"],
+            fill=form.fill(),
+            title=data["title"],
+            channel=data["channel"],
+            audience=data["audience"] or "public",
+            language=data["language"] or "en",
+            body=data["body"],
+            master=master,
+            supersedes=supersedes,
+            idempotency_key=data["idempotency_key"],
+        )
+
+    def answer(outcome: Outcome[Statement]) -> HttpResponse:
+        if outcome.result is None:
+            return page(form, error=outcome.error, status=outcome.status)
+        messages.success(request, outcome.notice)
+        return redirect(statement_url(outcome.result, incident))
+
+    return act(
+        change,
+        answer,
+        form=form,
+        notice=lambda s: f"“{s.title}” started as v1. Edit it, then submit it for approval.",
+    )
+
+
+# --- the text --------------------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def statement_save(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.DRAFT)
+    found = find_statement(incident, statement, for_action=True)
+    form = StatementSaveForm(request.POST)
+
+    def answer(outcome: Outcome[Statement]) -> HttpResponse:
+        if isinstance(outcome.refused, StaleDraft):  # both texts side by side; the user's is kept
+            conflict = outcome.refused
+            return _editor(
+                request, incident, conflict.statement, form, conflict=conflict, status=outcome.status
+            )
+        if outcome.result is None:
+            return _editor(request, incident, found, form, error=outcome.error, status=outcome.status)
+        saved = outcome.result
+        if not request.htmx:
+            messages.success(request, outcome.notice)
+            return redirect(statement_url(saved, incident))
+        assert saved.current_version is not None
+        fresh = StatementSaveForm(initial={"version": saved.version, "body": saved.current_version.body})
+        return _editor(request, incident, find_statement(incident, saved.code), fresh, notice=outcome.notice)
+
+    def notice(saved: Statement) -> str:
+        assert saved.current_version is not None
+        return f"Saved as v{saved.current_version.number}."
+
+    return act(
+        lambda data: services.statement_save_draft(
+            statement=found, actor=request.user, expected_version=data["version"], body=data["body"]
+        ),
+        answer,
+        form=form,
+        invalid="" if form.is_valid() else "The text was not saved: " + form_error(form),
+        notice=notice,
+    )
+
+
+def _editor(
+    request: AuthRequest,
+    incident: Incident,
+    statement: Statement,
+    form: StatementSaveForm,
+    *,
+    error: str = "",
+    notice: str = "",
+    conflict: StaleDraft | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The editor again: with the user's text (never lost), an error, or both texts side by side."""
+    extra: dict[str, Any] = {"editor": form, "editor_error": error, "editor_notice": notice}
+    if conflict is not None:
+        theirs = conflict.theirs
+        extra |= {
+            "conflict": conflict,
+            "conflict_message": str(conflict),
+            "conflict_diff": word_diff(theirs.body if theirs else "", conflict.mine),
+            # Saving again means "mine replaces what is there now": the form carries the new counter.
+            "editor": StatementSaveForm(
+                initial={"version": conflict.statement.version, "body": conflict.mine}
+            ),
+        }
+    if not request.htmx:
+        context = statement_context(request, incident, statement, **extra)
+        return render(request, PAGE, context, status=status)
+    context = {
+        "incident": incident,
+        "statement": statement,
+        "version": statement.current_version,
+        "limit": statement.limit,
+        "actions": services.statement_actions(statement, statement.current_version, incident.viewer_perms),
+        **extra,
+    }
+    return fragment(request, f"{PAGE}#statement-editor", context, status=status)
+
+
+# --- the chain ---------------------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.DRAFT)
+    found = find_statement(incident, statement, for_action=True)
+    return act(
+        lambda data: services.statement_submit(
+            statement=found, actor=request.user, version_number=data["version"]
+        ),
+        lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
+        form=StatementVersionForm(request.POST),
+        invalid="That submission was not understood.",
+        notice="Submitted. The first approvers have been told.",
+    )
+
+
+@require_POST
+@login_required
+def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.APPROVE)
+    found = find_statement(incident, statement, for_action=True)
+    form = StatementDecisionForm(request.POST)
+
+    def change(data: Mapping[str, Any]) -> ApprovalResult:
+        return services.statement_approve(
+            statement=found,
+            actor=request.user,
+            version_number=data["version"],
+            sha256=data["sha256"],
+            step_order=data["step"],
+        )
+
+    def notice(result: ApprovalResult) -> str:
+        number, step = form.cleaned_data["version"], result.approval.step.name
+        if result.created:
+            return f"You approved v{number} as {step}."
+        return f"Already approved by you (v{number}, {step}); nothing changed."
+
+    def answer(outcome: Outcome[ApprovalResult]) -> HttpResponse:
+        result = outcome.result
+        return _answer(
+            request,
+            incident,
+            found,
+            _where(request),
+            outcome,
+            after=result.statement if result else None,
+            chain=result.chain if result else None,
+        )
+
+    return act(change, answer, form=form, invalid="That approval was not understood.", notice=notice)
+
+
+@require_POST
+@login_required
+def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.APPROVE)
+    found = find_statement(incident, statement, for_action=True)
+    form = StatementRejectForm(request.POST)
+    return act(
+        lambda data: services.statement_reject(
+            statement=found,
+            actor=request.user,
+            version_number=data["version"],
+            sha256=data["sha256"],
+            step_order=data["step"],
+            reason=data["reason"],
+        ),
+        lambda outcome: _answer(request, incident, found, _where(request), outcome, after=outcome.result),
+        form=form,
+        notice=lambda _after: f"You rejected v{form.cleaned_data['version']}; the author has been told why.",
+    )
+
+
+# --- publish, withdraw, comment -----------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.PUBLISH)
+    found = find_statement(incident, statement, for_action=True)
+
+    def change(data: Mapping[str, Any]) -> PublishResult:
+        try:
+            promised = promised_time(request.POST.get("next_update_at", ""))
+        except ValueError as exc:
+            raise InputRefused(str(exc)) from None
+        return services.statement_publish(
+            statement=found,
+            actor=request.user,
+            version_number=data["version"],
+            channel=data["channel"],
+            published_at=data["published_at"],
+            link=data["link"],
+            next_update_at=promised,
+        )
+
+    def answer(outcome: Outcome[PublishResult]) -> HttpResponse:
+        result = outcome.result
+        if result is None:
+            return _answer(request, incident, found, ON_PAGE, outcome)
+        return _answer(
+            request,
+            incident,
+            found,
+            ON_PAGE,
+            outcome,
+            after=result.statement,
+            chain=result.chain,
+            publication=result.publication,
+        )
+
+    return act(
+        change,
+        answer,
+        form=StatementPublishForm(request.POST),
+        notice="Recorded as published. The text is now frozen.",
+    )
+
+
+@require_POST
+@login_required
+def statement_withdraw(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code)
+    found = find_statement(incident, statement, for_action=True)
+    if withdraw_perm(found) not in incident.viewer_perms:
+        raise PermissionDenied("Your role in this incident does not allow that.")
+    return act(
+        lambda data: services.statement_withdraw(statement=found, actor=request.user, reason=data["reason"]),
+        lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
+        form=StatementWithdrawForm(request.POST),
+        notice="Withdrawn. The reason is on the timeline.",
+    )
+
+
+@require_POST
+@login_required
+def statement_comment(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    incident = get_incident_for(request.user, code, Perm.POST)
+    found = find_statement(incident, statement, for_action=True)
+    form = StatementCommentForm(request.POST)
+
+    def answer(outcome: Outcome[object]) -> HttpResponse:
+        if not request.htmx:
+            if outcome.error:
+                messages.error(request, outcome.error)
+            return redirect(statement_url(found, incident) + "#statement-versions")
+        extra: dict[str, Any] = {"comment_error": outcome.error}
+        if outcome.error:
+            extra["comment_text"] = form.data.get("body", "")
+        parts = frozenset({"statement-versions"})
+        context = statement_context(request, incident, found, parts=parts, **extra)
+        return fragment(request, f"{PAGE}#statement-versions", context, status=outcome.status)
+
+    return act(
+        lambda data: services.statement_comment(
+            statement=found, actor=request.user, version_number=data["version"], body=data["body"]
+        ),
+        answer,
+        form=form,
+    )

@@ -1,0 +1,270 @@
+"""Drafting: starting a statement (blank, from a template, as a variant), saving versions (optimistic, with
+stale saves refused and both texts kept), comments, withdrawing a draft — through the services and over HTTP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from incidents import hooks, services
+from incidents.models import (
+    Incident,
+    Statement,
+    StatementError,
+    StatementTemplate,
+    StatementVersion,
+    TextRefused,
+    TimelineEntry,
+    text_sha256,
+)
+from incidents.playbooks.receivers import playbook_templates_first
+from tests.factories_statements import (
+    HOLDING,
+    HX,
+    STATEMENT_TABLES,
+    Cast,
+    S,
+    cv,
+    fresh,
+    login,
+    new_statement,
+    url,
+)
+from tests.factories_statements import cast as cast
+from tests.factories_statements import seeded as seeded
+from tests.helpers import snapshot
+
+
+def test_create_blank_records_v1_and_a_timeline_entry(cast):
+    statement = new_statement(cast)
+    version = cv(statement)
+    assert (statement.status, statement.version, version.number, version.body) == (S.DRAFT, 1, 1, HOLDING)
+    assert version.sha256 == text_sha256(HOLDING)
+    assert not version.from_template_fill_only
+    entry = TimelineEntry.objects.filter(incident=cast.incident, kind="statement").latest("seq")
+    assert "Statement drafted" in entry.body
+    assert 'data-kind="statement"' in entry.html
+
+
+def test_create_from_template_keeps_provenance_and_is_idempotent(cast):
+    template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
+    kwargs = {
+        "incident": cast.incident,
+        "actor": cast.drafter,
+        "template": template,
+        "fill": {"next_update_time": "16:00 CET"},
+        "idempotency_key": "k1",
+    }
+    statement = services.statement_create(**kwargs)
+    assert services.statement_create(**kwargs) == statement  # a double-click creates one statement
+    assert Statement.objects.filter(incident=cast.incident).count() == 1
+    version = cv(statement)
+    assert version.from_template_fill_only
+    assert cast.incident.title in version.body
+    assert "16:00 CET" in version.body
+    assert (statement.channel, statement.template_name) == ("x", template.name)
+    assert "from the template" in TimelineEntry.objects.filter(kind="statement").latest("seq").body
+
+
+def test_create_refusals_change_nothing(cast):
+    template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
+    before = snapshot(STATEMENT_TABLES)
+    with pytest.raises(TextRefused, match="next_update_time"):
+        services.statement_create(incident=cast.incident, actor=cast.drafter, template=template, fill={})
+    with pytest.raises(TextRefused, match="allows 280"):
+        new_statement(cast, body="x" * 281)
+    with pytest.raises(TextRefused, match="title"):
+        services.statement_create(incident=cast.incident, actor=cast.drafter, channel="x", title="  ")
+    with pytest.raises(StatementError, match="does not allow"):
+        new_statement(Cast(**{**cast.__dict__, "drafter": cast.legal}))  # legal may not draft
+    assert snapshot(STATEMENT_TABLES) == before
+
+
+def test_saving_makes_a_new_immutable_version(cast):
+    statement = new_statement(cast)
+    saved = services.statement_save_draft(
+        statement=statement, actor=cast.commander, expected_version=1, body=HOLDING + " Thank you.  \r\n"
+    )
+    assert (saved.version, cv(saved).number) == (2, 2)
+    assert cv(saved).body == HOLDING + " Thank you."
+    assert cv(saved).author == cast.commander
+    assert list(StatementVersion.objects.filter(statement=statement).values_list("number", flat=True)) == [
+        1,
+        2,
+    ]
+
+
+def test_a_stale_save_raises_with_both_texts_and_changes_nothing(cast):
+    statement = new_statement(cast)
+    services.statement_save_draft(
+        statement=statement, actor=cast.commander, expected_version=1, body="Theirs."
+    )
+    before = snapshot(STATEMENT_TABLES)
+    with pytest.raises(services.StaleDraft) as caught:
+        services.statement_save_draft(
+            statement=statement, actor=cast.drafter, expected_version=1, body="Mine."
+        )
+    assert snapshot(STATEMENT_TABLES) == before
+    assert caught.value.mine == "Mine."
+    assert caught.value.theirs is not None
+    assert caught.value.theirs.body == "Theirs."
+    assert "saved v2 while you were editing v1" in str(caught.value)
+
+
+def test_identical_save_is_refused_and_a_replayed_save_is_a_no_op(cast):
+    statement = new_statement(cast)
+    before = snapshot(STATEMENT_TABLES)
+    with pytest.raises(StatementError, match="Nothing changed"):
+        services.statement_save_draft(
+            statement=statement, actor=cast.drafter, expected_version=1, body=HOLDING + "  "
+        )
+    assert snapshot(STATEMENT_TABLES) == before
+    services.statement_save_draft(
+        statement=statement, actor=cast.drafter, expected_version=1, body="New text."
+    )
+    middle = snapshot(STATEMENT_TABLES)
+    again = services.statement_save_draft(
+        statement=statement, actor=cast.drafter, expected_version=1, body="New text."
+    )
+    assert again.version == 2
+    assert snapshot(STATEMENT_TABLES) == middle
+
+
+def test_a_free_text_edit_loses_the_template_fill_flag(cast):
+    template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
+    statement = services.statement_create(
+        incident=cast.incident, actor=cast.drafter, template=template, fill={"next_update_time": "16:00"}
+    )
+    body = cv(statement).body
+    refilled = services.statement_save_draft(
+        statement=statement, actor=cast.drafter, expected_version=1, body=body.replace("16:00", "17:30")
+    )
+    assert cv(refilled).from_template_fill_only
+    edited = services.statement_save_draft(
+        statement=statement, actor=cast.drafter, expected_version=2, body=body.replace("We're sorry", "Oops")
+    )
+    assert not cv(edited).from_template_fill_only
+
+
+def test_drafts_can_be_withdrawn_and_variants_hang_off_the_master(cast):
+    master = new_statement(cast, channel="website", body="Long website text. " * 30)
+    variant = services.statement_create(
+        incident=cast.incident, actor=cast.drafter, channel="x", body="Short.", master=master
+    )
+    assert (variant.master, variant.title, variant.audience) == (master, master.title, master.audience)
+    nested = services.statement_create(
+        incident=cast.incident, actor=cast.drafter, channel="linkedin", body="Mid.", master=variant
+    )
+    assert nested.master == master
+    withdrawn = services.statement_withdraw(statement=fresh(variant), actor=cast.drafter, reason="Not needed")
+    assert withdrawn.status == S.WITHDRAWN
+
+
+def test_comments_are_per_version_and_need_a_seat_at_the_table(cast):
+    statement = new_statement(cast)
+    comment = services.statement_comment(
+        statement=fresh(statement), actor=cast.legal, version_number=1, body="Check the refund wording."
+    )
+    assert comment.version.number == 1
+    assert "commented on v1" in TimelineEntry.objects.filter(kind="statement").latest("seq").body
+    before = snapshot(STATEMENT_TABLES)
+    with pytest.raises(StatementError, match="does not allow"):
+        services.statement_comment(
+            statement=fresh(statement), actor=cast.observer, version_number=1, body="Hi"
+        )
+    with pytest.raises(StatementError, match="no v9"):
+        services.statement_comment(statement=fresh(statement), actor=cast.legal, version_number=9, body="Hi")
+    assert snapshot(STATEMENT_TABLES) == before
+
+
+def test_new_statement_from_a_template_over_http(cast, client):
+    login(client, cast.drafter)
+    new = reverse("incidents:statement-new", args=[cast.incident.code])
+    listing = client.get(new).content.decode()
+    template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
+    assert template.name in listing
+    assert "fits this incident" in listing
+    form = client.get(new, {"template": template.pk}).content.decode()
+    assert "When the next update comes" in form
+    found = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', form)
+    assert found is not None
+    key = found.group(1)
+    # Exactly what the fill form sends: the template brings channel, audience and language.
+    data = {
+        "template": template.pk,
+        "fill_incident_title": "Checkout is down",
+        "fill_next_update_time": "16:00",
+        "title": "",
+        "idempotency_key": key,
+    }
+    response = client.post(new, data)
+    statement = Statement.objects.get(incident=cast.incident)
+    assert response.status_code == 302
+    assert response["Location"] == url(statement)
+    assert client.post(new, data).status_code == 302  # a double submit
+    assert Statement.objects.filter(incident=cast.incident).count() == 1
+    refused = client.post(new, {**data, "fill_next_update_time": "", "idempotency_key": "other"})
+    assert refused.status_code == 422
+    assert "Fill in every placeholder" in refused.content.decode()
+
+
+def test_a_conflicting_save_over_http_shows_both_texts_and_keeps_mine(cast, client):
+    statement = new_statement(cast)
+    services.statement_save_draft(
+        statement=statement, actor=cast.commander, expected_version=1, body="Theirs wins."
+    )
+    login(client, cast.drafter)
+    before = snapshot(STATEMENT_TABLES)
+    response = client.post(
+        url(statement, "statement-save"), {"version": 1, "body": "Mine, typed at 2 a.m."}, **HX
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Theirs wins." in html
+    assert "Mine, typed at 2 a.m." in html
+    assert 'name="version" value="2"' in html  # saving again means "mine replaces v2", knowingly
+    assert snapshot(STATEMENT_TABLES) == before
+    plain = client.post(url(statement, "statement-save"), {"version": 1, "body": "Mine, typed at 2 a.m."})
+    assert plain.status_code == 409
+    assert "Mine, typed at 2 a.m." in plain.content.decode()
+    assert "<html" in plain.content.decode()
+    saved = client.post(
+        url(statement, "statement-save"), {"version": 2, "body": "Mine, typed at 2 a.m."}, **HX
+    )
+    assert saved.status_code == 200
+    assert "Saved as v3" in saved.content.decode()
+
+
+def test_an_over_long_save_keeps_the_text_and_says_why(cast, client):
+    statement = new_statement(cast)
+    login(client, cast.drafter)
+    long = "Sorry. " * 60
+    response = client.post(url(statement, "statement-save"), {"version": 1, "body": long}, **HX)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "X allows 280 characters" in html
+    assert long.strip() in html
+
+
+def test_sub_apps_arrange_the_editor_templates_through_the_hook(cast, client):
+    """The editor offers templates as hooks.statement_templates arranges them (the playbooks app puts the
+    incident's playbook templates first); the base app never imports the sub-app."""
+    assert playbook_templates_first in list(hooks.statement_templates)
+    new = reverse("incidents:statement-new", args=[cast.incident.code])
+    login(client, cast.drafter)
+
+    def order(html: str) -> bool:  # is the outage holding statement offered before the complaint response?
+        return html.index("Holding statement — outage (X)") < html.index("Product complaint response — X")
+
+    assert order(client.get(new).content.decode())  # the incident's scenario first
+
+    def last_first(incident: Incident, templates: list[StatementTemplate]) -> list[StatementTemplate]:
+        return templates[::-1]
+
+    hooks.statement_templates.connect(last_first)
+    try:
+        assert not order(client.get(new).content.decode())
+    finally:
+        hooks.statement_templates.disconnect(last_first)
