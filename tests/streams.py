@@ -9,10 +9,11 @@ import pytest
 from django.db import transaction
 from django.utils.html import escape
 
+from bench.processes import AsgiServer
 from incidents import live
 from incidents.models import Incident, TimelineEntry, User
 from tests.factories import IncidentFactory
-from tests.live_server_asgi import AsgiServer, SSEClient
+from tests.live_server_asgi import SSEClient
 
 
 def add_entry(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import time
 
@@ -15,10 +14,11 @@ import pytest
 import redis
 from django.db import connection
 
+from bench.processes import AsgiServer, RedisServer
 from incidents import live
 from tests.factories import give_role
 from tests.helpers import race
-from tests.live_server_asgi import AsgiServer, SSEClient
+from tests.live_server_asgi import SSEClient
 from tests.streams import add_entry, newest_seq, open_stream, stream_path
 from warroom.redis import deployment_id
 
@@ -88,55 +88,13 @@ def test_a_carried_privileged_entry_reaches_the_team_only(server, manager, membe
         assert b"counsel" not in follower.raw
 
 
-class PrivateRedis:
-    """A throwaway redis-server on a free port, so a test can kill it without touching anyone else's."""
-
-    def __init__(self) -> None:
-        from tests.live_server_asgi import free_port
-
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
+class PrivateRedis(RedisServer):
+    """A redis-server of the test's own, so it can be killed without touching anyone else's."""
 
     def publish(self, payload: dict[str, int]) -> None:
+        """A doorbell, as this deployment's writers ring it."""
         message = json.dumps({**payload, "d": deployment_id()})
-        redis.Redis.from_url(self.url).publish(live.channel(), message)
+        redis.Redis.from_url(self.url()).publish(live.channel(), message)
 
 
 @pytest.fixture
@@ -147,13 +105,13 @@ def server_with_private_redis(django_db_setup):
 
     private = PrivateRedis()
     private.start()
-    server = AsgiServer(server_environment(REDIS_URL=private.url))
+    server = AsgiServer(server_environment(REDIS_URL=private.url()))
     server.start()
     try:
         yield server, private
     finally:
         server.close()
-        private.kill()
+        private.close()
 
 
 def test_redis_down_streams_stay_open_catch_up_by_tick_and_resubscribe(
