@@ -15,25 +15,23 @@ import platform
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench.processes import REPO as REPO
+from bench.processes import Server
 
 if TYPE_CHECKING:
     from incidents.models import Incident, User
 
-REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/warroom_bench"
 SECRET_KEY = "bench-not-a-secret-only-for-the-local-benchmark-database-0123456789"
@@ -174,12 +172,6 @@ def choose_pinning(enabled: bool) -> Pinning:
 # --- The server under test ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _children(pid: int) -> list[int]:
     result: list[int] = []
     with contextlib.suppress(OSError):
@@ -189,24 +181,22 @@ def _children(pid: int) -> list[int]:
     return result
 
 
-class WebServer:
+class WebServer(Server):
     """gunicorn with ONE sync worker on a free 127.0.0.1 port, pinned to one CPU; always stopped on exit.
 
-    It runs in its own session (process group) so it is stopped as a group, by its own id, and never
-    receives the terminal's Ctrl-C before we are ready to stop it.
+    Started, waited for, pinned and stopped as every child server is (bench.processes.Server): in its own
+    session, so it is stopped as a group, by its own id, and never receives the terminal's Ctrl-C before we
+    are ready to stop it.
     """
 
+    name = "gunicorn"
+
     def __init__(self, env: dict[str, str], pinning: Pinning) -> None:
-        self.env = env
+        super().__init__(env, cpu=pinning.server_cpu)
         self.pinning = pinning
-        self.host = "127.0.0.1"
-        self.port = free_port()
-        self.tmp = Path(tempfile.mkdtemp(prefix="warroom-bench-"))
-        self.log_path = self.tmp / "gunicorn.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        cmd = [
+        return [
             sys.executable,
             "-m",
             "gunicorn",
@@ -229,43 +219,8 @@ class WebServer:
             "--timeout",
             "120",
         ]
-        if self.pinning.server_cpu is not None and shutil.which("taskset"):
-            cmd = ["taskset", "-c", str(self.pinning.server_cpu), *cmd]
-        return cmd
 
-    def __enter__(self) -> WebServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(),
-                cwd=REPO,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if self._ready():
-                break
-            time.sleep(0.1)
-        else:
-            self.stop()
-            raise SystemExit(f"gunicorn did not answer within 30 s:\n{self.log_tail()}")
-        self._pin_all()
-
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
         try:
             conn.request("GET", "/bench/bare/")
@@ -275,35 +230,11 @@ class WebServer:
         finally:
             conn.close()
 
-    def _pin_all(self) -> None:
-        """taskset pinned the master before it forked; make sure (also where taskset is missing)."""
-        if self.pinning.server_cpu is None or self.proc is None:
-            return
-        for pid in [self.proc.pid, *self.worker_pids()]:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(pid, {self.pinning.server_cpu})
+    def pids(self) -> list[int]:
+        return [self.pid, *self.worker_pids()]
 
     def worker_pids(self) -> list[int]:
         return _children(self.proc.pid) if self.proc is not None else []
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)  # our own session: pgid == pid
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # --- Load generation and statistics ------------------------------------------------------------------------

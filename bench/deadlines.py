@@ -41,7 +41,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from bench import processes
-from bench.common import Check, ScenarioResult, bench_env, free_port, heading, percentile, print_table
+from bench.common import Check, ScenarioResult, bench_env, heading, percentile, print_table
 
 if TYPE_CHECKING:
     from bench.common import Context
@@ -82,7 +82,7 @@ class Stack:
 
     def __init__(self, database_url: str) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="warroom-bench-deadlines-"))
-        self.redis_port = free_port()
+        self.redis_port = processes.free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.redis = Proc("redis", processes.redis_server_argv(self.redis_port), dict(os.environ), self.tmp)
         env = {

@@ -29,20 +29,18 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from bench import common
+from bench.processes import AsgiServer
 
 if TYPE_CHECKING:
     from bench.common import Context, ScenarioResult
@@ -61,7 +59,7 @@ SCALE_RATIO_TARGET = 10.0  # R4: last receiver at N=1,000 ÷ at N=1
 REPO = common.REPO
 
 
-# --- Shared with bench/idle_streams.py: the events database and the events server ---------------------
+# --- Shared with bench/idle_streams.py: the events database, process figures, the events server ----------
 
 
 def events_database_url(base_url: str) -> str:
@@ -111,137 +109,19 @@ def proc_status(pid: int) -> dict[str, int]:
     return result
 
 
-# BENCH_EVENTS_PROFILE=<file>: run the events process under cProfile. uvicorn re-raises SIGTERM after its
-# shutdown (no `finally` runs), so the profile is written on SIGUSR1, which stop() sends first.
-_PROFILED = """
-import cProfile, os, signal, sys
-import uvicorn.main
-profile, sys.argv = sys.argv[1], ["uvicorn", *sys.argv[2:]]
-profiler = cProfile.Profile()
-def dump(*_):
-    profiler.disable()
-    profiler.dump_stats(profile)
-    os._exit(0)
-signal.signal(signal.SIGUSR1, dump)
-profiler.enable()
-uvicorn.main.main()
-"""
-
-
-class EventsServer:
-    """uvicorn warroom.asgi:application, one process, pinned to the server CPU; always stopped on exit."""
+class EventsServer(AsgiServer):
+    """The events process as the bench runs it (bench.processes.AsgiServer): pinned to the server CPU, a deep
+    accept backlog for connect storms, under cProfile when BENCH_EVENTS_PROFILE names a file; waiting for
+    its figures gives up quietly (the report shows what it got)."""
 
     def __init__(self, env: dict[str, str], cpu: int | None, extra_args: tuple[str, ...] = ()) -> None:
-        self.env = env
-        self.cpu = cpu
-        self.extra_args = extra_args
-        self.host = "127.0.0.1"
-        self.port = common.free_port()
-        self.tmp = Path(tempfile.mkdtemp(prefix="warroom-bench-events-"))
-        self.log_path = self.tmp / "uvicorn.log"
-        self.proc: subprocess.Popen[bytes] | None = None
         profile = os.environ.get("BENCH_EVENTS_PROFILE", "")
-        self.profile = f"{profile}.{self.port}" if profile else ""  # one file per server of the run
+        super().__init__(env, cpu=cpu, extra_args=("--backlog", "4096", *extra_args), profile=profile)
 
-    def __enter__(self) -> EventsServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def start(self) -> None:
-        cmd = [
-            sys.executable,
-            *(["-c", _PROFILED, self.profile] if self.profile else ["-m", "uvicorn"]),
-            "warroom.asgi:application",
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--backlog",
-            "4096",
-            "--timeout-graceful-shutdown",
-            "1",
-            *self.extra_args,
-        ]
-        if self.cpu is not None and shutil.which("taskset"):
-            cmd = ["taskset", "-c", str(self.cpu), *cmd]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=REPO,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"uvicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if self.stats() is not None:
-                    break
-            time.sleep(0.1)
-        else:
-            self.stop()
-            raise SystemExit(f"uvicorn did not answer within 30 s:\n{self.log_tail()}")
-        if self.cpu is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(self.pid, {self.cpu})
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        # taskset execs uvicorn in place, so the child's pid is uvicorn's.
-        return self.proc.pid
-
-    def stats(self) -> dict[str, Any]:
-        import http.client
-
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-        try:
-            conn.request("GET", "/events/stats")
-            response = conn.getresponse()
-            return dict(json.loads(response.read()))
-        finally:
-            conn.close()
-
-    def wait_for_stats(self, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        stats = self.stats()
-        while not predicate(stats) and time.monotonic() < deadline:
-            time.sleep(0.1)
-            stats = self.stats()
-        return stats
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None and self.profile:
-            proc.send_signal(signal.SIGUSR1)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+    def wait_for_stats(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0, *, strict: bool = False
+    ) -> dict[str, Any]:
+        return super().wait_for_stats(predicate, timeout, strict=strict)
 
 
 # --- Receivers: raw asyncio protocol, timestamp first, parse later -------------------------------------

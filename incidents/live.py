@@ -1,7 +1,7 @@
 """The doorbell between writers (web/worker) and the events process, and the stream tokens.
 
 PostgreSQL holds the truth (timeline rows with a gapless seq); Redis pub/sub only says "incident X has
-something new up to seq N". The events process (warroom/events.py) replays from PostgreSQL.
+something new up to seq N". The events process (warroom/events/) replays from PostgreSQL.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ import pytest
 from incidents.models import OrgRole, User
 from tests.factories import IncidentFactory, UserFactory
 
-# The app under uvicorn (pages and the raw-ASGI event stream) for live tests: `asgi_server`.
-pytest_plugins = ["tests.live_server_asgi"]
+# The app under uvicorn (pages and the raw-ASGI event stream) for live tests: `asgi_server`; and the
+# live-stream tests' `server` (it, with no stream open) and `room` (an incident with a few entries).
+pytest_plugins = ["tests.live_server_asgi", "tests.streams"]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -1,5 +1,8 @@
 """The app under uvicorn in a subprocess, against the pytest-django test database, and an SSE test client.
 
+The server itself is bench.processes.AsgiServer (one copy for the tests and the benchmarks); what is
+test-only lives here: the environment pointing it at the test database, the session fixture, the client.
+
 Why not Django's `live_server`: it is a threaded WSGI server, so it never runs the ASGI events endpoint
 (warroom/asgi.py dispatches /events/ before Django), and streams left open there outlive the test and hit
 "Database access not allowed" (reliability-anchors §5). Here uvicorn runs exactly what production runs,
@@ -18,31 +21,19 @@ only sees committed rows. Enable it with `pytest_plugins = ["tests.live_server_a
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+from bench.processes import AsgiServer
 
 
 def database_url() -> str:
@@ -86,125 +77,6 @@ def server_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
-class AsgiServer:
-    """uvicorn warroom.asgi:application in its own session (process group), on a fixed port."""
-
-    def __init__(self, env: dict[str, str], *, host: str = "127.0.0.1", port: int | None = None) -> None:
-        self.env = env
-        self.host = host
-        self.port = port or free_port(host)
-        self.tmp = Path(tempfile.mkdtemp(prefix="warroom-asgi-"))
-        self.log_path = self.tmp / "uvicorn.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "warroom.asgi:application",
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            # Open streams never end by themselves; do not wait long for them on stop().
-            "--timeout-graceful-shutdown",
-            "1",
-        ]
-
-    def start(self, timeout: float = 30.0) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(),
-                cwd=REPO,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                # 503 is an answer too: the process serves, only Redis is unreachable (a fault test).
-                if self.get("/events/healthz", timeout=2)[0] in {200, 503}:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"uvicorn did not answer /events/healthz within {timeout:g} s:\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no graceful close of any stream."""
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # our own session: pgid == pid
-            proc.wait(timeout=10)
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def get(
-        self, path: str, headers: dict[str, str] | None = None, timeout: float = 5.0, method: str = "GET"
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        finally:
-            conn.close()
-
-    def stats(self) -> dict[str, Any]:
-        status, _, body = self.get("/events/stats")
-        assert status == 200, body
-        return dict(json.loads(body))
-
-    def wait_for_stats(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        stats = self.stats()
-        while not predicate(stats):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"events stats never matched within {timeout:g} s: {stats}")
-            time.sleep(0.05)
-            stats = self.stats()
-        return stats
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup: None) -> Iterator[AsgiServer]:
     """One uvicorn for the session, serving the whole app against the test database."""
@@ -222,7 +94,9 @@ def asgi_server(django_db_setup: None) -> Iterator[AsgiServer]:
 
 # --- A small SSE client over a raw socket ---------------------------------------------------------------
 # Raw, because http.client's chunked reader is not safe to resume after a socket timeout, and tests need
-# "wait up to N seconds for the next event" without threads.
+# "wait up to N seconds for the next event" without threads. The benchmarks have a receiver of their own
+# (bench/fanout.py, StreamClient): an asyncio protocol for 1,000 connections in one thread that timestamps
+# every read before parsing anything; this one blocks and parses as it goes, which keeps tests readable.
 
 
 @dataclass

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from bench.processes import Proc, redis_server_argv
+from bench.processes import Proc, RedisServer, wait_until
 from incidents import services
 from incidents.models import (
     Deadline,
@@ -39,7 +38,7 @@ from incidents.models import (
 )
 from incidents.services import deadlines as dl
 from tests.factories import UserFactory
-from tests.live_server_asgi import database_url, free_port, server_environment
+from tests.live_server_asgi import database_url, server_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -50,10 +49,9 @@ notify_module = importlib.import_module("incidents.services.notify")
 class Stack:
     def __init__(self, tmp: Path, extra_env: dict[str, str], worker_args: tuple[str, ...] = ()) -> None:
         self.tmp = tmp
-        self.redis_port = free_port()
-        self.redis = Proc("redis", redis_server_argv(self.redis_port), dict(os.environ), tmp)
+        self.redis = RedisServer(tmp)
         env = server_environment(
-            REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/3",
+            REDIS_URL=self.redis.url(3),
             DATABASE_URL=database_url(),
             REMINDER_SWEEP_SECONDS=str(SWEEP),
             WEBHOOK_SWEEP_SECONDS="1",
@@ -86,10 +84,6 @@ class Stack:
 
     def start_redis(self) -> None:
         self.redis.start()
-        import redis
-
-        client = redis.Redis(port=self.redis_port, socket_connect_timeout=0.2)
-        wait_for(lambda: _ping(client), 5, "redis-server did not start")
 
     def start_worker(self) -> None:
         def readies() -> int:
@@ -97,29 +91,11 @@ class Stack:
 
         before = readies()
         self.worker.start()
-        wait_for(lambda: readies() > before, 30, "worker not ready", self.worker.tail)
+        wait_until(lambda: readies() > before, 30, "worker not ready", self.worker.tail)
 
     def close(self) -> None:
         for proc in (self.beat, self.worker, self.redis):
             proc.kill(signal.SIGTERM)
-
-
-def _ping(client: object) -> bool:
-    try:
-        return bool(client.ping())  # type: ignore[attr-defined]
-    except Exception:
-        return False
-
-
-def wait_for(
-    predicate: Callable[[], bool], timeout: float, message: str, detail: Callable[[], str] | None = None
-) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{message} within {timeout} s\n{detail() if detail else ''}")
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 @contextlib.contextmanager
@@ -193,7 +169,7 @@ def test_a_reminder_fires_once_on_time_and_a_moved_deadline_never_fires_at_the_o
     moved, old = task_due_in(commander, 4, title="Brief the CEO")
     time.sleep(0.5)
     dl.deadline_reschedule(deadline=moved, actor=commander, due_at=timezone.now() + timedelta(minutes=30))
-    wait_for(lambda: sent(reminder), 15, "the reminder did not fire", stack.worker.tail)
+    wait_until(lambda: sent(reminder), 15, "the reminder did not fire", stack.worker.tail)
     time.sleep(3 * SWEEP)  # more sweeps and any stale ETA task have had their chance
     reminder.refresh_from_db()
     assert reminder.sent_at is not None
@@ -220,7 +196,7 @@ def test_worker_killed_mid_send_fires_exactly_once_after_restart(stack, commande
                 [commander.pk, deadline.incident_id, f"reminder:{reminder.pk}:{commander.pk}"],
             )
         with psycopg.connect(database_url(), autocommit=True) as watcher:
-            wait_for(
+            wait_until(
                 lambda: watcher.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] > 0,  # type: ignore[index]
                 15,
                 "the worker never reached the send",
@@ -234,7 +210,7 @@ def test_worker_killed_mid_send_fires_exactly_once_after_restart(stack, commande
     assert not sent(reminder)  # the killed transaction left nothing behind
     assert effects(reminder) == (0, 0, 0)
     stack.start_worker()
-    wait_for(lambda: sent(reminder), 10, "the reminder did not fire after the restart", stack.worker.tail)
+    wait_until(lambda: sent(reminder), 10, "the reminder did not fire after the restart", stack.worker.tail)
     time.sleep(3 * SWEEP)
     assert effects(reminder) == (1, 1, 1)
 
@@ -250,7 +226,7 @@ def test_redis_down_30s_while_a_reminder_comes_due_fires_once_within_a_sweep_aft
     time.sleep(max(0.0, 30 - (time.monotonic() - started)))
     assert not sent(reminder)  # due 25 s ago, but nothing could tell the worker
     stack.start_redis()
-    took = wait_for(
+    took = wait_until(
         lambda: sent(reminder),
         15,
         "the reminder did not fire after Redis returned",
@@ -276,9 +252,11 @@ def test_worker_survives_kombu_failing_on_the_transport_it_dropped_during_a_redi
         stack.redis.kill()
         time.sleep(1.5)
         stack.start_redis()
-        wait_for(lambda: MARKER in stack.worker.text(), 15, "the fault was never injected", stack.worker.tail)
+        wait_until(
+            lambda: MARKER in stack.worker.text(), 15, "the fault was never injected", stack.worker.tail
+        )
         _deadline, reminder = task_due_in(commander, 2)
-        wait_for(lambda: sent(reminder), 15, "the worker stopped firing reminders", stack.worker.tail)
+        wait_until(lambda: sent(reminder), 15, "the worker stopped firing reminders", stack.worker.tail)
         assert stack.worker.proc is not None
         assert stack.worker.proc.poll() is None, stack.worker.tail()
         assert "reconnecting" in stack.worker.text(), stack.worker.text()[-6000:]

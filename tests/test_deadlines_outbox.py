@@ -19,10 +19,10 @@ import time_machine
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
+from bench.processes import free_port
 from incidents import services
 from incidents.models import OutboundEmail, Reminder, ReminderKind, Severity, WebhookDelivery, WebhookEndpoint
 from incidents.services import deadlines as dl
-from tests.live_server_asgi import free_port
 
 notify_module = importlib.import_module("incidents.services.notify")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -1,17 +1,16 @@
-"""The live timeline stream, end to end: real uvicorn, real Redis, real PostgreSQL.
+"""The live timeline stream, end to end: real uvicorn, real Redis, real PostgreSQL. Here: connecting and
+replaying, live delivery, refused connections, revocation, privileged entries, presence, CORS and methods;
+what the stream survives is in test_events_faults.py.
 
-Entries are written here the way the contract says writers must (incident row lock, gapless seq, the
-pre-rendered fragment, the doorbell after commit), so these tests pin the events endpoint and not the
-composer. Every wait is bounded; nothing here sleeps for a fixed time to "let things happen" except where
-the assertion is that nothing more arrives.
+Entries are written (tests/streams.py) the way the contract says writers must (incident row lock, gapless
+seq, the pre-rendered fragment, the doorbell after commit), so these tests pin the events endpoint and not
+the composer. Every wait is bounded; nothing here sleeps for a fixed time to "let things happen" except
+where the assertion is that nothing more arrives.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import threading
 import time
 from datetime import timedelta
 from urllib.parse import quote
@@ -21,91 +20,17 @@ import redis
 import time_machine
 from django.conf import settings
 from django.core import signing
-from django.db import connection, connections, transaction
+from django.db import connections
 from django.utils import timezone
-from django.utils.html import escape
 
 from incidents import live, services
-from incidents.models import Incident, RoleAssignment, TimelineEntry, User
+from incidents.models import Incident, RoleAssignment, User
 from tests.factories import IncidentFactory, give_role
-from tests.helpers import race
-from tests.live_server_asgi import AsgiServer, SSEClient
+from tests.live_server_asgi import SSEClient
+from tests.streams import add_entry, newest_seq, open_stream, seqs_in, stream_path
 from warroom.redis import deployment_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
-
-
-# --- helpers ---------------------------------------------------------------------------------------------
-
-
-def add_entry(
-    incident: Incident,
-    author: User | None,
-    body: str = "note",
-    *,
-    publish: bool = True,
-    privileged: bool = False,
-    carry: bool = False,
-) -> int:
-    """Append one entry as the contract demands: seq under the incident row lock, html rendered once,
-    the doorbell only after commit (or, with publish=False, a doorbell lost on the way)."""
-    with transaction.atomic():
-        locked = Incident.objects.select_for_update().only("id", "timeline_seq").get(pk=incident.pk)
-        seq = locked.timeline_seq + 1
-        Incident.objects.filter(pk=locked.pk).update(timeline_seq=seq)
-        entry = TimelineEntry.objects.create(
-            incident_id=locked.pk,
-            seq=seq,
-            kind="note",
-            author=author,
-            body=body,
-            is_privileged=privileged,
-            html=f'<li id="entry-{seq}">{escape(body)}</li>',
-        )
-        if publish and carry:  # the doorbell brings the committed fragment along, as the composer's does
-            live.publish_on_commit(incident_id=locked.pk, seq=seq, html=entry.html, privileged=privileged)
-        elif publish:
-            transaction.on_commit(lambda: live.publish({"i": locked.pk, "s": seq}))
-    return seq
-
-
-def newest_seq(incident: Incident) -> int:
-    return Incident.objects.values_list("timeline_seq", flat=True).get(pk=incident.pk)
-
-
-def stream_path(token: str, after: int | None = None) -> str:
-    path = f"/events/timeline?t={quote(token)}"
-    return path if after is None else f"{path}&after={after}"
-
-
-def open_stream(server: AsgiServer, user: User, incident: Incident, **kwargs) -> SSEClient:
-    """Connect and wait for the replay and first presence: from then on the stream is live."""
-    token = live.mint_stream_token(user=user, incident=incident)
-    client = SSEClient.open(server.url, stream_path(token, kwargs.pop("after", None)), **kwargs)
-    assert client.status == 200, (client.status, client.raw)
-    assert client.wait_for(lambda c: bool(c.presence()), 5), client.raw
-    return client
-
-
-def seqs_in(incident: Incident) -> list[int]:
-    return list(TimelineEntry.objects.filter(incident=incident).order_by("seq").values_list("seq", flat=True))
-
-
-@pytest.fixture
-def room(manager):
-    """An unrestricted incident with a few entries before anyone connects."""
-    incident = IncidentFactory.create(declared_by=manager, title="Checkout charged customers twice")
-    for i in range(3):
-        add_entry(incident, manager, f"before {i}", publish=False)
-    return incident
-
-
-@pytest.fixture
-def server(asgi_server):
-    """The session's server; each test starts and ends with no stream open in it."""
-    asgi_server.wait_for_stats(lambda s: s["streams"] == 0)
-    yield asgi_server
-    asgi_server.wait_for_stats(lambda s: s["streams"] == 0, timeout=10)
 
 
 # --- (1) connect and replay ---------------------------------------------------------------------------------
@@ -393,239 +318,6 @@ def test_leaving_the_team_of_an_open_incident_stops_privileged_entries_but_not_t
         assert not client.ended
 
 
-# --- (5) lost doorbell -----------------------------------------------------------------------------------
-
-
-def test_a_lost_publish_is_delivered_by_the_safety_tick(server, manager, room):
-    with open_stream(server, manager, room) as client:
-        started = time.monotonic()
-        seq = add_entry(room, manager, "published nowhere", publish=False)
-        assert client.wait_for(lambda c: seq in c.entry_ids(), 6.0)
-        assert time.monotonic() - started < 6.0
-
-
-def test_the_next_doorbell_repairs_a_lost_one_in_order(server, manager, room):
-    with open_stream(server, manager, room) as client:
-        lost = add_entry(room, manager, "lost", publish=False)
-        rung = add_entry(room, manager, "rung")
-        assert client.wait_for(lambda c: rung in c.entry_ids(), 1.0)
-        assert client.entry_ids()[-2:] == [lost, rung]
-
-
-def events_counters(server: AsgiServer) -> dict[str, int]:
-    with SSEClient.open(server.url, "/events/stats") as client:
-        client.wait_until_ended(2)
-        counters: dict[str, int] = json.loads(client.raw.split(b"\r\n\r\n", 1)[-1] or b"{}")["counters"]
-        return counters
-
-
-def test_a_doorbell_carrying_the_next_entry_is_delivered_without_reading_it_back(server, manager, room):
-    with open_stream(server, manager, room) as client:
-        first = add_entry(room, manager, "loads the window")
-        assert client.wait_for(lambda c: first in c.entry_ids(), 2)
-        before = events_counters(server)
-        carried = add_entry(room, manager, "carried by the doorbell", carry=True)
-        assert client.wait_for(lambda c: carried in c.entry_ids(), 2)
-        after = events_counters(server)
-    assert after.get("doorbell_entries", 0) == before.get("doorbell_entries", 0) + 1
-    assert after.get("db_queries", 0) == before.get("db_queries", 0)
-    assert client.entry_ids().count(carried) == 1
-
-
-def test_a_carried_entry_after_a_gap_is_read_from_postgresql_in_order(server, manager, room):
-    with open_stream(server, manager, room) as client:
-        first = add_entry(room, manager, "loads the window")
-        assert client.wait_for(lambda c: first in c.entry_ids(), 2)
-        lost = add_entry(room, manager, "its doorbell was lost", publish=False)
-        carried = add_entry(room, manager, "carried, but one is missing before it", carry=True)
-        assert client.wait_for(lambda c: carried in c.entry_ids(), 2)
-        assert client.entry_ids()[-2:] == [lost, carried]
-
-
-def test_a_carried_privileged_entry_reaches_the_team_only(server, manager, member, outsider, room):
-    give_role(room, member, "observer")
-    with open_stream(server, member, room) as team, open_stream(server, outsider, room) as follower:
-        warm = add_entry(room, manager, "loads the window")
-        assert follower.wait_for(lambda c: warm in c.entry_ids(), 2)
-        hidden = add_entry(room, manager, "counsel's view, carried", privileged=True, carry=True)
-        shown = add_entry(room, manager, "for everyone, carried", carry=True)
-        assert team.wait_for(lambda c: shown in c.entry_ids(), 2)
-        assert follower.wait_for(lambda c: shown in c.entry_ids(), 2)
-        assert team.entry_ids()[-2:] == [hidden, shown]
-        assert hidden not in follower.entry_ids()
-        assert b"counsel" not in follower.raw
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a free port, so a test can kill it without touching anyone else's."""
-
-    def __init__(self) -> None:
-        from tests.live_server_asgi import free_port
-
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
-
-    def publish(self, payload: dict[str, int]) -> None:
-        message = json.dumps({**payload, "d": deployment_id()})
-        redis.Redis.from_url(self.url).publish(live.channel(), message)
-
-
-@pytest.fixture
-def server_with_private_redis(django_db_setup):
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    from tests.live_server_asgi import server_environment
-
-    private = PrivateRedis()
-    private.start()
-    server = AsgiServer(server_environment(REDIS_URL=private.url))
-    server.start()
-    try:
-        yield server, private
-    finally:
-        server.close()
-        private.kill()
-
-
-def test_redis_down_streams_stay_open_catch_up_by_tick_and_resubscribe(
-    server_with_private_redis, manager, room
-):
-    server, private = server_with_private_redis
-    with open_stream(server, manager, room) as client:
-        server.wait_for_stats(lambda s: s["redis"] == "subscribed")
-        seq = add_entry(room, manager, "rung on the private Redis", publish=False)
-        private.publish({"i": room.pk, "s": seq})
-        assert client.wait_for(lambda c: seq in c.entry_ids(), 1.0)
-
-        private.kill()
-        server.wait_for_stats(lambda s: s["redis"] != "subscribed")
-        started = time.monotonic()
-        down = add_entry(room, manager, "written while Redis is down", publish=False)
-        assert client.wait_for(lambda c: down in c.entry_ids(), 6.0), "the safety tick did not deliver"
-        assert time.monotonic() - started < 6.0
-        assert not client.ended
-
-        private.start()
-        server.wait_for_stats(lambda s: s["redis"] == "subscribed", timeout=15)
-        back = add_entry(room, manager, "rung again", publish=False)
-        private.publish({"i": room.pk, "s": back})
-        assert client.wait_for(lambda c: back in c.entry_ids(), 1.0)
-        assert client.entry_ids()[-3:] == [seq, down, back]
-
-
-def test_database_connections_dropped_under_the_streams_cost_nothing(server, manager, room):
-    """What a PostgreSQL restart does to the events process's pool: its connections die. The next query
-    notices, the pool replaces them, and neither open streams nor new ones see an error."""
-    with open_stream(server, manager, room) as client:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = 'warroom-events' AND datname = current_database()"
-            )
-            assert cursor.fetchone()[0] >= 1
-        seq = add_entry(room, manager, "after the connections died")
-        assert client.wait_for(lambda c: seq in c.entry_ids(), 3)
-        assert not client.ended
-        with open_stream(server, manager, room) as again:
-            assert seq in again.entry_ids()
-    assert server.stats()["counters"].get("db_retries", 0) >= 1
-
-
-# --- (6) cleanup and resources -----------------------------------------------------------------------------
-
-
-def test_closed_connections_leave_an_empty_registry(server, manager, member, room):
-    clients = [open_stream(server, user, room) for user in (manager, member, member)]
-    stats = server.stats()
-    assert (stats["streams"], stats["incidents"], stats["users"]) == (3, 1, 2)
-    for client in clients:
-        client.close()
-    stats = server.wait_for_stats(lambda s: s["streams"] == 0, timeout=3)
-    assert (stats["incidents"], stats["users"]) == (0, 0)
-
-
-def test_open_streams_hold_no_thread_and_no_database_connection(server, manager, room):
-    clients = [open_stream(server, manager, room) for _ in range(20)]
-    try:
-        stats = server.stats()
-        assert stats["streams"] == 20
-        assert stats["threads"] <= 10
-        assert stats["db_pool"]["size"] <= 4
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'warroom-events' "
-                "AND datname = current_database() AND state <> 'idle'"
-            )
-            busy = cursor.fetchone()[0]
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'warroom-events' "
-                "AND datname = current_database()"
-            )
-            held = cursor.fetchone()[0]
-        assert busy == 0
-        assert held <= 4
-    finally:
-        for client in clients:
-            client.close()
-
-
-def test_an_idle_stream_gets_heartbeats(django_db_setup, manager, room):
-    from tests.live_server_asgi import server_environment
-
-    quick = AsgiServer(server_environment(EVENTS_HEARTBEAT_SECONDS="1"))
-    quick.start()
-    try:
-        with open_stream(quick, manager, room) as client:
-            before = len(client.events)
-            assert client.wait_for(lambda c: c.comments.count("ka") >= 2, 8)
-            assert len(client.events) == before  # comments only: no event, no entry, no id moved
-    finally:
-        quick.close()
-
-
-def test_stats_are_for_loopback_only(server):
-    with SSEClient.open(server.url, "/events/stats", source_address="127.0.0.2") as client:
-        client.wait_until_ended(2)
-        assert client.status == 404
-
-
 # --- (7) presence -----------------------------------------------------------------------------------------
 
 
@@ -649,79 +341,6 @@ def test_presence_lists_the_people_connected(server, manager, member, room):
                 maja.wait_for(lambda c: False, 0.5)
                 assert len(maja.presence()) == 2
         assert maja.wait_for(lambda c: len(c.presence()[-1]["people"]) == 1, 2)
-
-
-# --- (8) server restart ---------------------------------------------------------------------------------
-
-
-def test_after_a_crash_reconnecting_with_last_event_id_gets_everything_once(server, manager, room):
-    """Like EventSource: when the stream drops, reconnect with Last-Event-ID until the server is back."""
-    written: list[int] = []
-
-    def writer() -> None:
-        try:
-            for i in range(30):
-                written.append(add_entry(room, manager, f"during restart {i}"))
-                time.sleep(0.05)
-        finally:
-            connection.close()
-
-    token = live.mint_stream_token(user=manager, incident=room)
-    last_id = newest_seq(room)
-    received: list[int] = []
-    first = open_stream(server, manager, room, after=last_id)
-    client: SSEClient | None = first
-    consumed, reconnects = 0, 0
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert first.wait_for(lambda c: len(c.entries()) >= 3, 3)
-        server.restart()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if client is not None:
-                client.wait_for(lambda c: c.ended, 0.3)
-                fresh = client.entry_ids()[consumed:]
-                consumed += len(fresh)
-                received.extend(fresh)
-                last_id = fresh[-1] if fresh else last_id
-            if not thread.is_alive() and written and last_id == written[-1]:
-                break
-            if client is None or client.ended:
-                if client is not None:
-                    client.close()
-                try:
-                    client = SSEClient.open(
-                        server.url, stream_path(token), headers={"Last-Event-ID": str(last_id)}
-                    )
-                except OSError:
-                    client = None
-                    time.sleep(0.2)  # the server is still down; a browser waits `retry` ms as well
-                    continue
-                assert client.status == 200
-                consumed, reconnects = 0, reconnects + 1
-    finally:
-        thread.join(10)
-        if client is not None:
-            client.close()
-    assert reconnects >= 1
-    assert received == written, f"got {received}, wrote {written}"
-
-
-# --- (9) concurrent writers -----------------------------------------------------------------------------
-
-
-def test_eight_concurrent_writers_reach_a_viewer_exactly_once_in_seq_order(server, manager, room):
-    with open_stream(server, manager, room) as client:
-        start = len(client.entry_ids())
-        results = race(8, lambda i: [add_entry(room, manager, f"writer {i} #{n}") for n in range(5)])
-        batches = [r for r in results if not isinstance(r, BaseException)]
-        assert len(batches) == 8, results
-        expected = sorted(seq for batch in batches for seq in batch)
-        assert expected == list(range(expected[0], expected[0] + 40))
-        assert client.wait_for(lambda c: len(c.entry_ids()) >= start + 40, 5)
-        client.wait_for(lambda c: False, 1.0)
-        assert client.entry_ids()[start:] == expected
 
 
 # --- CORS and methods -----------------------------------------------------------------------------------
