@@ -9,7 +9,10 @@ whole change back, as if the code were written inline.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from incidents.models import Incident, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,3 +39,15 @@ class Hook(Generic[F]):
 
     def __repr__(self) -> str:
         return f"<Hook {self.name}: {len(self._receivers)} receivers>"
+
+
+# --- the hooks ----------------------------------------------------------------------------------------------
+
+
+class IncidentResolved(Protocol):
+    def __call__(self, *, incident: Incident, actor: User) -> object: ...
+
+
+# Called by `services.lifecycle.incident_change_status` when an incident is resolved, with the incident row
+# locked and before it is saved. The reviews app opens the post-incident review (incidents/reviews/apps.py).
+incident_resolved: Hook[IncidentResolved] = Hook("incident_resolved")
