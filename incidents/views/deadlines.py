@@ -154,6 +154,7 @@ def _panel_context(
         .select_related("owner", "role", "completed_by", "incident")
         .order_by("due_at", "pk")
     )
+    now = timezone.now()
     rows: list[dict[str, Any]] = []
     for d in deadlines:
         d.incident = incident
@@ -163,6 +164,7 @@ def _panel_context(
                 "d": d,
                 "who": who,
                 "open": d.is_open,
+                "overdue": d.due_at <= now,
                 "may_act": d.is_open
                 and may_act_on_deadline(
                     actor=request.user, perms=incident.viewer_perms, responsible=who.people
@@ -178,7 +180,7 @@ def _panel_context(
         "task_form": task_form or TaskForm(incident=incident),
         "people": [a.user for a in {a.user_id: a for a in assignments}.values()],
         "snooze_choices": SNOOZE_CHOICES,
-        "now": timezone.now(),
+        "now": now,
         **extra,
     }
 
