@@ -47,7 +47,6 @@ from incidents.models import (
 )
 from incidents.permissions import visible_incidents
 
-CONFIG = "english"
 INCIDENT_DOCUMENT = (
     "to_tsvector('english'::regconfig, coalesce(i.title, '') || ' ' || coalesce(i.summary, ''))"
 )

@@ -72,10 +72,6 @@ def _participant_ids(incident: Incident) -> set[int]:
     return set(RoleAssignment.objects.filter(incident=incident).values_list("user_id", flat=True))
 
 
-def team_member_ids(incident: Incident) -> set[int]:
-    return set(RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", flat=True))
-
-
 @transaction.atomic
 def follow_up_add(
     *, review: Review, actor: User, title: str, owner: User | None, due_at: datetime | None
