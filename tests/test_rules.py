@@ -44,7 +44,6 @@ from tests.factories import UserFactory, give_role
 from tests.factories_deadlines import notify_module
 from tests.helpers import snapshot
 
-HX = {"HTTP_HX_REQUEST": "true"}
 TABLES = [
     "incidents_incident",
     "incidents_incidentchange",
@@ -353,7 +352,7 @@ def test_a_click_racing_a_role_change_is_refused_under_the_lock(name):
     client.force_login(case.actor)
     assert client.get(reverse("incidents:room", args=[case.incident.code])).status_code == 200  # page load
     response, after = click_behind_a_change(
-        case.incident, case.change, lambda: client.post(case.url, case.data, **HX)
+        case.incident, case.change, lambda: client.post(case.url, case.data, HTTP_HX_REQUEST="true")
     )
     assert response.status_code == 403, response.content
     assert snapshot(TABLES) == after  # the role change, and nothing from the click

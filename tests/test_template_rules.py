@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from django.conf import settings
@@ -23,7 +24,7 @@ COMPARISON = re.compile(r"\.(status|state|kind|slug)\s*[!=]=\s*['\"]")
 
 
 def test_no_template_compares_a_status_state_kind_or_slug_to_a_string():
-    roots = [Path(d) for d in settings.TEMPLATES[0]["DIRS"]]
+    roots = [Path(str(d)) for d in cast("list[str]", settings.TEMPLATES[0]["DIRS"])]
     offenders = []
     for root in roots:
         for path in root.rglob("*.html"):
