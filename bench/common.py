@@ -714,10 +714,17 @@ class IncidentGrower:
         return incident
 
     def _actor(self, incident: Incident) -> User:
+        """Mostly the commander; now and then the viewer, where their role allows it (the service checks)."""
+        from incidents.permissions import incident_perms
+        from incidents.rules import may_change_status
+
         commander = incident.commander or incident.declared_by
         if incident.is_restricted:
             return commander
-        return commander if self.rng.random() < 0.7 else self.team.viewer
+        if self.rng.random() < 0.7:
+            return commander
+        viewer = self.team.viewer
+        return viewer if may_change_status(perms=incident_perms(viewer, incident)) else commander
 
     def grow(self, *, open_incidents: int, archived_incidents: int) -> list[int]:
         """Add this many open and archived incidents (interleaved); returns their primary keys."""

@@ -352,7 +352,7 @@ def _sweep_cost(incidents: list[Incident], owner: User, n: int = 200) -> tuple[f
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from incidents.services.deadlines import sweep_reminders
+    from incidents.services.reminders import sweep_reminders
 
     notify_module = sys.modules["incidents.services.notify"]  # the package re-exports notify(), the function
     phase = _seed("cost", incidents, owner, n, time.time() - 60, 1)
@@ -382,7 +382,7 @@ def _sweep_cost(incidents: list[Incident], owner: User, n: int = 200) -> tuple[f
 def _run_phase(
     stack: Stack, name: str, incidents: list[Incident], owner: User, n: int, window: float, faults: bool
 ) -> tuple[Phase, Outcome, list[str]]:
-    from incidents.services.deadlines import sweep_interval
+    from incidents.services.reminders import sweep_interval
 
     events: list[str] = []
     start = time.time() + 15  # time for the first sweeps to hand the first minutes over

@@ -50,6 +50,7 @@ PAST_PAGE_SIZE = 50  # incidents.views.PAST_PAGE_SIZE
 def _room_incident(team: Team) -> Incident:
     """The incident whose room is measured: declared by one crisis manager, worked on by another."""
     from incidents import services
+    from incidents.models import IncidentRole
 
     declarer = team.declarers[1]
     incident = services.incident_declare(
@@ -62,6 +63,10 @@ def _room_incident(team: Team) -> Incident:
     )
     incident = services.incident_change_status(
         incident=incident, actor=declarer, new_status="assessing", note="Support confirms 40 tickets."
+    )
+    # The viewer works on it as deputy (changing status and severity needs a role that allows it).
+    services.team_add_member(
+        incident=incident, actor=declarer, user=team.viewer, role=IncidentRole.objects.get(slug="deputy")
     )
     incident = services.incident_change_severity(
         incident=incident, actor=team.viewer, new_severity="sev1", note="Trending on X."

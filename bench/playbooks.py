@@ -106,8 +106,9 @@ def _sweep(count: int, manager: User, playbook: Playbook) -> tuple[float, float]
     from django.utils import timezone
 
     from incidents.models import TimelineEntry
+    from incidents.playbooks.declaring import declare_from_playbook
     from incidents.playbooks.models import DrillInject
-    from incidents.playbooks.services import declare_from_playbook, inject_sweep
+    from incidents.playbooks.services import inject_sweep
     from incidents.services import timeline_append
 
     drills = [

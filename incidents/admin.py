@@ -1,3 +1,6 @@
+"""The configuration admin (/admin/): catalogues, chains, templates, policies, webhooks, and incidents through
+the same visibility door as the pages. May import models, permissions and services."""
+
 from __future__ import annotations
 
 from typing import Any

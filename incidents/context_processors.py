@@ -1,3 +1,5 @@
+"""Template context every page gets (organisation name, the viewer's time zone). Imports settings only."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -29,10 +29,12 @@ from incidents.models import (
     Status,
     User,
 )
+from incidents.playbooks import declaring
 from incidents.playbooks import services as playbooks
 from incidents.playbooks.models import DrillInject, Playbook
 from incidents.reviews.demo import seed_demo_reviews
-from incidents.services.deadlines import deadline_complete, deadline_reschedule, plan_reminders
+from incidents.services.deadlines import deadline_complete, deadline_reschedule
+from incidents.services.reminders import plan_reminders
 
 _PROFILES: dict[str, dict[str, str]] = {
     "maja@northwind.example": {
@@ -281,10 +283,10 @@ def _declare(story: _Story, actor: User) -> Incident:
         )
     version = playbook.latest()
     team = [
-        playbooks.TeamPick(slot=slot, person=slot.person, backup=slot.backup)
+        declaring.TeamPick(slot=slot, person=slot.person, backup=slot.backup)
         for slot in version.roles.select_related("role", "person", "backup")
     ]
-    return playbooks.declare_from_playbook(
+    return declaring.declare_from_playbook(
         actor=actor,
         version=version,
         title=story.title,

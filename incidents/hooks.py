@@ -9,10 +9,10 @@ whole change back, as if the code were written inline.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from incidents.models import Incident, StatementTemplate
+    from incidents.models import Incident, StatementTemplate, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,3 +52,12 @@ statement_templates: Hook[Callable[[Incident, list[StatementTemplate]], list[Sta
 )
 """The statement editor's templates for an incident, in the order they are offered: each receiver gets the
 list so far and returns it rearranged (the playbooks app puts the incident's playbook templates first)."""
+
+
+class IncidentResolved(Protocol):
+    def __call__(self, *, incident: Incident, actor: User) -> object: ...
+
+
+# Called by `services.lifecycle.incident_change_status` when an incident is resolved, with the incident row
+# locked and before it is saved. The reviews app opens the post-incident review (incidents/reviews/apps.py).
+incident_resolved: Hook[IncidentResolved] = Hook("incident_resolved")

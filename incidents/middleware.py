@@ -1,3 +1,5 @@
+"""Request middleware of the base app: the viewer's time zone, cache headers. Imports nothing of the project."""
+
 from __future__ import annotations
 
 import zoneinfo

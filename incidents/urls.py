@@ -1,3 +1,6 @@
+"""The base app's URLs (namespace "incidents"). warroom/urls.py adds two that its sub-apps serve under this
+namespace: `declare` (playbooks) and `past` (reviews)."""
+
 from __future__ import annotations
 
 from django.urls import path
@@ -14,8 +17,6 @@ urlpatterns = [
     path("notifications/read-all/", views.notifications_read_all, name="notifications-read-all"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
     path("deadlines/mine/", views.my_due_items, name="my-due"),
-    path("incidents/declare/", views.declare, name="declare"),
-    path("incidents/past/", views.past, name="past"),
     path("incidents/<uuid:code>/", views.room, name="room"),
     path("incidents/<uuid:code>/status/", views.change_status, name="change-status"),
     path("incidents/<uuid:code>/severity/", views.change_severity, name="change-severity"),

@@ -1,11 +1,33 @@
-"""A small, fully specified playbook for the playbook tests (unit and browser)."""
+"""A small, fully specified playbook for the playbook tests (unit and browser), and declaring from it."""
 
 from __future__ import annotations
+
+from django.urls import reverse
 
 from incidents.models import IncidentRole, User
 from incidents.playbooks import services as pb
 from incidents.playbooks.models import InjectKind, Playbook
 from tests.factories import UserFactory
+
+HX = {"HTTP_HX_REQUEST": "true"}
+PLAYBOOK_TABLES = [
+    "playbooks_playbook",
+    "playbooks_playbookversion",
+    "playbooks_playbookrole",
+    "playbooks_playbooktask",
+    "playbooks_playbooktemplate",
+    "playbooks_playbookcontact",
+    "playbooks_playbookinject",
+    "incidents_statementtemplate",
+]
+DECLARE_TABLES = [
+    "incidents_incident",
+    "incidents_roleassignment",
+    "incidents_deadline",
+    "incidents_timelineentry",
+    "playbooks_incidentplaybook",
+    "playbooks_drillinject",
+]
 
 
 def role(slug: str) -> IncidentRole:
@@ -64,3 +86,19 @@ def make_playbook(manager: User, people: dict[str, User], *, executive: bool = F
     return pb.playbook_create(
         actor=manager, name="Checkout outage", scenario="outage", owner=manager, content=content
     )
+
+
+def declare_post(client, playbook: Playbook, **extra):
+    version = playbook.latest()
+    data = {
+        "playbook": str(playbook.code),
+        "playbook_version": str(version.number),
+        "title": "Outage: checkout charging twice",
+        "severity": "sev2",
+        "accept_team": "on",
+    }
+    for slot in version.roles.select_related("person", "backup"):
+        data[f"person_{slot.pk}"] = slot.person.email if slot.person else ""
+        data[f"backup_{slot.pk}"] = slot.backup.email if slot.backup else ""
+    data.update(extra)
+    return client.post(reverse("incidents:declare"), data)

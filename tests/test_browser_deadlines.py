@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, expect
 
 from incidents.models import Deadline, DeadlineKind, OrgRole, Reminder, ReminderKind
 from incidents.services import deadlines as dl
+from incidents.services import reminders
 from tests.browser import csp_violations, log_in, settled, watch
 from tests.factories import IncidentFactory, UserFactory, give_role
 
@@ -33,7 +34,7 @@ class Sweeper:
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                dl.sweep_reminders(enqueue=False)
+                reminders.sweep_reminders(enqueue=False)
                 time.sleep(0.2)
         finally:
             connection.close()

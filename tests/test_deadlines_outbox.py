@@ -22,7 +22,7 @@ from django.utils import timezone
 from bench.processes import free_port
 from incidents import services
 from incidents.models import OutboundEmail, Reminder, ReminderKind, Severity, WebhookDelivery, WebhookEndpoint
-from incidents.services import deadlines as dl
+from incidents.services import reminders
 
 notify_module = importlib.import_module("incidents.services.notify")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr(dl, "enqueue_etas", lambda rows, *, handed: 0)
+    monkeypatch.setattr(reminders, "enqueue_etas", lambda rows, *, handed: 0)
     monkeypatch.setattr(notify_module, "_kick_outbox", lambda: None)
     monkeypatch.setattr(notify_module, "_kick_webhooks", lambda: None)
 
@@ -103,7 +103,7 @@ def fire_first_response(manager, **kwargs) -> tuple[Any, Reminder]:
             actor=manager, title="Card payments failing", scenario="outage", severity=Severity.SEV1, **kwargs
         )
     with time_machine.travel(T0 + timedelta(minutes=20), tick=False):
-        assert dl.sweep_reminders(enqueue=False).fired == 1
+        assert reminders.sweep_reminders(enqueue=False).fired == 1
     return incident, Reminder.objects.get(deadline__incident=incident, kind=ReminderKind.BEFORE)
 
 
@@ -112,7 +112,7 @@ def test_reminder_email_goes_through_smtp_once(smtp, manager):
     assert services.send_pending_emails() == 1
     assert services.send_pending_emails() == 0  # sent: never again
     # A redelivered task for the same reminder writes nothing new.
-    assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
+    assert reminders.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
     assert services.send_pending_emails() == 0
     [(to, message)] = smtp.messages
     assert to == [manager.email]
@@ -150,7 +150,7 @@ def test_webhook_is_signed_retried_with_back_off_and_never_duplicated(receiver, 
     assert delivery.sent_at is not None
     assert delivery.last_status == 200
     assert notify_module.send_pending_webhooks() == 0
-    assert dl.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
+    assert reminders.fire_reminder(reminder_id=reminder.pk, version=reminder.version) is False
     assert WebhookDelivery.objects.count() == 1
     assert len(receiver.requests) == 2
     first, second = receiver.requests

@@ -6,7 +6,7 @@ import pytest
 
 from incidents import services
 from incidents.models import Incident, IncidentChange, Status
-from tests.factories import IncidentFactory, UserFactory
+from tests.factories import IncidentFactory, UserFactory, give_role
 from tests.helpers import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,6 +30,7 @@ def test_two_people_moving_the_status_at_once_one_wins(iteration):
     commander = UserFactory.create()
     deputy = UserFactory.create()
     incident = IncidentFactory.create(declared_by=commander, status=Status.ASSESSING)
+    give_role(incident, deputy, "deputy")  # both may change the status (the service checks, under the lock)
     targets = [(commander, Status.RESPONDING), (deputy, Status.MONITORING)]
 
     def click(i: int):

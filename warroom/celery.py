@@ -77,10 +77,10 @@ class QuickReconnectConsumer(Consumer):
 
     def _hand_over_again(self) -> None:
         """Whatever ETA tasks this worker held died with its process or its connection: have the reminders
-        handed over again at once (incidents.services.deadlines.reset_hand_overs) rather than waiting for
+        handed over again at once (incidents.services.reminders.reset_hand_overs) rather than waiting for
         the sweep to fire them late."""
         try:
-            from incidents.services.deadlines import reset_hand_overs
+            from incidents.services.reminders import reset_hand_overs
 
             reset_hand_overs()
         except Exception:  # PostgreSQL away: the beat sweep still fires everything, later

@@ -140,7 +140,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=OUTBOX_SWEEP_SECONDS),
     },
     # Reminders: the durable path. Claims due rows with SKIP LOCKED; also hands the next couple of minutes
-    # to ETA tasks for precision (incidents/services/deadlines.py).
+    # to ETA tasks for precision (incidents/services/reminders.py).
     "sweep-reminders": {
         "task": "incidents.tasks.sweep_reminders_task",
         "schedule": timedelta(seconds=REMINDER_SWEEP_SECONDS),

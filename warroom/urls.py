@@ -4,13 +4,25 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from incidents import urls as incident_urls
 from incidents import views as incident_views
+from incidents.playbooks import views as playbook_views
+from incidents.reviews import views as review_views
 
 admin.site.site_header = "War Room configuration"
 admin.site.site_title = "War Room admin"
 
+# The composition root: the base app never imports its sub-apps, so the two pages they serve under its names
+# are routed here — declaring (by hand or from a playbook) by the playbooks app, the archive of past
+# incidents by the reviews app.
+incident_patterns = [
+    path("incidents/declare/", playbook_views.declare, name="declare"),
+    path("incidents/past/", review_views.archive, name="past"),
+    *incident_urls.urlpatterns,
+]
+
 urlpatterns = [
-    path("", include("incidents.urls")),
+    path("", include((incident_patterns, incident_urls.app_name))),
     path("", include("incidents.reviews.urls")),
     path("playbooks/", include("incidents.playbooks.urls")),
     path("accounts/profile/", incident_views.profile, name="profile"),

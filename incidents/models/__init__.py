@@ -1,4 +1,8 @@
-"""Domain models, one module per area; import from `incidents.models`."""
+"""Domain models, one module per area; import from `incidents.models`.
+
+Models hold single-row facts, vocabularies and transition tables; they import nothing else of the project
+(services, views and sub-apps depend on them, never the reverse).
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ reminders of an older version are cancelled and any in-flight Celery ETA for the
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -140,8 +140,19 @@ class Deadline(models.Model):
     def is_open(self) -> bool:
         return self.state == DeadlineState.OPEN
 
-    def is_overdue(self, now: datetime | None = None) -> bool:
-        return self.is_open and self.due_at <= (now or timezone.now())
+    @property
+    def is_done(self) -> bool:
+        return self.state == DeadlineState.DONE
+
+    @property
+    def escalated_to(self) -> str:
+        """Who its reminders have reached beyond the people responsible: "", "backup", "the commander"."""
+        return ("", "backup", "the commander")[min(self.escalation_level, 2)]
+
+    @property
+    def was_moved(self) -> bool:
+        """Snoozed or rescheduled away from the time it was first due."""
+        return self.due_at != self.original_due_at
 
     @property
     def was_met(self) -> bool | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.core.exceptions import PermissionDenied
+
 
 class Refused(Exception):
     """A change the service would not make. Nothing was written; the message says why, to the person who
@@ -28,7 +30,8 @@ class InputRefused(Refused):
     status: ClassVar[int] = 422
 
 
-class NotAllowed(Refused):
-    """The person may not do this (any more)."""
+class NotAllowed(Refused, PermissionDenied):
+    """The person may not do this (any more). Also a PermissionDenied, so one that a view does not answer
+    itself (a rule checked at the door, before any form) is Django's 403 like any other."""
 
     status: ClassVar[int] = 403

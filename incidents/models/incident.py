@@ -1,3 +1,6 @@
+"""The incident itself: severity, scenario, the lifecycle's transition table and its change history, references.
+Imports only errors (and, for types, the user model)."""
+
 from __future__ import annotations
 
 import uuid

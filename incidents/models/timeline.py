@@ -86,6 +86,19 @@ class TimelineEntry(models.Model):
     def is_backdated(self) -> bool:
         return (self.recorded_at - self.occurred_at).total_seconds() > 60
 
+    @property
+    def refers_as(self) -> str:
+        """How an entry about another one says what it does to it, before the target's number ("Corrects
+        #12", "Pinned #4"); corrections are the default."""
+        return _REFERS_AS.get(self.kind, "Corrects")
+
+
+_REFERS_AS: dict[str, str] = {
+    TimelineEntry.Kind.PIN: "Pinned",
+    TimelineEntry.Kind.UNPIN: "Unpinned",
+    TimelineEntry.Kind.RETRACTION: "Retracts",
+}
+
 
 class Evidence(models.Model):
     """A file attached to a timeline entry, stored under a server-generated name outside any public URL."""

@@ -1,3 +1,5 @@
+"""People: the user model (e-mail login, organisation role, time zone). Imports nothing else of the project."""
+
 from __future__ import annotations
 
 import zoneinfo

@@ -20,8 +20,7 @@ from incidents.models import (
     Severity,
     StatementTemplate,
 )
-from incidents.playbooks.models import ContactKind, InjectKind
-from incidents.playbooks.services import (
+from incidents.playbooks.content import (
     ContactSpec,
     Content,
     InjectSpec,
@@ -29,6 +28,7 @@ from incidents.playbooks.services import (
     TaskSpec,
     TemplateSpec,
 )
+from incidents.playbooks.models import ContactKind, InjectKind
 
 # A checklist item due more than a month after declaration is a follow-up, not a crisis task.
 MAX_TASK_OFFSET = 30 * 24 * 60

@@ -21,16 +21,9 @@ from incidents.models import (
     Scenario,
     Severity,
 )
+from incidents.playbooks.content import ContactSpec, Content, InjectSpec, RoleSpec, TaskSpec, TemplateSpec
 from incidents.playbooks.models import ContactKind, InjectKind, Playbook
-from incidents.playbooks.services import (
-    ContactSpec,
-    Content,
-    InjectSpec,
-    RoleSpec,
-    TaskSpec,
-    TemplateSpec,
-    playbook_create,
-)
+from incidents.playbooks.services import playbook_create
 
 _NEXT = "We will share our next update by {next_update_time}."
 

@@ -1,42 +1,41 @@
-"""Playbook changes, declaring from a playbook, drill injects and review reminders.
+"""Playbook changes (create, save a version, duplicate, retire, mark reviewed), an incident's playbook and its
+templates, drill injects and review reminders.
 
 Every multi-row change is one keyword-only function here, called alike by views, tasks, seeds and demo.
+Declaring from a playbook is in `declaring`, comparing versions in `compare`; what a version holds is the
+vocabulary of `content` (re-exported here: callers build a Content to save one). May import models, this
+app's content and the base app's notify and timeline services.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import SafeString
 
-from incidents.models import (
-    ApprovalChainTemplate,
-    Audience,
-    Channel,
-    DeadlineKind,
-    Incident,
-    IncidentRole,
-    RoleAssignment,
-    StatementTemplate,
-    TimelineEntry,
-    User,
-)
+from incidents.models import Audience, Channel, Incident, StatementTemplate, TimelineEntry, User
 from incidents.models.errors import InputRefused
 from incidents.models.statements import canonical_text
+from incidents.playbooks.content import (
+    ContactSpec,
+    Content,
+    InjectSpec,
+    RoleSpec,
+    TaskSpec,
+    TemplateSpec,
+    content_of,
+    template_short_name,
+)
 from incidents.playbooks.models import (
     REVIEW_INTERVAL,
     DrillInject,
     IncidentPlaybook,
-    InjectKind,
     Playbook,
     PlaybookContact,
     PlaybookInject,
@@ -44,14 +43,9 @@ from incidents.playbooks.models import (
     PlaybookTask,
     PlaybookTemplate,
     PlaybookVersion,
-    offset_label,
 )
-from incidents.services.deadlines import deadline_create
-from incidents.services.lifecycle import incident_declare
 from incidents.services.notify import notify
-from incidents.services.statements import word_diff
-from incidents.services.team import TeamError, team_add_member
-from incidents.services.timeline import timeline_append, timeline_record
+from incidents.services.timeline import timeline_append
 
 
 class PlaybookError(InputRefused):
@@ -66,136 +60,6 @@ class StaleVersion(PlaybookError):
     def __init__(self, message: str, *, current: Playbook) -> None:
         super().__init__(message)
         self.current = current
-
-
-# --- what a version holds, independent of rows ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoleSpec:
-    role: IncidentRole
-    person: User | None = None
-    backup: User | None = None
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    title: str
-    offset_minutes: int
-    role: IncidentRole | None = None
-    notes: str = ""
-
-
-@dataclass(frozen=True)
-class TemplateSpec:
-    name: str
-    channel: str
-    audience: str
-    title: str
-    body: str
-    guidance: str = ""
-    language: str = "en"
-
-
-@dataclass(frozen=True)
-class ContactSpec:
-    kind: str
-    name: str
-    organisation: str = ""
-    phone: str = ""
-    email: str = ""
-    notes: str = ""
-
-
-@dataclass(frozen=True)
-class InjectSpec:
-    offset_seconds: int
-    kind: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Content:
-    description: str
-    default_severity: str
-    title_hint: str = ""
-    risk_notes: str = ""
-    default_restricted: bool = False
-    platforms: tuple[str, ...] = ()
-    approval_chain: ApprovalChainTemplate | None = None
-    bridge_line: str = ""
-    chat_channel: str = ""
-    press_inbox: str = ""
-    other_channels: str = ""
-    change_note: str = ""
-    roles: tuple[RoleSpec, ...] = ()
-    tasks: tuple[TaskSpec, ...] = ()
-    templates: tuple[TemplateSpec, ...] = ()
-    contacts: tuple[ContactSpec, ...] = ()
-    injects: tuple[InjectSpec, ...] = ()
-
-    # Fields copied one to one onto PlaybookVersion.
-    SCALARS = (
-        "title_hint",
-        "description",
-        "risk_notes",
-        "default_severity",
-        "default_restricted",
-        "approval_chain",
-        "bridge_line",
-        "chat_channel",
-        "press_inbox",
-        "other_channels",
-        "change_note",
-    )
-
-
-def content_of(version: PlaybookVersion) -> Content:
-    """A version's content as plain values (the editor's initial data, duplicates, comparisons)."""
-    return Content(
-        **{name: getattr(version, name) for name in Content.SCALARS},
-        platforms=tuple(version.platforms),
-        roles=tuple(
-            RoleSpec(role=r.role, person=r.person, backup=r.backup)
-            for r in version.roles.select_related("role", "person", "backup")
-        ),
-        tasks=tuple(
-            TaskSpec(title=t.title, offset_minutes=t.offset_minutes, role=t.role, notes=t.notes)
-            for t in version.tasks.select_related("role")
-        ),
-        templates=tuple(
-            TemplateSpec(
-                name=_short_name(version.playbook, t.template),
-                channel=t.template.channel,
-                audience=t.template.audience,
-                title=t.template.title,
-                body=t.template.body,
-                guidance=t.template.guidance,
-                language=t.template.language,
-            )
-            for t in version.templates.select_related("template")
-        ),
-        contacts=tuple(
-            ContactSpec(
-                kind=c.kind,
-                name=c.name,
-                organisation=c.organisation,
-                phone=c.phone,
-                email=c.email,
-                notes=c.notes,
-            )
-            for c in version.contacts.all()
-        ),
-        injects=tuple(
-            InjectSpec(offset_seconds=i.offset_seconds, kind=i.kind, text=i.text)
-            for i in version.injects.all()
-        ),
-    )
-
-
-def _short_name(playbook: Playbook, template: StatementTemplate) -> str:
-    """A playbook template's own name, without the "<playbook>: " prefix that keeps template names unique."""
-    return re.sub(r" \([0-9a-f]{6}\)$", "", template.name.split(": ", 1)[-1])
 
 
 def _template_for(
@@ -258,7 +122,7 @@ def _write_version(playbook: Playbook, number: int, actor: User | None, content:
     for link in previous:
         t = link.template
         reusable[
-            (_short_name(playbook, t), t.channel, t.audience, t.language, t.title, t.body, t.guidance)
+            (template_short_name(playbook, t), t.channel, t.audience, t.language, t.title, t.body, t.guidance)
         ] = t
     PlaybookTemplate.objects.bulk_create(
         PlaybookTemplate(version=version, order=i, template=_template_for(playbook, spec, reusable))
@@ -388,147 +252,7 @@ def playbook_mark_reviewed(*, playbook: Playbook, actor: User) -> Playbook:
     return locked
 
 
-# --- declaring from a playbook ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TeamPick:
-    """One proposed role as the declarer left it: the person (None: leave unfilled) and their backup."""
-
-    slot: PlaybookRole
-    person: User | None
-    backup: User | None = None
-
-
-@dataclass
-class Declared:
-    incident: Incident
-    skipped: list[str] = field(default_factory=list)
-
-
-@transaction.atomic
-def declare_from_playbook(
-    *,
-    actor: User,
-    version: PlaybookVersion,
-    title: str,
-    severity: str,
-    team: Sequence[TeamPick] = (),
-    summary: str = "",
-    affected_platforms: Iterable[str] = (),
-    detected_at: datetime | None = None,
-    is_drill: bool = False,
-    is_restricted: bool = False,
-    commander: User | None = None,
-) -> Declared:
-    """Declare, staff, schedule the checklist and (for a drill) the injects, in one transaction."""
-    playbook = version.playbook
-    if playbook.is_retired:
-        raise PlaybookError(f"The playbook “{playbook.name}” has been retired; choose another.")
-    incident = incident_declare(
-        actor=actor,
-        title=title,
-        scenario=playbook.scenario,
-        severity=severity,
-        summary=summary,
-        affected_platforms=affected_platforms,
-        detected_at=detected_at,
-        is_drill=is_drill,
-        is_restricted=is_restricted,
-        commander=commander,
-    )
-    IncidentPlaybook.objects.create(incident=incident, version=version)
-    result = Declared(incident=incident)
-    holders: dict[int, User] = {}
-    # Who holds what already (the commander; the declarer as deputy when they named someone else).
-    held = set(RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", "role_id"))
-    for pick in team:
-        if pick.person is None:
-            continue
-        if (pick.person.pk, pick.slot.role_id) in held:
-            holders.setdefault(pick.slot.role_id, pick.person)
-            continue
-        try:
-            team_add_member(
-                incident=incident,
-                actor=actor,
-                user=pick.person,
-                role=pick.slot.role,
-                backup=pick.backup if pick.backup != pick.person else None,
-                note=f"{'DRILL — ' if is_drill else ''}From the playbook “{playbook.name}”",
-            )
-        except TeamError as exc:
-            result.skipped.append(str(exc))
-            continue
-        held.add((pick.person.pk, pick.slot.role_id))
-        holders.setdefault(pick.slot.role_id, pick.person)
-    tasks = list(version.tasks.select_related("role"))
-    for task in tasks:
-        deadline_create(
-            incident=incident,
-            kind=DeadlineKind.TASK,
-            title=task.title,
-            due_at=incident.declared_at + timedelta(minutes=task.offset_minutes),
-            owner=holders.get(task.role_id) if task.role_id else None,
-            role=task.role,
-            actor=actor,
-            notes=task.notes,
-            key=f"playbook-task:{task.pk}",
-        )
-    injects = list(version.injects.all()) if is_drill else []
-    DrillInject.objects.bulk_create(
-        DrillInject(
-            incident=incident,
-            source=x,
-            due_at=incident.declared_at + timedelta(seconds=x.offset_seconds),
-            kind=x.kind,
-            text=x.text,
-        )
-        for x in injects
-    )
-    staffed = len(holders)
-    text = (
-        f"Declared from the playbook “{playbook.name}” v{version.number}: {len(tasks)} task"
-        f"{'s' if len(tasks) != 1 else ''} scheduled, {staffed} role{'s' if staffed != 1 else ''} staffed"
-    )
-    if is_drill:
-        text = f"DRILL — {text}, {len(injects)} scripted inject{'s' if len(injects) != 1 else ''} to come."
-    timeline_record(incident=incident, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
-    return result
-
-
-def version_to_declare(code: object, number: object = None) -> PlaybookVersion | None:
-    """The playbook version a declare form is about: the one it was shown (`number`), else the newest.
-    None for no playbook or an unknown one; retired playbooks are refused when declaring."""
-    try:
-        key = uuid.UUID(str(code)) if code else None
-        wanted = int(str(number)) if number else None
-    except ValueError:
-        return None
-    if key is None:
-        return None
-    playbook = Playbook.objects.filter(code=key).first()
-    if playbook is None:
-        return None
-    return (
-        PlaybookVersion.objects.select_related("playbook")
-        .filter(playbook=playbook, number=wanted or playbook.latest_number)
-        .first()
-    )
-
-
-def declare_choices() -> list[Playbook]:
-    """Playbooks offered on the declare page, with the newest version's severity for the cards."""
-    playbooks = list(Playbook.objects.active().order_by("name"))
-    latest = {
-        v.playbook_id: v
-        for v in PlaybookVersion.objects.filter(
-            playbook__in=playbooks, number=F("playbook__latest_number")
-        ).only("playbook_id", "default_severity", "number")
-    }
-    for p in playbooks:
-        p.current = latest.get(p.pk)  # type: ignore[attr-defined]
-    return playbooks
+# --- an incident's playbook -----------------------------------------------------------------------------------
 
 
 def incident_playbook(incident: Incident) -> PlaybookVersion | None:
@@ -632,119 +356,24 @@ def review_reminders_send(*, today: date | None = None) -> int:
     return sent
 
 
-# --- comparing two versions ---------------------------------------------------------------------------------
-
-
-@dataclass
-class FieldChange:
-    label: str
-    old: str
-    new: str
-    diff: SafeString | None = None
-
-
-@dataclass
-class ListChange:
-    label: str
-    removed: list[str]
-    added: list[str]
-    unchanged: int
-    changed: list[tuple[str, SafeString]] = field(default_factory=list)
-
-    @property
-    def any(self) -> bool:
-        return bool(self.removed or self.added or self.changed)
-
-
-def _lines(content: Content) -> dict[str, list[str]]:
-    def person(u: User | None) -> str:
-        return str(u) if u else "nobody yet"
-
-    return {
-        "Roles to fill": [
-            f"{r.role.name}: {person(r.person)} (backup: {person(r.backup)})" for r in content.roles
-        ],
-        "Tasks": [
-            f"{offset_label(t.offset_minutes * 60)} · {t.title}"
-            + (f" · {t.role.name}" if t.role else "")
-            + (f" — {t.notes}" if t.notes else "")
-            for t in content.tasks
-        ],
-        "Contacts": [
-            " · ".join(p for p in (c.name, c.organisation, c.phone, c.email, c.notes) if p)
-            for c in content.contacts
-        ],
-        "Drill injects": [
-            f"{offset_label(x.offset_seconds)} · {InjectKind(x.kind).label} · {x.text}"
-            for x in content.injects
-        ],
-    }
-
-
-def _list_change(label: str, old: list[str], new: list[str]) -> ListChange:
-    remaining = list(new)
-    removed: list[str] = []
-    unchanged = 0
-    for line in old:
-        if line in remaining:
-            remaining.remove(line)
-            unchanged += 1
-        else:
-            removed.append(line)
-    return ListChange(label=label, removed=removed, added=remaining, unchanged=unchanged)
-
-
-def compare_versions(
-    old: PlaybookVersion, new: PlaybookVersion
-) -> tuple[list[FieldChange], list[ListChange]]:
-    """What changed from `old` to `new`: changed fields (with a word diff for text), then each list."""
-    a, b = content_of(old), content_of(new)
-    fields: list[FieldChange] = []
-    for name in Content.SCALARS:
-        if name == "change_note":
-            continue
-        before, after = getattr(a, name), getattr(b, name)
-        if before == after:
-            continue
-        label = str(getattr(PlaybookVersion._meta.get_field(name), "verbose_name", name)).capitalize()
-        old_text, new_text = _display(before), _display(after)
-        diff = word_diff(old_text, new_text) if isinstance(before, str) and len(old_text) > 40 else None
-        fields.append(FieldChange(label=label, old=old_text, new=new_text, diff=diff))
-    if a.platforms != b.platforms:
-        fields.append(FieldChange(label="Platforms", old=", ".join(a.platforms), new=", ".join(b.platforms)))
-    lists = [_list_change(label, lines, _lines(b)[label]) for label, lines in _lines(a).items()]
-    templates = ListChange(label="Statement templates", removed=[], added=[], unchanged=0)
-    by_key = {(t.channel, t.audience, t.name): t for t in a.templates}
-    seen: set[tuple[str, str, str]] = set()
-    for t in b.templates:
-        key = (t.channel, t.audience, t.name)
-        label = f"{t.name} ({Channel(t.channel).label}, {Audience(t.audience).label})"
-        before_t = by_key.get(key)
-        seen.add(key)
-        if before_t is None:
-            templates.added.append(label)
-        elif (before_t.title, canonical_text(before_t.body), before_t.guidance) == (
-            t.title,
-            canonical_text(t.body),
-            t.guidance,
-        ):
-            templates.unchanged += 1
-        else:
-            templates.changed.append(
-                (label, word_diff(f"{before_t.title}\n\n{before_t.body}", f"{t.title}\n\n{t.body}"))
-            )
-    for key, t in by_key.items():
-        if key not in seen:
-            templates.removed.append(f"{t.name} ({Channel(t.channel).label}, {Audience(t.audience).label})")
-    lists.insert(2, templates)
-    return fields, lists
-
-
-def _display(value: object) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value is None:
-        return "—"
-    if isinstance(value, str) and value in {"sev1", "sev2", "sev3", "sev4"}:
-        return value.upper()
-    return str(value)
+__all__ = [
+    "ContactSpec",
+    "Content",
+    "InjectSpec",
+    "PlaybookError",
+    "RoleSpec",
+    "StaleVersion",
+    "TaskSpec",
+    "TemplateSpec",
+    "content_of",
+    "incident_playbook",
+    "inject_sweep",
+    "playbook_create",
+    "playbook_duplicate",
+    "playbook_mark_reviewed",
+    "playbook_retire",
+    "playbook_save_version",
+    "playbook_url",
+    "review_reminders_send",
+    "templates_first",
+]

@@ -1,4 +1,6 @@
-"""Playbook pages: list, read, create, edit (a new version), duplicate, retire, compare; drill summaries.
+"""Playbook pages: list, read, create, edit (a new version), duplicate, retire, compare; drill summaries;
+and the declare page (by hand, or from a playbook chosen first), which the composition root
+(warroom/urls.py) serves as `incidents:declare`.
 
 Who may do what (README, "Playbooks"): every active user may read playbooks — knowing the plan is the
 point of having one. Those who may declare incidents (crisis managers and administrators) may also
@@ -20,14 +22,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
+from incidents.forms import DeclareForm
 from incidents.http import AuthRequest, render_page_or_fragment
-from incidents.models import Incident, User
+from incidents.models import SEVERITY_MEANING, Incident, User
 from incidents.permissions import get_incident_for, may_declare, visible_incidents
-from incidents.playbooks import services
+from incidents.playbooks import declaring, services
+from incidents.playbooks.compare import compare_versions
 from incidents.playbooks.forms import LISTS, EditorForms, initial_from
 from incidents.playbooks.models import DrillInject, IncidentPlaybook, Playbook, PlaybookVersion
 from incidents.reviews.metrics import format_duration, incident_metrics
+from incidents.services.lifecycle import incident_declare
+from incidents.views.actions import Outcome, act
 
 
 def may_edit_playbooks(user: User) -> bool:
@@ -290,7 +297,7 @@ def playbook_compare(request: AuthRequest, playbook: UUID) -> HttpResponse:
     pb = _playbook(playbook)
     new = _version(pb, request.GET.get("b"), pb.latest_number)
     old = _version(pb, request.GET.get("a"), max(1, new.number - 1))
-    fields, lists = services.compare_versions(old, new)
+    fields, lists = compare_versions(old, new)
     context = {
         "playbook": pb,
         "old": old,
@@ -333,7 +340,79 @@ def drill_summary(request: AuthRequest, code: UUID) -> HttpResponse:
     return render_page_or_fragment(request, "playbooks/summary.html", "summary", context)
 
 
+# --- declaring ------------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def declare(request: AuthRequest) -> HttpResponse:
+    """Declare, optionally from a playbook chosen first: it pre-fills the form and proposes the team;
+    submitting declares, staffs, schedules its checklist (and a drill's injects) in one transaction."""
+    if not may_declare(request.user):
+        return render(request, "incidents/declare_forbidden.html", status=403)
+    params = request.POST if request.method == "POST" else request.GET
+    version = declaring.version_to_declare(params.get("playbook"), params.get("playbook_version"))
+    slots = list(version.roles.select_related("role", "person", "backup")) if version else []
+    initial: dict[str, Any] = {}
+    if version is not None:
+        initial = {
+            "playbook": version.playbook.code,
+            "playbook_version": version.number,
+            # "Outage: " — the declarer keeps typing after it
+            "title": f"{version.title_hint.strip()} " if version.title_hint.strip() else "",
+            "scenario": version.playbook.scenario,
+            "severity": version.default_severity,
+            "is_restricted": version.default_restricted,
+            "affected_platforms": version.platforms,
+        }
+    if params.get("drill") == "1":
+        initial["is_drill"] = True
+    form = DeclareForm(request.POST or None, initial=initial, team=slots)
+
+    def page(status: int = 200) -> HttpResponse:
+        context = {
+            "form": form,
+            "version": version,
+            "playbooks": declaring.declare_choices(),
+            "severity_meaning": SEVERITY_MEANING,
+            "people": _people(),
+        }
+        return render_page_or_fragment(
+            request, "incidents/declare.html", "declare-form", context, status=status
+        )
+
+    if request.method != "POST":
+        return page()
+
+    def change(data: Any) -> Incident:
+        if version is None:
+            return incident_declare(actor=request.user, scenario=data["scenario"], **form.incident_kwargs())
+        team = [declaring.TeamPick(slot=s, person=p, backup=b) for s, p, b in form.team_choices()]
+        return declaring.declare_from_playbook(
+            actor=request.user, version=version, team=team, **form.incident_kwargs()
+        ).incident
+
+    def answer(outcome: Outcome[Incident]) -> HttpResponse:
+        if outcome.result is None:
+            if outcome.refused is not None:
+                form.add_error(None, outcome.error)
+            return page(outcome.status)
+        incident = outcome.result
+        if incident.commander_id == request.user.pk:
+            messages.success(request, f"{incident.reference} declared. You are the incident commander.")
+        else:
+            messages.success(
+                request, f"{incident.reference} declared. {incident.commander} commands it; you are deputy."
+            )
+        if request.htmx:
+            return HttpResponseClientRedirect(incident.room_url)
+        return redirect(incident.room_url)
+
+    return act(change, answer, form=form)
+
+
 __all__ = [
+    "declare",
     "drill_summary",
     "may_edit_playbooks",
     "playbook_compare",

@@ -8,3 +8,10 @@ class ReviewsConfig(AppConfig):
     label = "reviews"
     verbose_name = "Post-incident reviews"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The base app tells us about resolutions through a hook, so it never imports this app.
+        from incidents.hooks import incident_resolved
+        from incidents.reviews.services import review_open
+
+        incident_resolved.connect(review_open)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
@@ -47,7 +47,6 @@ from incidents.models import (
 )
 from incidents.permissions import visible_incidents
 
-CONFIG = "english"
 INCIDENT_DOCUMENT = (
     "to_tsvector('english'::regconfig, coalesce(i.title, '') || ' ' || coalesce(i.summary, ''))"
 )
@@ -70,6 +69,8 @@ _HEADLINE_OPTIONS = (
 
 @dataclass(frozen=True)
 class ArchiveFilters:
+    KINDS: ClassVar[tuple[tuple[str, str], ...]] = (("real", "Real incidents"), ("drill", "Drills"))
+
     q: str = ""
     scenario: str = ""
     severity: str = ""
@@ -102,7 +103,7 @@ class ArchiveFilters:
             severity=severity if severity in Severity.values else "",
             since=since,
             until=until,
-            kind=kind if kind in ("real", "drill") else "",
+            kind=kind if kind in dict(cls.KINDS) else "",
             member=member,
             errors=tuple(errors),
         )

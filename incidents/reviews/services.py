@@ -12,7 +12,7 @@ from django.utils import timezone
 from incidents.models import Deadline, DeadlineKind, DeadlineState, Incident, RoleAssignment, Status, User
 from incidents.models.errors import InputRefused, Refused
 from incidents.reviews.models import SECTION_MAX_CHARS, Feedback, FollowUp, Review, ReviewSection, SectionKey
-from incidents.services.deadlines import deadline_complete, deadline_create
+from incidents.services.deadlines import deadline_create, deadline_met
 from incidents.services.notify import notify
 
 
@@ -30,8 +30,9 @@ class SectionConflict(Refused):
 
 @transaction.atomic
 def review_open(*, incident: Incident, actor: User | None) -> Review:
-    """The incident's review, opened now if it has none. Idempotent: resolving twice (a reopened incident
-    resolved again, a retried request) returns the same review with everything written so far."""
+    """The incident's review, opened now if it has none (on resolution: the `incident_resolved` hook).
+    Idempotent: resolving twice (a reopened incident resolved again, a retried request) returns the same
+    review with everything written so far."""
     review, created = Review.objects.get_or_create(incident=incident, defaults={"opened_by": actor})
     if created:
         ReviewSection.objects.bulk_create(
@@ -69,10 +70,6 @@ def review_section_save(
 
 def _participant_ids(incident: Incident) -> set[int]:
     return set(RoleAssignment.objects.filter(incident=incident).values_list("user_id", flat=True))
-
-
-def team_member_ids(incident: Incident) -> set[int]:
-    return set(RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", flat=True))
 
 
 @transaction.atomic
@@ -136,7 +133,7 @@ def follow_up_complete(*, follow_up: FollowUp, actor: User) -> FollowUp:
     if locked.deadline_id is not None:
         deadline = Deadline.objects.get(pk=locked.deadline_id)
         if deadline.state == DeadlineState.OPEN:
-            deadline_complete(deadline=deadline, actor=actor)
+            deadline_met(deadline=deadline, actor=actor)
     return locked
 
 
@@ -178,5 +175,5 @@ def review_sign_off(*, review: Review, actor: User) -> Review:
         incident=incident, kind=DeadlineKind.REVIEW, state=DeadlineState.OPEN
     ).first()
     if due is not None:
-        deadline_complete(deadline=due, actor=actor)
+        deadline_met(deadline=due, actor=actor)
     return locked

@@ -1,7 +1,9 @@
 """Every change that touches more than one row goes through a function here.
 
 Views, tasks, management commands and the admin all call the same functions, so locking, history,
-permissions and notifications happen the same way whoever makes the change.
+permissions and notifications happen the same way whoever makes the change. Services may import models,
+rules, permissions, live and hooks — and each other by module (never through this package), never views
+or sub-apps. This package re-exports the names views use most.
 """
 
 from __future__ import annotations

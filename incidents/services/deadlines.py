@@ -1,35 +1,24 @@
-"""Deadlines: create, complete, snooze, reschedule — the reminder rows each version of a deadline owes, and
-the firing of those reminders.
+"""Deadlines: what the team owes by when — the per-severity policy, creating, completing, snoozing and
+moving deadlines, and the hooks the lifecycle and statement services call to keep the system deadlines
+(first response, next update, approval steps, review) in step with what happened.
 
-Every change to a deadline's time bumps its `version` and re-plans its reminders in the same transaction:
-pending reminders of the old version are cancelled, so nothing ever fires for a time that no longer holds.
+Every change to a deadline's time bumps its `version` and re-plans its reminders in the same transaction
+(services/reminders.py): pending reminders of the old version are cancelled, so nothing ever fires for a
+time that no longer holds. A person acting on a deadline is checked against `rules.may_act_on_deadline`
+under the incident's lock. May import models, rules, permissions and the reminders, notify and timeline
+services.
 
-Firing (performance-anchors §2.3): PostgreSQL rows are the truth, Redis and Celery only deliver.
-- `sweep_reminders` (beat, every few seconds) claims due rows with SKIP LOCKED and writes their effect —
-  notifications, the timeline entry, outbox e-mails and webhook rows — in the same transaction as
-  `state = sent`. A dead worker or a Redis outage delays a reminder by at most one sweep; never loses it.
-- For precision it also hands reminders due within a couple of minutes to Celery ETA tasks carrying
-  (id, version). The task claims with a conditional UPDATE; a stale version or an already-sent row is a
-  no-op, so nothing is ever revoked and nothing fires twice.
-
-Lock order everywhere: incident → deadline → reminders. Firing never waits for a lock (SKIP LOCKED on all
-three), so it cannot deadlock with a publish or a snooze that holds the incident.
+Lock order everywhere: incident → deadline → reminders.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-from django.conf import settings
-from django.db import OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from incidents.models import (
@@ -39,22 +28,17 @@ from incidents.models import (
     DeadlineState,
     Incident,
     IncidentRole,
-    Reminder,
-    ReminderKind,
-    ReminderState,
     ResponsePolicy,
     RoleAssignment,
     Severity,
     Statement,
     Status,
-    TimelineEntry,
     User,
 )
 from incidents.models.errors import InputRefused, Refused
-from incidents.services.notify import notify, webhook_enqueue
-from incidents.services.timeline import timeline_record
-
-log = logging.getLogger(__name__)
+from incidents.permissions import incident_perms
+from incidents.rules import may_act_on_deadline, may_manage_deadlines
+from incidents.services.reminders import at_utc, in_minutes, plan_reminders, record_entry, responsible
 
 
 class DeadlineConflict(Refused):
@@ -81,7 +65,6 @@ DEFAULT_POLICY: dict[str, tuple[int, int]] = {
 # commander ("owns messaging … and the update cadence" in the seeded catalogue).
 COMMS_ROLE_SLUG = "comms-lead"
 MAX_SNOOZE_MINUTES = 24 * 60
-MAX_FIRE_ATTEMPTS = 5
 MAX_AHEAD = timedelta(days=180)
 
 
@@ -102,76 +85,6 @@ def policy_for(severity: str) -> ResponsePolicy:
             severity=severity, first_response_minutes=first, update_cadence_minutes=cadence
         )
     return policy
-
-
-def _setting(name: str, default: float) -> float:
-    """Tuning knobs from settings (which read the environment; tests override them)."""
-    value = getattr(settings, name, None)
-    return default if value is None else float(value)
-
-
-def eta_horizon() -> timedelta:
-    """Reminders due within this get a Celery ETA task; never more than a few minutes (Redis redelivers
-    unacknowledged ETA tasks after the visibility timeout — performance-anchors §2.1)."""
-    return timedelta(seconds=min(_setting("REMINDER_ETA_HORIZON_SECONDS", 120), 300))
-
-
-def sweep_interval() -> float:
-    return _setting("REMINDER_SWEEP_SECONDS", 5)
-
-
-# --- planning -------------------------------------------------------------------------------------------------
-
-
-def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bool = False) -> list[Reminder]:
-    """Cancel what older versions still owed and write the reminders this version owes. `fresh`: the
-    deadline was created just now, so there is nothing older to cancel or already planned to skip."""
-    now = now or timezone.now()
-    pending = Reminder.objects.filter(deadline=deadline, state=ReminderState.PENDING)
-    if deadline.state != DeadlineState.OPEN:
-        pending.update(state=ReminderState.CANCELLED)  # done or cancelled: nothing is owed any more
-        return []
-    if not fresh:
-        pending.exclude(version=deadline.version).update(state=ReminderState.CANCELLED)
-    grace = timedelta(minutes=deadline.escalation_grace_minutes)
-    moments = [(ReminderKind.DUE, deadline.due_at)]
-    if deadline.remind_before_minutes:
-        before = deadline.due_at - timedelta(minutes=deadline.remind_before_minutes)
-        if before > now:  # a deadline set 5 minutes out gets no "due in 10 minutes" message
-            moments.insert(0, (ReminderKind.BEFORE, before))
-    moments += [
-        (ReminderKind.ESCALATE_BACKUP, deadline.due_at + grace),
-        (ReminderKind.ESCALATE_COMMANDER, deadline.due_at + 2 * grace),
-    ]
-    horizon = now + eta_horizon()
-    # Planned once per version (a second call for the same version adds nothing).
-    planned = (
-        set()
-        if fresh
-        else set(
-            Reminder.objects.filter(deadline=deadline, version=deadline.version).values_list(
-                "kind", flat=True
-            )
-        )
-    )
-    moments = [(kind, at) for kind, at in moments if kind not in planned]
-    reminders = Reminder.objects.bulk_create(
-        [
-            Reminder(
-                deadline=deadline,
-                kind=kind,
-                version=deadline.version,
-                due_at=at,
-                # Due soon: handed to an ETA task right after commit (below), not at the next sweep.
-                enqueued_at=now if at <= horizon else None,
-            )
-            for kind, at in moments
-        ]
-    )
-    soon = [(r.pk, r.version, r.due_at) for r in reminders if r.enqueued_at is not None and r.pk]
-    if soon:
-        transaction.on_commit(lambda: enqueue_etas(soon, handed=now))
-    return reminders
 
 
 # Hooks call this inside statement and status changes: no savepoint (a round trip each way); it refuses
@@ -231,8 +144,10 @@ def task_add(
     *, incident: Incident, actor: User, title: str, owner: User, due_at: datetime, notes: str = ""
 ) -> Deadline:
     """A checklist item added by hand in the room: a deadline for one person, announced on the timeline
-    (which also refreshes everyone's deadline panel)."""
+    (which also refreshes everyone's deadline panel). Needs `rules.may_manage_deadlines`, now."""
     _check_due(due_at, timezone.now())
+    Incident.objects.select_for_update().only("pk").get(pk=incident.pk)  # team changes wait, and vice versa
+    may_manage_deadlines.check(perms=incident_perms(actor, incident))
     task = deadline_create(
         incident=incident,
         kind=DeadlineKind.TASK,
@@ -242,14 +157,23 @@ def task_add(
         notes=notes,
         actor=actor,
     )
-    _record(task, actor, f"{actor} added a task for {owner}: “{task.title}”, due {_utc(due_at)}.")
+    record_entry(task, actor, f"{actor} added a task for {owner}: “{task.title}”, due {at_utc(due_at)}.")
     return task
 
 
-def _lock(deadline: Deadline, expected_version: int | None) -> Deadline:
+def _lock(deadline: Deadline, expected_version: int | None, *, person: User | None = None) -> Deadline:
+    """Lock the incident, then the deadline; refuse a stale or closed one. `person`: someone acting on it
+    themselves, checked against the rule now that their roles cannot change (team changes lock the
+    incident too). None: the system, or a change whose own rule allowed it."""
     # Incident first: publishing a statement holds the incident and then completes deadlines.
     Incident.objects.select_for_update().only("pk").get(pk=deadline.incident_id)
     current = Deadline.objects.select_for_update().select_related("incident").get(pk=deadline.pk)
+    if person is not None:
+        may_act_on_deadline.check(
+            actor=person,
+            perms=incident_perms(person, current.incident),
+            responsible=responsible(current, backups=False).people,
+        )
     if current.state != DeadlineState.OPEN:
         raise DeadlineConflict(
             f"“{current.title}” is already {current.get_state_display().lower()}.", current=current
@@ -268,20 +192,19 @@ def _bump(deadline: Deadline, fields: list[str]) -> None:
     plan_reminders(deadline)
 
 
-def _utc(at: datetime) -> str:
-    return f"{at.astimezone(UTC):%H:%M} UTC"
-
-
-def _record(deadline: Deadline, actor: User | None, text: str) -> None:
-    timeline_record(incident=deadline.incident, kind=TimelineEntry.Kind.REMINDER, actor=actor, text=text)
+@transaction.atomic
+def deadline_complete(
+    *, deadline: Deadline, actor: User | None, expected_version: int | None = None
+) -> Deadline:
+    """Done, by `actor` (who must be allowed to: `rules.may_act_on_deadline`; None: the system)."""
+    return _complete_one(deadline, actor, expected_version, person=actor)
 
 
 @transaction.atomic
-def deadline_complete(
-    *, deadline: Deadline, actor: User | None, expected_version: int | None = None, record: bool = True
-) -> Deadline:
-    """Done. `record=False` for completions that another timeline entry already explains (an approval)."""
-    return _complete_one(deadline, actor, expected_version, record=record)
+def deadline_met(*, deadline: Deadline, actor: User) -> Deadline:
+    """Done as the consequence of another change whose own rule allowed it (a follow-up action completed by
+    the team, a review signed off by the commander): the deadline rule is not asked again."""
+    return _complete_one(deadline, actor)
 
 
 def _complete_one(
@@ -291,29 +214,23 @@ def _complete_one(
     *,
     record: bool = True,
     locked: bool = False,
+    person: User | None = None,
 ) -> Deadline:
     """`locked`: the caller holds the incident and read this open deadline FOR UPDATE itself."""
-    current = deadline if locked else _lock(deadline, expected_version)
+    current = deadline if locked else _lock(deadline, expected_version, person=person)
     now = timezone.now()
     current.state = DeadlineState.DONE
     current.completed_at = now
     current.completed_by = actor
     _bump(current, ["state", "completed_at", "completed_by"])
     if actor is not None and record:
-        late = f"{_minutes(now - current.due_at)} late" if now > current.due_at else "on time"
-        _record(current, actor, f"“{current.title}” done ({late}), by {actor}.")
+        late = f"{in_minutes(now - current.due_at)} late" if now > current.due_at else "on time"
+        record_entry(current, actor, f"“{current.title}” done ({late}), by {actor}.")
     return current
 
 
-@transaction.atomic
-def deadline_cancel(
-    *, deadline: Deadline, actor: User | None, expected_version: int | None = None
-) -> Deadline:
-    return _cancel_one(deadline, actor, expected_version)
-
-
-def _cancel_one(deadline: Deadline, actor: User | None, expected_version: int | None = None) -> Deadline:
-    current = _lock(deadline, expected_version)
+def _cancel_one(deadline: Deadline, actor: User | None) -> Deadline:
+    current = _lock(deadline, None)
     current.state = DeadlineState.CANCELLED
     current.completed_by = actor
     current.completed_at = timezone.now()
@@ -334,16 +251,19 @@ def _check_due(due_at: datetime, now: datetime) -> None:
 def deadline_reschedule(
     *, deadline: Deadline, actor: User | None, due_at: datetime, expected_version: int | None = None
 ) -> Deadline:
-    """Move the due time. Escalation starts over for the new time; `missed_at` keeps the history."""
+    """Move the due time. Escalation starts over for the new time; `missed_at` keeps the history. `actor`
+    must be allowed to (`rules.may_act_on_deadline`; None: the system)."""
     _check_due(due_at, timezone.now())
-    current = _lock(deadline, expected_version)
+    current = _lock(deadline, expected_version, person=actor)
     was = current.due_at
     current.due_at = due_at
     current.escalation_level = 0
     current.snoozed_until = None
     _bump(current, ["due_at", "escalation_level", "snoozed_until"])
     if actor is not None:
-        _record(current, actor, f"{actor} moved “{current.title}” from {_utc(was)} to {_utc(due_at)}.")
+        record_entry(
+            current, actor, f"{actor} moved “{current.title}” from {at_utc(was)} to {at_utc(due_at)}."
+        )
     return current
 
 
@@ -352,7 +272,8 @@ def deadline_snooze(
     *, deadline: Deadline, actor: User | None, minutes: int, reason: str, expected_version: int | None = None
 ) -> Deadline:
     """Push the deadline back by `minutes` from its due time (or from now, if it is already overdue), with
-    a reason that goes on the timeline. Reminders for the old time are void."""
+    a reason that goes on the timeline. Reminders for the old time are void. `actor` must be allowed to
+    (`rules.may_act_on_deadline`; None: the system)."""
     reason = " ".join(reason.split())
     if not reason:
         raise DeadlineError("Say why you are snoozing it; the reason goes on the timeline.")
@@ -360,27 +281,19 @@ def deadline_snooze(
         raise DeadlineError("Keep the reason under 300 characters.")
     if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
         raise DeadlineError("Snooze for between 1 minute and 24 hours.")
-    current = _lock(deadline, expected_version)
+    current = _lock(deadline, expected_version, person=actor)
     now = timezone.now()
     current.due_at = max(current.due_at, now) + timedelta(minutes=minutes)
     current.snoozed_until = current.due_at
     current.escalation_level = 0
     _bump(current, ["due_at", "snoozed_until", "escalation_level"])
-    _record(
+    record_entry(
         current,
         actor,
-        f"{actor or 'The system'} snoozed “{current.title}” by {minutes} min, now due {_utc(current.due_at)}: "
+        f"{actor or 'The system'} snoozed “{current.title}” by {minutes} min, now due {at_utc(current.due_at)}: "
         f"“{reason}”",
     )
     return current
-
-
-def _minutes(delta: timedelta) -> str:
-    total = max(int(delta.total_seconds() // 60), 0)
-    if total < 60:
-        return f"{total} min"
-    hours, mins = divmod(total, 60)
-    return f"{hours} h {mins} min" if mins else f"{hours} h"
 
 
 # --- system deadlines (lifecycle and statement hooks) ---------------------------------------------------------
@@ -472,7 +385,7 @@ def on_published(
         return None
     policy = policy_for(incident.severity)
     if next_update_at is not None:
-        due, title = next_update_at, f"Next public update (promised for {_utc(next_update_at)})"
+        due, title = next_update_at, f"Next public update (promised for {at_utc(next_update_at)})"
     else:
         due, title = published_at + timedelta(minutes=policy.update_cadence_minutes), "Next public update"
     return deadline_create(
@@ -516,354 +429,6 @@ def on_chain_void(statement: Statement, actor: User | None) -> None:
     )
 
 
-# --- who answers for a deadline -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Responsible:
-    people: list[User]
-    backups: list[User]
-    commander: User | None
-
-    @property
-    def names(self) -> str:
-        return ", ".join(str(p) for p in self.people) or "nobody"
-
-
-def responsible(
-    deadline: Deadline, assignments: Sequence[RoleAssignment] | None = None, *, backups: bool = True
-) -> Responsible:
-    """The named owner, else the current holders of the deadline's role, else the commander; and the
-    backups named on those people's assignments in this incident.
-
-    A named owner, when their backups are not wanted (`backups=False`), costs no query: firing a reminder
-    for someone's task reads only the rows it already holds (the commander is the incident's own column,
-    kept in step by the handover service)."""
-    incident = deadline.incident
-    if deadline.owner_id is not None and deadline.owner is not None and not backups and assignments is None:
-        return Responsible(people=[deadline.owner], backups=[], commander=incident.commander)
-    if assignments is None:
-        assignments = list(
-            RoleAssignment.objects.current().filter(incident=incident).select_related("user", "backup")
-        )
-    commander = next((a.user for a in assignments if a.is_command), None) or incident.commander
-    if deadline.owner_id is not None and deadline.owner is not None:
-        people = [deadline.owner]
-    else:
-        people = list(
-            {
-                a.user_id: a.user for a in assignments if deadline.role_id and a.role_id == deadline.role_id
-            }.values()
-        )
-        if not people and commander is not None:
-            people = [commander]
-    ids = {p.pk for p in people}
-    named = [
-        a.backup
-        for a in assignments
-        if a.user_id in ids
-        and a.backup is not None
-        and a.backup_id not in ids
-        and (deadline.role_id is None or deadline.owner_id is not None or a.role_id == deadline.role_id)
-    ]
-    return Responsible(people=people, backups=list({b.pk: b for b in named}.values()), commander=commander)
-
-
-# --- firing ---------------------------------------------------------------------------------------------------
-
-
-def _claimable() -> Q:
-    return Q(state=ReminderState.PENDING)
-
-
-def _claim_query(now: datetime) -> object:
-    return (
-        Reminder.objects.select_for_update(skip_locked=True, of=("self", "deadline", "deadline__incident"))
-        .select_related("deadline", "deadline__incident", "deadline__incident__commander", "deadline__owner")
-        .filter(_claimable(), due_at__lte=now)
-    )
-
-
-def _message(
-    reminder: Reminder, deadline: Deadline, who: Responsible, now: datetime
-) -> tuple[str, list[User]]:
-    ref = deadline.incident.reference
-    title = f"“{deadline.title}”"
-    late = _minutes(now - deadline.due_at)
-    match reminder.kind:
-        case ReminderKind.BEFORE:
-            left = _minutes(deadline.due_at - now) if deadline.due_at > now else "moments"
-            return (
-                f"{ref}: {title} is due at {_utc(deadline.due_at)} (in {left}) — {who.names}.",
-                who.people,
-            )
-        case ReminderKind.DUE:
-            return (f"{ref}: {title} is overdue (was due {_utc(deadline.due_at)}) — {who.names}.", who.people)
-        case ReminderKind.ESCALATE_BACKUP:
-            if who.backups:
-                return (
-                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.",
-                    who.backups,
-                )
-            commander = [who.commander] if who.commander else []
-            return (
-                f"{ref}: escalated to you as commander ({who.names} has no backup): {title} is {late} overdue.",
-                commander,
-            )
-        case _:
-            commander = [who.commander] if who.commander else []
-            return (
-                f"{ref}: escalated to you as commander: {title} is {late} overdue; "
-                f"{who.names} {'has' if len(who.people) == 1 else 'have'} not responded.",
-                commander,
-            )
-
-
-def _fire(reminder: Reminder, now: datetime) -> bool:
-    """Record one claimed reminder's effect (caller holds the locks). False when it turned out stale."""
-    deadline = reminder.deadline
-    incident = deadline.incident
-    if (
-        deadline.state != DeadlineState.OPEN
-        or reminder.version != deadline.version
-        or incident.status == Status.CLOSED
-    ):
-        Reminder.objects.filter(pk=reminder.pk).update(state=ReminderState.CANCELLED, claimed_at=now)
-        return False
-    who = responsible(deadline, backups=reminder.kind == ReminderKind.ESCALATE_BACKUP)
-    text, recipients = _message(reminder, deadline, who, now)
-    if incident.is_restricted:
-        # A restricted incident is the team's alone: a backup or a former owner who is not on the team now
-        # is not told (the title would leak); the commander is, instead.
-        team = set(
-            RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", flat=True)
-        )
-        recipients = [u for u in recipients if u.pk in team] or (
-            [who.commander] if who.commander is not None else []
-        )
-    url = f"{incident.room_url}#deadline-{deadline.pk}"
-    for user in {u.pk: u for u in recipients}.values():
-        notify(user=user, incident=incident, text=text, url=url, key=f"reminder:{reminder.pk}:{user.pk}")
-    _record(deadline, None, text.removeprefix(f"{incident.reference}: "))
-    public = (
-        text
-        if not incident.is_restricted
-        else (
-            f"{incident.reference} (restricted): a deadline needs attention — "
-            f"{ReminderKind(reminder.kind).label.lower()}. Details in the war room."
-        )
-    )
-    webhook_enqueue(
-        key=f"reminder:{reminder.pk}",
-        text=("[DRILL] " if incident.is_drill else "") + public,
-        data={
-            "incident": incident.reference,
-            "kind": reminder.kind,
-            "deadline_kind": deadline.kind,
-            "due_at": deadline.due_at.isoformat(),
-            "drill": incident.is_drill,
-            "url": f"{settings.SITE_URL.rstrip('/')}{url}",
-        },
-    )
-    fields = ["escalation_level"]
-    level = {ReminderKind.ESCALATE_BACKUP: 1, ReminderKind.ESCALATE_COMMANDER: 2}.get(
-        ReminderKind(reminder.kind), 0
-    )
-    deadline.escalation_level = max(deadline.escalation_level, level)
-    if reminder.kind == ReminderKind.DUE and deadline.missed_at is None:
-        deadline.missed_at = now
-        fields.append("missed_at")
-    Deadline.objects.filter(pk=deadline.pk).update(**{f: getattr(deadline, f) for f in fields})
-    Reminder.objects.filter(pk=reminder.pk).update(
-        state=ReminderState.SENT, claimed_at=reminder.claimed_at or now, sent_at=timezone.now()
-    )
-    return True
-
-
-@dataclass
-class SweepResult:
-    fired: int = 0
-    stale: int = 0
-    enqueued: int = 0
-    failed: int = 0
-    more: bool = False  # stopped at its budget or hand-over limit with work left: run another sweep now
-
-
-# Seconds of firing per sweep task. Short, so that a worker is never busy with a sweep for long: the ETA tasks
-# waiting on that worker would fall late, and then into the sweep too (the feedback loop seen in `make bench`
-# after a worker restart). A sweep with work left asks for another straight away (incidents.tasks), so a
-# backlog still drains at full speed, in slices.
-SWEEP_BUDGET_SECONDS = 1.0
-
-
-def sweep_reminders(
-    *, now: datetime | None = None, limit: int = 5000, budget: float | None = None, enqueue: bool = True
-) -> SweepResult:
-    """Fire every due pending reminder, then hand those due within the ETA horizon to Celery.
-
-    Each reminder is claimed (SKIP LOCKED, with its deadline and incident) and fired in its own short
-    transaction: its effect and `state = sent` commit together, and no incident stays locked for longer than
-    one reminder takes — an ETA task or a person posting in that room never waits behind a whole batch.
-    Reminders already handed to an ETA task get a short head start so the precise path usually wins; if
-    that task was lost, the sweep fires them anyway. `budget`: seconds of firing before it returns (default
-    SWEEP_BUDGET_SECONDS); `result.more` says whether it stopped with work left.
-    """
-    result = SweepResult()
-    head_start = timedelta(seconds=_setting("REMINDER_ETA_HEAD_START_SECONDS", 2))
-    stop_at = time.monotonic() + (min(SWEEP_BUDGET_SECONDS, sweep_interval()) if budget is None else budget)
-    for _ in range(limit):
-        if now is None and time.monotonic() > stop_at:
-            result.more = True
-            break
-        now_ = now or timezone.now()
-        reminder: Reminder | None = None
-        try:
-            with transaction.atomic():
-                reminder = (
-                    _claim_query(now_)  # type: ignore[attr-defined]
-                    .filter(Q(enqueued_at__isnull=True) | Q(due_at__lte=now_ - head_start))
-                    .order_by("due_at", "pk")
-                    .first()
-                )
-                if reminder is None:
-                    break
-                if _fire(reminder, now_):
-                    result.fired += 1
-                else:
-                    result.stale += 1
-        except Exception:
-            # One broken reminder must not hold back the rest: count the attempt, give up on it after a few.
-            log.exception("Reminder %s could not be fired.", reminder.pk if reminder else "?")
-            result.failed += 1
-            if reminder is not None:
-                Reminder.objects.filter(pk=reminder.pk).update(attempts=F("attempts") + 1)
-                if reminder.attempts + 1 >= MAX_FIRE_ATTEMPTS:
-                    Reminder.objects.filter(pk=reminder.pk).update(state=ReminderState.CANCELLED)
-                    log.error(
-                        "Reminder %s cancelled after %s failed attempts.", reminder.pk, MAX_FIRE_ATTEMPTS
-                    )
-    if enqueue:
-        result.enqueued = enqueue_due_soon()
-    return result
-
-
-def reset_hand_overs() -> int:
-    """A worker (re)connected to the broker: the ETA tasks it held in memory are gone (SIGKILL, a Redis
-    restart drops them with the connection). Forget every hand-over so the next sweep makes them again — a
-    duplicate ETA task for a reminder a healthy worker still holds is a no-op (conditional claim)."""
-    return Reminder.objects.filter(state=ReminderState.PENDING, enqueued_at__isnull=False).update(
-        enqueued_at=None
-    )
-
-
-def enqueue_due_soon(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """Give reminders due within the horizon a Celery ETA task (once: `enqueued_at` marks it)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Reminder.objects.select_for_update(skip_locked=True)
-            .filter(state=ReminderState.PENDING, enqueued_at__isnull=True, due_at__lte=now + eta_horizon())
-            .order_by("due_at")
-            .values_list("pk", "version", "due_at")[:limit]
-        )
-        if rows:
-            Reminder.objects.filter(pk__in=[r[0] for r in rows]).update(enqueued_at=now)
-    return enqueue_etas(rows, handed=now)
-
-
-def enqueue_etas(rows: Sequence[tuple[int, int, datetime]], *, handed: datetime) -> int:
-    """Publish the ETA tasks, each carrying the hand-over it belongs to (`handed`, the `enqueued_at` just
-    written). With Redis down the first failure stops the loop and the rest are unmarked: the sweep fires
-    them (a little later) and the next sweep retries the hand-over."""
-    from incidents.tasks import fire_reminder_task
-
-    done = 0
-    for pk, version, due in rows:
-        try:
-            fire_reminder_task.apply_async((pk, version, handed.isoformat()), eta=due, retry=False)
-        except Exception:  # kombu OperationalError and friends: Redis is down
-            log.warning("Redis unavailable; reminders will be fired by the sweep.")
-            # A pooled connection that broke during an outage can fail every later publish (kombu raises
-            # AttributeError on a closed transport): drop the pool so the next publish reconnects.
-            with contextlib.suppress(Exception):
-                fire_reminder_task.app.pool.force_close_all()  # type: ignore[attr-defined]
-            Reminder.objects.filter(pk__in=[r[0] for r in rows[done:]], state=ReminderState.PENDING).update(
-                enqueued_at=None
-            )
-            break
-        done += 1
-    return done
-
-
-BUSY = "busy"
-_WAIT_FOR_ROOM = f"""
-    SET LOCAL lock_timeout = '200ms';
-    SELECT i.id FROM {Incident._meta.db_table} i
-      JOIN {Deadline._meta.db_table} d ON d.incident_id = i.id
-      JOIN {Reminder._meta.db_table} r ON r.deadline_id = d.id
-     WHERE r.id = %s AND r.version = %s AND r.state = %s
-       AND (%s::timestamptz IS NULL OR r.enqueued_at = %s::timestamptz)
-       FOR UPDATE OF i;
-    SET LOCAL lock_timeout = DEFAULT
-"""
-
-
-def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, tries: int = 3) -> bool | str:
-    """The ETA task's body: claim exactly (id, version) if it is still pending and due, and fire it.
-
-    Returns True when it fired; False when there was nothing to do: already sent (by the sweep or an earlier
-    delivery of this task), cancelled, of an older version of its deadline, or handed over again since
-    (`handed` is not its `enqueued_at` any more: a newer ETA task or the sweep owns it). BUSY when its rows
-    are locked right now (someone holds the incident): the task tries again shortly, and the sweep is there
-    if it never gets through.
-    """
-    for attempt in range(tries):
-        now = timezone.now()
-        with transaction.atomic():
-            # Wait our turn on the incident (a person posting, another reminder of the same room: each holds
-            # it for milliseconds) instead of skipping it and coming back later — but never for long: behind
-            # anything slower the task steps aside (BUSY) and the sweep is there. Incident first, then the
-            # deadline: the order every other writer uses. One round trip: the lock between two SET LOCALs.
-            # A task that is no longer the reminder's (stale version, fired, handed over again after a worker
-            # restart) finds no row and waits for nothing: after a restart every reminder of the next minutes
-            # has two tasks, and the loser would otherwise hold a pool process while the winner fires.
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        _WAIT_FOR_ROOM, [reminder_id, version, ReminderState.PENDING, handed, handed]
-                    )
-                    cursor.nextset()  # the SELECT's rows (the first result is the SET)
-                    ours = cursor.fetchone() is not None
-            except OperationalError as exc:
-                if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
-                    raise
-                transaction.set_rollback(True)  # lock_timeout: someone holds the room for longer
-            else:
-                if not ours:
-                    return False
-                # FOR UPDATE on the pending row is the claim (the room is ours already, the reminder and
-                # its deadline are skipped if another path holds them): only one path moves pending → sent.
-                reminder = (
-                    _claim_query(now + timedelta(milliseconds=500))  # type: ignore[attr-defined]
-                    .filter(pk=reminder_id, version=version)
-                    .first()
-                )
-                if reminder is not None:
-                    reminder.claimed_at = now
-                    return _fire(reminder, now)
-        still = Reminder.objects.filter(
-            pk=reminder_id,
-            version=version,
-            state=ReminderState.PENDING,
-            due_at__lte=now + timedelta(seconds=1),
-        ).exists()
-        if not still:
-            return False
-        if attempt + 1 < tries:
-            time.sleep(0.02)
-    return BUSY
-
-
 def my_due(user: User, *, limit: int = 20) -> list[Deadline]:
     """Open deadlines I answer for: named on them, or holding their role, or — when nobody is named and
     nobody holds the role — commanding the incident."""
@@ -882,25 +447,22 @@ def my_due(user: User, *, limit: int = 20) -> list[Deadline]:
 
 
 __all__ = [
-    "BUSY",
     "DeadlineConflict",
     "DeadlineError",
-    "DeadlineKind",
-    "Responsible",
-    "SweepResult",
-    "deadline_cancel",
     "deadline_complete",
     "deadline_create",
+    "deadline_met",
     "deadline_reschedule",
     "deadline_snooze",
-    "enqueue_due_soon",
     "ensure_policies",
-    "fire_reminder",
     "my_due",
-    "plan_reminders",
+    "on_chain_void",
+    "on_declared",
+    "on_published",
+    "on_severity_changed",
+    "on_status_changed",
+    "on_step_activated",
+    "on_step_decided",
     "policy_for",
-    "reset_hand_overs",
-    "responsible",
-    "sweep_reminders",
     "task_add",
 ]

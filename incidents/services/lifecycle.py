@@ -1,4 +1,8 @@
-"""The incident lifecycle: declare, change status, change severity."""
+"""The incident lifecycle: declare, change status, change severity.
+
+May import models, rules, permissions, hooks and the team, timeline, notify and deadline services; sub-apps
+hear about changes through `incidents.hooks` (a resolution opens the review in the reviews app).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from incidents.hooks import incident_resolved
 from incidents.models import (
     Incident,
     IncidentChange,
@@ -19,9 +24,11 @@ from incidents.models import (
     User,
 )
 from incidents.models.errors import Refused
-from incidents.services import deadlines as deadline_hooks
+from incidents.permissions import incident_perms
+from incidents.rules import may_change_status
+from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
 from incidents.services.notify import notify
-from incidents.services.team import assign_command, team_add_member
+from incidents.services.team import assign_command, assign_role
 from incidents.services.timeline import timeline_record
 
 
@@ -77,9 +84,7 @@ def incident_declare(
     assign_command(incident=incident, commander=commander, actor=actor)
     if commander.pk != actor.pk:
         # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
-        team_add_member(
-            incident=incident, actor=actor, user=actor, role=IncidentRole.objects.get(slug="deputy")
-        )
+        assign_role(incident=incident, actor=actor, user=actor, role=IncidentRole.objects.get(slug="deputy"))
         notify(
             user=commander,
             incident=incident,
@@ -87,12 +92,16 @@ def incident_declare(
             url=incident.room_url,
             key=f"declared-commander:{incident.pk}",
         )
-    deadline_hooks.on_declared(incident, actor)  # the first public response is due by the severity's SLA
+    on_declared(incident, actor)  # the first public response is due by the severity's SLA
     return incident
 
 
-def _lock(incident: Incident) -> Incident:
-    return Incident.objects.select_for_update().get(pk=incident.pk)
+def _lock(incident: Incident, actor: User) -> Incident:
+    """The incident row, locked (two people clicking at once: the second waits, then re-checks), once the
+    actor may still change it: their roles cannot change while we hold it (team changes lock it too)."""
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    may_change_status.check(perms=incident_perms(actor, locked))
+    return locked
 
 
 @transaction.atomic
@@ -102,9 +111,10 @@ def incident_change_status(
     """Move the incident along its lifecycle.
 
     `expected_status` is the status the user was looking at; if a colleague moved the incident meanwhile,
-    StaleEdit is raised instead of silently applying a decision made on outdated information.
+    StaleEdit is raised instead of silently applying a decision made on outdated information. The actor
+    must be allowed to (`rules.may_change_status`), checked under the lock.
     """
-    locked = _lock(incident)  # two people clicking at once: the second waits, then re-checks
+    locked = _lock(incident, actor)
     if expected_status is not None and locked.status != expected_status:
         raise StaleEdit(
             f"The status was changed to {locked.get_status_display().lower()} while you were looking. "
@@ -120,9 +130,8 @@ def incident_change_status(
     if new_status == Status.RESOLVED:
         locked.resolved_at = now
         fields.append("resolved_at")
-        from incidents.reviews.services import review_open  # the reviews app builds on this module
-
-        review_open(incident=locked, actor=actor)
+        for receiver in incident_resolved:  # the reviews app opens the post-incident review
+            receiver(incident=locked, actor=actor)
     elif new_status == Status.CLOSED:
         locked.closed_at = now
         fields.append("closed_at")
@@ -146,7 +155,7 @@ def incident_change_status(
         actor=actor,
         text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
     )
-    deadline_hooks.on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
+    on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
     return locked
 
 
@@ -159,7 +168,9 @@ def incident_change_severity(
     expected_severity: str | None = None,
     note: str = "",
 ) -> Incident:
-    locked = _lock(incident)
+    """Change the severity of an open incident; as for the status, `expected_severity` is what the user saw
+    and the actor must be allowed to (`rules.may_change_status`)."""
+    locked = _lock(incident, actor)
     if new_severity not in Severity.values:
         raise InvalidTransition(f"“{new_severity}” is not a severity.")
     if not locked.is_open:
@@ -190,5 +201,5 @@ def incident_change_severity(
         actor=actor,
         text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
-    deadline_hooks.on_severity_changed(locked)  # a policy-derived first response follows the new SLA
+    on_severity_changed(locked)  # a policy-derived first response follows the new SLA
     return locked

@@ -2,7 +2,9 @@
 
 Every outgoing message is a row written in the same transaction as its cause, under a unique key, and is
 sent after commit by a worker (and again by a beat sweep if that kick was lost). A retried cause therefore
-never rings a bell, sends an e-mail or posts a webhook twice.
+never rings a bell, sends an e-mail or posts a webhook twice. The Celery tasks that send them are defined
+here, beside what they run (registered as "incidents.tasks.…", the names the beat schedule uses).
+May import models only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import timedelta
 from email.utils import make_msgid
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -82,10 +85,7 @@ def _debounced(name: str) -> bool:
 
 
 def _kick_outbox() -> None:
-    # Deferred import: tasks import services. A broker outage only delays the e-mail: beat sweeps the
-    # outbox every few seconds.
-    from incidents.tasks import send_outbox_task
-
+    # A broker outage only delays the e-mail: beat sweeps the outbox every few seconds.
     if not _debounced("email"):
         return
     try:
@@ -150,8 +150,6 @@ def webhook_enqueue(*, key: str, text: str, data: dict[str, Any]) -> int:
 
 
 def _kick_webhooks() -> None:
-    from incidents.tasks import send_webhooks_task
-
     if not _debounced("webhook"):
         return
     try:
@@ -229,3 +227,19 @@ def send_pending_webhooks(*, limit: int = 50) -> int:
             row.save(update_fields=["attempts", "last_status", "last_error", "next_attempt_at"])
             log.warning("Webhook %s not delivered (attempt %s): %s", row.key, row.attempts, row.last_error)
     return sent
+
+
+# --- the Celery tasks ------------------------------------------------------------------------------------------
+# Acknowledged on receipt (acks_late off): losing one costs nothing (beat sends the next in seconds), and an
+# unacknowledged long sweep would fill the worker's prefetch slot so that it could not take its share of the
+# ETA reminder tasks meanwhile.
+
+
+@shared_task(name="incidents.tasks.send_outbox_task", acks_late=False)
+def send_outbox_task() -> int:
+    return send_pending_emails()
+
+
+@shared_task(name="incidents.tasks.send_webhooks_task", acks_late=False)
+def send_webhooks_task() -> int:
+    return send_pending_webhooks()

@@ -2,7 +2,9 @@
 
 Each change locks the incident row (team changes to one incident are serialised), closes or opens
 RoleAssignment rows (history is never rewritten), re-derives the person's guardian permissions from the
-roles they now hold, records a TeamEvent for the timeline, and tells the people concerned.
+roles they now hold, records a TeamEvent for the timeline, and tells the people concerned. Who may make
+a change (`incidents.rules`) is checked under that lock. May import models, rules, permissions, live and
+the notify and timeline services.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from incidents.models import (
     User,
 )
 from incidents.models.errors import Refused
+from incidents.permissions import incident_perms
+from incidents.rules import may_change_assignment, may_manage_team
 from incidents.services.notify import notify
 from incidents.services.timeline import timeline_record
 
@@ -34,6 +38,14 @@ class TeamError(Refused):
 
 def _lock(incident: Incident) -> Incident:
     return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+def _locked_assignment(incident: Incident, assignment: RoleAssignment, actor: User) -> RoleAssignment:
+    """The assignment as it stands under the lock, once the actor may still change it (its holder, or a
+    team manager)."""
+    current = RoleAssignment.objects.select_related("role", "user").get(pk=assignment.pk, incident=incident)
+    may_change_assignment.check(actor=actor, perms=incident_perms(actor, incident), assignment=current)
+    return current
 
 
 def sync_permissions(*, incident: Incident, user: User) -> frozenset[str]:
@@ -89,6 +101,22 @@ def assign_command(*, incident: Incident, commander: User, actor: User, note: st
 
 
 @transaction.atomic
+def assign_role(
+    *,
+    incident: Incident,
+    actor: User,
+    user: User,
+    role: IncidentRole,
+    backup: User | None = None,
+    note: str = "",
+) -> RoleAssignment:
+    """Give `user` a role in the incident (adding them to the team if they were not on it), as part of a
+    change whose own rule allows it: declaring staffs the new incident (services.lifecycle, the playbooks
+    app). A person adding someone from the team panel goes through `team_add_member`."""
+    return _assign(_lock(incident), actor=actor, user=user, role=role, backup=backup, note=note)
+
+
+@transaction.atomic
 def team_add_member(
     *,
     incident: Incident,
@@ -98,8 +126,16 @@ def team_add_member(
     backup: User | None = None,
     note: str = "",
 ) -> RoleAssignment:
-    """Give `user` a role in the incident (adding them to the team if they were not on it)."""
-    incident = _lock(incident)
+    """Give `user` a role in the incident (adding them to the team if they were not on it). The actor must
+    manage the team (`rules.may_manage_team`), now."""
+    locked = _lock(incident)
+    may_manage_team.check(perms=incident_perms(actor, locked))
+    return _assign(locked, actor=actor, user=user, role=role, backup=backup, note=note)
+
+
+def _assign(
+    incident: Incident, *, actor: User, user: User, role: IncidentRole, backup: User | None, note: str
+) -> RoleAssignment:
     if not user.is_active:
         raise TeamError(f"{user} has no active account.")
     if role.is_command:
@@ -129,7 +165,9 @@ def team_add_member(
 
 @transaction.atomic
 def team_remove_role(*, incident: Incident, actor: User, assignment: RoleAssignment, note: str = "") -> None:
+    """End one role assignment (not command: that is handed over). The actor must manage the team."""
     incident = _lock(incident)
+    may_manage_team.check(perms=incident_perms(actor, incident))
     assignment = RoleAssignment.objects.select_related("role", "user").get(
         pk=assignment.pk, incident=incident
     )
@@ -165,12 +203,11 @@ def team_handover(
     """Pass a role (command included) from its holder to `to_user`; both keep any other roles.
 
     `stay_as` gives the outgoing holder a role to stay on in (e.g. Observer after handing over command),
-    so handing over does not silently cost them access to a restricted incident.
+    so handing over does not silently cost them access to a restricted incident. The actor must hold the
+    role or manage the team (`rules.may_change_assignment`), now.
     """
     incident = _lock(incident)
-    assignment = RoleAssignment.objects.select_related("role", "user").get(
-        pk=assignment.pk, incident=incident
-    )
+    assignment = _locked_assignment(incident, assignment, actor)
     if not assignment.is_current:
         raise TeamError("That role has already been handed over or ended.")
     if to_user.pk == assignment.user_id:
@@ -231,10 +268,9 @@ def team_handover(
 def team_set_backup(
     *, incident: Incident, actor: User, assignment: RoleAssignment, backup: User | None
 ) -> None:
+    """Name (or clear) the backup of one role assignment; the holder or a team manager may."""
     incident = _lock(incident)
-    assignment = RoleAssignment.objects.select_related("role", "user").get(
-        pk=assignment.pk, incident=incident
-    )
+    assignment = _locked_assignment(incident, assignment, actor)
     if not assignment.is_current:
         raise TeamError("That role assignment has ended.")
     if backup is not None and backup.pk == assignment.user_id:

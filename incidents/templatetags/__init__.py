@@ -1,0 +1,1 @@
+"""Template tags of the base app (formatting only; may import models)."""

@@ -1,3 +1,9 @@
+"""The base app's views, one module per area of the room; `incidents/urls.py` routes to them.
+
+May import models, forms, rules, permissions and services of the base app — never its sub-apps (playbooks,
+reviews): pages they serve under this app's names are routed in warroom/urls.py.
+"""
+
 from __future__ import annotations
 
 from incidents.views.deadlines import (
@@ -16,10 +22,8 @@ from incidents.views.incidents import (
     change_severity,
     change_status,
     dashboard,
-    declare,
     healthz,
     mark_notifications_read,
-    past,
     profile,
     room,
 )
@@ -65,7 +69,6 @@ __all__ = [
     "deadline_reschedule_view",
     "deadline_snooze_view",
     "deadlines_panel",
-    "declare",
     "evidence_download",
     "healthz",
     "mark_notifications_read",
@@ -75,7 +78,6 @@ __all__ = [
     "notification_read",
     "notifications",
     "notifications_read_all",
-    "past",
     "people_search",
     "profile",
     "room",

@@ -1,14 +1,16 @@
 """Deadlines in the room (panel, add a task, complete/snooze/reschedule), my due items, and notifications
 (the bell in the top bar, the notifications page, mark read).
 
-Thin views: every change goes through `incidents.services.deadlines`. A stale click (the deadline changed
-since the page showed it) answers 409 with the panel as it stands; bad input 422 with an inline error;
-nothing is changed in either case.
+Thin views: every change goes through `incidents.services.deadlines`, by way of `act`. A stale click (the
+deadline changed since the page showed it) answers 409 with the panel as it stands; bad input 422 with an
+inline error; a forbidden one 403 (`incidents.rules`, asked here and again by the service under its lock);
+nothing is changed in any of these cases.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,35 +18,27 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
-from incidents.models import (
-    Deadline,
-    DeadlineState,
-    Incident,
-    Notification,
-    Perm,
-    RoleAssignment,
-    User,
-)
+from incidents.models import Deadline, DeadlineState, Incident, NotAllowed, Notification, RoleAssignment, User
 from incidents.permissions import get_incident_for
+from incidents.rules import may_act_on_deadline, may_manage_deadlines
 from incidents.services.deadlines import (
     MAX_SNOOZE_MINUTES,
-    DeadlineConflict,
-    DeadlineError,
     deadline_complete,
     deadline_reschedule,
     deadline_snooze,
     my_due,
-    responsible,
     task_add,
 )
+from incidents.services.reminders import responsible
+from incidents.views.actions import Outcome, act
 
 PANEL = "incidents/deadlines/panel.html"
 SNOOZE_CHOICES = [
@@ -119,8 +113,19 @@ class TaskForm(forms.Form):
 
     def __init__(self, *args: Any, incident: Incident, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.incident = incident
         self.fields["owner"].queryset = team_people(incident)  # type: ignore[attr-defined]
         self.fields["owner"].error_messages["invalid_choice"] = "Choose someone on the team."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:  # one thing at a time: the fields first
+            return data
+        if data["due_at"] <= timezone.now():
+            self.add_error("due_at", "Choose a time in the future.")
+        elif not self.incident.is_open:
+            self.add_error(None, "The incident is over; tasks go into the post-incident review.")
+        return data
 
 
 def team_people(incident: Incident) -> Any:
@@ -139,7 +144,7 @@ def _panel_context(
     task_form: TaskForm | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    can_manage = Perm.MANAGE_DEADLINES in incident.viewer_perms
+    can_manage = may_manage_deadlines(perms=incident.viewer_perms)
     assignments = list(
         RoleAssignment.objects.current().filter(incident=incident).select_related("user", "backup")
     )
@@ -149,6 +154,7 @@ def _panel_context(
         .select_related("owner", "role", "completed_by", "incident")
         .order_by("due_at", "pk")
     )
+    now = timezone.now()
     rows: list[dict[str, Any]] = []
     for d in deadlines:
         d.incident = incident
@@ -158,7 +164,11 @@ def _panel_context(
                 "d": d,
                 "who": who,
                 "open": d.is_open,
-                "may_act": d.is_open and (can_manage or request.user.pk in {p.pk for p in who.people}),
+                "overdue": d.due_at <= now,
+                "may_act": d.is_open
+                and may_act_on_deadline(
+                    actor=request.user, perms=incident.viewer_perms, responsible=who.people
+                ),
             }
         )
     return {
@@ -170,7 +180,7 @@ def _panel_context(
         "task_form": task_form or TaskForm(incident=incident),
         "people": [a.user for a in {a.user_id: a for a in assignments}.values()],
         "snooze_choices": SNOOZE_CHOICES,
-        "now": timezone.now(),
+        "now": now,
         **extra,
     }
 
@@ -201,24 +211,36 @@ def deadlines_panel(request: AuthRequest, code: UUID) -> HttpResponse:
     return _panel(request, incident)
 
 
+def _answer(
+    request: AuthRequest, incident: Incident, *, failed: int | None = None
+) -> Callable[[Outcome[Any]], HttpResponse]:
+    """How every deadline action answers: the panel as it now stands, with the notice or the refusal. When
+    the form itself was not valid, the task form comes back as filled in and `failed` (a deadline's id)
+    keeps that deadline's actions open."""
+
+    def answer(outcome: Outcome[Any]) -> HttpResponse:
+        if isinstance(outcome.refused, NotAllowed):
+            raise outcome.refused  # roles changed since the page was loaded: a 403 like the door's
+        extra: dict[str, Any] = {}
+        if isinstance(outcome.form, TaskForm) and not outcome.ok:
+            extra["task_form"] = outcome.form
+        if failed is not None and not outcome.ok and outcome.refused is None:
+            extra["failed"] = failed
+        return _panel(
+            request, incident, status=outcome.status, notice=outcome.notice, error=outcome.error, **extra
+        )
+
+    return answer
+
+
 @require_POST
 @login_required
 def deadline_add(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.MANAGE_DEADLINES)
-    form = TaskForm(request.POST, incident=incident)
-    if form.is_valid():
-        due = form.cleaned_data["due_at"]
-        if due <= timezone.now():
-            form.add_error("due_at", "Choose a time in the future.")
-        elif not incident.is_open:
-            form.add_error(None, "The incident is over; tasks go into the post-incident review.")
-    if not form.is_valid():
-        return _panel(
-            request, incident, status=422, error="The task was not added; see below.", task_form=form
-        )
-    data = form.cleaned_data
-    try:
-        task_add(
+    incident = get_incident_for(request.user, code)
+    may_manage_deadlines.check(perms=incident.viewer_perms)  # the service asks again, under its lock
+
+    def change(data: Mapping[str, Any]) -> Deadline:
+        return task_add(
             incident=incident,
             actor=request.user,
             title=data["title"],
@@ -226,54 +248,40 @@ def deadline_add(request: AuthRequest, code: UUID) -> HttpResponse:
             due_at=data["due_at"],
             notes=data["notes"],
         )
-    except DeadlineError as exc:
-        return _panel(request, incident, status=422, error=str(exc), task_form=form)
-    return _panel(request, incident, notice=f"Task added for {data['owner']}.")
+
+    return act(
+        change,
+        _answer(request, incident),
+        form=TaskForm(request.POST, incident=incident),
+        invalid=_("The task was not added; see below."),
+        notice=lambda task: f"Task added for {task.owner}.",
+    )
 
 
 def _deadline_for(request: AuthRequest, code: UUID, deadline_id: int) -> tuple[Incident, Deadline]:
-    """404 unless the incident is visible and the deadline is in it; 403 unless the user manages deadlines
-    or answers for this one."""
+    """404 unless the incident is visible and the deadline is in it; 403 unless the user may act on it
+    (`rules.may_act_on_deadline`: they answer for it, or they manage deadlines)."""
     incident = get_incident_for(request.user, code)
     deadline = (
         Deadline.objects.select_related("owner", "incident").filter(pk=deadline_id, incident=incident).first()
     )
     if deadline is None:
         raise Http404("No such deadline.")
-    manager = Perm.MANAGE_DEADLINES in incident.viewer_perms
-    if not manager and request.user.pk not in {p.pk for p in responsible(deadline).people}:
-        raise PermissionDenied("Only the people responsible for it, or the deadline managers, may do that.")
+    may_act_on_deadline.check(
+        actor=request.user, perms=incident.viewer_perms, responsible=responsible(deadline).people
+    )
     return incident, deadline
-
-
-def _act(request: AuthRequest, incident: Incident, change: Any, done: str) -> HttpResponse:
-    try:
-        change()
-    except DeadlineConflict as exc:
-        return _panel(request, incident, status=409, error=str(exc))
-    except DeadlineError as exc:
-        return _panel(request, incident, status=422, error=str(exc))
-    return _panel(request, incident, notice=done)
-
-
-def _form_error(form: forms.Form) -> str:
-    return next((str(e) for errors in form.errors.values() for e in errors), "That was not understood.")
 
 
 @require_POST
 @login_required
 def deadline_complete_view(request: AuthRequest, code: UUID, deadline: int) -> HttpResponse:
     incident, found = _deadline_for(request, code, deadline)
-    form = _Versioned(request.POST)
-    if not form.is_valid():
-        return _panel(request, incident, status=422, error=_form_error(form))
-    return _act(
-        request,
-        incident,
-        lambda: deadline_complete(
-            deadline=found, actor=request.user, expected_version=form.cleaned_data["version"]
-        ),
-        f"“{found.title}” is done.",
+    return act(
+        lambda data: deadline_complete(deadline=found, actor=request.user, expected_version=data["version"]),
+        _answer(request, incident),
+        form=_Versioned(request.POST),
+        notice=f"“{found.title}” is done.",
     )
 
 
@@ -282,20 +290,17 @@ def deadline_complete_view(request: AuthRequest, code: UUID, deadline: int) -> H
 def deadline_snooze_view(request: AuthRequest, code: UUID, deadline: int) -> HttpResponse:
     incident, found = _deadline_for(request, code, deadline)
     form = SnoozeForm(request.POST)
-    if not form.is_valid():
-        return _panel(request, incident, status=422, error=_form_error(form), failed=found.pk)
-    data = form.cleaned_data
-    return _act(
-        request,
-        incident,
-        lambda: deadline_snooze(
+    return act(
+        lambda data: deadline_snooze(
             deadline=found,
             actor=request.user,
             minutes=data["minutes"],
             reason=data["reason"],
             expected_version=data["version"],
         ),
-        f"“{found.title}” snoozed by {data['minutes']} min.",
+        _answer(request, incident, failed=found.pk),
+        form=form,
+        notice=lambda snoozed: f"“{found.title}” snoozed by {form.cleaned_data['minutes']} min.",
     )
 
 
@@ -303,17 +308,13 @@ def deadline_snooze_view(request: AuthRequest, code: UUID, deadline: int) -> Htt
 @login_required
 def deadline_reschedule_view(request: AuthRequest, code: UUID, deadline: int) -> HttpResponse:
     incident, found = _deadline_for(request, code, deadline)
-    form = RescheduleForm(request.POST)
-    if not form.is_valid():
-        return _panel(request, incident, status=422, error=_form_error(form), failed=found.pk)
-    data = form.cleaned_data
-    return _act(
-        request,
-        incident,
-        lambda: deadline_reschedule(
+    return act(
+        lambda data: deadline_reschedule(
             deadline=found, actor=request.user, due_at=data["due_at"], expected_version=data["version"]
         ),
-        f"“{found.title}” moved.",
+        _answer(request, incident, failed=found.pk),
+        form=RescheduleForm(request.POST),
+        notice=f"“{found.title}” moved.",
     )
 
 

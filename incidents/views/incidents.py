@@ -1,6 +1,13 @@
+"""The dashboard, the room page and its header (status and severity changes), the profile, the health check.
+
+Declaring and the archive of past incidents are served by the playbooks and reviews apps (routed in
+warroom/urls.py under this app's names), so nothing here imports them. May import models, forms, rules,
+permissions, services and the other views of this package.
+"""
+
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -12,26 +19,25 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from incidents import services
-from incidents.forms import DeclareForm, ProfileForm, SeverityChangeForm, StatusChangeForm
+from incidents.forms import ProfileForm, SeverityChangeForm, StatusChangeForm
 from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment
 from incidents.models import (
-    SEVERITY_MEANING,
     Incident,
     IncidentQuerySet,
-    InvalidTransition,
+    NotAllowed,
     Notification,
-    Perm,
     RoleAssignment,
     Severity,
     TimelineEntry,
-    User,
 )
 from incidents.permissions import get_incident_for, may_declare, visible_incidents
+from incidents.rules import may_change_status
+from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
 from incidents.views.team import team_context
 from incidents.views.timeline import timeline_context
@@ -83,85 +89,9 @@ def mark_notifications_read(request: AuthRequest) -> HttpResponse:
     return redirect("incidents:dashboard")
 
 
-@require_http_methods(["GET", "POST"])
-@login_required
-def declare(request: AuthRequest) -> HttpResponse:
-    """Declare, optionally from a playbook chosen first: it pre-fills the form and proposes the team;
-    submitting declares, staffs, schedules its checklist (and a drill's injects) in one transaction."""
-    from incidents.playbooks import services as playbooks  # the playbooks app builds on this one
-
-    if not may_declare(request.user):
-        return render(request, "incidents/declare_forbidden.html", status=403)
-    params = request.POST if request.method == "POST" else request.GET
-    version = playbooks.version_to_declare(params.get("playbook"), params.get("playbook_version"))
-    slots = list(version.roles.select_related("role", "person", "backup")) if version else []
-    initial: dict[str, Any] = {}
-    if version is not None:
-        initial = {
-            "playbook": version.playbook.code,
-            "playbook_version": version.number,
-            # "Outage: " — the declarer keeps typing after it
-            "title": f"{version.title_hint.strip()} " if version.title_hint.strip() else "",
-            "scenario": version.playbook.scenario,
-            "severity": version.default_severity,
-            "is_restricted": version.default_restricted,
-            "affected_platforms": version.platforms,
-        }
-    if params.get("drill") == "1":
-        initial["is_drill"] = True
-    form = DeclareForm(request.POST or None, initial=initial, team=slots)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            data = form.incident_kwargs()
-            try:
-                if version is not None:
-                    incident = playbooks.declare_from_playbook(
-                        actor=request.user,
-                        version=version,
-                        team=[
-                            playbooks.TeamPick(slot=s, person=p, backup=b) for s, p, b in form.team_choices()
-                        ],
-                        **data,
-                    ).incident
-                else:
-                    incident = services.incident_declare(
-                        actor=request.user, scenario=form.cleaned_data["scenario"], **data
-                    )
-            except playbooks.PlaybookError as exc:
-                form.add_error(None, str(exc))
-            else:
-                if incident.commander_id == request.user.pk:
-                    messages.success(
-                        request, f"{incident.reference} declared. You are the incident commander."
-                    )
-                else:
-                    messages.success(
-                        request,
-                        f"{incident.reference} declared. {incident.commander} commands it; you are deputy.",
-                    )
-                if request.htmx:
-                    return HttpResponseClientRedirect(incident.room_url)
-                return redirect(incident.room_url)
-    return render_page_or_fragment(
-        request,
-        "incidents/declare.html",
-        "declare-form",
-        {
-            "form": form,
-            "version": version,
-            "playbooks": playbooks.declare_choices(),
-            "severity_meaning": SEVERITY_MEANING,
-            "people": User.objects.filter(is_active=True).only("email", "display_name"),
-        },
-        status=status,
-    )
-
-
 def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
     return team_context(request.user, incident) | {
-        "can_change_status": Perm.CHANGE_STATUS in incident.viewer_perms,
+        "can_change_status": may_change_status(perms=incident.viewer_perms),
         "severity_choices": Severity.choices,
     }
 
@@ -205,20 +135,28 @@ def _header_response(
 
 
 def _apply_header_change(
-    request: AuthRequest, code: UUID, form: forms.Form, change: Callable[[Incident, dict[str, Any]], Incident]
+    request: AuthRequest,
+    code: UUID,
+    form: forms.Form,
+    change: Callable[[Incident, Mapping[str, Any]], Incident],
 ) -> HttpResponse:
-    """Status and severity changes: same permission, same refusals, same answer (the new header)."""
-    incident = get_incident_for(request.user, code, Perm.CHANGE_STATUS)
+    """Status and severity changes: same rule, same refusals, same answer (the new header)."""
+    incident = get_incident_for(request.user, code)
+    may_change_status.check(perms=incident.viewer_perms)  # the service asks again, under its lock
     perms = incident.viewer_perms
-    if not form.is_valid():
-        return _header_response(request, incident, perms, error="That change was not understood.", status=422)
-    try:
-        updated = change(incident, form.cleaned_data)
-    except services.StaleEdit as exc:
-        return _header_response(request, exc.current, perms, error=str(exc), status=409)
-    except InvalidTransition as exc:
-        return _header_response(request, incident, perms, error=str(exc), status=409)
-    return _header_response(request, updated, perms, since=incident.timeline_seq)
+
+    def answer(outcome: Outcome[Incident]) -> HttpResponse:
+        if isinstance(outcome.refused, NotAllowed):
+            raise outcome.refused  # roles changed since the page was loaded: a 403 like the door's
+        if outcome.result is not None:
+            return _header_response(request, outcome.result, perms, since=incident.timeline_seq)
+        # A stale edit answers with the header as it stands now; any other refusal with the one we read.
+        current = outcome.refused.current if isinstance(outcome.refused, services.StaleEdit) else incident
+        return _header_response(request, current, perms, error=outcome.error, status=outcome.status)
+
+    return act(
+        lambda data: change(incident, data), answer, form=form, invalid=_("That change was not understood.")
+    )
 
 
 @require_POST
@@ -253,15 +191,6 @@ def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
             note=data["note"],
         ),
     )
-
-
-@require_GET
-@login_required
-def past(request: AuthRequest) -> HttpResponse:
-    """Past incidents: the archive with search and filters, built in the reviews app."""
-    from incidents.reviews.views import archive  # the reviews app builds on this one
-
-    return archive(request)
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,8 +1,13 @@
-"""The team panel in the room: add people, give and take roles, hand over, name backups, leave."""
+"""The team panel in the room: add people, give and take roles, hand over, name backups, leave.
+
+Who may do what is asked of `incidents.rules` — here to decide what the panel offers and to refuse early,
+and by the team services again under the incident's lock. Every change goes through `act`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -15,14 +20,31 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from incidents import services
 from incidents.forms import AddMemberForm, BackupForm, HandoverForm, NoteForm
 from incidents.http import AuthRequest, render_page_or_fragment
-from incidents.models import Incident, IncidentRole, Perm, RoleAssignment, User
+from incidents.models import Incident, IncidentRole, NotAllowed, RoleAssignment, User
 from incidents.permissions import get_incident_for, incident_perms
+from incidents.rules import may_change_assignment, may_manage_team
+from incidents.views.actions import Outcome, act
+
+# Handing over command (or one's only role) offers to stay on in this role, so that a handover does not
+# silently cost the outgoing holder their access to a restricted incident.
+STAY_ON_AS = "observer"
+
+
+@dataclass(frozen=True)
+class RoleLine:
+    """One role a member holds, with what the viewer may do with it (`incidents.rules`)."""
+
+    assignment: RoleAssignment
+    may_change: bool  # hand over, name a backup: its holder, or a team manager
+    may_remove: bool  # take it away: a team manager, never command (that is handed over)
+    offers_stay: bool  # handing it over asks which role the holder stays on in
 
 
 def team_context(viewer: User, incident: Incident) -> dict[str, Any]:
@@ -36,16 +58,31 @@ def team_context(viewer: User, incident: Incident) -> dict[str, Any]:
     members: dict[int, dict[str, Any]] = {}
     for a in assignments:
         members.setdefault(a.user_id, {"user": a.user, "assignments": []})["assignments"].append(a)
-    can_manage = Perm.MANAGE_TEAM in incident.viewer_perms
+    perms = incident.viewer_perms
+    can_manage = may_manage_team(perms=perms)
+    for member in members.values():
+        held = member["assignments"]
+        member["lines"] = [
+            RoleLine(
+                assignment=a,
+                may_change=may_change_assignment(actor=viewer, perms=perms, assignment=a),
+                may_remove=can_manage and not a.is_command,
+                offers_stay=a.is_command or len(held) == 1,
+            )
+            for a in held
+        ]
+    # The catalogue feeds the add form and the handover "stay on as" choice.
+    all_roles = list(IncidentRole.objects.all())
     return {
         "incident": incident,
         "members": list(members.values()),
         "viewer_on_team": viewer.pk in members,
         "viewer_commands": any(a.is_command and a.user_id == viewer.pk for a in assignments),
         "can_manage_team": can_manage,
-        # The catalogue feeds the add form and the handover "stay on as" choice.
-        "all_roles": (all_roles := list(IncidentRole.objects.all())),
+        "all_roles": all_roles,
         "roles": [r for r in all_roles if not r.is_command] if can_manage else [],
+        "stay_roles": [r for r in all_roles if not r.is_command],
+        "stay_default": next((r.pk for r in all_roles if r.slug == STAY_ON_AS), None),
     }
 
 
@@ -66,10 +103,6 @@ def _panel(
     return render(request, "incidents/room.html#team-panel", context, status=status)
 
 
-def _errors(form: Any) -> str:
-    return " ".join(str(e) for errors in form.errors.values() for e in errors)
-
-
 def _assignment(incident: Incident, pk: int) -> RoleAssignment:
     assignment = (
         RoleAssignment.objects.select_related("role", "user").filter(incident=incident, pk=pk).first()
@@ -79,12 +112,25 @@ def _assignment(incident: Incident, pk: int) -> RoleAssignment:
     return assignment
 
 
-def _run(request: AuthRequest, incident: Incident, change: Callable[[], object]) -> HttpResponse:
-    try:
-        change()
-    except services.TeamError as exc:
-        return _panel(request, incident, error=str(exc), status=409)
-    return _panel(request, incident)
+def _answer(
+    request: AuthRequest, incident: Incident, *, add_form: bool = False
+) -> Callable[[Outcome[Any]], HttpResponse]:
+    """How every team action answers: the panel as it now stands, with the refusal if there was one (and,
+    for `add_form`, the add form as the user filled it when it was not valid)."""
+
+    def answer(outcome: Outcome[Any]) -> HttpResponse:
+        if isinstance(outcome.refused, NotAllowed):
+            raise outcome.refused  # roles changed since the page was loaded: a 403 like the door's
+        invalid = add_form and not outcome.ok and outcome.refused is None
+        return _panel(
+            request,
+            incident,
+            error=outcome.error,
+            status=outcome.status,
+            form=outcome.form if invalid else None,
+        )
+
+    return answer
 
 
 @require_GET
@@ -97,15 +143,10 @@ def team_panel(request: AuthRequest, code: UUID) -> HttpResponse:
 @require_POST
 @login_required
 def team_add(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.MANAGE_TEAM)
-    form = AddMemberForm(request.POST)
-    if not form.is_valid():
-        return _panel(request, incident, error="Check the highlighted fields.", status=422, form=form)
-    data = form.cleaned_data
-    return _run(
-        request,
-        incident,
-        lambda: services.team_add_member(
+    incident = get_incident_for(request.user, code)
+    may_manage_team.check(perms=incident.viewer_perms)
+    return act(
+        lambda data: services.team_add_member(
             incident=incident,
             actor=request.user,
             user=data["person"],
@@ -113,30 +154,32 @@ def team_add(request: AuthRequest, code: UUID) -> HttpResponse:
             backup=data["backup"],
             note=data["note"],
         ),
+        _answer(request, incident, add_form=True),
+        form=AddMemberForm(request.POST),
+        invalid=_("Check the highlighted fields."),
     )
 
 
 @require_POST
 @login_required
 def team_remove(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.MANAGE_TEAM)
+    incident = get_incident_for(request.user, code)
+    may_manage_team.check(perms=incident.viewer_perms)
     assignment = _assignment(incident, pk)
     note = NoteForm(request.POST).data.get("note", "")[:500]
-    return _run(
-        request,
-        incident,
-        lambda: services.team_remove_role(
+    return act(
+        lambda data: services.team_remove_role(
             incident=incident, actor=request.user, assignment=assignment, note=note
         ),
+        _answer(request, incident),
     )
 
 
 def _own_or_manager(request: AuthRequest, code: UUID, pk: int) -> tuple[Incident, RoleAssignment]:
-    """Holders may hand over or back up their own role; anything else needs the manage-team permission."""
+    """The incident and one of its role assignments, if the user may hand it over or name its backup."""
     incident = get_incident_for(request.user, code)
     assignment = _assignment(incident, pk)
-    if assignment.user_id != request.user.pk:
-        incident = get_incident_for(request.user, code, Perm.MANAGE_TEAM)
+    may_change_assignment.check(actor=request.user, perms=incident.viewer_perms, assignment=assignment)
     return incident, assignment
 
 
@@ -144,36 +187,30 @@ def _own_or_manager(request: AuthRequest, code: UUID, pk: int) -> tuple[Incident
 @login_required
 def team_handover(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident, assignment = _own_or_manager(request, code, pk)
-    form = HandoverForm(request.POST)
-    if not form.is_valid():
-        return _panel(request, incident, error=_errors(form), status=422)
-    return _run(
-        request,
-        incident,
-        lambda: services.team_handover(
+
+    def change(data: Mapping[str, Any]) -> RoleAssignment:
+        return services.team_handover(
             incident=incident,
             actor=request.user,
             assignment=assignment,
-            to_user=form.cleaned_data["to"],
-            note=form.cleaned_data["note"],
-            stay_as=form.cleaned_data["stay_as"],
-        ),
-    )
+            to_user=data["to"],
+            note=data["note"],
+            stay_as=data["stay_as"],
+        )
+
+    return act(change, _answer(request, incident), form=HandoverForm(request.POST))
 
 
 @require_POST
 @login_required
 def team_backup(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident, assignment = _own_or_manager(request, code, pk)
-    form = BackupForm(request.POST)
-    if not form.is_valid():
-        return _panel(request, incident, error=_errors(form), status=422)
-    return _run(
-        request,
-        incident,
-        lambda: services.team_set_backup(
-            incident=incident, actor=request.user, assignment=assignment, backup=form.cleaned_data["backup"]
+    return act(
+        lambda data: services.team_set_backup(
+            incident=incident, actor=request.user, assignment=assignment, backup=data["backup"]
         ),
+        _answer(request, incident),
+        form=BackupForm(request.POST),
     )
 
 
@@ -181,15 +218,14 @@ def team_backup(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
 @login_required
 def team_leave(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code)
-    try:
-        services.team_leave(
-            incident=incident, actor=request.user, note=str(request.POST.get("note", ""))[:500]
-        )
-    except services.TeamError as exc:
-        return _panel(request, incident, error=str(exc), status=409)
-    if not incident.is_restricted:  # otherwise _panel says so and sends them to the dashboard
-        messages.success(request, f"You left the team of {incident.reference}.")
-    return _panel(request, incident)
+
+    def answer(outcome: Outcome[None]) -> HttpResponse:
+        if outcome.ok and not incident.is_restricted:  # otherwise _panel says so and sends them away
+            messages.success(request, f"You left the team of {incident.reference}.")
+        return _answer(request, incident)(outcome)
+
+    note = str(request.POST.get("note", ""))[:500]
+    return act(lambda data: services.team_leave(incident=incident, actor=request.user, note=note), answer)
 
 
 @require_GET

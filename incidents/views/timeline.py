@@ -1,7 +1,12 @@
-"""The timeline in the room: compose, read (filters, keyset paging, jump to time), follow up, download."""
+"""The timeline in the room: compose, read (filters, keyset paging, jump to time), follow up, download.
+
+Posting and correcting go through `act`; pinning answers in its own way (204, or the refusal as text for the
+entry's tools).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -13,6 +18,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents import live, services
@@ -20,6 +26,7 @@ from incidents.forms import CorrectionForm, TimelineEntryForm
 from incidents.http import AuthRequest
 from incidents.models import Evidence, Incident, Perm, TimelineEntry
 from incidents.permissions import get_incident_for
+from incidents.views.actions import Outcome, act
 
 PAGE_SIZE = 50
 POLL_LIMIT = 200
@@ -163,11 +170,9 @@ def _composer(
 def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.POST, people=False)
     form = TimelineEntryForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _composer(request, incident, form, error="The entry was not saved.", status=422)
-    data = form.cleaned_data
-    try:
-        entry = services.timeline_post(
+
+    def change(data: Mapping[str, Any]) -> TimelineEntry:
+        return services.timeline_post(
             incident=incident,
             actor=request.user,
             kind=data["kind"],
@@ -177,15 +182,20 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
             idempotency_key=data["idempotency_key"],
             files=data["evidence"],
         )
-    except services.TimelineError as exc:
-        return _composer(request, incident, form, error=str(exc), status=422)
-    if not request.htmx:
-        messages.success(request, f"Entry #{entry.seq} added.")
-        return redirect(incident.room_url + f"#entry-{entry.seq}")
-    fresh = TimelineEntryForm(
-        initial={"idempotency_key": services.new_idempotency_key(), "kind": data["kind"]}
-    )
-    return _composer(request, incident, fresh, entry=entry)
+
+    def answer(outcome: Outcome[TimelineEntry]) -> HttpResponse:
+        entry = outcome.result
+        if entry is None:
+            return _composer(request, incident, form, error=outcome.error, status=outcome.status)
+        if not request.htmx:
+            messages.success(request, f"Entry #{entry.seq} added.")
+            return redirect(incident.room_url + f"#entry-{entry.seq}")
+        fresh = TimelineEntryForm(
+            initial={"idempotency_key": services.new_idempotency_key(), "kind": form.cleaned_data["kind"]}
+        )
+        return _composer(request, incident, fresh, entry=entry)
+
+    return act(change, answer, form=form, invalid=_("The entry was not saved."))
 
 
 @require_http_methods(["GET", "POST"])
@@ -196,28 +206,33 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
     if target is None:
         raise Http404("No such entry.")
     form = CorrectionForm(request.POST or None, initial={"idempotency_key": services.new_idempotency_key()})
-    error = ""
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                entry = services.timeline_correct(
-                    incident=incident,
-                    actor=request.user,
-                    seq=seq,
-                    body=form.cleaned_data["body"],
-                    retract=form.cleaned_data["retract"],
-                    idempotency_key=form.cleaned_data["idempotency_key"],
-                )
-            except services.TimelineError as exc:
-                error = str(exc)
-            else:
-                if not request.htmx:
-                    return redirect(incident.room_url + f"#entry-{entry.seq}")
-                return render(request, "incidents/room.html#correction-done", {"new_entry": entry})
-        else:
-            error = "Say what was wrong or what is right."
-    context = {"incident": incident, "target": target, "form": form, "correction_error": error}
-    return render(request, "incidents/room.html#correction-form", context, status=422 if error else 200)
+
+    def correction_form(*, error: str = "", status: int = 200) -> HttpResponse:
+        context = {"incident": incident, "target": target, "form": form, "correction_error": error}
+        return render(request, "incidents/room.html#correction-form", context, status=status)
+
+    if request.method != "POST":
+        return correction_form()
+
+    def change(data: Mapping[str, Any]) -> TimelineEntry:
+        return services.timeline_correct(
+            incident=incident,
+            actor=request.user,
+            seq=seq,
+            body=data["body"],
+            retract=data["retract"],
+            idempotency_key=data["idempotency_key"],
+        )
+
+    def answer(outcome: Outcome[TimelineEntry]) -> HttpResponse:
+        entry = outcome.result
+        if entry is None:
+            return correction_form(error=outcome.error, status=outcome.status)
+        if not request.htmx:
+            return redirect(incident.room_url + f"#entry-{entry.seq}")
+        return render(request, "incidents/room.html#correction-done", {"new_entry": entry})
+
+    return act(change, answer, form=form, invalid=_("Say what was wrong or what is right."))
 
 
 @require_POST
