@@ -6,11 +6,15 @@ The end-to-end check with the real web and events processes and a browser is tes
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -273,3 +277,40 @@ def test_stopping_the_thread_closes_the_port_and_open_streams(events: Upstream) 
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=CEILING).close()
     assert isinstance(thread.proxy, Proxy)
+
+
+def test_the_command_docker_compose_runs_routes_and_stops_on_sigterm(web: Upstream, events: Upstream) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warroom.proxy",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--web",
+            f"127.0.0.1:{web.port}",
+            "--events",
+            f"127.0.0.1:{events.port}",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(f"proxy: http://127.0.0.1:{port}/".encode())
+        assert exchange(port, b"GET /events/x HTTP/1.1\r\nHost: x\r\n\r\n").endswith(b"events /events/x")
+        assert exchange(port, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n").endswith(b"web /x")
+        process.send_signal(signal.SIGTERM)  # what `docker compose stop` sends
+        assert process.wait(CEILING) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
