@@ -361,3 +361,22 @@ def test_production_dependencies_suffice_to_load_every_entry_point(tmp_path: Pat
         check=False,
     )
     assert load.returncode == 0, load.stdout + load.stderr
+
+
+def test_one_origin_serves_pages_and_streams_through_the_proxy_service() -> None:
+    """Browsers reach /events/ on the pages' origin: only the proxy is published, and it routes by path."""
+    services = _services()
+    proxy = services["proxy"]
+    command = proxy["command"]
+    assert command[:3] == ["python", "-m", "warroom.proxy"]
+    assert command[command.index("--web") + 1] == "web:8000"
+    assert command[command.index("--events") + 1] == "events:8001"
+    assert command[command.index("--listen") + 1] == "0.0.0.0:8000"
+    assert proxy["ports"] == ["127.0.0.1:8000:8000"]
+    assert proxy["image"] == services["web"]["image"]  # the same code `make run` runs, from the same image
+    assert proxy["restart"] == "unless-stopped"
+    for name in ("web", "events"):
+        assert not services[name].get("ports"), f"{name} is published beside the proxy"
+    for name in APP_SERVICES:
+        # The settings' default (/events/) applies; an absolute URL would be refused at start-up.
+        assert "EVENTS_URL" not in services[name]["environment"], name

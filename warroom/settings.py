@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import django_stubs_ext
 from csp.constants import NONCE, NONE, SELF
@@ -30,8 +29,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 ORGANISATION_NAME = env_str("ORGANISATION_NAME", "Northwind Outfitters")
-# Absolute links in e-mails.
+# Absolute links in e-mails (`make run` sets it to the port it chose).
 SITE_URL = env_str("SITE_URL", "http://localhost:8000")
+# Written by `make run`'s supervisor (warroom/launcher/state.py): /healthz adds its restart counts.
+SUPERVISOR_STATE_FILE = env_str("SUPERVISOR_STATE_FILE", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -224,12 +225,18 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Browsers open the live stream here. Behind a proxy that routes /events/ to the events process this stays
-# relative; `make run` points it at the uvicorn port.
+# Browsers open the live streams here: a path on the pages' own origin, in every setup (`make run` and
+# docker-compose put a proxy in front that routes /events/ to the events process). htmx's SSE extension
+# opens every EventSource with credentials, which a browser refuses across origins unless the other side
+# allows credentials; one origin means no CORS at all, so another origin is refused here, at start-up.
 EVENTS_URL = env_str("EVENTS_URL", "/events/")
+if not EVENTS_URL.startswith("/") or EVENTS_URL.startswith("//"):
+    raise ImproperlyConfigured(
+        f"EVENTS_URL={EVENTS_URL!r} must be a path on the pages' own origin, such as /events/: route that "
+        "path to the events process in the proxy in front (see the README, 'Behind a proxy')."
+    )
 # Seconds a freshly minted stream token can be used to (re)connect; membership is re-checked while open.
 STREAM_TOKEN_MAX_AGE = env_int("STREAM_TOKEN_MAX_AGE", 15 * 60)
-_events_origin = "{0.scheme}://{0.netloc}".format(urlsplit(EVENTS_URL)) if "://" in EVENTS_URL else None
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -238,7 +245,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
-        "connect-src": [SELF, *([_events_origin] if _events_origin else [])],
+        "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],
@@ -247,12 +254,12 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Email ---------------------------------------------------------------------------------------------------
+# In development every e-mail is appended to EMAIL_FILE_PATH/outbox.txt (warroom/devmail.py), not printed.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "warroom.devmail.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from incidents import urls as incident_urls
 from incidents import views as incident_views
@@ -30,4 +33,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", incident_views.healthz, name="healthz"),
+    # Pages link the SVG icon; browsers still ask for /favicon.ico on pages without that link (admin,
+    # JSON, files). Lazy: the hashed static name is looked up per request, not when the URLconf loads
+    # (before collectstatic has written the manifest); temporary, so a changed icon is not cached forever.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),
 ]

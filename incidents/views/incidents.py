@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -41,6 +42,7 @@ from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
 from incidents.views.team import team_context
 from incidents.views.timeline import timeline_context
+from warroom.launcher.state import read_state
 from warroom.redis import redis_ping
 
 # Dashboard order: the worst first, then the newest.
@@ -217,4 +219,9 @@ def healthz(request: HtmxRequest) -> HttpResponse:
         checks["database"] = f"error: {type(exc).__name__}"
     checks["redis"] = "ok" if redis_ping() else "error: unreachable"
     healthy = all(v == "ok" for v in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", **checks}
+    # Under `make run`: how often its supervisor restarted each process, and why the last one ended.
+    supervisor = read_state(settings.SUPERVISOR_STATE_FILE)
+    if supervisor is not None:
+        body["supervisor"] = supervisor
+    return JsonResponse(body, status=200 if healthy else 503)
