@@ -162,6 +162,17 @@ def test_without_a_context_the_row_says_system_rather_than_guessing():
 
 
 @pytest.mark.django_db
+def test_a_context_that_ended_inside_a_transaction_is_not_lent_to_the_writes_after_it():
+    start = last_id()
+    with transaction.atomic():
+        with audit.audit_context(actor="command:first"):
+            IncidentRole.objects.filter(slug="observer").update(description="Inside the context.")
+        IncidentRole.objects.filter(slug="observer").update(description="After it, same transaction.")
+    inside, after = events(id__gt=start)
+    assert (inside.actor, after.actor, after.request_id) == ("command:first", "system", "")
+
+
+@pytest.mark.django_db
 def test_a_rolled_back_change_leaves_no_audit_row():
     start = last_id()
 

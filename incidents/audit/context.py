@@ -29,6 +29,8 @@ from psycopg import pq
 # Statements that may write. Everything else (SELECT, SAVEPOINT, DDL …) goes through untouched.
 _WRITE = re.compile(r"\s*(?:insert|update|delete|with|merge)\b", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Set on a connection while a transaction it is in may still carry a context's setting.
+_LEFT_SET = "_warroom_audit_context_set"
 
 
 def _clean(value: str, limit: int) -> str:
@@ -115,16 +117,28 @@ def sql_literal(source: Source) -> str:
 
 
 def inject(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    source = _current.get()
-    if source is None or not isinstance(sql, str) or not _WRITE.match(sql):
+    if not isinstance(sql, str) or not _WRITE.match(sql):
         return execute(sql, params, many, context)
+    source = _current.get()
+    db = context["connection"]
+    if source is None:
+        # A context that ended inside a still-open transaction left its setting behind: clear it, so this
+        # write is not attributed to it.
+        if not getattr(db, _LEFT_SET, False):
+            return execute(sql, params, many, context)
+        if not db.in_atomic_block:
+            setattr(db, _LEFT_SET, False)  # autocommit: that transaction is over, and the setting with it
+            return execute(sql, params, many, context)
+        literal = "''"
+    else:
+        literal = sql_literal(source)
+        setattr(db, _LEFT_SET, db.in_atomic_block)
     cursor = context["cursor"].cursor
     if cursor.connection.info.transaction_status == pq.TransactionStatus.INERROR:
         return execute(sql, params, many, context)  # the statement fails anyway; do not mask its error
-    literal = sql_literal(source)
     if many:
         # executemany cannot carry a second statement; inside a transaction a separate one holds for it.
-        if context["connection"].in_atomic_block:
+        if db.in_atomic_block:
             cursor.execute(f"SELECT set_config('warroom.audit', {literal}, true)")
         return execute(sql, params, many, context)
     if params is not None:

@@ -112,11 +112,52 @@ class Row:
 
 
 @dataclass
+class HiddenRun:
+    """Consecutive rows about restricted incidents the viewer is not on, shown as one line."""
+
+    rows: list[Row]
+    hidden: bool = True
+
+    @property
+    def first(self) -> AuditEvent:
+        return self.rows[0].event
+
+    @property
+    def last(self) -> AuditEvent:
+        return self.rows[-1].event
+
+    @property
+    def kinds(self) -> str:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            key = f"{row.operation} {row.label}"
+            counts[key] = counts.get(key, 0) + 1
+        return ", ".join(f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items())
+
+    @property
+    def seqs(self) -> str:
+        sealed = [r.seq for r in self.rows if r.seq is not None]
+        if not sealed:
+            return ""
+        return f"#{min(sealed)}" if min(sealed) == max(sealed) else f"#{min(sealed)}–#{max(sealed)}"
+
+
+@dataclass
 class LogPage:
     rows: list[Row]
     next_cursor: int | None
     incident: Incident | None  # the incident filter, resolved
     errors: list[str]
+
+    @property
+    def items(self) -> list[Row | HiddenRun]:
+        items: list[Row | HiddenRun] = []
+        for row in self.rows:
+            if row.hidden and items and isinstance(items[-1], HiddenRun):
+                items[-1].rows.append(row)
+            else:
+                items.append(HiddenRun([row]) if row.hidden else row)
+        return items
 
 
 def log_page(viewer: User, filters: LogFilters, before: str = "") -> LogPage:
