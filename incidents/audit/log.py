@@ -132,14 +132,14 @@ class HiddenRun:
         for row in self.rows:
             key = f"{row.operation} {row.label}"
             counts[key] = counts.get(key, 0) + 1
-        return ", ".join(f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items())
+        return ", ".join(f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items())  # noqa: RUF001
 
     @property
     def seqs(self) -> str:
         sealed = [r.seq for r in self.rows if r.seq is not None]
         if not sealed:
             return ""
-        return f"#{min(sealed)}" if min(sealed) == max(sealed) else f"#{min(sealed)}–#{max(sealed)}"
+        return f"#{min(sealed)}" if min(sealed) == max(sealed) else f"#{min(sealed)}–#{max(sealed)}"  # noqa: RUF001
 
 
 @dataclass
