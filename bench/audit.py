@@ -11,7 +11,7 @@ Two parts, both measured against the same work with the capture triggers off, in
    is the best round of each. Also: the per-statement cost of handing the actor and request id to the
    database (the execute wrapper's `set_config` prefix), one round trip per statement, triggers off.
 2. Timeline post and approve (step 1 of 3) as real htmx POSTs to gunicorn, with the capture triggers enabled
-   and disabled (`ALTER TABLE … DISABLE TRIGGER audit_capture` on every audited table) in alternating blocks
+   and disabled (`ALTER TABLE … DISABLE TRIGGER` on both capture triggers of every audited table) in alternating blocks
    (on, off, off, on, …), three unmeasured requests after each switch; server time p50 per condition.
 
 Targets (issue 16): audit capture ≤ 1 ms per audited row; timeline post and approve p50 within 10 % of the
@@ -64,7 +64,8 @@ def set_capture(enabled: bool) -> None:
     verb = "ENABLE" if enabled else "DISABLE"
     with connection.cursor() as cursor:
         for table in AUDITED:
-            cursor.execute(f"ALTER TABLE {table.table} {verb} TRIGGER audit_capture")  # names are ours
+            for trigger in ("audit_capture", "audit_capture_update"):
+                cursor.execute(f"ALTER TABLE {table.table} {verb} TRIGGER {trigger}")  # names are ours
 
 
 # --- part 1: per-row capture cost, in-process ---------------------------------------------------------------

@@ -46,19 +46,26 @@ def last_id() -> int:
 # --- the registry and the triggers in the database agree -------------------------------------------------------
 
 
-def _installed_triggers() -> dict[str, tuple[str, ...]]:
+def _installed_triggers() -> dict[tuple[str, str], tuple[str, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, t.tgargs FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname = 'audit_capture' AND NOT t.tgisinternal"
+            "SELECT c.relname, t.tgname, t.tgargs FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname IN ('audit_capture', 'audit_capture_update') AND NOT t.tgisinternal"
         )
-        return {table: tuple(bytes(args).decode().split("\x00")[:-1]) for table, args in cursor.fetchall()}
+        return {
+            (table, name): tuple(bytes(args).decode().split("\x00")[:-1])
+            for table, name, args in cursor.fetchall()
+        }
 
 
 @pytest.mark.django_db
-def test_every_audited_table_has_its_trigger_with_the_registry_arguments():
+def test_every_audited_table_has_its_triggers_with_the_registry_arguments():
     installed = _installed_triggers()
-    assert installed == {a.table: a.trigger_args() for a in tables.AUDITED}
+    assert installed == {
+        (a.table, name): a.trigger_args()
+        for a in tables.AUDITED
+        for name in ("audit_capture", "audit_capture_update")
+    }
 
 
 @pytest.mark.django_db
