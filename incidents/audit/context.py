@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import psycopg
 from django.http import HttpRequest, HttpResponse
 from psycopg import pq
 
@@ -136,8 +137,9 @@ def inject(execute: Callable[..., Any], sql: Any, params: Any, many: bool, conte
     cursor = context["cursor"].cursor
     if cursor.connection.info.transaction_status == pq.TransactionStatus.INERROR:
         return execute(sql, params, many, context)  # the statement fails anyway; do not mask its error
-    if many:
-        # executemany cannot carry a second statement; inside a transaction a separate one holds for it.
+    if many or not isinstance(cursor, psycopg.ClientCursor):
+        # executemany, and server-side binding (OPTIONS server_side_binding), cannot carry a second statement;
+        # inside a transaction a separate one holds for it (in autocommit the row would say "system").
         if db.in_atomic_block:
             cursor.execute(f"SELECT set_config('warroom.audit', {literal}, true)")
         return execute(sql, params, many, context)
