@@ -31,9 +31,20 @@ from bench.common import (
 
 def scenarios() -> list[ModuleType]:
     # One module per scenario.
-    from bench import deadlines, fanout, idle_streams, pages, playbooks, proxy, search, statements, timeline
+    from bench import (
+        audit,
+        deadlines,
+        fanout,
+        idle_streams,
+        pages,
+        playbooks,
+        proxy,
+        search,
+        statements,
+        timeline,
+    )
 
-    return [pages, timeline, statements, fanout, idle_streams, proxy, playbooks, deadlines, search]
+    return [pages, timeline, statements, fanout, idle_streams, proxy, playbooks, deadlines, search, audit]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from bench import common
+from bench import common, processes
 
 if TYPE_CHECKING:
     from bench.common import Context, ScenarioResult, WebServer
@@ -55,7 +55,7 @@ class ProxyProcess:
     def __init__(
         self, *, web: tuple[str, int], events: tuple[str, int], cpu: int | None, env: dict[str, str]
     ):
-        self.port = common.free_port()
+        self.port = processes.free_port()
         cmd = [
             sys.executable,
             "-m",
@@ -137,7 +137,7 @@ def measure_pages(ctx: Context, result: ScenarioResult) -> None:
     # The events upstream is never asked for here; any closed port will do.
     with ProxyProcess(
         web=(ctx.server.host, ctx.server.port),
-        events=("127.0.0.1", common.free_port()),
+        events=("127.0.0.1", processes.free_port()),
         cpu=ctx.pinning.server_cpu,
         env=dict(os.environ),
     ) as proxy:
@@ -244,7 +244,7 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
         with (
             EventsServer(env, job.get("server_cpu")) as events,
             ProxyProcess(
-                web=("127.0.0.1", common.free_port()),
+                web=("127.0.0.1", processes.free_port()),
                 events=(events.host, events.port),
                 cpu=job.get("server_cpu"),
                 env=env,

@@ -48,13 +48,13 @@ BARE = "/bench/bare/"
 WARMUP = 10  # requests of each kind thrown away first (imports, template compilation, pool)
 
 
-def _cast() -> tuple[Incident, dict[str, User]]:
+def _cast(domain: str = "statements.bench.example") -> tuple[Incident, dict[str, User]]:
     from incidents import services
     from incidents.models import IncidentRole, OrgRole, User
 
     people = {
         name: User.objects.create_user(
-            f"{name}@statements.bench.example",
+            f"{name}@{domain}",
             "bench-password-1234",
             display_name=display,
             org_role=OrgRole.CRISIS_MANAGER if name == "commander" else OrgRole.MEMBER,

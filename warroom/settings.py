@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "incidents",
     "incidents.playbooks",
     "incidents.reviews",
+    "incidents.audit",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every write of the request carries its user and request id to the audit triggers.
+    "incidents.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -133,6 +136,7 @@ OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 15)
 WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 10)
 WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 30)
 INJECT_SWEEP_SECONDS = env_float("INJECT_SWEEP_SECONDS", 5)
+AUDIT_SEAL_SECONDS = env_float("AUDIT_SEAL_SECONDS", 5)
 # The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
 CELERY_BEAT_SCHEDULE = {
     # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
@@ -160,6 +164,11 @@ CELERY_BEAT_SCHEDULE = {
     "remind-playbook-reviews": {
         "task": "incidents.playbooks.tasks.remind_playbook_reviews",
         "schedule": timedelta(days=1),
+    },
+    # The audit log's hash chain: rows are sealed a run or two after their transaction ends (incidents/audit).
+    "seal-audit-chain": {
+        "task": "incidents.audit.tasks.seal_audit_chain",
+        "schedule": timedelta(seconds=AUDIT_SEAL_SECONDS),
     },
     "clear-expired-sessions": {
         "task": "incidents.tasks.clear_expired_sessions",

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include((incident_patterns, incident_urls.app_name))),
     path("", include("incidents.reviews.urls")),
     path("playbooks/", include("incidents.playbooks.urls")),
+    path("audit/", include("incidents.audit.urls")),
     path("accounts/profile/", incident_views.profile, name="profile"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

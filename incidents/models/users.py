@@ -86,6 +86,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.display_name.split(" ")[0] if self.display_name else self.email
 
     @property
+    def is_administrator(self) -> bool:
+        """Configuration administrator of the organisation (the audit log, settings)."""
+        return self.is_active and self.org_role == OrgRole.ADMINISTRATOR
+
+    @property
     def initials(self) -> str:
         words = [w for w in self.display_name.split() if w]
         return "".join(w[0] for w in words[:2]).upper() or self.email[:2].upper()
