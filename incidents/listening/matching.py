@@ -1,0 +1,83 @@
+"""Which watches a mention counts for: at most one organisation watch and at most one incident watch.
+
+At most one of each, so a watch's list and its chart always agree (the chart counts exactly the mentions the
+list shows). Order: a watch the source is bound to wins; then the oldest matching watch. Terms match whole
+words, case-insensitively ("Northwind" does not match "Northwinds"); hashtags, handles and phrases match as
+written ("#NorthwindFail", "@northwind", "charged twice"). Any exclude term vetoes the watch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from incidents.listening.models import Source, Watch
+from incidents.models import Incident
+
+
+def compile_terms(terms: Iterable[str]) -> re.Pattern[str] | None:
+    parts = [rf"(?<!\w){re.escape(t.strip())}(?!\w)" for t in terms if t.strip()]
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+@dataclass(frozen=True)
+class CompiledWatch:
+    id: int
+    incident_id: int | None
+    include: re.Pattern[str] | None
+    exclude: re.Pattern[str] | None
+
+    def matches(self, text: str) -> bool:
+        if self.include is None or self.include.search(text) is None:
+            return False
+        return self.exclude is None or self.exclude.search(text) is None
+
+
+@dataclass(frozen=True)
+class Match:
+    watch_id: int | None = None
+    incident_watch_id: int | None = None
+    incident_id: int | None = None
+
+
+class Matcher:
+    """Built once per batch (one query); matching a mention costs one regex search per watch."""
+
+    def __init__(self, watches: Iterable[Watch], *, bound: Watch | None = None) -> None:
+        self.org: list[CompiledWatch] = []
+        self.incident: list[CompiledWatch] = []
+        for w in sorted(watches, key=lambda w: w.pk):
+            compiled = CompiledWatch(
+                w.pk, w.incident_id, compile_terms(w.include_terms), compile_terms(w.exclude_terms)
+            )
+            (self.incident if w.incident_id else self.org).append(compiled)
+        self.bound = bound
+
+    @classmethod
+    def for_source(cls, source: Source) -> Matcher:
+        # Drill incidents' watches only ever receive drill mentions (ingest(watch=…)): a rehearsed spike must
+        # not reach a real incident's chart, and real mentions must not reach a drill's.
+        watches = (
+            Watch.objects.filter(is_active=True)
+            .exclude(incident__status__in=Incident.ARCHIVED_STATUSES)
+            .exclude(incident__is_drill=True)
+        )
+        bound = source.watch if source.watch_id and source.watch and source.watch.is_active else None
+        return cls(watches.only("pk", "incident_id", "include_terms", "exclude_terms"), bound=bound)
+
+    def match(self, text: str) -> Match:
+        org = incident = None
+        incident_id = None
+        if self.bound is not None:
+            if self.bound.incident_id:
+                incident, incident_id = self.bound.pk, self.bound.incident_id
+            else:
+                org = self.bound.pk
+        if org is None:
+            org = next((w.id for w in self.org if w.matches(text)), None)
+        if incident is None:
+            hit = next((w for w in self.incident if w.matches(text)), None)
+            if hit is not None:
+                incident, incident_id = hit.id, hit.incident_id
+        return Match(org, incident, incident_id)
