@@ -31,6 +31,7 @@ from incidents.models import (
 )
 from incidents.playbooks import services as playbooks
 from incidents.playbooks.models import DrillInject, Playbook
+from incidents.listening.demo import seed_demo_listening
 from incidents.reviews.demo import seed_demo_reviews
 from incidents.services.deadlines import deadline_complete, deadline_reschedule, plan_reminders
 
@@ -374,6 +375,7 @@ def seed_demo() -> int:
         added += 1
     _seed_statements(users)
     seed_demo_reviews()
+    seed_demo_listening(users)
     return added
 
 

@@ -38,7 +38,7 @@ def rollup_totals(watch: Watch) -> dict[str, int]:
 
 def counted(watch: Watch) -> dict[str, int]:
     """What the rollups should say, counted from the mentions themselves."""
-    rows = Mention.objects.filter(watch=watch) | Mention.objects.filter(incident_watch=watch)
+    rows = Mention.objects.filter(watch_ids__contains=[watch.pk]) | Mention.objects.filter(incident_watch=watch)
     result = {s: rows.filter(sentiment=s).count() for s in Sentiment.values}
     result["total"] = rows.count()
     return result
@@ -75,20 +75,20 @@ def test_mentions_match_watches_by_whole_words_and_exclusions():
             record(3, text="Northwinds of change"),  # not the whole word
             record(4, text="so much for @northwind support"),
             record(5, text="#NorthwindFail again"),  # "Northwind" is not a word of it
-            record(6, text="Northwind #NorthwindFail"),  # both match: the older watch counts it, once
+            record(6, text="Northwind #NorthwindFail"),  # both watches count it
         ],
     )
-    by_id = {m.external_id: m.watch_id for m in Mention.objects.all()}
+    by_id = {m.external_id: m.watch_ids for m in Mention.objects.all()}
     assert by_id == {
-        "m-1": brand.pk,
-        "m-2": None,
-        "m-3": None,
-        "m-4": brand.pk,
-        "m-5": tag.pk,
-        "m-6": brand.pk,
+        "m-1": [brand.pk],
+        "m-2": [],
+        "m-3": [],
+        "m-4": [brand.pk],
+        "m-5": [tag.pk],
+        "m-6": [brand.pk, tag.pk],
     }
     assert rollup_totals(brand)["total"] == 3
-    assert rollup_totals(tag)["total"] == 1
+    assert rollup_totals(tag)["total"] == 2
 
 
 def test_an_incident_watch_takes_its_mentions_into_the_incident_and_queues_the_loud_ones(manager):
@@ -106,7 +106,7 @@ def test_an_incident_watch_takes_its_mentions_into_the_incident_and_queues_the_l
         ],
     )
     mentions = {m.external_id: m for m in Mention.objects.all()}
-    assert mentions["m-1"].watch_id == org.pk
+    assert mentions["m-1"].watch_ids == [org.pk]
     assert mentions["m-1"].incident_watch_id == own.pk
     assert mentions["m-1"].incident_id == incident.pk
     assert mentions["m-4"].incident_id is None

@@ -8,6 +8,7 @@ Each bar carries a <title> for pointers and the same numbers are in a table for 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -194,7 +195,7 @@ def build(
     start = start - (start - origin) % step  # whole steps, so bars line up with the rollup buckets
     points, totals = read_series(watch_ids, start, end, step)
     chart = Chart(start=start, end=end, step=step, totals=totals)
-    slots = max(int((end - start) / step), 1)
+    slots = max(math.ceil((end - start) / step), 1)  # the current, partial step has its slot too
     plot_w = chart.plot_right - chart.plot_left
     plot_h = chart.plot_bottom - chart.plot_top
     chart.peak = max((p.total for p in points), default=0)
@@ -228,9 +229,9 @@ def build(
         chart.bars.append(Bar(round(x, 2), round(bar_w, 2), p, tuple(segments), label))
     chart.y_ticks = [Tick(chart.plot_bottom - plot_h * f, f"{round(top * f):,}") for f in (0, 0.5, 1)]
     tick_every = max(slots // 6, 1)
-    for i in range(0, slots + 1, tick_every):
+    for i in range(0, slots, tick_every):
         at = timezone.localtime(start + step * i, zone)
-        fmt = "%H:%M" if (end - start) <= timedelta(days=1) else "%d %b"
+        fmt = "%H:%M" if (end - start) <= timedelta(hours=26) else "%d %b"
         chart.x_ticks.append(Tick(round(chart.plot_left + i * slot_w, 2), at.strftime(fmt)))
     if incident_ids:
         chart.markers = markers(

@@ -44,7 +44,7 @@ _STAGE_COLUMNS = (
     "sentiment",
     "sentiment_score",
     "sentiment_by",
-    "watch_id",
+    "watch_ids",
     "incident_watch_id",
     "incident_id",
 )
@@ -56,7 +56,7 @@ CREATE TEMP TABLE IF NOT EXISTS listening_stage (
     author_handle varchar(200) NOT NULL, author_name varchar(200) NOT NULL, author_reach bigint,
     language varchar(8) NOT NULL, language_by varchar(12) NOT NULL, text text NOT NULL,
     published_at timestamptz NOT NULL, sentiment varchar(10) NOT NULL, sentiment_score double precision,
-    sentiment_by varchar(8) NOT NULL, watch_id bigint, incident_watch_id bigint, incident_id bigint
+    sentiment_by varchar(8) NOT NULL, watch_ids bigint[] NOT NULL, incident_watch_id bigint, incident_id bigint
 ) ON COMMIT DELETE ROWS
 """
 
@@ -81,18 +81,18 @@ _INSERT_SQL = f"""
 WITH ins AS (
     INSERT INTO listening_mention (
         source_id, external_id, url, platform, author_handle, author_name, author_reach, language, language_by,
-        text, published_at, ingested_at, sentiment, sentiment_score, sentiment_by, watch_id, incident_watch_id,
+        text, published_at, ingested_at, sentiment, sentiment_score, sentiment_by, watch_ids, incident_watch_id,
         incident_id, is_drill, is_hidden)
     SELECT %(source)s, external_id, url, platform, author_handle, author_name, author_reach, language,
-        language_by, text, published_at, %(now)s, sentiment, sentiment_score, sentiment_by, watch_id,
+        language_by, text, published_at, %(now)s, sentiment, sentiment_score, sentiment_by, watch_ids,
         incident_watch_id, incident_id, %(drill)s, false
     FROM listening_stage ORDER BY external_id
     ON CONFLICT (source_id, external_id) DO NOTHING
-    RETURNING id, watch_id, incident_watch_id, incident_id, published_at, sentiment, sentiment_by, author_reach
+    RETURNING id, watch_ids, incident_watch_id, incident_id, published_at, sentiment, sentiment_by, author_reach
 ), c AS (
     SELECT v.w AS watch_id, date_bin('5 minutes', ins.published_at, TIMESTAMPTZ '2000-01-01') AS bucket,
         ins.sentiment, ins.sentiment_by, ins.author_reach
-    FROM ins CROSS JOIN LATERAL (VALUES (ins.watch_id), (ins.incident_watch_id)) AS v(w)
+    FROM ins CROSS JOIN LATERAL unnest(array_append(ins.watch_ids, ins.incident_watch_id)) AS v(w)
     WHERE v.w IS NOT NULL
 ), roll AS (
     INSERT INTO listening_mentionrollup (watch_id, bucket, {_ROLLUP_COLUMNS}, updated_at)
@@ -135,17 +135,17 @@ class IngestResult:
 def _rows(
     records: Sequence[MentionRecord], matcher: Matcher | None, watch: Watch | None
 ) -> Iterable[tuple[object, ...]]:
-    forced = (
-        (None, watch.pk, watch.incident_id)
+    forced: tuple[list[int], int | None, int | None] = (
+        ([], watch.pk, watch.incident_id)
         if watch is not None and watch.incident_id
-        else (watch.pk if watch is not None else None, None, None)
+        else ([watch.pk] if watch is not None else [], None, None)
     )
     for r in records:
         if matcher is not None:
             m = matcher.match(r.text)
-            watch_id, incident_watch_id, incident_id = m.watch_id, m.incident_watch_id, m.incident_id
+            watch_ids, incident_watch_id, incident_id = list(m.watch_ids), m.incident_watch_id, m.incident_id
         else:
-            watch_id, incident_watch_id, incident_id = forced
+            watch_ids, incident_watch_id, incident_id = forced
         if r.sentiment:
             sentiment, score, scored_by = r.sentiment, r.sentiment_score, ScoredBy.SOURCE.value
         else:
@@ -164,7 +164,7 @@ def _rows(
             sentiment,
             score,
             scored_by,
-            watch_id,
+            watch_ids,
             incident_watch_id,
             incident_id,
         )
@@ -219,7 +219,7 @@ def _after_commit(result: IngestResult, *, pending: int) -> None:
 # --- enrichment: language and sentiment, after the fact --------------------------------------------------------
 
 _CLAIM_PENDING = """
-SELECT id, text, language, watch_id, incident_watch_id, incident_id, published_at, author_reach
+SELECT id, text, language, watch_ids, incident_watch_id, incident_id, published_at, author_reach
 FROM listening_mention WHERE sentiment = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 """
 
@@ -317,7 +317,7 @@ def enrich_pending(*, limit: int = 500) -> int:
             mention_id,
             text,
             language,
-            watch_id,
+            org_watches,
             incident_watch_id,
             incident_id,
             published_at,
@@ -332,12 +332,12 @@ def enrich_pending(*, limit: int = 500) -> int:
             scores.append(score)
             scored_by.append(by)
             shift.move(
-                watch_ids=(watch_id, incident_watch_id),
+                watch_ids=[*org_watches, incident_watch_id],
                 published_at=published_at,
                 old=(Sentiment.PENDING, ""),
                 new=(label, by),
             )
-            watch_ids.update(w for w in (watch_id, incident_watch_id) if w)
+            watch_ids.update(w for w in (*org_watches, incident_watch_id) if w)
             if incident_id and label == Sentiment.NEGATIVE:
                 negative_incident_mentions.append(mention_id)
         cursor.execute(_APPLY_SCORES, [ids, languages, language_by, labels, scores, scored_by])
@@ -363,7 +363,7 @@ WITH c AS (
     SELECT date_bin('5 minutes', m.published_at, TIMESTAMPTZ '2000-01-01') AS bucket, m.sentiment,
         m.sentiment_by, m.author_reach
     FROM listening_mention m
-    WHERE (m.watch_id = %(watch)s OR m.incident_watch_id = %(watch)s)
+    WHERE (m.watch_ids @> ARRAY[%(watch)s]::bigint[] OR m.incident_watch_id = %(watch)s)
       AND m.published_at >= %(since)s AND m.published_at < %(until)s
 )
 INSERT INTO listening_mentionrollup (watch_id, bucket, {_ROLLUP_COLUMNS}, updated_at)

@@ -1,7 +1,8 @@
-"""Which watches a mention counts for: at most one organisation watch and at most one incident watch.
+"""Which watches a mention counts for: every matching organisation watch, and at most one incident watch.
 
-At most one of each, so a watch's list and its chart always agree (the chart counts exactly the mentions the
-list shows). Order: a watch the source is bound to wins; then the oldest matching watch. Terms match whole
+A brand watch and a product watch may both count a mention (each watch's list and chart agree: both show
+exactly the mentions that count for it); an incident owns a mention alone, so its queue and its chart
+belong to one incident (a watch the source is bound to wins, then the oldest matching one). Terms match whole
 words, case-insensitively ("Northwind" does not match "Northwinds"); hashtags, handles and phrases match as
 written ("#NorthwindFail", "@northwind", "charged twice"). Any exclude term vetoes the watch.
 """
@@ -36,7 +37,7 @@ class CompiledWatch:
 
 @dataclass(frozen=True)
 class Match:
-    watch_id: int | None = None
+    watch_ids: tuple[int, ...] = ()
     incident_watch_id: int | None = None
     incident_id: int | None = None
 
@@ -67,17 +68,15 @@ class Matcher:
         return cls(watches.only("pk", "incident_id", "include_terms", "exclude_terms"), bound=bound)
 
     def match(self, text: str) -> Match:
-        org = incident = None
-        incident_id = None
+        incident = incident_id = None
+        org = [w.id for w in self.org if w.matches(text)]
         if self.bound is not None:
             if self.bound.incident_id:
                 incident, incident_id = self.bound.pk, self.bound.incident_id
-            else:
-                org = self.bound.pk
-        if org is None:
-            org = next((w.id for w in self.org if w.matches(text)), None)
+            elif self.bound.pk not in org:
+                org.insert(0, self.bound.pk)
         if incident is None:
             hit = next((w for w in self.incident if w.matches(text)), None)
             if hit is not None:
                 incident, incident_id = hit.id, hit.incident_id
-        return Match(org, incident, incident_id)
+        return Match(tuple(sorted(org)), incident, incident_id)

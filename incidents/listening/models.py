@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import BrinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -228,9 +228,9 @@ class Mention(models.Model):
     sentiment_set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    # The organisation watch it counts for (at most one, so lists and charts agree), and the incident
-    # watch it also counts for; `incident` is the incident it belongs to (its watch, or linked by hand).
-    watch = models.ForeignKey(Watch, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The organisation watches it counts for (a brand watch and a product watch may both match), and the
+    # incident watch it also counts for; `incident` is the incident it belongs to.
+    watch_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     incident_watch = models.ForeignKey(
         Watch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -250,7 +250,10 @@ class Mention(models.Model):
         ]
         indexes = [
             BrinIndex(fields=["ingested_at"], name="listening_mention_ingested"),
-            models.Index(fields=["watch", "-published_at", "-id"], name="listening_mention_watch"),
+            # Lists of one watch: newest first, either walking this index and filtering (a busy watch) or
+            # through the GIN index on watch_ids (a rare one); the planner picks.
+            models.Index(fields=["-published_at", "-id"], name="listening_mention_newest"),
+            GinIndex(fields=["watch_ids"], name="listening_mention_watches"),
             models.Index(fields=["incident", "-published_at", "-id"], name="listening_mention_incident"),
             models.Index(
                 fields=["id"], condition=Q(sentiment=Sentiment.PENDING), name="listening_mention_pending"

@@ -207,11 +207,9 @@ def check_watch(watch: Watch, *, now: datetime | None = None) -> list[SpikeAlert
     """Evaluate one watch and open the alerts it calls for (each notified in the same transaction)."""
     now = now or timezone.now()
     result = evaluate(watch, now=now)
-    fired = []
-    if result.volume.fired:
-        fired.append(AlertKind.VOLUME)
-    if result.share.fired:
-        fired.append(AlertKind.NEGATIVE)
+    # One alert per spike: a volume alert already says how negative the hour is; a negative-share alert is
+    # for the hour whose volume is ordinary but whose tone turned.
+    fired = [AlertKind.VOLUME] if result.volume.fired else [AlertKind.NEGATIVE] if result.share.fired else []
     created = []
     for kind in fired:
         alert = _open_alert(watch, kind, result, now)
@@ -225,7 +223,7 @@ def _open_alert(watch: Watch, kind: str, result: Evaluation, now: datetime) -> S
 
     with transaction.atomic():
         # Checks of one watch run one at a time (a burst of ingests kicks several).
-        locked = Watch.objects.select_for_update().select_related("incident").get(pk=watch.pk)
+        locked = Watch.objects.select_for_update(of=("self",)).select_related("incident").get(pk=watch.pk)
         recent = SpikeAlert.objects.filter(watch=locked, kind=kind).filter(
             created_at__gte=now - COOL_DOWN
         ) | SpikeAlert.objects.filter(watch=locked, kind=kind, state=AlertState.OPEN)
@@ -264,7 +262,7 @@ def top_mentions(watch: Watch, start: datetime, end: datetime, limit: int = TOP_
     if watch.incident_id:
         mentions = mentions.filter(incident_id=watch.incident_id, incident_watch=watch)
     else:
-        mentions = mentions.filter(watch=watch)
+        mentions = mentions.filter(watch_ids__contains=[watch.pk])
     # The window holds at most a few thousand rows (one hour of one watch), read through its index.
     return list(mentions.order_by("-author_reach", "-published_at").values_list("id", flat=True)[:limit])
 

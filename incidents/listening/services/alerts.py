@@ -186,7 +186,7 @@ def evidence_text(mention: Mention) -> str:
 
 
 def _lock_open(alert: SpikeAlert) -> SpikeAlert:
-    locked = SpikeAlert.objects.select_for_update().select_related("watch").get(pk=alert.pk)
+    locked = SpikeAlert.objects.select_for_update(of=("self",)).select_related("watch").get(pk=alert.pk)
     if locked.state == AlertState.DECLARED and locked.incident is not None:
         raise ListeningError(
             _("This spike was already declared as %(ref)s by %(who)s.")
@@ -262,7 +262,9 @@ def alert_declare(
     )
     since = locked.window_start - LINK_BEFORE
     linked = list(
-        Mention.objects.filter(watch=source_watch, published_at__gte=since, incident_watch__isnull=True)
+        Mention.objects.filter(
+            watch_ids__contains=[source_watch.pk], published_at__gte=since, incident_watch__isnull=True
+        )
         .order_by("id")
         .values_list("id", flat=True)
     )

@@ -192,7 +192,7 @@ def unhide(*, mention: Mention, actor: User, reason: str) -> MentionHide:
 
 
 def _watches(mention: Mention) -> list[int]:
-    return [w for w in (mention.watch_id, mention.incident_watch_id) if w]
+    return [w for w in (*mention.watch_ids, mention.incident_watch_id) if w]
 
 
 @transaction.atomic

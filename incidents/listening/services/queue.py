@@ -77,8 +77,9 @@ def reply_sla(severity: str) -> timedelta:
 
 
 def plan_reply_deadlines(*, item_ids: Sequence[int]) -> None:
-    """A reply deadline for each new item whose author is loud enough (the incident watch's threshold), due by
-    the severity's reply SLA (LISTENING_REPLY_SLA_MINUTES); reminded and escalated like every deadline."""
+    """A reply deadline for each loud author (the incident watch's threshold) with new items, due by the
+    severity's reply SLA (LISTENING_REPLY_SLA_MINUTES), reminded and escalated like every deadline. One per
+    author while open: a loud account posting twenty times is one thing to answer, not twenty deadlines."""
     if not item_ids:
         return
     items = list(
@@ -105,7 +106,7 @@ def plan_reply_deadlines(*, item_ids: Sequence[int]) -> None:
             % {"author": mention.author_handle or _("a loud author"), "reach": f"{item.reach:,}"},
             due_at=now + reply_sla(item.incident.severity),
             notes=mention.url or mention.text[:300],
-            key=f"mention-reply:{item.pk}",
+            key=f"mention-reply:{(mention.author_handle or f'mention {mention.pk}').casefold()[:60]}",
         )
         item.save(update_fields=["deadline"])
 
@@ -301,8 +302,12 @@ def item_close(
 
 
 def _finish_deadline(item: ResponseItem, actor: User, *, done: bool) -> None:
+    """The author's reply deadline is met by a reply; closing their last open item without one ends it."""
     if item.deadline_id is None:
         return
+    others = ResponseItem.objects.filter(deadline_id=item.deadline_id, state__in=ResponseItem.OPEN_STATES)
+    if not done and others.exclude(pk=item.pk).exists():
+        return  # they still wait for an answer on another post
     deadline = item.deadline
     if deadline is None or deadline.state != DeadlineState.OPEN:
         return

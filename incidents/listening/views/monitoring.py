@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.db.models import Count, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -136,7 +136,7 @@ def _watches(user: Any) -> list[Watch]:
         Watch.objects.filter(is_active=True)
         .filter(Q(incident__isnull=True) | Q(incident__in=visible))
         .select_related("incident")
-        .order_by("incident_id", "name")
+        .order_by(F("incident_id").asc(nulls_first=True), "pk")
     )
 
 
@@ -147,7 +147,9 @@ def _chosen(request: AuthRequest, watches: list[Watch]) -> list[Watch]:
         if not chosen:
             raise Http404("No such watch.")
         return chosen
-    return [w for w in watches if w.incident_id is None]  # "all": every organisation watch (no overlaps)
+    # By default the oldest organisation watch (usually the brand): watches overlap, so summing them would
+    # count a mention about the brand's app twice.
+    return [w for w in watches if w.incident_id is None][:1]
 
 
 def monitoring_version() -> str:
@@ -170,7 +172,7 @@ def _filters(request: AuthRequest) -> dict[str, str]:
 def _mentions(watches: list[Watch], filters: dict[str, str], before: str) -> tuple[list[Mention], str]:
     ids = [w.pk for w in watches]
     incident_watches = [w for w in watches if w.incident_id]
-    query = Q(watch_id__in=[w.pk for w in watches if not w.incident_id])
+    query = Q(watch_ids__overlap=[w.pk for w in watches if not w.incident_id])
     for w in incident_watches:
         query |= Q(incident_id=w.incident_id, incident_watch_id=w.pk)
     rows = Mention.objects.filter(query) if ids else Mention.objects.none()
@@ -209,6 +211,7 @@ def _context(request: AuthRequest, **extra: Any) -> dict[str, Any]:
     return {
         "watches": watches,
         "chosen": chosen,
+        "chosen_ids": {w.pk for w in chosen},
         "watch_code": request.GET.get("watch", ""),
         "range": span,
         "ranges": list(charts.RANGES),
@@ -262,7 +265,7 @@ def insights(request: AuthRequest) -> HttpResponse:
     window = _window(chosen, since)
     authors = list(
         window.exclude(author_handle="")
-        .values("author_handle", "platform")
+        .values("author_handle")
         .annotate(
             reach=Max("author_reach"),
             n=Count("id"),
@@ -281,7 +284,7 @@ def insights(request: AuthRequest) -> HttpResponse:
 
 
 def _window(chosen: list[Watch], since: datetime) -> Any:
-    query = Q(watch_id__in=[w.pk for w in chosen if not w.incident_id])
+    query = Q(watch_ids__overlap=[w.pk for w in chosen if not w.incident_id])
     for w in chosen:
         if w.incident_id:
             query |= Q(incident_id=w.incident_id, incident_watch_id=w.pk)
