@@ -38,7 +38,9 @@ def rollup_totals(watch: Watch) -> dict[str, int]:
 
 def counted(watch: Watch) -> dict[str, int]:
     """What the rollups should say, counted from the mentions themselves."""
-    rows = Mention.objects.filter(watch_ids__contains=[watch.pk]) | Mention.objects.filter(incident_watch=watch)
+    rows = Mention.objects.filter(watch_ids__contains=[watch.pk]) | Mention.objects.filter(
+        incident_watch=watch
+    )
     result = {s: rows.filter(sentiment=s).count() for s in Sentiment.values}
     result["total"] = rows.count()
     return result

@@ -112,14 +112,31 @@ def poll_mastodon(source: Source) -> MastodonPoll:
         if not page_items or not source.cursor or poll.retry_at is not None:
             break
     poll.cursor = cursor
+    # A boost and the status it boosts (or two boosts of one) are one mention: keep the first of each uri.
+    seen: set[str] = set()
+    unique = []
+    for s in statuses:
+        key = _uri(s)
+        if key and key in seen:
+            continue
+        seen.add(key)
+        unique.append(s)
     poll.records = build_records(
-        statuses,
+        unique,
         to_record=_record,
         label=lambda n, s: (
             _("status %(n)d (id %(id)s)") % {"n": n, "id": s.get("id") if isinstance(s, Mapping) else "?"}
         ),
     )
     return poll
+
+
+def _uri(status: object) -> str:
+    if not isinstance(status, Mapping):
+        return ""
+    boosted = status.get("reblog")
+    original = boosted if isinstance(boosted, Mapping) else status
+    return str(original.get("uri") or original.get("url") or "")
 
 
 def _record(status: Mapping[str, Any]) -> MentionRecord:
