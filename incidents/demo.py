@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+from incidents.listening.demo import seed_demo_listening
 from incidents.models import (
     Audience,
     Channel,
@@ -31,7 +32,6 @@ from incidents.models import (
 )
 from incidents.playbooks import services as playbooks
 from incidents.playbooks.models import DrillInject, Playbook
-from incidents.listening.demo import seed_demo_listening
 from incidents.reviews.demo import seed_demo_reviews
 from incidents.services.deadlines import deadline_complete, deadline_reschedule, plan_reminders
 

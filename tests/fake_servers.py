@@ -35,7 +35,11 @@ class FakeServer:
     routes: dict[str, Handler]
 
     def route(self, path: str, handler: Handler | Answer) -> None:
-        self.routes[path] = handler if callable(handler) else (lambda _seen, a=handler: a)
+        if isinstance(handler, Answer):
+            fixed = handler
+            self.routes[path] = lambda _seen: fixed
+        else:
+            self.routes[path] = handler
 
 
 @contextmanager

@@ -107,6 +107,7 @@ def test_a_malformed_feed_is_refused_whole_backs_off_and_other_sources_carry_on(
     broken.refresh_from_db()
     assert broken.consecutive_failures == 1
     assert "not well-formed" in broken.last_error
+    assert broken.next_poll_at is not None
     assert timedelta(minutes=4) < broken.next_poll_at - timezone.now() < timedelta(minutes=6)
     assert broken.lease_until is None
 
@@ -134,6 +135,7 @@ def test_an_unreachable_source_backs_off_exponentially_and_tells_its_owner_once(
         report = poll_source(source.pk)
         assert "Could not reach 127.0.0.1" in report.error
         source.refresh_from_db()
+        assert source.next_poll_at is not None
         gaps.append((source.next_poll_at - timezone.now()).total_seconds())
         source.next_poll_at = timezone.now()
         source.save(update_fields=["next_poll_at"])
@@ -178,7 +180,7 @@ def test_one_poll_at_a_time_per_source():
 # --- Mastodon -------------------------------------------------------------------------------------------------
 
 
-def status(n: int, **extra) -> dict:
+def status(n: int, **extra: object) -> dict[str, object]:
     return {
         "id": str(n),
         "uri": f"https://mastodon.example/users/u{n % 7}/statuses/{n}",
@@ -207,7 +209,7 @@ class FakeMastodon:
         limit = min(int(seen.query.get("limit", ["20"])[0]), 40)
         if "min_id" in seen.query:
             after = int(seen.query["min_id"][0])
-            page = [s for s in self.statuses if int(s["id"]) > after][:limit]
+            page = [s for s in self.statuses if int(str(s["id"])) > after][:limit]
         else:
             page = self.statuses[-limit:]
         headers = {"Content-Type": "application/json", "X-RateLimit-Limit": "300"}

@@ -107,6 +107,7 @@ def test_after_a_rotation_the_previous_secret_still_works_for_a_day(hook, manage
     rotated = source_rotate_secret(actor=manager, source=source)
     assert sender.post(batch(1), secret=old)[0] == 200
     assert sender.post(batch(1, start=1), secret=rotated.secret)[0] == 200
+    assert rotated.secret_rotated_at is not None
     Source.objects.filter(pk=source.pk).update(secret_rotated_at=rotated.secret_rotated_at.replace(year=2020))
     assert sender.post(batch(1, start=2), secret=old)[0] == 401
 

@@ -122,11 +122,11 @@ def hide_decide(*, hide: MentionHide, actor: User, approve: bool, note: str = ""
     """The second person's decision on a pending hide. The one who asked cannot be the one who agrees."""
     locked_hide = MentionHide.objects.select_for_update().get(pk=hide.pk)
     mention = _lock(locked_hide.mention)
-    require_for_mention(actor, mention.incident, Perm.CHANGE_STATUS)
     if locked_hide.state != HideState.PENDING:
         raise Conflict(_("This request was already decided."))
     if locked_hide.requested_by_id == actor.pk:
         raise ListeningError(_("A second person must agree; you asked for this one."))
+    require_for_mention(actor, mention.incident, Perm.CHANGE_STATUS)
     locked_hide.decided_by, locked_hide.decided_at = actor, timezone.now()
     why = f" — {note.strip()}" if note.strip() else ""
     if approve:

@@ -85,7 +85,7 @@ def plan_reply_deadlines(*, item_ids: Sequence[int]) -> None:
     items = list(
         ResponseItem.objects.filter(pk__in=item_ids, deadline__isnull=True)
         .select_related("incident", "mention", "mention__incident_watch")
-        .order_by("pk")
+        .order_by("-reach", "pk")  # the loudest post of an author names their deadline
     )
     thresholds = dict(
         Watch.objects.filter(incident_id__in={i.incident_id for i in items}, is_active=True).values_list(
