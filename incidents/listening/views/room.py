@@ -166,7 +166,9 @@ def queue_context(incident: Incident, **extra: Any) -> dict[str, Any]:
         .order_by("-reach", "created_at")[:300]
     )
     templates, versions = reply_choices(incident)
+    watch_id = Watch.objects.filter(incident=incident, is_active=True).values_list("pk", flat=True).first()
     return {
+        "version": room_version(incident, watch_id),
         "incident": incident,
         "open_items": [i for i in items if i.is_open],
         "done_items": [i for i in items if not i.is_open],
