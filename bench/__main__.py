@@ -31,9 +31,19 @@ from bench.common import (
 
 def scenarios() -> list[ModuleType]:
     # One module per scenario.
-    from bench import deadlines, fanout, idle_streams, pages, playbooks, search, statements, timeline
+    from bench import (
+        deadlines,
+        fanout,
+        idle_streams,
+        listening,
+        pages,
+        playbooks,
+        search,
+        statements,
+        timeline,
+    )
 
-    return [pages, timeline, statements, fanout, idle_streams, playbooks, deadlines, search]
+    return [pages, timeline, statements, fanout, idle_streams, playbooks, deadlines, search, listening]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -197,7 +197,7 @@ def _mentions(watches: list[Watch], filters: dict[str, str], before: str) -> tup
     return page[:LIST_SIZE], more
 
 
-def _context(request: AuthRequest, **extra: Any) -> dict[str, Any]:
+def _context(request: AuthRequest, *, with_list: bool = True, **extra: Any) -> dict[str, Any]:
     watches = _watches(request.user)
     chosen = _chosen(request, watches)
     span = request.GET.get("range", "24h") if request.GET.get("range") in charts.RANGES else "24h"
@@ -207,7 +207,8 @@ def _context(request: AuthRequest, **extra: Any) -> dict[str, Any]:
         [w.pk for w in chosen], start=now - charts.RANGES[span], end=now, incident_ids=incident_ids
     )
     filters = _filters(request)
-    mentions, more = _mentions(chosen, filters, request.GET.get("before", ""))
+    # The alerts-and-chart region reads rollups only; the mention list is its own region.
+    mentions, more = _mentions(chosen, filters, request.GET.get("before", "")) if with_list else ([], "")
     return {
         "watches": watches,
         "chosen": chosen,
@@ -243,10 +244,10 @@ def _context(request: AuthRequest, **extra: Any) -> dict[str, Any]:
 
 @require_GET
 def monitoring(request: AuthRequest) -> HttpResponse:
-    context = _context(request)
     fragment = request.GET.get("region", "monitoring-body")
     if fragment not in ("monitoring-body", "mention-list", "mention-rows"):
         fragment = "monitoring-body"
+    context = _context(request, with_list=not (wants_fragment(request) and fragment == "monitoring-body"))
     return render_page_or_fragment(request, PAGE, fragment, context)
 
 
