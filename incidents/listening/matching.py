@@ -28,9 +28,26 @@ class CompiledWatch:
     incident_id: int | None
     include: re.Pattern[str] | None
     exclude: re.Pattern[str] | None
+    # The terms in lower case: a substring test (in C) rules most non-matches out before any regex runs.
+    words: tuple[str, ...] = ()
 
-    def matches(self, text: str) -> bool:
-        if self.include is None or self.include.search(text) is None:
+    @classmethod
+    def of(cls, watch: Watch) -> CompiledWatch:
+        return cls(
+            watch.pk,
+            watch.incident_id,
+            compile_terms(watch.include_terms),
+            compile_terms(watch.exclude_terms),
+            tuple(t.strip().lower() for t in watch.include_terms if t.strip()),
+        )
+
+    def matches(self, text: str, lowered: str | None = None) -> bool:
+        if self.include is None:
+            return False
+        low = lowered if lowered is not None else text.lower()
+        if self.words and not any(w in low for w in self.words):
+            return False
+        if self.include.search(text) is None:
             return False
         return self.exclude is None or self.exclude.search(text) is None
 
@@ -49,9 +66,7 @@ class Matcher:
         self.org: list[CompiledWatch] = []
         self.incident: list[CompiledWatch] = []
         for w in sorted(watches, key=lambda w: w.pk):
-            compiled = CompiledWatch(
-                w.pk, w.incident_id, compile_terms(w.include_terms), compile_terms(w.exclude_terms)
-            )
+            compiled = CompiledWatch.of(w)
             (self.incident if w.incident_id else self.org).append(compiled)
         self.bound = bound
 
@@ -69,14 +84,15 @@ class Matcher:
 
     def match(self, text: str) -> Match:
         incident = incident_id = None
-        org = [w.id for w in self.org if w.matches(text)]
+        low = text.lower()
+        org = [w.id for w in self.org if w.matches(text, low)]
         if self.bound is not None:
             if self.bound.incident_id:
                 incident, incident_id = self.bound.pk, self.bound.incident_id
             elif self.bound.pk not in org:
                 org.insert(0, self.bound.pk)
         if incident is None:
-            hit = next((w for w in self.incident if w.matches(text)), None)
+            hit = next((w for w in self.incident if w.matches(text, low)), None)
             if hit is not None:
                 incident, incident_id = hit.id, hit.incident_id
         return Match(tuple(sorted(org)), incident, incident_id)

@@ -254,7 +254,11 @@ class Mention(models.Model):
             # through the GIN index on watch_ids (a rare one); the planner picks.
             models.Index(fields=["-published_at", "-id"], name="listening_mention_newest"),
             GinIndex(fields=["watch_ids"], name="listening_mention_watches"),
-            models.Index(fields=["incident", "-published_at", "-id"], name="listening_mention_incident"),
+            models.Index(
+                fields=["incident", "-published_at", "-id"],
+                condition=Q(incident__isnull=False),  # most mentions belong to no incident: no entry for them
+                name="listening_mention_incident",
+            ),
             models.Index(
                 fields=["id"], condition=Q(sentiment=Sentiment.PENDING), name="listening_mention_pending"
             ),
@@ -290,6 +294,8 @@ class MentionRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["watch", "bucket"], name="listening_rollup_once"),
         ]
+        # Pages ask "has anything changed?" as max(updated_at): one step down this index.
+        indexes = [models.Index(fields=["updated_at"], name="listening_rollup_updated")]
 
     def __str__(self) -> str:
         return f"{self.watch_id}@{self.bucket:%Y-%m-%d %H:%M}: {self.total}"

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -217,13 +216,19 @@ _PLATFORM_HOSTS = (
 )
 
 
+# Looked up once per mention: a frozenset, not the enum's `values` (which builds a list on every access).
+_PLATFORM_VALUES = frozenset(MentionPlatform.values)
+_HOST = re.compile(r"^https?://(?:[^@/?#]*@)?([^:/?#]+)", re.IGNORECASE)
+
+
 def parse_platform(value: Any, url: str, default: str) -> str:
-    raw = str(value or "").strip().lower()
-    if raw in MentionPlatform.values:
+    raw = str(value or "").strip().lower() if value else ""
+    if raw in _PLATFORM_VALUES:
         return raw
     if raw in _PLATFORM_NAMES:
         return _PLATFORM_NAMES[raw]
-    host = urlsplit(url).hostname or "" if url else ""
+    match = _HOST.match(url) if url else None
+    host = match[1].lower() if match else ""
     for hosts, platform in _PLATFORM_HOSTS:
         if any(host == h or host.endswith("." + h) for h in hosts):
             return platform
@@ -234,8 +239,7 @@ def parse_url(value: Any) -> str:
     raw = str(value or "").strip()
     if not raw:
         return ""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not raw.startswith(("https://", "http://")) or len(raw) < 10 or raw[raw.index("//") + 2] in "/?#":
         raise FieldProblem(_("link “%(value)s” is not an http(s) address") % {"value": raw[:60]})
     if len(raw) > 1000:
         raise FieldProblem(_("link is longer than 1,000 characters"))

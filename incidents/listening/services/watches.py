@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from incidents.listening import live
 from incidents.listening.ingest import rollup_rebuild
-from incidents.listening.matching import CompiledWatch, compile_terms
+from incidents.listening.matching import CompiledWatch
 from incidents.listening.models import POLLED_KINDS, Mention, Source, SourceKind, Watch, new_secret
 from incidents.listening.services import ListeningError, require_incident_perm, require_manager
 from incidents.models import Incident, Perm, User
@@ -131,9 +131,7 @@ def incident_watch_start(*, incident: Incident, actor: User, fields: WatchFields
     )
     since = timezone.now() - BACKFILL
     if not incident.is_drill:
-        compiled = CompiledWatch(
-            watch.pk, incident.pk, compile_terms(watch.include_terms), compile_terms(watch.exclude_terms)
-        )
+        compiled = CompiledWatch.of(watch)
         candidates = (
             Mention.objects.filter(
                 ingested_at__gte=since, published_at__gte=since, incident_watch__isnull=True, is_drill=False

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
+from django.db import connection
 from django.db.models import Count, F, Max, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -31,7 +32,6 @@ from incidents.listening.models import (
     Mention,
     MentionHide,
     MentionPlatform,
-    MentionRollup,
     Sentiment,
     SpikeAlert,
     Watch,
@@ -152,10 +152,17 @@ def _chosen(request: AuthRequest, watches: list[Watch]) -> list[Watch]:
     return [w for w in watches if w.incident_id is None][:1]
 
 
+_VERSION_SQL = """
+SELECT (SELECT max(updated_at) FROM listening_mentionrollup), count(*), max(decided_at) FROM listening_spikealert
+"""
+
+
 def monitoring_version() -> str:
-    updated = MentionRollup.objects.filter(watch__incident__isnull=True).aggregate(m=Max("updated_at"))["m"]
-    alerts = SpikeAlert.objects.aggregate(n=Count("pk"), d=Max("decided_at"))
-    return f"{updated.timestamp() if updated else 0:.6f}.{alerts['n']}.{alerts['d'].timestamp() if alerts['d'] else 0:.0f}"
+    """Moves whenever a rollup, an alert or an alert decision changes (one statement, two index steps)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VERSION_SQL)
+        updated, alerts, decided = cursor.fetchone()
+    return f"{updated.timestamp() if updated else 0:.6f}.{alerts}.{decided.timestamp() if decided else 0:.0f}"
 
 
 def _filters(request: AuthRequest) -> dict[str, str]:
@@ -206,6 +213,11 @@ def _context(request: AuthRequest, *, with_list: bool = True, **extra: Any) -> d
     chart = charts.build(
         [w.pk for w in chosen], start=now - charts.RANGES[span], end=now, incident_ids=incident_ids
     )
+    alerts = list(  # open ones and the latest decisions, in one query
+        SpikeAlert.objects.filter(watch__incident__isnull=True)
+        .select_related("watch", "incident", "decided_by")
+        .order_by("-created_at")[:30]
+    )
     filters = _filters(request)
     # The alerts-and-chart region reads rollups only; the mention list is its own region.
     mentions, more = _mentions(chosen, filters, request.GET.get("before", "")) if with_list else ([], "")
@@ -222,16 +234,8 @@ def _context(request: AuthRequest, *, with_list: bool = True, **extra: Any) -> d
         "more": more,
         "sentiments": Sentiment.choices,
         "platforms": MentionPlatform.choices,
-        "alerts": list(
-            SpikeAlert.objects.filter(state=AlertState.OPEN, watch__incident__isnull=True).select_related(
-                "watch"
-            )[:10]
-        ),
-        "recent_alerts": list(
-            SpikeAlert.objects.exclude(state=AlertState.OPEN)
-            .filter(watch__incident__isnull=True)
-            .select_related("watch", "incident", "decided_by")[:5]
-        ),
+        "alerts": [a for a in alerts if a.state == AlertState.OPEN][:10],
+        "recent_alerts": [a for a in alerts if a.state != AlertState.OPEN][:5],
         "pending_hides": list(
             MentionHide.objects.filter(state=HideState.PENDING, incident__isnull=True).select_related(
                 "mention", "requested_by"
