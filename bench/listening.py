@@ -315,7 +315,7 @@ def _chart(ctx: Context, manager: User, source: Source, watch: Watch, result: Sc
     )
     after = run_load(ctx.server, BARE, label="bare view (GET, after)", config=ctx.config, headers=headers)
     baseline = (before.req_per_s + after.req_per_s) / 2
-    rows: list[tuple[object, ...]] = [
+    rows = [
         Measurement("bare view (GET)", "—", before),
         Measurement("chart over 1M mentions, 24 h", "1M mentions", day, baseline_req_per_s=baseline),
         Measurement("chart over 1M mentions, 7 days", "1M mentions", week, baseline_req_per_s=baseline),

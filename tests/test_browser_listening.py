@@ -10,6 +10,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -57,11 +58,11 @@ class Worker:
         self.thread.join(10)
 
 
-def deliver(base: str, source, items: list[dict]) -> dict:
+def deliver(base: str, source, items: Sequence[Mapping[str, object]]) -> dict[str, object]:
     body = json.dumps({"mentions": items}).encode()
     stamp = str(int(time.time()))
     parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     conn.request(
         "POST",
         reverse("listening:hook", args=[source.code]),
@@ -73,7 +74,7 @@ def deliver(base: str, source, items: list[dict]) -> dict:
         },
     )
     response = conn.getresponse()
-    answer = json.loads(response.read())
+    answer: dict[str, object] = json.loads(response.read())
     conn.close()
     assert response.status == 200, answer
     return answer
