@@ -36,6 +36,7 @@ def scenarios() -> list[ModuleType]:
         deadlines,
         fanout,
         idle_streams,
+        listening,
         pages,
         playbooks,
         proxy,
@@ -44,7 +45,19 @@ def scenarios() -> list[ModuleType]:
         timeline,
     )
 
-    return [pages, timeline, statements, fanout, idle_streams, proxy, playbooks, deadlines, search, audit]
+    return [
+        pages,
+        timeline,
+        statements,
+        fanout,
+        idle_streams,
+        proxy,
+        playbooks,
+        deadlines,
+        search,
+        audit,
+        listening,
+    ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+from incidents.listening.demo import seed_demo_listening
 from incidents.models import (
     Audience,
     Channel,
@@ -376,6 +377,7 @@ def seed_demo() -> int:
         added += 1
     _seed_statements(users)
     seed_demo_reviews()
+    seed_demo_listening(users)
     return added
 
 

@@ -24,3 +24,5 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The fake feed, Mastodon and webhook servers of the listening tests listen on 127.0.0.1.
+LISTENING_ALLOW_PRIVATE_HOSTS = True

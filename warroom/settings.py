@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "incidents.playbooks",
     "incidents.reviews",
     "incidents.audit",
+    "incidents.listening",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +138,8 @@ WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 10)
 WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 30)
 INJECT_SWEEP_SECONDS = env_float("INJECT_SWEEP_SECONDS", 5)
 AUDIT_SEAL_SECONDS = env_float("AUDIT_SEAL_SECONDS", 5)
+LISTENING_POLL_SWEEP_SECONDS = env_float("LISTENING_POLL_SWEEP_SECONDS", 15)
+LISTENING_SPIKE_SWEEP_SECONDS = env_float("LISTENING_SPIKE_SWEEP_SECONDS", 60)
 # The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
 CELERY_BEAT_SCHEDULE = {
     # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
@@ -169,6 +172,24 @@ CELERY_BEAT_SCHEDULE = {
     "seal-audit-chain": {
         "task": "incidents.audit.tasks.seal_audit_chain",
         "schedule": timedelta(seconds=AUDIT_SEAL_SECONDS),
+    },
+    # Social listening (incidents/listening/tasks.py): due feeds and Mastodon connectors, each in its own task
+    # under its own lease; scoring and spike checks also run right after every ingest, these are the nets.
+    "poll-listening-sources": {
+        "task": "incidents.listening.tasks.poll_sources_task",
+        "schedule": timedelta(seconds=LISTENING_POLL_SWEEP_SECONDS),
+    },
+    "score-pending-mentions": {
+        "task": "incidents.listening.tasks.enrich_mentions_task",
+        "schedule": timedelta(seconds=30),
+    },
+    "check-mention-spikes": {
+        "task": "incidents.listening.tasks.check_spikes_task",
+        "schedule": timedelta(seconds=LISTENING_SPIKE_SWEEP_SECONDS),
+    },
+    "inject-drill-mentions": {
+        "task": "incidents.listening.tasks.inject_drill_mentions_task",
+        "schedule": timedelta(seconds=INJECT_SWEEP_SECONDS),
     },
     "clear-expired-sessions": {
         "task": "incidents.tasks.clear_expired_sessions",
@@ -299,6 +320,27 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Social listening -----------------------------------------------------------------------------------------
+# Languages the detector chooses from (ISO 639-1); a mention in another language stays "unknown" and unscored.
+LISTENING_LANGUAGES = env_list("LISTENING_LANGUAGES", "en,de,fr,es,it,nl,pt,sv,da,no,fi,pl,ru")
+# Signed webhook: body cap (refused before it is read), mentions per delivery, replay window in seconds.
+LISTENING_WEBHOOK_MAX_BYTES = env_int("LISTENING_WEBHOOK_MAX_BYTES", 4 * 1024 * 1024)
+LISTENING_WEBHOOK_MAX_MENTIONS = env_int("LISTENING_WEBHOOK_MAX_MENTIONS", 1000)
+LISTENING_WEBHOOK_WINDOW_SECONDS = env_int("LISTENING_WEBHOOK_WINDOW_SECONDS", 300)
+LISTENING_CSV_MAX_BYTES = env_int("LISTENING_CSV_MAX_BYTES", 10 * 1000 * 1000)
+# Polled sources: per-request timeout and answer size cap; private and loopback addresses are refused
+# unless this is set (tests serve feeds on 127.0.0.1).
+LISTENING_FETCH_TIMEOUT_SECONDS = env_int("LISTENING_FETCH_TIMEOUT_SECONDS", 10)
+LISTENING_FETCH_MAX_BYTES = env_int("LISTENING_FETCH_MAX_BYTES", 5 * 1000 * 1000)
+LISTENING_ALLOW_PRIVATE_HOSTS = env_bool("LISTENING_ALLOW_PRIVATE_HOSTS", False)
+# Reply deadline for loud authors in the response queue, minutes per severity.
+LISTENING_REPLY_SLA_MINUTES = {
+    "sev1": env_int("LISTENING_REPLY_SLA_SEV1", 15),
+    "sev2": env_int("LISTENING_REPLY_SLA_SEV2", 30),
+    "sev3": env_int("LISTENING_REPLY_SLA_SEV3", 120),
+    "sev4": env_int("LISTENING_REPLY_SLA_SEV4", 480),
+}
 
 LOGGING = {
     "version": 1,

@@ -201,10 +201,18 @@ def deadline_complete(
 
 
 @transaction.atomic
-def deadline_met(*, deadline: Deadline, actor: User) -> Deadline:
+def deadline_met(*, deadline: Deadline, actor: User, record: bool = True) -> Deadline:
     """Done as the consequence of another change whose own rule allowed it (a follow-up action completed by
-    the team, a review signed off by the commander): the deadline rule is not asked again."""
-    return _complete_one(deadline, actor)
+    the team, a review signed off by the commander, a loud author answered): the deadline rule is not asked
+    again. `record=False` when the change's own timeline entry already says it."""
+    return _complete_one(deadline, actor, record=record)
+
+
+@transaction.atomic
+def deadline_void(*, deadline: Deadline, actor: User) -> Deadline:
+    """Cancelled as the consequence of another change that made it pointless (what it waited for is gone);
+    that change's own rule allowed it."""
+    return _cancel_one(deadline, actor)
 
 
 def _complete_one(
