@@ -31,7 +31,12 @@ class QuickReconnectConsumer(Consumer):
 
         conn = conn.ensure_connection(
             log_retry,
-            self.app.conf.broker_connection_max_retries,
+            # Forever (until the worker is asked to stop: maybe_shutdown between attempts). Celery's budget,
+            # broker_connection_max_retries = 100, was sized for kombu's 2 → 30 s back-off (about 45 min);
+            # at one attempt a second it ran out after ~100 s of Redis being away, and the worker then
+            # exited with "Unrecoverable error: OperationalError" (kombu's re-raised connection error is not
+            # one of the transport's connection errors), leaving reminders to nobody once Redis was back.
+            None,
             interval_start=0.5,
             interval_step=0.5,
             interval_max=1,
