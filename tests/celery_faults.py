@@ -75,7 +75,7 @@ def restore_unacked(self: Any, client: Any = None) -> Any:
     return _restore_unacked(self, client)
 
 
-_retry_over_time = kombu.connection.retry_over_time
+_retry_over_time = kombu.connection.retry_over_time  # type: ignore[attr-defined]
 
 
 def retry_over_time(fun: Any, catch: Any, args: Any, kwargs: Any, errback: Any, *rest: Any, **kw: Any) -> Any:

@@ -132,6 +132,10 @@ OUTBOX_SWEEP_SECONDS = env_float("OUTBOX_SWEEP_SECONDS", 15)
 WEBHOOK_SWEEP_SECONDS = env_float("WEBHOOK_SWEEP_SECONDS", 10)
 WEBHOOK_BACKOFF_SECONDS = env_float("WEBHOOK_BACKOFF_SECONDS", 30)
 INJECT_SWEEP_SECONDS = env_float("INJECT_SWEEP_SECONDS", 5)
+# Exports above this many PDF-entry equivalents are prepared by a worker (incidents/reviews/exports.py);
+# prepared files are kept this long for their requester, then deleted.
+EXPORT_SYNC_MAX_ENTRIES = env_int("EXPORT_SYNC_MAX_ENTRIES", 250)
+EXPORT_TTL_HOURS = env_float("EXPORT_TTL_HOURS", 24)
 # The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
 CELERY_BEAT_SCHEDULE = {
     # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
@@ -159,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
     "remind-playbook-reviews": {
         "task": "incidents.playbooks.tasks.remind_playbook_reviews",
         "schedule": timedelta(days=1),
+    },
+    # Prepared exports past their expiry: files and rows deleted.
+    "expire-exports": {
+        "task": "incidents.reviews.tasks.expire_exports",
+        "schedule": timedelta(minutes=15),
     },
     "clear-expired-sessions": {
         "task": "incidents.tasks.clear_expired_sessions",
