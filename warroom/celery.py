@@ -70,15 +70,23 @@ class QuickReconnectConsumer(Consumer):
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.collect()  # forget the sockets without closing them: nothing to say goodbye to
-        for step in (
-            self.on_close,
-            self._cancel_connection_timer_entries,  # type: ignore[attr-defined]
-            lambda: self.blueprint.restart(self),
-        ):
+        for step in (self.on_close, self._cancel_connection_timer_entries):  # type: ignore[attr-defined]
             try:
                 step()
             except Exception:  # half-stopped steps are started afresh by the next blueprint.start
                 log.debug("Cleaning up after a lost broker connection failed.", exc_info=True)
+        # blueprint.restart(self), step by step: with the connection gone, the steps that hold consumers on it
+        # (gossip, the task consumer) fail to cancel them, which Celery would log as an ERROR on every Redis
+        # restart ("Error on restarting Gossip"). Expected here, so debug; the next start makes them afresh.
+        for bootstep in reversed(self.steps):  # type: ignore[attr-defined]
+            stop = getattr(bootstep, "stop", None) if bootstep else None
+            if stop is not None:
+                try:
+                    stop(self)
+                except Exception:
+                    log.debug(
+                        "Stopping %s after a lost broker connection failed.", bootstep.alias, exc_info=True
+                    )
 
     def _hand_over_again(self) -> None:
         """Whatever ETA tasks this worker held died with its process or its connection: have the reminders
