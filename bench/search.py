@@ -280,7 +280,7 @@ def run(ctx: Context) -> ScenarioResult:
         )
         (index_size,) = cur.fetchone()
     print(
-        f"generated in {took:.1f} s: {incidents:,} incidents, {entries:,} entries; entry GIN index {index_size}"
+        f"generated in {took:.1f} s: {incidents:,} incidents, {entries:,} entries; entry GIN indexes {index_size}"
     )
     result.notes.append(
         f"{incidents:,} incidents, {entries:,} timeline entries (every 50th privileged), "

@@ -371,3 +371,22 @@ def test_expiry_deletes_files_and_rows_and_keeps_live_ones(past, large, queued):
     assert list(ExportJob.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert not default_storage.exists(old.stored_name)
     assert default_storage.exists(fresh.stored_name)
+
+
+def test_a_job_whose_worker_went_silent_stops_polling_and_offers_to_start_again(client, past, large, queued):
+    job = export_jobs.export_request(
+        incident=past.incident, actor=past.comms, fmt="pdf", include_privileged=False
+    )
+    ExportJob.objects.filter(pk=job.pk).update(
+        state=ExportState.RUNNING, started_at=timezone.now() - export_jobs.STALE_AFTER * 2, progress=40
+    )
+    client.force_login(past.comms)
+    body = client.get(
+        url("export-job", past.incident, job.code), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "stopped answering" in body
+    assert "hx-trigger" not in body  # no more polling
+    assert "Prepare it again" in body
+    assert start(client, past.incident).status_code == 200
+    assert ExportJob.objects.get(pk=job.pk).state == ExportState.FAILED
+    assert ExportJob.objects.filter(state=ExportState.QUEUED).count() == 1

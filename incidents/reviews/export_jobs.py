@@ -182,5 +182,13 @@ def job_for(*, incident: Incident, user: User, code: UUID) -> ExportJob | None:
     return ExportJob.objects.filter(incident=incident, requested_by=user, code=code).first()
 
 
+def is_stale(job: ExportJob, now: datetime | None = None) -> bool:
+    """Still waiting or running, but silent for so long that its worker is gone: asking again starts afresh."""
+    cutoff = (now or timezone.now()) - STALE_AFTER
+    if job.state == ExportState.QUEUED:
+        return job.requested_at < cutoff
+    return job.state == ExportState.RUNNING and job.started_at is not None and job.started_at < cutoff
+
+
 def is_expired(job: ExportJob, now: datetime | None = None) -> bool:
     return job.expires_at is not None and job.expires_at <= (now or timezone.now())

@@ -123,7 +123,14 @@ def export_start(request: AuthRequest, code: UUID) -> HttpResponse:
 def export_job(request: AuthRequest, code: UUID, job: UUID) -> HttpResponse:
     """The job's progress: a whole page, or the fragment the page polls while the worker is busy."""
     incident, found = _own_job(request, code, job)
-    context = _context(request, incident, found.fmt, job=found, expired=export_jobs.is_expired(found))
+    context = _context(
+        request,
+        incident,
+        found.fmt,
+        job=found,
+        expired=export_jobs.is_expired(found),
+        stale=export_jobs.is_stale(found),
+    )
     return render_page_or_fragment(request, TEMPLATE, "job", context)
 
 
