@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -77,10 +78,16 @@ HISTORY_DAYS = 370  # the demo's history starts this long before today
 
 def _ensure_users() -> dict[str, User]:
     users: dict[str, User] = {}
+    hashed = (
+        ""  # every demo login has the same (published) password: hash it once, not six times (~0.45 s each)
+    )
     for email, name, _ in DEMO_USERS:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = User.objects.create_user(email, DEMO_PASSWORD, display_name=name, **_PROFILES[email])
+            hashed = hashed or make_password(DEMO_PASSWORD)
+            user = User.objects.create_user(email, None, display_name=name, **_PROFILES[email])
+            user.password = hashed
+            user.save(update_fields=["password"])
             if _PROFILES[email]["org_role"] == OrgRole.ADMINISTRATOR:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
@@ -555,7 +562,7 @@ def _reviews(play: Play, now: datetime) -> None:
         )
     rng = random.Random(f"review:{play.title}")
     written = resolved + timedelta(hours=rng.randint(20, 44))
-    signed = written + timedelta(days=rng.randint(1, 4))
+    signed = written + timedelta(days=1, hours=rng.randint(0, 30))  # within the review's due date (5 days)
     recent = now - resolved < timedelta(days=14)
     keep_open = play.title in WRITTEN and WRITTEN[play.title].feedback and recent
     review_steps(

@@ -195,8 +195,8 @@ class Play:
         services.timeline_post(incident=self.current, actor=self.user(who), kind=kind, body=body)
 
     def tasks_on_time(self, playbook_name: str, declared: datetime, now: datetime) -> None:
-        """Each checklist task of a playbook incident done by its owner a few minutes before it is due (tasks
-        due after `now` are still open)."""
+        """Each checklist task of a playbook incident done by its owner before it is due — before its reminder
+        (10 minutes ahead) would ring, too; tasks due after `now` are still open."""
         from incidents.playbooks.models import Playbook
 
         playbook = Playbook.objects.filter(name=playbook_name).first()
@@ -204,7 +204,7 @@ class Play:
             return
         for task in playbook.latest().tasks.all():
             due = declared + minutes(task.offset_minutes)
-            done_at = max(due - minutes(2 + task.offset_minutes % 4), declared + minutes(1))
+            done_at = max(due - minutes(11 + task.offset_minutes % 4), declared + minutes(1))
             if done_at >= now:
                 continue
 
