@@ -1,41 +1,51 @@
-"""Demo data that looks like a real crisis, for `make run` (idempotent: safe to run on every start)."""
+"""Demo data that tells one consistent story, for `make run` (idempotent: safe to run on every start).
+
+Northwind's crisis team, its playbooks, a year of past incidents and quarterly drills (incidents/demo_history.py),
+the two most recent past incidents with their hand-written reviews, and five crises going on right now. Every
+story is played through the real services on the demo clock (incidents/demo_clock.py) at the moments of its own
+time line, so a story's entries, statements, approvals, publications, deadlines and review agree with each other
+and with what its replay, metrics and the trends show. Only what is missing (by title) is added.
+"""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from incidents import services
 from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+from incidents.demo_clock import Step, demo_clock, minutes
+from incidents.demo_history import Play, Said, history
+from incidents.demo_plots import DANIEL, ERIK, MAJA, PRIYA, SOFIA
 from incidents.listening.demo import seed_demo_listening
 from incidents.models import (
     Audience,
     Channel,
-    Deadline,
-    DeadlineKind,
     Incident,
-    IncidentChange,
     IncidentRole,
+    Notification,
     OrgRole,
+    OutboundEmail,
     Platform,
     RoleAssignment,
     Scenario,
     Severity,
-    Statement,
     StatementTemplate,
     Status,
+    TimelineEntry,
     User,
 )
 from incidents.playbooks import declaring
 from incidents.playbooks import services as playbooks
-from incidents.playbooks.models import DrillInject, Playbook
-from incidents.reviews.demo import seed_demo_reviews
-from incidents.services.deadlines import deadline_complete, deadline_reschedule
-from incidents.services.reminders import plan_reminders
+from incidents.playbooks.content import RoleSpec, content_of
+from incidents.playbooks.models import Playbook
+from incidents.reviews.demo import WRITTEN, ReviewPlan, review_steps
 
 _PROFILES: dict[str, dict[str, str]] = {
     "maja@northwind.example": {
@@ -66,163 +76,21 @@ _PROFILES: dict[str, dict[str, str]] = {
     "admin@northwind.example": {"phone": "", "time_zone": "UTC", "org_role": OrgRole.ADMINISTRATOR},
 }
 
-
-@dataclass
-class _Story:
-    title: str
-    scenario: str
-    severity: str
-    summary: str
-    platforms: list[str]
-    detected_ago: timedelta
-    declared_ago: timedelta
-    declared_by: str
-    path: list[tuple[str, timedelta]] = field(default_factory=list)  # (status, time after declaration)
-    is_drill: bool = False
-    is_restricted: bool = False
-    team: list[tuple[str, str]] = field(default_factory=list)  # (email, role slug)
-    playbook: str = ""  # declared from this seeded playbook (its proposed team, checklist, injects)
-
-
-_STORIES = [
-    _Story(
-        title="Checkout charged customers twice — #NorthwindFail trending",
-        scenario=Scenario.OUTAGE,
-        severity=Severity.SEV1,
-        summary=(
-            "Since about 19:40 the payment step retries silently and some customers see two charges. "
-            "A customer's screenshot thread on X has 4k reposts; Reddit r/frugal picked it up. "
-            "Support queue is at 3x normal. Payments team is rolling back the 19:15 release."
-        ),
-        platforms=[Platform.X, Platform.REDDIT, Platform.FACEBOOK, Platform.WEBSITE],
-        detected_ago=timedelta(minutes=52),
-        declared_ago=timedelta(minutes=38),
-        declared_by="maja@northwind.example",
-        path=[(Status.ASSESSING, timedelta(minutes=4)), (Status.RESPONDING, timedelta(minutes=19))],
-        playbook="Technical outage",
-        team=[
-            ("erik@northwind.example", "comms-lead"),
-            ("priya@northwind.example", "legal"),
-            ("daniel@northwind.example", "executive"),
-            ("sofia@northwind.example", "social"),
-        ],
-    ),
-    _Story(
-        title="Winter campaign video called insensitive by creators",
-        scenario=Scenario.CONTROVERSIAL_POST,
-        severity=Severity.SEV2,
-        summary=(
-            "Our 'Cold is for quitters' TikTok ad is being stitched by creators who say it mocks homeless "
-            "people. Sentiment on the campaign hashtag turned 70% negative in two hours. "
-            "Scheduled posts for the campaign are paused."
-        ),
-        platforms=[Platform.TIKTOK, Platform.INSTAGRAM, Platform.X],
-        detected_ago=timedelta(hours=3, minutes=10),
-        declared_ago=timedelta(hours=2, minutes=45),
-        declared_by="erik@northwind.example",
-        path=[(Status.ASSESSING, timedelta(minutes=12))],
-        team=[
-            ("sofia@northwind.example", "social"),
-            ("maja@northwind.example", "deputy"),
-            ("daniel@northwind.example", "executive"),
-        ],
-    ),
-    _Story(
-        title="Rumour that our rain jackets contain banned PFAS",
-        scenario=Scenario.MISINFORMATION,
-        severity=Severity.SEV3,
-        summary=(
-            "A Facebook group post claims our Storm line uses PFAS banned in the EU. Lab certificates say "
-            "otherwise (PFC-free since 2023). Two regional news sites asked for comment."
-        ),
-        platforms=[Platform.FACEBOOK, Platform.NEWS],
-        detected_ago=timedelta(days=1, hours=2),
-        declared_ago=timedelta(days=1, hours=1),
-        declared_by="sofia@northwind.example",
-        team=[("erik@northwind.example", "comms-lead"), ("priya@northwind.example", "legal")],
-        path=[
-            (Status.ASSESSING, timedelta(minutes=30)),
-            (Status.RESPONDING, timedelta(hours=2)),
-            (Status.MONITORING, timedelta(hours=9)),
-        ],
-    ),
-    _Story(
-        title="Suspected exposure of loyalty-programme email addresses",
-        scenario=Scenario.DATA_BREACH,
-        severity=Severity.SEV1,
-        summary=(
-            "A security researcher reports a misconfigured export bucket holding ~80k loyalty members' emails. "
-            "Restricted: legal and the commander only until the facts are established; 72-hour regulator "
-            "clock may apply."
-        ),
-        platforms=[Platform.OTHER],
-        detected_ago=timedelta(hours=6),
-        declared_ago=timedelta(hours=5, minutes=30),
-        declared_by="priya@northwind.example",
-        team=[("maja@northwind.example", "deputy"), ("daniel@northwind.example", "executive")],
-        path=[(Status.ASSESSING, timedelta(minutes=10))],
-        is_restricted=True,
-    ),
-    _Story(
-        title="Drill: customer database exposed on a public forum",
-        scenario=Scenario.DATA_BREACH,
-        severity=Severity.SEV2,
-        summary=(
-            "Quarterly exercise from the data breach playbook. Scripted: a researcher's post at +30 min, "
-            "the regulator asks at +60 min, counsel unreachable at +90 min."
-        ),
-        team=[("erik@northwind.example", "spokesperson"), ("sofia@northwind.example", "scribe")],
-        platforms=[Platform.X, Platform.NEWS],
-        detected_ago=timedelta(minutes=36),
-        declared_ago=timedelta(minutes=35),
-        declared_by="maja@northwind.example",
-        is_drill=True,
-        playbook="Data breach",
-    ),
-    _Story(
-        title="Viral complaint: winter boots splitting after two weeks",
-        scenario=Scenario.COMPLAINT,
-        severity=Severity.SEV2,
-        summary=(
-            "A hiking vlogger's video of split soles reached 1.2M views. Batch 23-41 had a glue defect; "
-            "we offered free replacement and published the batch checker."
-        ),
-        platforms=[Platform.YOUTUBE, Platform.INSTAGRAM, Platform.REVIEWS],
-        detected_ago=timedelta(days=12, hours=5),
-        declared_ago=timedelta(days=12, hours=4),
-        declared_by="maja@northwind.example",
-        path=[
-            (Status.ASSESSING, timedelta(minutes=20)),
-            (Status.RESPONDING, timedelta(hours=1)),
-            (Status.MONITORING, timedelta(days=1)),
-            (Status.RESOLVED, timedelta(days=3)),
-        ],
-    ),
-    _Story(
-        title="Store manager's rant filmed by a customer",
-        scenario=Scenario.CONDUCT,
-        severity=Severity.SEV3,
-        summary="A customer filmed a store manager shouting at a teenage employee. Manager suspended pending review.",
-        platforms=[Platform.TIKTOK, Platform.X],
-        detected_ago=timedelta(days=30, hours=3),
-        declared_ago=timedelta(days=30, hours=2),
-        declared_by="erik@northwind.example",
-        path=[
-            (Status.RESPONDING, timedelta(minutes=40)),
-            (Status.MONITORING, timedelta(hours=6)),
-            (Status.RESOLVED, timedelta(days=2)),
-            (Status.CLOSED, timedelta(days=9)),
-        ],
-    ),
-]
+HISTORY_DAYS = 370  # the demo's history starts this long before today
 
 
 def _ensure_users() -> dict[str, User]:
     users: dict[str, User] = {}
+    hashed = (
+        ""  # every demo login has the same (published) password: hash it once, not six times (~0.45 s each)
+    )
     for email, name, _ in DEMO_USERS:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = User.objects.create_user(email, DEMO_PASSWORD, display_name=name, **_PROFILES[email])
+            hashed = hashed or make_password(DEMO_PASSWORD)
+            user = User.objects.create_user(email, None, display_name=name, **_PROFILES[email])
+            user.password = hashed
+            user.save(update_fields=["password"])
             if _PROFILES[email]["org_role"] == OrgRole.ADMINISTRATOR:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
@@ -233,27 +101,27 @@ def _ensure_users() -> dict[str, User]:
 # --- playbooks --------------------------------------------------------------------------------------------------
 # Northwind's on-call roster: who each seeded playbook proposes for a role, and their backup.
 _ROSTER: dict[str, tuple[str, str | None]] = {
-    "comms-lead": ("erik@northwind.example", "sofia@northwind.example"),
-    "spokesperson": ("daniel@northwind.example", "erik@northwind.example"),
-    "social": ("sofia@northwind.example", "erik@northwind.example"),
-    "support": ("sofia@northwind.example", None),
-    "scribe": ("priya@northwind.example", "sofia@northwind.example"),
-    "legal": ("priya@northwind.example", None),
-    "executive": ("daniel@northwind.example", "maja@northwind.example"),
-    "drafter": ("erik@northwind.example", None),
+    "comms-lead": (ERIK, SOFIA),
+    "spokesperson": (DANIEL, ERIK),
+    "social": (SOFIA, ERIK),
+    "support": (SOFIA, None),
+    "scribe": (PRIYA, SOFIA),
+    "legal": (PRIYA, None),
+    "executive": (DANIEL, MAJA),
+    "drafter": (ERIK, None),
 }
 
 
 def _staff_playbooks(users: dict[str, User]) -> None:
     """Give the seeded playbooks an owner and Northwind's people, as v2 (v1 stays: the seed as shipped)."""
-    maja = users["maja@northwind.example"]
+    maja = users[MAJA]
     for playbook in Playbook.objects.filter(owner__isnull=True, is_retired=False):
         latest = playbook.latest()
         if latest.roles.filter(person__isnull=False).exists():
             continue
-        content = playbooks.content_of(latest)
+        content = content_of(latest)
         roles = tuple(
-            playbooks.RoleSpec(
+            RoleSpec(
                 role=spec.role,
                 person=users[_ROSTER[spec.role.slug][0]] if spec.role.slug in _ROSTER else None,
                 backup=users.get(_ROSTER[spec.role.slug][1] or "") if spec.role.slug in _ROSTER else None,
@@ -269,214 +137,450 @@ def _staff_playbooks(users: dict[str, User]) -> None:
         )
 
 
-def _declare(story: _Story, actor: User) -> Incident:
-    playbook = Playbook.objects.active().filter(name=story.playbook).first() if story.playbook else None
-    if playbook is None:
-        return services.incident_declare(
-            actor=actor,
-            title=story.title,
-            scenario=story.scenario,
-            severity=story.severity,
-            summary=story.summary,
-            affected_platforms=story.platforms,
-            is_drill=story.is_drill,
-            is_restricted=story.is_restricted,
-        )
-    version = playbook.latest()
-    team = [
-        declaring.TeamPick(slot=slot, person=slot.person, backup=slot.backup)
-        for slot in version.roles.select_related("role", "person", "backup")
+# --- stories told by hand: the crises of today and the two most recent past ones -------------------------------
+
+
+@dataclass
+class _Story:
+    title: str
+    scenario: str
+    severity: str
+    summary: str
+    platforms: list[str]
+    detected: datetime
+    declared: datetime
+    declared_by: str
+    path: list[tuple[str, timedelta]] = field(default_factory=list)  # (status, time after declaration)
+    is_drill: bool = False
+    is_restricted: bool = False
+    team: list[tuple[str, str]] = field(default_factory=list)  # (email, role slug)
+    playbook: str = ""  # declared from this seeded playbook (its proposed team, checklist, injects)
+
+
+def _stories(now: datetime) -> list[_Story]:
+    ago = now.__sub__
+    # The two past stories happen at fixed times of day ("the same afternoon"), whenever the demo is seeded.
+    boots = (now - timedelta(days=12)).replace(hour=8, minute=15, second=0, microsecond=0, tzinfo=UTC)
+    store = (now - timedelta(days=30)).replace(hour=9, minute=50, second=0, microsecond=0, tzinfo=UTC)
+    return [
+        _Story(
+            title="Store manager's rant filmed by a customer",
+            scenario=Scenario.CONDUCT,
+            severity=Severity.SEV3,
+            summary="A customer filmed a store manager shouting at a teenage employee. Manager suspended pending review.",
+            platforms=[Platform.TIKTOK, Platform.X],
+            detected=store - minutes(55),
+            declared=store,
+            declared_by=MAJA,
+            team=[(PRIYA, "legal"), (ERIK, "comms-lead"), (DANIEL, "executive"), (SOFIA, "social")],
+            path=[
+                (Status.RESPONDING, minutes(40)),
+                (Status.MONITORING, timedelta(hours=6)),
+                (Status.RESOLVED, timedelta(days=2)),
+                (Status.CLOSED, timedelta(days=9)),
+            ],
+        ),
+        _Story(
+            title="Viral complaint: winter boots splitting after two weeks",
+            scenario=Scenario.COMPLAINT,
+            severity=Severity.SEV2,
+            summary=(
+                "A hiking vlogger's video of split soles reached 1.2M views. Batch 23-41 had a glue defect; "
+                "we offered free replacement and published the batch checker."
+            ),
+            platforms=[Platform.YOUTUBE, Platform.INSTAGRAM, Platform.REVIEWS],
+            detected=boots - minutes(60),
+            declared=boots,
+            declared_by=MAJA,
+            team=[(PRIYA, "legal"), (ERIK, "comms-lead"), (DANIEL, "executive"), (SOFIA, "social")],
+            path=[
+                (Status.ASSESSING, minutes(20)),
+                (Status.RESPONDING, timedelta(hours=1)),
+                (Status.MONITORING, timedelta(days=1)),
+                (Status.RESOLVED, timedelta(days=3)),
+            ],
+        ),
+        _Story(
+            title="Rumour that our rain jackets contain banned PFAS",
+            scenario=Scenario.MISINFORMATION,
+            severity=Severity.SEV3,
+            summary=(
+                "A Facebook group post claims our Storm line uses PFAS banned in the EU. Lab certificates say "
+                "otherwise (PFC-free since 2023). Two regional news sites asked for comment."
+            ),
+            platforms=[Platform.FACEBOOK, Platform.NEWS],
+            detected=ago(timedelta(days=1, hours=2)),
+            declared=ago(timedelta(days=1, hours=1)),
+            declared_by=SOFIA,
+            team=[(ERIK, "comms-lead"), (PRIYA, "legal"), (DANIEL, "executive")],
+            path=[
+                (Status.ASSESSING, minutes(30)),
+                (Status.RESPONDING, timedelta(hours=2)),
+                (Status.MONITORING, timedelta(hours=9)),
+            ],
+        ),
+        _Story(
+            title="Suspected exposure of loyalty-programme email addresses",
+            scenario=Scenario.DATA_BREACH,
+            severity=Severity.SEV1,
+            summary=(
+                "A security researcher reports a misconfigured export bucket holding ~80k loyalty members' emails. "
+                "Restricted: legal and the commander only until the facts are established; 72-hour regulator "
+                "clock may apply."
+            ),
+            platforms=[Platform.OTHER],
+            detected=ago(timedelta(hours=6)),
+            declared=ago(timedelta(hours=5, minutes=30)),
+            declared_by=PRIYA,
+            team=[(MAJA, "deputy"), (DANIEL, "executive")],
+            path=[(Status.ASSESSING, minutes(10))],
+            is_restricted=True,
+        ),
+        _Story(
+            title="Winter campaign video called insensitive by creators",
+            scenario=Scenario.CONTROVERSIAL_POST,
+            severity=Severity.SEV2,
+            summary=(
+                "Our 'Cold is for quitters' TikTok ad is being stitched by creators who say it mocks homeless "
+                "people. Sentiment on the campaign hashtag turned 70% negative in two hours. "
+                "Scheduled posts for the campaign are paused."
+            ),
+            platforms=[Platform.TIKTOK, Platform.INSTAGRAM, Platform.X],
+            detected=ago(timedelta(hours=3, minutes=10)),
+            declared=ago(timedelta(hours=2, minutes=45)),
+            declared_by=ERIK,
+            team=[(SOFIA, "social"), (MAJA, "deputy"), (DANIEL, "executive")],
+            path=[(Status.ASSESSING, minutes(12))],
+        ),
+        _Story(
+            title="Checkout charged customers twice — #NorthwindFail trending",
+            scenario=Scenario.OUTAGE,
+            severity=Severity.SEV1,
+            summary=(
+                "Since about 19:40 the payment step retries silently and some customers see two charges. "
+                "A customer's screenshot thread on X has 4k reposts; Reddit r/frugal picked it up. "
+                "Support queue is at 3x normal. Payments team is rolling back the 19:15 release."
+            ),
+            platforms=[Platform.X, Platform.REDDIT, Platform.FACEBOOK, Platform.WEBSITE],
+            detected=ago(minutes(52)),
+            declared=ago(minutes(38)),
+            declared_by=MAJA,
+            path=[(Status.ASSESSING, minutes(4)), (Status.RESPONDING, minutes(19))],
+            playbook="Technical outage",
+            team=[(ERIK, "comms-lead"), (PRIYA, "legal"), (DANIEL, "executive"), (SOFIA, "social")],
+        ),
+        _Story(
+            title="Drill: customer database exposed on a public forum",
+            scenario=Scenario.DATA_BREACH,
+            severity=Severity.SEV2,
+            summary=(
+                "Quarterly exercise from the data breach playbook. Scripted: a researcher's post at +30 min, "
+                "the regulator asks at +60 min, counsel unreachable at +90 min."
+            ),
+            team=[(ERIK, "spokesperson"), (SOFIA, "scribe")],
+            platforms=[Platform.X, Platform.NEWS],
+            detected=ago(minutes(36)),
+            declared=ago(minutes(35)),
+            declared_by=MAJA,
+            is_drill=True,
+            playbook="Data breach",
+        ),
     ]
-    return declaring.declare_from_playbook(
-        actor=actor,
-        version=version,
-        title=story.title,
-        severity=story.severity,
-        summary=story.summary,
-        affected_platforms=story.platforms,
-        is_drill=story.is_drill,
-        is_restricted=story.is_restricted,
-        team=team,
-    ).incident
 
 
-def _shift_playbook_clock(incident: Incident, ago: timedelta) -> None:
-    """The story was declared `ago` earlier than now, so its checklist moves back with it: tasks whose time
-    has passed were done by the team (completed), the rest are rescheduled through the deadline service
-    (reminders re-planned). Drill injects move back too; those already due arrive at the next sweep."""
-    now = timezone.now()
-    for deadline in Deadline.objects.filter(incident=incident, key__startswith="playbook-task:"):
-        due = deadline.due_at - ago
-        if due > now:
-            deadline_reschedule(deadline=deadline, actor=None, due_at=due)
-        else:
-            deadline_complete(deadline=deadline, actor=incident.commander)
-    # The first public response is due by the SLA from the story's declaration. Stories that publish a
-    # statement complete it below; a story still being assessed is simply late, as it would be, and its
-    # reminders say so; one that has moved past that made its response in time.
-    status = Incident.objects.values_list("status", flat=True).get(pk=incident.pk)
-    for deadline in Deadline.objects.open().filter(incident=incident, kind=DeadlineKind.FIRST_RESPONSE):
-        due = deadline.due_at - ago
-        if due > now:
-            deadline_reschedule(deadline=deadline, actor=None, due_at=due)
-            continue
-        if status not in (Status.DETECTED, Status.ASSESSING):
-            deadline_complete(deadline=deadline, actor=incident.commander)
-            continue
-        # People may not move a deadline into the past; the story's history needs exactly that.
-        Deadline.objects.filter(pk=deadline.pk).update(
-            due_at=due, original_due_at=due, version=F("version") + 1
+def _told(users: dict[str, User], story: _Story, now: datetime) -> Play:
+    """A hand-told story as steps: declared (from its playbook, if any), staffed, moved along its path; the
+    checklist's tasks done just before they fall due, up to now."""
+    play = Play(users, story.title)
+    actor = users[story.declared_by]
+
+    def declare() -> None:
+        playbook = Playbook.objects.active().filter(name=story.playbook).first() if story.playbook else None
+        if playbook is None:
+            play.incident = services.incident_declare(
+                actor=actor, title=story.title, scenario=story.scenario, severity=story.severity,
+                summary=story.summary, affected_platforms=story.platforms, detected_at=story.detected,
+                is_drill=story.is_drill, is_restricted=story.is_restricted,
+            )  # fmt: skip
+            return
+        version = playbook.latest()
+        team = [
+            declaring.TeamPick(slot=slot, person=slot.person, backup=slot.backup)
+            for slot in version.roles.select_related("role", "person", "backup")
+        ]
+        play.incident = declaring.declare_from_playbook(
+            actor=actor, version=version, title=story.title, severity=story.severity, summary=story.summary,
+            affected_platforms=story.platforms, detected_at=story.detected, is_drill=story.is_drill,
+            is_restricted=story.is_restricted, team=team,
+        ).incident  # fmt: skip
+
+    play.at(story.declared, "declared", declare)
+    for n, (email, slug) in enumerate(story.team):
+
+        def join(email: str = email, slug: str = slug) -> None:
+            incident = play.current
+            held = RoleAssignment.objects.current().filter(
+                incident=incident, user=users[email], role__slug=slug
+            )
+            if not held.exists():  # the playbook may have proposed them for it already
+                services.team_add_member(
+                    incident=incident,
+                    actor=actor,
+                    user=users[email],
+                    role=IncidentRole.objects.get(slug=slug),
+                )
+
+        play.at(story.declared + minutes(1 + n), f"{email} joins", join)
+    for status, after in story.path:
+        play.status(story.declared + after, status, by=story.declared_by)
+    if story.playbook:
+        play.tasks_on_time(story.playbook, story.declared, now)
+    return play
+
+
+# --- the statements of the hand-told stories ---------------------------------------------------------------------
+
+
+def _template(name: str) -> StatementTemplate | None:
+    return StatementTemplate.objects.filter(name=name).first()
+
+
+def _told_statements(plays: dict[str, Play], users: dict[str, User]) -> None:
+    """The chain in every state: published, back in review after a rejection, approved and ready; and the past
+    stories' statements as their reviews tell them."""
+    checkout = plays.get("Checkout charged customers twice — #NorthwindFail trending")
+    if checkout is not None:
+        start = next(s.at for s in checkout.steps if s.label.endswith("declared"))
+
+        def holding() -> None:
+            template = _template("Holding statement — outage (X)")
+            checkout.statements["holding"] = services.statement_create(
+                incident=checkout.current, actor=users[MAJA], template=template,
+                fill={"incident_title": "some payments at checkout were taken twice", "next_update_time": "21:30 CET"},
+            )  # fmt: skip
+
+        checkout.at(start + minutes(8), "holding statement from the template", holding)
+        checkout.at(start + minutes(9), "submitted", lambda: checkout._submit("holding", MAJA))
+        for who, at in ((PRIYA, 12), (ERIK, 14), (DANIEL, 16)):
+            checkout.at(start + minutes(at), f"approved by {who}", partial(checkout._approve, "holding", who))
+        checkout.at(
+            start + minutes(18),
+            "published",
+            lambda: checkout._publish("holding", SOFIA, "https://x.com/northwind/status/1850000000000000000"),
         )
-        deadline.refresh_from_db()
-        plan_reminders(deadline)
-    DrillInject.objects.filter(incident=incident).update(due_at=F("due_at") - ago)
+        refund = (
+            "Between 19:15 and 20:05 CET some card payments at checkout were taken twice. This was our mistake, "
+            "not your bank's, and we are sorry.\n\n"
+        )
+        website = Said(
+            author=MAJA,
+            channel=Channel.WEBSITE,
+            audience=Audience.CUSTOMERS,
+            title="Double charges at checkout: what happened and your refund",
+            body=refund
+            + "Every duplicate charge will be refunded automatically within 24 hours. You do not need "
+            "to contact us or your bank.\n\nWe will post our next update here by 21:30 CET.",
+        )
+
+        def draft() -> None:
+            checkout.statements["website"] = services.statement_create(
+                incident=checkout.current, actor=users[MAJA], channel=website.channel, audience=website.audience,
+                title=website.title, body=website.body,
+            )  # fmt: skip
+
+        checkout.at(start + minutes(21), "website statement drafted", draft)
+        checkout.at(start + minutes(22), "submitted", lambda: checkout._submit("website", MAJA))
+        checkout.at(
+            start + minutes(26),
+            "rejected by Legal",
+            lambda: checkout._reject(
+                "website",
+                PRIYA,
+                "Do not promise 24 hours until Payments confirms the refund batch; say 'within three working days'.",
+            ),
+        )
+        revised = website.body.replace("within 24 hours", "within three working days")
+        checkout.at(start + minutes(30), "revised", lambda: checkout._revise("website", MAJA, revised))
+        checkout.at(start + minutes(31), "resubmitted", lambda: checkout._submit("website", MAJA))
+    rumour = plays.get("Rumour that our rain jackets contain banned PFAS")
+    if rumour is not None:
+        start = next(s.at for s in rumour.steps if s.label.endswith("declared"))
+        first = Said(
+            author=SOFIA,
+            channel=Channel.FACEBOOK,
+            title="Holding statement: Storm jackets and PFAS",
+            body=(
+                "We've seen the posts saying our Storm jackets contain PFAS banned in the EU. We're checking "
+                "with our lab and will share what we find here today."
+            ),
+            approvals=((PRIYA, minutes(12)), (ERIK, minutes(5)), (DANIEL, minutes(9))),
+        )
+        rumour.statement(start + minutes(75), "holding", first)
+
+        def facts() -> None:
+            rumour.statements["facts"] = services.statement_create(
+                incident=rumour.current, actor=users[SOFIA], template=_template("Rumour correction — Facebook"),
+                fill={
+                    "claim": "that our Storm jackets contain PFAS banned in the EU",
+                    "action": "the Storm line has been PFC-free since 2023, confirmed by independent lab tests",
+                    "contact": "northwind.example/storm-lab-report",
+                    "next_update_time": "Friday 12:00 CET",
+                },
+                supersedes=rumour.statements["holding"],
+            )  # fmt: skip
+
+        # The lab's answer, approved and ready to go out when the full report is online. A pure template fill on
+        # a SEV3 incident: the shorter "Template fill" chain applies (Erik signs).
+        rumour.at(start + timedelta(hours=7), "facts from the template", facts)
+        rumour.at(start + timedelta(hours=7, minutes=2), "submitted", lambda: rumour._submit("facts", SOFIA))
+        rumour.at(
+            start + timedelta(hours=7, minutes=20), "approved by Erik", lambda: rumour._approve("facts", ERIK)
+        )
+    _past_told(plays, users)
+
+
+def _past_told(plays: dict[str, Play], users: dict[str, User]) -> None:
+    """The two most recent past incidents, played to match their hand-written reviews (incidents/reviews/demo.py)."""
+    boots = plays.get("Viral complaint: winter boots splitting after two weeks")
+    if boots is not None:
+        t = next(s.at for s in boots.steps if s.label.endswith("declared"))
+        boots.note(
+            t + minutes(50),
+            ERIK,
+            TimelineEntry.Kind.NOTE,
+            "Quality confirms: batch 23-41, glue defect on the sole.",
+        )
+        boots.note(
+            t + minutes(55),
+            PRIYA,
+            TimelineEntry.Kind.NOTE,
+            "In the product-liability workshop until 10:00; will review the statement after.",
+        )
+        apology = Said(
+            author=SOFIA,
+            channel=Channel.INSTAGRAM,
+            title="Winter boots from batch 23-41",
+            body=(
+                "Some of our winter boots from batch 23-41 split at the sole after a few weeks. That's not good "
+                "enough and we're sorry. If yours are from that batch, we replace them for free, no receipt "
+                "needed: northwind.example/boots."
+            ),
+            submit_after=minutes(5),
+            approvals=((PRIYA, minutes(70)), (ERIK, minutes(6)), (DANIEL, minutes(5))),  # Legal in a workshop
+        )
+        published = boots.statement(t + minutes(30), "apology", apology)
+        checker = Said(
+            author=SOFIA,
+            channel=Channel.WEBSITE,
+            audience=Audience.CUSTOMERS,
+            title="Batch checker: winter boots",
+            body=(
+                "Enter the batch number printed inside the tongue of your boots to see whether they are from "
+                "batch 23-41. If they are, we replace them for free. We're sorry for the trouble."
+            ),
+            approvals=((PRIYA, minutes(8)), (ERIK, minutes(4)), (DANIEL, minutes(6))),
+        )
+        boots.statement(published + timedelta(hours=20), "checker", checker, supersedes="apology")
+        boots.note(
+            t + timedelta(days=1, hours=6),
+            ERIK,
+            TimelineEntry.Kind.NOTE,
+            "Support contacts about the boots down by half since the batch checker went live.",
+        )
+    store = plays.get("Store manager's rant filmed by a customer")
+    if store is not None:
+        t = next(s.at for s in store.steps if s.label.endswith("declared"))
+        store.note(
+            t + minutes(25),
+            ERIK,
+            TimelineEntry.Kind.NOTE,
+            "HR: the manager is suspended pending review, effective today.",
+        )
+        said = Said(
+            author=SOFIA,
+            channel=Channel.TIKTOK,
+            title="About the video from our store",
+            body=(
+                "The way our store manager spoke to a young colleague in this video is not acceptable. The "
+                "manager has been suspended while we look into it, and we are supporting our colleague."
+            ),
+            approvals=((PRIYA, minutes(35)), (ERIK, minutes(20)), (DANIEL, minutes(25))),
+        )
+        store.statement(
+            t + timedelta(hours=3), "suspension", said
+        )  # out at about 14:10 UTC, the same afternoon
+        store.note(
+            t + timedelta(hours=5),
+            ERIK,
+            TimelineEntry.Kind.NOTE,
+            "The regional manager called: heard about it from the local paper.",
+        )
+
+
+# --- putting it together ----------------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def seed_demo() -> int:
-    """Create the demo team and incidents that do not exist yet; returns how many incidents were added."""
+    """Create the demo team, playbooks and incidents that do not exist yet; returns how many incidents were
+    added. Everything is played on the demo clock, from a year ago up to now."""
     users = _ensure_users()
-    _staff_playbooks(users)
-    added = 0
     now = timezone.now()
-    for story in _STORIES:
-        if Incident.objects.filter(title=story.title).exists():
-            continue
-        actor = users[story.declared_by]
-        incident = _declare(story, actor)
-        for email, slug in story.team:
-            if (
-                RoleAssignment.objects.current()
-                .filter(incident=incident, user=users[email], role__slug=slug)
-                .exists()
-            ):
-                continue  # the playbook already proposed them for it
-            services.team_add_member(
-                incident=incident, actor=actor, user=users[email], role=IncidentRole.objects.get(slug=slug)
-            )
-        for new_status, _after in story.path:
-            incident = services.incident_change_status(incident=incident, actor=actor, new_status=new_status)
-        # Move the story back in time so the dashboard shows realistic ages. Demo data only: real
-        # incidents never get their timestamps rewritten.
-        declared = now - story.declared_ago
-        Incident.objects.filter(pk=incident.pk).update(
-            declared_at=declared, detected_at=now - story.detected_ago
-        )
-        last = declared
-        changes = list(IncidentChange.objects.filter(incident=incident).order_by("pk"))
-        for change, (_status, after) in zip(changes, story.path, strict=True):
-            last = declared + after
-            IncidentChange.objects.filter(pk=change.pk).update(changed_at=last)
-        stamps: dict[str, object] = {"status_changed_at": last}
-        if incident.resolved_at:
-            stamps["resolved_at"] = declared + next(a for s, a in story.path if s == Status.RESOLVED)
-        if incident.closed_at:
-            stamps["closed_at"] = last
-        Incident.objects.filter(pk=incident.pk).update(**stamps)
-        _shift_playbook_clock(incident, now - declared)
-        added += 1
-    _seed_statements(users)
-    seed_demo_reviews()
-    seed_demo_listening(users)
-    return added
+    existing = set(Incident.objects.values_list("title", flat=True))
+    plays = history(users, now, skip=existing.__contains__)
+    told = {s.title: _told(users, s, now) for s in _stories(now) if s.title not in existing}
+    _told_statements(told, users)
+    plays += told.values()
+    if not plays:
+        return 0  # all there: beat fires whatever falls due from now on
+    for play in plays:
+        _reviews(play, now)
+    start = min([s.at for p in plays for s in p.steps], default=now)
+    with demo_clock(min(start, now - timedelta(days=HISTORY_DAYS))) as clock:
+        _staff_playbooks(users)
+        clock.play([step for play in plays for step in play.steps])
+        clock.advance(now)
+    _settle_old_messages(now)
+    seed_demo_listening(users)  # six weeks of chatter up to now, and the checkout storm on today's crisis
+    return len(plays)
 
 
-# --- demo statements ------------------------------------------------------------------------------------------
-# Each story's statements, walked through the real services, so the room shows every state of the chain.
-
-
-def _approve_current(statement: Statement, *people: User) -> Statement:
-    for person in people:
-        statement = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
-        version = statement.current_version
-        assert version is not None
-        services.statement_approve(
-            statement=statement, actor=person, version_number=version.number, sha256=version.sha256
-        )
-    return Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
-
-
-def _submit(statement: Statement, actor: User) -> Statement:
-    return services.statement_submit(statement=statement, actor=actor, version_number=statement.version)
-
-
-def _seed_statements(users: dict[str, User]) -> None:
-    """Statements in three stories: published, back in review after a rejection, approved and ready."""
-    maja, erik, priya, daniel, sofia = (
-        users[f"{name}@northwind.example"] for name in ("maja", "erik", "priya", "daniel", "sofia")
+def _reviews(play: Play, now: datetime) -> None:
+    """The review of a past incident, a day or two after it was resolved (the most recent ones not signed off)."""
+    resolved = play.resolved_at or next(
+        (s.at for s in play.steps if s.label.endswith(f": {Status.RESOLVED}")), None
     )
-    holding_template = StatementTemplate.objects.filter(name="Holding statement — outage (X)").first()
-    facts_template = StatementTemplate.objects.filter(name="Rumour correction — Facebook").first()
-    checkout = Incident.objects.filter(title__startswith="Checkout charged customers twice").first()
-    if (
-        checkout is not None
-        and holding_template is not None
-        and not Statement.objects.filter(incident=checkout).exists()
-    ):
-        holding = services.statement_create(
-            incident=checkout,
-            actor=maja,
-            template=holding_template,
-            fill={
-                "incident_title": "some payments at checkout were taken twice",
-                "next_update_time": "21:30 CET",
-            },
+    if resolved is None:
+        return
+    plot = play.plot
+    plan = WRITTEN.get(play.title) or (
+        ReviewPlan(plot.narrative, plot.well, plot.badly, plot.lesson, (plot.follow_up,)) if plot else None
+    )
+    if plan is None:  # a drill: a short after-action review
+        plan = ReviewPlan(
+            "Quarterly exercise; every scripted inject arrived and was answered.",
+            "Roles were staffed from the playbook in a minute.",
+            "The checklist's early tasks were easy to miss while the first injects came in.",
+            "Keep running the drill every quarter with a different playbook.",
+            (),
         )
-        holding = _approve_current(_submit(holding, maja), priya, erik, daniel)
-        services.statement_publish(
-            statement=holding,
-            actor=sofia,
-            version_number=holding.version,
-            link="https://x.com/northwind/status/1850000000000000000",
-        )
-        website = services.statement_create(
-            incident=checkout,
-            actor=maja,
-            channel=Channel.WEBSITE,
-            audience=Audience.CUSTOMERS,
-            title="Double charges at checkout: what happened and your refund",
-            body=(
-                "Between 19:15 and 20:05 CET some card payments at checkout were taken twice. This was our "
-                "mistake, not your bank's, and we are sorry.\n\n"
-                "Every duplicate charge will be refunded automatically within 24 hours. You do not need to "
-                "contact us or your bank.\n\nWe will post our next update here by 21:30 CET."
-            ),
-        )
-        website = _submit(website, maja)
-        services.statement_reject(
-            statement=website,
-            actor=priya,
-            version_number=1,
-            reason="Do not promise 24 hours until Payments confirms the refund batch; say 'within three working days'.",
-        )
-        website = services.statement_save_draft(
-            statement=website,
-            actor=maja,
-            expected_version=1,
-            body=(
-                "Between 19:15 and 20:05 CET some card payments at checkout were taken twice. This was our "
-                "mistake, not your bank's, and we are sorry.\n\n"
-                "Every duplicate charge will be refunded automatically within three working days. You do not "
-                "need to contact us or your bank.\n\nWe will post our next update here by 21:30 CET."
-            ),
-        )
-        _submit(website, maja)
-    rumour = Incident.objects.filter(title__startswith="Rumour that our rain jackets").first()
-    if (
-        rumour is not None
-        and facts_template is not None
-        and not Statement.objects.filter(incident=rumour).exists()
-    ):
-        facts = services.statement_create(
-            incident=rumour,
-            actor=sofia,
-            template=facts_template,
-            fill={
-                "claim": "that our Storm jackets contain PFAS banned in the EU",
-                "action": "the Storm line has been PFC-free since 2023, confirmed by independent lab tests",
-                "contact": "northwind.example/storm-lab-report",
-                "next_update_time": "Friday 12:00 CET",
-            },
-        )
-        # A pure template fill on a SEV3 incident: the shorter "Template fill" chain applies (Erik signs).
-        _approve_current(_submit(facts, sofia), erik)
+    rng = random.Random(f"review:{play.title}")
+    written = resolved + timedelta(hours=rng.randint(20, 44))
+    signed = written + timedelta(days=1, hours=rng.randint(0, 30))  # within the review's due date (5 days)
+    recent = now - resolved < timedelta(days=14)
+    keep_open = play.title in WRITTEN and WRITTEN[play.title].feedback and recent
+    review_steps(
+        play.at, lambda: play.current, plan, written=written,
+        signed=None if (keep_open or signed >= now) else signed, now=now, rng=rng,
+    )  # fmt: skip
+
+
+def _settle_old_messages(now: datetime) -> None:
+    """Demo only: what the history told people long ago has been read and delivered; the bell and the outbox
+    start with the messages of the last day (the crises of today)."""
+    cutoff = now - timedelta(days=1)
+    Notification.objects.filter(read_at__isnull=True, created_at__lt=cutoff).update(read_at=cutoff)
+    OutboundEmail.objects.filter(sent_at__isnull=True, created_at__lt=cutoff).update(sent_at=cutoff)
+
+
+__all__ = ["Step", "seed_demo"]

@@ -22,6 +22,7 @@ from incidents.models import (
     TeamEvent,
 )
 from incidents.permissions import get_incident_for, incident_perms, visible_incidents
+from incidents.reviews.models import ExportJob
 from tests.factories import IncidentFactory, UserFactory, give_role
 from tests.helpers import snapshot
 
@@ -358,6 +359,8 @@ def test_idor_sweep_non_member_gets_404_everywhere_and_nothing_changes(client, m
         "deadline": services.deadlines.deadline_create(
             incident=secret, kind="task", title="Brief the board", due_at=timezone.now() + timedelta(hours=1)
         ).pk,
+        # A prepared export of the manager's (incidents/reviews/export_jobs.py): someone else's is a 404 too.
+        "job": ExportJob.objects.create(incident=secret, requested_by=manager, fmt="pdf").code,
     }
     outsider = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     client.force_login(outsider)

@@ -31,7 +31,12 @@ class QuickReconnectConsumer(Consumer):
 
         conn = conn.ensure_connection(
             log_retry,
-            self.app.conf.broker_connection_max_retries,
+            # Forever (until the worker is asked to stop: maybe_shutdown between attempts). Celery's budget,
+            # broker_connection_max_retries = 100, was sized for kombu's 2 → 30 s back-off (about 45 min);
+            # at one attempt a second it ran out after ~100 s of Redis being away, and the worker then
+            # exited with "Unrecoverable error: OperationalError" (kombu's re-raised connection error is not
+            # one of the transport's connection errors), leaving reminders to nobody once Redis was back.
+            None,
             interval_start=0.5,
             interval_step=0.5,
             interval_max=1,
@@ -65,15 +70,23 @@ class QuickReconnectConsumer(Consumer):
         if connection is not None:
             with contextlib.suppress(Exception):
                 connection.collect()  # forget the sockets without closing them: nothing to say goodbye to
-        for step in (
-            self.on_close,
-            self._cancel_connection_timer_entries,  # type: ignore[attr-defined]
-            lambda: self.blueprint.restart(self),
-        ):
+        for step in (self.on_close, self._cancel_connection_timer_entries):  # type: ignore[attr-defined]
             try:
                 step()
             except Exception:  # half-stopped steps are started afresh by the next blueprint.start
                 log.debug("Cleaning up after a lost broker connection failed.", exc_info=True)
+        # blueprint.restart(self), step by step: with the connection gone, the steps that hold consumers on it
+        # (gossip, the task consumer) fail to cancel them, which Celery would log as an ERROR on every Redis
+        # restart ("Error on restarting Gossip"). Expected here, so debug; the next start makes them afresh.
+        for bootstep in reversed(self.steps):  # type: ignore[attr-defined]
+            stop = getattr(bootstep, "stop", None) if bootstep else None
+            if stop is not None:
+                try:
+                    stop(self)
+                except Exception:
+                    log.debug(
+                        "Stopping %s after a lost broker connection failed.", bootstep.alias, exc_info=True
+                    )
 
     def _hand_over_again(self) -> None:
         """Whatever ETA tasks this worker held died with its process or its connection: have the reminders

@@ -140,6 +140,10 @@ INJECT_SWEEP_SECONDS = env_float("INJECT_SWEEP_SECONDS", 5)
 AUDIT_SEAL_SECONDS = env_float("AUDIT_SEAL_SECONDS", 5)
 LISTENING_POLL_SWEEP_SECONDS = env_float("LISTENING_POLL_SWEEP_SECONDS", 15)
 LISTENING_SPIKE_SWEEP_SECONDS = env_float("LISTENING_SPIKE_SWEEP_SECONDS", 60)
+# Exports above this many PDF-entry equivalents are prepared by a worker (incidents/reviews/exports.py);
+# prepared files are kept this long for their requester, then deleted.
+EXPORT_SYNC_MAX_ENTRIES = env_int("EXPORT_SYNC_MAX_ENTRIES", 250)
+EXPORT_TTL_HOURS = env_float("EXPORT_TTL_HOURS", 24)
 # The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
 CELERY_BEAT_SCHEDULE = {
     # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
@@ -190,6 +194,11 @@ CELERY_BEAT_SCHEDULE = {
     "inject-drill-mentions": {
         "task": "incidents.listening.tasks.inject_drill_mentions_task",
         "schedule": timedelta(seconds=INJECT_SWEEP_SECONDS),
+    },
+    # Prepared exports past their expiry: files and rows deleted.
+    "expire-exports": {
+        "task": "incidents.reviews.tasks.expire_exports",
+        "schedule": timedelta(minutes=15),
     },
     "clear-expired-sessions": {
         "task": "incidents.tasks.clear_expired_sessions",

@@ -101,6 +101,8 @@ NOT_AUDITED: dict[str, str] = {
     "incidents_reminder": "delivery machinery derived from deadlines (audited)",
     "incidents_referencecounter": "a counter for incident references",
     "playbooks_drillinject": "drill machinery: injects scheduled from a playbook version (audited)",
+    "reviews_exportjob": "delivery machinery: an export prepared for its requester (it changes nothing; the "
+    "records it is built from are audited)",
     "django_session": "session keys are secrets, and sessions change on every login",
     "django_admin_log": "the changes an admin action makes are captured on their own tables, with the "
     "administrator as actor and the admin URL as origin",

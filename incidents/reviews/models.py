@@ -8,10 +8,13 @@ the review to that deadline and keeps what the review page needs.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Deadline, Incident
 
@@ -118,3 +121,64 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.rating}/5"
+
+
+class ExportFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    MARKDOWN = "md", "Markdown"
+    CSV = "csv", "CSV"
+    JSON = "json", "JSON"
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", _("Waiting for a worker")
+    RUNNING = "running", _("Being prepared")
+    READY = "ready", _("Ready to download")
+    FAILED = "failed", _("Failed")
+
+
+class ExportJob(models.Model):
+    """A large export prepared by a Celery worker for the person who asked (incidents/reviews/export_jobs.py).
+
+    The file lives in private storage under a server-generated name and is served only to its requester,
+    through the permission-checked download view, until `expires_at`. `requested_at` is the export's
+    "Exported" stamp, so the worker writes exactly the bytes the synchronous path would have written then.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="export_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    fmt = models.CharField(max_length=4, choices=ExportFormat.choices)
+    include_privileged = models.BooleanField(default=False)
+    state = models.CharField(max_length=8, choices=ExportState.choices, default=ExportState.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    entries = models.PositiveIntegerField(default=0)  # timeline entries when asked (shown while waiting)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    stored_name = models.CharField(max_length=80, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            # One export of a kind in flight per person and incident: a double click or a second tab gets
+            # the job already running instead of a second worker building the same file.
+            models.UniqueConstraint(
+                fields=["incident", "requested_by", "fmt", "include_privileged"],
+                condition=Q(state__in=["queued", "running"]),
+                name="export_job_one_in_flight",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="export_job_progress_percent"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="export_job_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.fmt} export of {self.incident_id} for {self.requested_by_id} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (ExportState.READY, ExportState.FAILED)

@@ -13,10 +13,18 @@ on; PostgreSQL only uses an expression index for the identical expression (check
 Ranking is capped: each source (incident title and summary, timeline entries, statement versions) hands
 over at most `CANDIDATE_CAP` matching rows, already restricted to archived incidents the user may see, and
 only those are ranked (ts_rank re-parses each candidate's text, so this is what bounds the ranking cost),
-at the price that the best-ranked row may sit outside the candidates (performance-anchors §3.4). Finding
-the candidates still walks the word's posting list in the GIN index: a word in 4.5 % of 1M entries costs
-~7 ms, a rare one ~2 ms (bench/search.py). Snippets (`ts_headline`) are computed in the same statement for
-the rows shown only, and the whole search is one query.
+at the price that the best-ranked row may sit outside the candidates (performance-anchors §3.4). Snippets
+(`ts_headline`) are computed in the same statement for the rows shown only, and the whole search is one
+query.
+
+Entries are searched in `ENTRY_PARTITIONS` slices. A GIN index answers only with a bitmap of every matching
+row, built in full before the LIMIT can stop anything: for a word in 4.5 % of 1M entries that was ~7 ms of
+the ~9 ms a search took (44,000 row pointers decoded, then sorted by page). So the entries' index is split
+by a hash of the entry id into partial indexes (migrations/0005), and the entries source reads the slices
+one after another (UNION ALL under the LIMIT runs lazily): a common word fills its candidates from the
+first slice's bitmap, an eighth of the size; a rare word looks into all eight small ones. The slices are
+by entry, not by incident, so the candidates of a common word are a sample across the whole archive (one
+index over the table handed over the physically first matches: the oldest incidents' entries).
 
 Visibility: the SQL applies the rule of `visible_incidents(user)` (unrestricted, or restricted with the
 user on its team) to every source, and shows legally privileged entries only to the incident's team, the
@@ -26,15 +34,19 @@ same rule the room applies. Nothing of a hidden incident reaches the result: no 
 
 from __future__ import annotations
 
+import hashlib
 import html
+import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
-from django.db import connection
+from django.db import ProgrammingError, connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from psycopg.errors import InvalidSqlStatementName
 
 from incidents.models import (
     Incident,
@@ -51,6 +63,23 @@ INCIDENT_DOCUMENT = (
     "to_tsvector('english'::regconfig, coalesce(i.title, '') || ' ' || coalesce(i.summary, ''))"
 )
 ENTRY_DOCUMENT = "to_tsvector('english'::regconfig, e.body)"
+# The entries' GIN index in slices: partial index k covers the entries whose id hashes to k (migrations/0005).
+ENTRY_PARTITIONS = 8
+
+
+def entry_partition(k: int, alias: str = "e") -> str:
+    """The predicate of the entries' partial index k, exactly as the index was created (on alias `alias`)."""
+    column = f"{alias}.id" if alias else "id"
+    return f"(hashint8({column}) & {ENTRY_PARTITIONS - 1}) = {k}"
+
+
+# Every slice reads only the columns the search needs; the LIMIT above stops at the first slice that has
+# enough candidates.
+_ENTRY_SLICES = "\n                 UNION ALL ".join(
+    f"(SELECT e.id, e.incident_id, e.body, e.is_privileged FROM incidents_timelineentry e, query"
+    f" WHERE {entry_partition(k)} AND {ENTRY_DOCUMENT} @@ query.q)"
+    for k in range(ENTRY_PARTITIONS)
+)
 VERSION_DOCUMENT = "to_tsvector('english'::regconfig, v.body)"
 
 CANDIDATE_CAP = 40
@@ -237,6 +266,13 @@ def search(user: User, filters: ArchiveFilters, *, limit: int = RESULTS) -> Sear
     the ranked hits with their incidents' listing fields and their snippets."""
     if not user.is_active or not filters.q:
         return SearchResult([], 0, False, empty_query=not filters.q)
+    rows = _run_prepared(*search_statement(user, filters, limit=limit))
+    return _result(rows)
+
+
+def search_statement(user: User, filters: ArchiveFilters, *, limit: int = RESULTS) -> tuple[str, list[Any]]:
+    """The search's one statement and its arguments (%s placeholders): the same text for every search with
+    the same filters in use, so it is prepared once per connection (`_run_prepared`)."""
     where, where_args = filters.incident_sql()
     # The user's team (incidents where they hold the view permission), as one array computed once.
     visible = "(NOT i.is_restricted OR i.id = ANY((SELECT ids FROM team)::bigint[]))"
@@ -256,8 +292,8 @@ def search(user: User, filters: ArchiveFilters, *, limit: int = RESULTS) -> Sear
               LIMIT %s)
             UNION ALL
             (SELECT e.incident_id, 'entry', e.id, ts_rank({ENTRY_DOCUMENT}, query.q)
-               FROM incidents_timelineentry e JOIN incidents_incident i ON i.id = e.incident_id, query
-              WHERE {ENTRY_DOCUMENT} @@ query.q AND {visible} AND {where}
+               FROM ({_ENTRY_SLICES}) e JOIN incidents_incident i ON i.id = e.incident_id, query
+              WHERE {visible} AND {where}
                 AND (NOT e.is_privileged OR e.incident_id = ANY((SELECT ids FROM team)::bigint[]))
               LIMIT %s)
             UNION ALL
@@ -293,9 +329,57 @@ def search(user: User, filters: ArchiveFilters, *, limit: int = RESULTS) -> Sear
     for _ in range(3):
         args += [*where_args, CANDIDATE_CAP]
     args += [limit, _START + _STOP, _HEADLINE_OPTIONS]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        rows = cursor.fetchall()
+    return sql, args
+
+
+# Statements already prepared, per database connection (the psycopg connection object: a new connection,
+# a new session, nothing prepared). PREPARE is not undone by a rollback, so this never runs ahead of the server.
+_PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _run_prepared(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
+    """Run the search as a prepared statement: PREPARE once per connection (in the same round trip as its
+    first EXECUTE), then EXECUTE. Planning this statement took 1.3 to 2 ms of every search; prepared,
+    PostgreSQL plans it for the first few runs and then keeps a generic plan (its shape does not depend on the
+    words searched for: the indexes are GIN either way). Arguments are bound the usual way (client-side, as
+    everywhere in Django's PostgreSQL backend) into the EXECUTE."""
+    connection.ensure_connection()
+    known = _PREPARED.setdefault(connection.connection, set())
+    name = f"warroom_search_{hashlib.sha256(sql.encode()).hexdigest()[:20]}"
+    call = f"EXECUTE {name}({', '.join(['%s'] * len(args))})"
+    for attempt in range(2):
+        first = name not in known
+        known.add(name)  # PREPARE lasts for the session even if this transaction is rolled back
+        try:
+            with connection.cursor() as cursor:
+                if first:
+                    cursor.execute(f"PREPARE {name} AS {_numbered(sql)}; {call}", args)
+                    cursor.nextset()  # past PREPARE's command status, to EXECUTE's rows
+                else:
+                    cursor.execute(call, args)
+                return list(cursor.fetchall())
+        except ProgrammingError as exc:
+            # The session lost its prepared statements (DISCARD/DEALLOCATE ALL): prepare again, once, when this
+            # is not inside someone's transaction (which the error has just aborted).
+            if (
+                not isinstance(exc.__cause__, InvalidSqlStatementName)
+                or attempt
+                or connection.in_atomic_block
+            ):
+                known.discard(name)
+                raise
+            known.clear()
+    raise AssertionError("unreachable")
+
+
+def _numbered(sql: str) -> str:
+    """%s placeholders as PREPARE's $1, $2, … (in order; every argument is used once), other % doubled: the
+    PREPARE text itself goes through the driver's parameter formatting."""
+    count = iter(range(1, sql.count("%s") + 1))
+    return re.sub(r"%s", lambda _: f"${next(count)}", sql.replace("%%", "%")).replace("%", "%%")
+
+
+def _result(rows: list[tuple[Any, ...]]) -> SearchResult:
     if not rows:
         return SearchResult([], 0, False)
     # The rows are already limited to incidents the user may see (the same rule as `visible_incidents`,

@@ -1,4 +1,4 @@
-"""Past incidents: the archive with search, replay, the review, exports and trends. Thin views."""
+"""Past incidents: the archive with search, replay, the review and trends (exports: export_views.py). Thin views."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from incidents.models import (
     User,
 )
 from incidents.permissions import get_incident_for
-from incidents.reviews import exports, services, trends
+from incidents.reviews import services, trends
 from incidents.reviews.metrics import incident_metrics
 from incidents.reviews.models import SECTION_HELP, Feedback, FollowUp, Review, ReviewSection, SectionKey
 from incidents.reviews.search import ArchiveFilters, archive_page, search
@@ -327,43 +327,6 @@ def sign_off(request: AuthRequest, code: UUID) -> HttpResponse:
         return render(request, "reviews/review.html", context, status=422)
     messages.success(request, "Review signed off. It is now locked; follow-up actions stay open until done.")
     return redirect("reviews:review", code=incident.code)
-
-
-# --- exports ---------------------------------------------------------------------------------------------
-
-
-def _export(request: AuthRequest, code: UUID, fmt: str) -> HttpResponse:
-    incident = get_incident_for(request.user, code)
-    if not _on_team(incident):
-        # An export is a copy that leaves the system; it is for the incident team.
-        raise PermissionDenied("Exports are for the incident team.")
-    include_privileged = request.GET.get("privileged") == "1"
-    data = exports.collect(incident, include_privileged=include_privileged)
-    return exports.respond(data, fmt)
-
-
-@require_GET
-@login_required
-def export_markdown(request: AuthRequest, code: UUID) -> HttpResponse:
-    return _export(request, code, "md")
-
-
-@require_GET
-@login_required
-def export_csv(request: AuthRequest, code: UUID) -> HttpResponse:
-    return _export(request, code, "csv")
-
-
-@require_GET
-@login_required
-def export_json(request: AuthRequest, code: UUID) -> HttpResponse:
-    return _export(request, code, "json")
-
-
-@require_GET
-@login_required
-def export_pdf(request: AuthRequest, code: UUID) -> HttpResponse:
-    return _export(request, code, "pdf")
 
 
 # --- trends ----------------------------------------------------------------------------------------------
