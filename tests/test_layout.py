@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("incidents", "warroom")
 MAX_LINES = 620  # "about 600": room for a docstring, not for another area
-EXEMPT = ("/migrations/", "seeds.py", "statement_seeds.py")
+EXEMPT = ("/migrations/", "seeds.py", "statement_seeds.py", "demo_plots.py")  # data, not code
 
 
 def _modules(package: str) -> dict[str, Path]:
