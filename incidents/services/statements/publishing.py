@@ -41,6 +41,7 @@ from incidents.services.statements.common import (
     same_version,
 )
 from incidents.services.statements.rules import check_publish, require
+from incidents.timetext import stamp
 
 S = StatementStatus
 _URL = URLValidator(schemes=["https", "http"])
@@ -140,7 +141,7 @@ def statement_publish(
     )
     if predecessor is not None and predecessor.is_published:
         predecessor.status = S.SUPERSEDED
-        predecessor.status_note = f"Superseded by “{locked.title}”, published {now:%Y-%m-%d %H:%M} UTC."
+        predecessor.status_note = f"Superseded by “{locked.title}”, published {stamp(now)}."
         predecessor.updated_at = now
         predecessor.save(update_fields=["status", "status_note", "updated_at"])
         record(incident, actor, f"{statement_label(predecessor)} is superseded by “{locked.title}”.")
