@@ -24,6 +24,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.playbooks.receivers import playbook_chain
+from incidents.services.statements import ChainStalled
 from tests.factories import IncidentFactory, UserFactory, give_role
 from tests.factories_statements import (
     HOLDING,
@@ -161,8 +162,16 @@ def test_named_approvers_may_approve_without_the_role(cast):
     ceo = UserFactory.create(display_name="The CEO")
     step.users.add(ceo)
     give_role(cast.incident, ceo, "observer")
-    statement = submit(cast, new_statement(cast, audience="press", channel="press_release"))
-    assert ChainStep.objects.get(version__statement=statement).approver_ids == [ceo.pk]
+    draft = new_statement(cast, audience="press", channel="press_release")
+    before = snapshot(STATEMENT_TABLES)
+    with pytest.raises(ChainStalled, match="needs one of its named approvers"):
+        submit(cast, draft)  # the only named approver may not approve: nobody could ever decide it
+    assert snapshot(STATEMENT_TABLES) == before
+    chair = UserFactory.create(display_name="The Chair")
+    step.users.add(chair)
+    give_role(cast.incident, chair, "executive")
+    statement = submit(cast, draft)
+    assert ChainStep.objects.get(version__statement=statement).approver_ids == sorted([ceo.pk, chair.pk])
     with pytest.raises(StatementError, match="needs one of its named approvers"):
         approve(statement, cast.legal)  # may approve in the incident, but is not named
     with pytest.raises(StatementError, match="does not allow"):

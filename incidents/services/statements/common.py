@@ -41,6 +41,12 @@ def statement_url(statement: Statement, incident: Incident | None = None) -> str
     return reverse("incidents:statement", args=[code, statement.code])
 
 
+def decision_url(statement: Statement, incident: Incident, step: ChainStep) -> str:
+    """Where a step's approvers decide it: the statement page, asking for that step (the page focuses its
+    approval form, or says the step is no longer waiting), scrolled to the form."""
+    return f"{statement_url(statement, incident)}?decide={step.order}#approval-page-{statement.code}"
+
+
 def lock_statement(statement: Statement) -> Statement:
     """The statement row, locked, with its current version and its author (not locked: versions never
     change)."""
