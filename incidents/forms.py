@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -23,6 +23,7 @@ from incidents.models.statement_text import LANGUAGES as STATEMENT_LANGUAGES
 from incidents.models.statement_text import MAX_BODY as MAX_STATEMENT_BODY
 from incidents.models.statement_text import MAX_FILL
 from incidents.models.users import time_zone_choices
+from incidents.typed_time import ROLLOVER_CONFIRM, Typed, TypedTimeField, ask_about_rollover
 from incidents.uploads import MAX_FILES, CleanFile, UploadRejected, clean_upload
 
 
@@ -313,6 +314,10 @@ class StatementCreateForm(forms.Form):
     supersedes = forms.UUIDField(required=False, widget=forms.HiddenInput)
     idempotency_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
+    # The promised next update is a time, asked once here: it fills the text and becomes the deadline when
+    # the statement is published (the publish form does not ask again).
+    next_update_tomorrow = forms.BooleanField(required=False, label=ROLLOVER_CONFIRM)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, label in PLACEHOLDERS.items():
@@ -322,9 +327,26 @@ class StatementCreateForm(forms.Form):
                 label=label,
                 widget=forms.TextInput(attrs={"autocomplete": "off"}),
             )
+        self.fields["fill_next_update_time"] = TypedTimeField(
+            required=False, label=PLACEHOLDERS["next_update_time"]
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        ask_about_rollover(self, "fill_next_update_time", "next_update_tomorrow")
+        return data
 
     def fill(self) -> dict[str, str]:
-        return {name: self.cleaned_data.get(f"fill_{name}") or "" for name in PLACEHOLDERS}
+        """The blanks as typed; the next update is a moment (`next_update_at`), not a text."""
+        return {
+            name: self.cleaned_data.get(f"fill_{name}") or ""
+            for name in PLACEHOLDERS
+            if name != "next_update_time"
+        }
+
+    def next_update_at(self) -> datetime | None:
+        typed = self.cleaned_data.get("fill_next_update_time")
+        return typed.at if isinstance(typed, Typed) else None
 
     def fill_fields(self, names: list[str]) -> list[forms.BoundField]:
         return [self[f"fill_{name}"] for name in names if name in PLACEHOLDERS]
@@ -365,6 +387,18 @@ class StatementPublishForm(StatementVersionForm):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     link = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Link to the post")
+    # Asked only when the text itself promised no time (a template's blank asks it once, when drafting).
+    next_update_at = TypedTimeField(required=False, label="Next update promised at")
+    next_update_tomorrow = forms.BooleanField(required=False, label=ROLLOVER_CONFIRM)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        ask_about_rollover(self, "next_update_at", "next_update_tomorrow")
+        return data
+
+    def promised(self) -> datetime | None:
+        typed = self.cleaned_data.get("next_update_at")
+        return typed.at if isinstance(typed, Typed) else None
 
 
 class StatementWithdrawForm(forms.Form):

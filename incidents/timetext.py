@@ -13,18 +13,38 @@ in that reader's zone, named ("3 Jun, 20:00 CEST"):
 - a page that shows a stored text as text (the replay) restates it for its viewer on the server;
 - a webhook goes to a channel, not a person: the organisation's zone (settings.TIME_ZONE).
 
-Imports nothing of the project (models, services, views and templates all use it).
+Imports nothing of the project but settings (models, services, views and templates all use it).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.utils.html import format_html
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 STAMP = re.compile(r"\b(\d{4})-(\d{2})-(\d{2}) ([01]\d|2[0-3]):([0-5]\d) UTC\b")
+
+
+def organisation_zone() -> tzinfo:
+    """The organisation's zone (settings.TIME_ZONE): for texts with many readers (a chat channel, the
+    public)."""
+    return zone_of(settings.TIME_ZONE)
+
+
+def zone_of(name: str | None) -> tzinfo:
+    """A person's zone by its name (their profile's), else the organisation's, else UTC."""
+    for candidate in (name, settings.TIME_ZONE):
+        if not candidate:
+            continue
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return UTC
 
 
 def stamp(at: datetime) -> str:
@@ -38,6 +58,33 @@ def local(at: datetime, zone: tzinfo, *, date: bool = True) -> str:
     moment = at.astimezone(zone)
     clock = f"{moment:%H:%M} {moment.tzname() or ''}".rstrip()
     return f"{moment.day} {_MONTHS[moment.month - 1]}, {clock}" if date else clock
+
+
+_FULL_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def public_time(at: datetime, zone: tzinfo, *, said_at: datetime) -> str:
+    """A promised time as a public statement says it, in `zone` (the organisation's), named: "18:00 CET"
+    on the day it is said, "09:00 CET on 5 December" for a later day — never "tomorrow", which a reader
+    the next morning would misread."""
+    moment = at.astimezone(zone)
+    clock = f"{moment:%H:%M} {moment.tzname() or ''}".rstrip()
+    if moment.date() == said_at.astimezone(zone).date():
+        return clock
+    return f"{clock} on {moment.day} {_FULL_MONTHS[moment.month - 1]}"
 
 
 def _parse(match: re.Match[str]) -> datetime | None:

@@ -99,7 +99,10 @@ def test_a_pure_template_fill_on_sev3_gets_the_shorter_chain_and_an_edit_the_ful
     cast = make_cast(severity=Severity.SEV3)
     template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
     statement = services.statement_create(
-        incident=cast.incident, actor=cast.drafter, template=template, fill={"next_update_time": "16:00"}
+        incident=cast.incident,
+        actor=cast.drafter,
+        template=template,
+        fill={"incident_title": "a checkout problem", "next_update_time": "16:00"},
     )
     submit(cast, statement)
     assert list(ChainStep.objects.filter(version__statement=statement).values_list("name", flat=True)) == [

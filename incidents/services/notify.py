@@ -16,10 +16,9 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, timedelta, tzinfo
+from datetime import timedelta
 from email.utils import make_msgid
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery import shared_task
 from django.conf import settings
@@ -28,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident, Notification, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
-from incidents.timetext import for_zone
+from incidents.timetext import for_zone, organisation_zone, zone_of
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def notify(
     A notification has one reader: the times in `text` (stamps, incidents.timetext) are restated in the
     recipient's own zone, named, before it is stored — in the bell, the list and the e-mail alike.
     """
-    text = for_zone(text, recipient_zone(user))
+    text = for_zone(text, zone_of(user.time_zone))
     if incident is not None and incident.is_drill:
         text = f"[DRILL] {text}"
     Notification.objects.bulk_create(
@@ -69,24 +68,6 @@ def notify(
             ignore_conflicts=True,
         )
         transaction.on_commit(_kick_outbox)
-
-
-def recipient_zone(user: User) -> tzinfo:
-    """The zone a person reads times in: their profile's, else the organisation's."""
-    for name in (user.time_zone, settings.TIME_ZONE):
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return UTC
-
-
-def organisation_zone() -> tzinfo:
-    """Where a message has no single reader (a chat channel's webhook): the organisation's zone."""
-    try:
-        return ZoneInfo(settings.TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 def _subject(incident: Incident | None, text: str) -> str:

@@ -86,6 +86,17 @@ def team_context(viewer: User, incident: Incident) -> dict[str, Any]:
     }
 
 
+def team_add_preset(incident: Incident, raw_role: str | None) -> dict[str, Any]:
+    """The room opened to add someone in a given role (the fix a stalled approval chain offers): the add
+    form with that role chosen and the person field focused — for those who may change the team."""
+    if not raw_role or not raw_role.isdigit() or not may_manage_team(perms=incident.viewer_perms):
+        return {}
+    role = IncidentRole.objects.filter(pk=int(raw_role), is_command=False).first()
+    if role is None:
+        return {}
+    return {"add_form": AddMemberForm(initial={"role": role.pk}), "focus_add": True, "add_role": role}
+
+
 def _panel(
     request: AuthRequest, incident: Incident, *, error: str = "", status: int = 200, form: Any = None
 ) -> HttpResponse:

@@ -25,8 +25,10 @@ from incidents.services.statements.chains import (
 from incidents.services.statements.common import ChainState, statement_url
 from incidents.services.statements.drafting import (
     StaleDraft,
+    promise_text,
     statement_comment,
     statement_create,
+    statement_create_and_submit,
     statement_save_draft,
     statement_withdraw,
     template_values,
@@ -63,10 +65,12 @@ __all__ = [
     "chain_plan",
     "choose_chain",
     "planned_chain",
+    "promise_text",
     "statement_actions",
     "statement_approve",
     "statement_comment",
     "statement_create",
+    "statement_create_and_submit",
     "statement_publish",
     "statement_reject",
     "statement_save_draft",

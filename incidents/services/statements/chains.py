@@ -204,15 +204,15 @@ def snapshot(*, plan: ChainPlan, version: StatementVersion, now: datetime) -> li
 
 def planned_chain(
     *, incident: Incident, audience: str, fill_only: bool, author_id: int
-) -> tuple[ApprovalChainTemplate | None, ChainPlan | None, StatementError | None]:
-    """For pages: the chain a version would go through, its plan, or why there is none (never raises)."""
+) -> tuple[ChainPlan | None, StatementError | None]:
+    """For pages: the plan of the chain a version would go through, or why there is none (never raises)."""
     chain = choose_chain(incident=incident, audience=audience, fill_only=fill_only)
     if chain is None:
-        return None, None, StatementError(_NO_CHAIN)
+        return None, StatementError(_NO_CHAIN)
     try:
-        return chain, chain_plan(incident=incident, chain=chain, author_id=author_id), None
+        return chain_plan(incident=incident, chain=chain, author_id=author_id), None
     except StatementError as broken:
-        return chain, None, broken
+        return None, broken
 
 
 _NO_CHAIN = (

@@ -41,7 +41,7 @@ from incidents.services.statements.common import (
     same_version,
 )
 from incidents.services.statements.rules import check_publish, require
-from incidents.timetext import stamp
+from incidents.timetext import local, stamp
 
 S = StatementStatus
 _URL = URLValidator(schemes=["https", "http"])
@@ -111,6 +111,19 @@ def statement_publish(
     approved_at = max(a.decided_at for a in approvals if a.decision == Approval.Decision.APPROVED)
     if published_at < approved_at - timedelta(minutes=1):
         raise TextRefused("It cannot have gone out before its last approval; check the time.")
+    promised = version.next_update_at  # asked once, when the text was drafted: it says this time
+    if promised is not None:
+        said = local(promised, timezone.get_current_timezone())
+        if next_update_at is not None and abs(next_update_at - promised) > timedelta(minutes=1):
+            raise TextRefused(
+                f"v{version.number} itself promises the next update by {said}; that is the time."
+            )
+        if promised <= now:
+            raise TextRefused(
+                f"v{version.number} promises the next update by {said}, which has passed. Save a new version "
+                "with a later time (it goes through the chain again) before publishing."
+            )
+        next_update_at = promised
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
         raise TextRefused("The promised next update must be later than now and within a week.")
     link = link.strip()
