@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.models import (
     PLACEHOLDERS,
@@ -31,22 +32,46 @@ def _role_choices() -> Any:
     return IncidentRole.objects.filter(is_command=False)
 
 
+def person_choice(user: User) -> str:
+    """How a picked person reads in a field: their name and e-mail ("Priya Raman <priya@…>")."""
+    return f"{user.display_name} <{user.email}>" if user.display_name else user.email
+
+
 class PersonField(forms.CharField):
-    """A person picked by e-mail (the type-ahead fills it in); cleans to an active User."""
+    """A person picked by name or e-mail (the type-ahead offers "Name <e-mail>"); cleans to an active User.
+
+    An e-mail (alone or in angle brackets) names exactly one person; a name typed in full does too when
+    only one active person has it — several, and the field asks which, by e-mail."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 254)
         super().__init__(**kwargs)
 
     def clean(self, value: Any) -> User | None:
-        raw = super().clean(value)
+        raw = " ".join(str(super().clean(value) or "").split())
         if not raw:
             return None
-        email = raw.split("<")[-1].rstrip(">").strip()  # accepts "Name <email>" from the suggestions too
-        user = User.objects.filter(email__iexact=email, is_active=True).first()
-        if user is None:
-            raise forms.ValidationError(f"Nobody with an active account uses “{email}”.")
-        return user
+        people = User.objects.filter(is_active=True)
+        if "@" in raw:
+            email = raw.split("<")[-1].rstrip(">").strip()
+            user = people.filter(email__iexact=email).first()
+            if user is None:
+                raise forms.ValidationError(
+                    _("Nobody with an active account uses “%(email)s”.") % {"email": email}
+                )
+            return user
+        named = list(people.filter(display_name__iexact=raw).order_by("email")[:5])
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise forms.ValidationError(
+                _("Several people are called “%(name)s”: choose one by e-mail (%(emails)s).")
+                % {"name": raw, "emails": ", ".join(u.email for u in named)}
+            )
+        raise forms.ValidationError(
+            _("Nobody active is called “%(name)s”. Type part of a name or e-mail and pick from the list.")
+            % {"name": raw}
+        )
 
 
 class SeverityRadio(forms.RadioSelect):
@@ -116,7 +141,7 @@ class DeclareForm(forms.Form):
             self.fields[f"person_{slot.pk}"] = PersonField(
                 required=False,
                 label=slot.role.name,
-                initial=slot.person.email if slot.person and slot.person.is_active else "",
+                initial=person_choice(slot.person) if slot.person and slot.person.is_active else "",
                 widget=forms.TextInput(
                     attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "Nobody yet"}
                 ),
@@ -124,7 +149,7 @@ class DeclareForm(forms.Form):
             self.fields[f"backup_{slot.pk}"] = PersonField(
                 required=False,
                 label=f"Backup for {slot.role.name}",
-                initial=slot.backup.email if slot.backup and slot.backup.is_active else "",
+                initial=person_choice(slot.backup) if slot.backup and slot.backup.is_active else "",
                 widget=forms.TextInput(
                     attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "No backup"}
                 ),

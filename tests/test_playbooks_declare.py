@@ -316,8 +316,8 @@ def test_a_proposed_person_who_has_left_is_not_prefilled(manager_client, playboo
     people["erik"].is_active = False
     people["erik"].save(update_fields=["is_active"])
     html = manager_client.get(reverse("incidents:declare"), {"playbook": str(playbook.code)}).content.decode()
-    assert 'value="erik@northwind.example"' not in html
-    assert 'value="sofia@northwind.example"' in html  # the backup is still proposed
+    assert "erik@northwind.example&gt;" not in html
+    assert "sofia@northwind.example&gt;" in html  # the backup is still proposed
     slot = playbook.latest().roles.get(role__slug="comms-lead")
     response = declare_post(manager_client, playbook, **{f"person_{slot.pk}": ""})
     assert response.status_code == 302
