@@ -133,20 +133,23 @@ class DeclareForm(forms.Form):
     )
 
     def __init__(self, *args: Any, team: Any = (), **kwargs: Any) -> None:
-        """`team`: the playbook's role slots (PlaybookRole rows); each gets a person and a backup field,
-        pre-filled with the playbook's proposal. With a playbook, the scenario comes from it."""
+        """`team`: the playbook's role slots (PlaybookRole rows, and unsaved ones for roles its approval
+        chains need); each gets a person and a backup field, pre-filled with the proposal (`proposed`, else
+        the playbook's person). With a playbook, the scenario comes from it."""
         super().__init__(*args, **kwargs)
         self.team_slots = list(team)
         for slot in self.team_slots:
-            self.fields[f"person_{slot.pk}"] = PersonField(
+            key = self.slot_key(slot)
+            person = getattr(slot, "proposed", None) or slot.person
+            self.fields[f"person_{key}"] = PersonField(
                 required=False,
                 label=slot.role.name,
-                initial=person_choice(slot.person) if slot.person and slot.person.is_active else "",
+                initial=person_choice(person) if person and person.is_active else "",
                 widget=forms.TextInput(
                     attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "Nobody yet"}
                 ),
             )
-            self.fields[f"backup_{slot.pk}"] = PersonField(
+            self.fields[f"backup_{key}"] = PersonField(
                 required=False,
                 label=f"Backup for {slot.role.name}",
                 initial=person_choice(slot.backup) if slot.backup and slot.backup.is_active else "",
@@ -157,15 +160,27 @@ class DeclareForm(forms.Form):
         if self.team_slots or self.initial.get("playbook"):  # the view sets it only for a real playbook
             self.fields["scenario"].required = False
 
+    @staticmethod
+    def slot_key(slot: Any) -> str:
+        """A playbook slot by its id; a role the chains need (not a row) by its role."""
+        return str(slot.pk) if slot.pk else f"role{slot.role_id}"
+
     def team_rows(self) -> list[tuple[Any, forms.BoundField, forms.BoundField]]:
-        return [(slot, self[f"person_{slot.pk}"], self[f"backup_{slot.pk}"]) for slot in self.team_slots]
+        return [
+            (slot, self[f"person_{self.slot_key(slot)}"], self[f"backup_{self.slot_key(slot)}"])
+            for slot in self.team_slots
+        ]
 
     def team_choices(self) -> list[tuple[Any, Any, Any]]:
         """(slot, person, backup) as the declarer left them; nothing when they unticked the team."""
         if not self.cleaned_data.get("accept_team"):
             return []
         return [
-            (slot, self.cleaned_data.get(f"person_{slot.pk}"), self.cleaned_data.get(f"backup_{slot.pk}"))
+            (
+                slot,
+                self.cleaned_data.get(f"person_{self.slot_key(slot)}"),
+                self.cleaned_data.get(f"backup_{self.slot_key(slot)}"),
+            )
             for slot in self.team_slots
         ]
 
@@ -178,9 +193,10 @@ class DeclareForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         for slot in self.team_slots:
-            person, backup = data.get(f"person_{slot.pk}"), data.get(f"backup_{slot.pk}")
+            key = self.slot_key(slot)
+            person, backup = data.get(f"person_{key}"), data.get(f"backup_{key}")
             if person is not None and backup is not None and person.pk == backup.pk:
-                self.add_error(f"backup_{slot.pk}", "Nobody can be their own backup.")
+                self.add_error(f"backup_{key}", "Nobody can be their own backup.")
         return data
 
     def clean_title(self) -> str:

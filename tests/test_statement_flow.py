@@ -186,7 +186,7 @@ def test_a_stalled_chain_is_refused_at_submit_with_its_fix_and_nothing_changes(s
         room = client.get(fix.split("#")[0]).content.decode()
         assert f'<option value="{role.pk}" selected>' in room
         assert re.search(r'<input type="text" id="add-person"[^>]* autofocus', room)
-        assert "The approval chain needs a Communications lead" in room
+        assert "The approval chain needs someone as Communications lead" in room
 
 
 def test_a_time_that_rolled_over_to_tomorrow_is_asked_about_before_it_is_saved(seeded, client):

@@ -34,7 +34,7 @@ from incidents.services.statements.drafting import (
     template_values,
 )
 from incidents.services.statements.publishing import PublishResult, statement_publish
-from incidents.services.statements.rules import ChainStalled, StepNeed, withdraw_perm
+from incidents.services.statements.rules import ChainStalled, StepNeed, a_role, withdraw_perm
 from incidents.services.statements.selectors import (
     ApprovalProgress,
     StatementActions,
@@ -60,6 +60,7 @@ __all__ = [
     "StepNeed",
     "StepState",
     "StepView",
+    "a_role",
     "approval_progress",
     "awaiting",
     "chain_plan",

@@ -185,8 +185,13 @@ class ChainStalled(StatementError):
         self.step = step
 
 
+def a_role(name: str) -> str:
+    """ "a Legal reviewer", "an Executive approver"."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _holder(step: StepNeed) -> str:
-    return f"a {step.role_name}" if step.role_name else "one of its named approvers"
+    return a_role(step.role_name) if step.role_name else "one of its named approvers"
 
 
 def check_chain_can_complete(

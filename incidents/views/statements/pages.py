@@ -39,6 +39,7 @@ from incidents.services.statements import (
     ChainStalled,
     ChainState,
     StepState,
+    a_role,
     approval_progress,
     awaiting,
     planned_chain,
@@ -113,11 +114,11 @@ def fix_for(stalled: ChainStalled | None, incident: Incident) -> dict[str, str] 
     if may_manage_team(perms=incident.viewer_perms):
         return {
             "url": f"{incident.room_url}?add_role={stalled.step.role_id}#team-panel",
-            "label": f"Add a {role}",
+            "label": f"Add {a_role(role)}",
         }
     commander = incident.commander
     who = str(commander) if commander is not None else "the incident commander"
-    return {"url": "", "label": f"Ask {who} to add a {role} to the team."}
+    return {"url": "", "label": f"Ask {who} to add {a_role(role)} to the team."}
 
 
 def chain_context(incident: Incident, *, audience: str, fill_only: bool, author: User) -> dict[str, Any]:
