@@ -43,8 +43,9 @@ def statement_url(statement: Statement, incident: Incident | None = None) -> str
 
 def decision_url(statement: Statement, incident: Incident, step: ChainStep) -> str:
     """Where a step's approvers decide it: the statement page, asking for that step (the page focuses its
-    approval form, or says the step is no longer waiting), scrolled to the form."""
-    return f"{statement_url(statement, incident)}?decide={step.order}#approval-page-{statement.code}"
+    approval button — which scrolls it into view — or says the step is no longer waiting). No #fragment:
+    browsers skip autofocus on a page that has a target element."""
+    return f"{statement_url(statement, incident)}?decide={step.order}"
 
 
 def lock_statement(statement: Statement) -> Statement:

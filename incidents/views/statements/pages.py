@@ -113,7 +113,8 @@ def fix_for(stalled: ChainStalled | None, incident: Incident) -> dict[str, str] 
     role = stalled.step.role_name
     if may_manage_team(perms=incident.viewer_perms):
         return {
-            "url": f"{incident.room_url}?add_role={stalled.step.role_id}#team-panel",
+            # No #fragment: a page with a target element skips autofocus, and the person field has it.
+            "url": f"{incident.room_url}?add_role={stalled.step.role_id}",
             "label": f"Add {a_role(role)}",
         }
     commander = incident.commander
