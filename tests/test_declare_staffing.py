@@ -30,7 +30,8 @@ def playbook(manager, people):
 
 
 def _page(client, playbook) -> str:
-    return client.get(reverse("incidents:declare"), {"playbook": str(playbook.code)}, **HX).content.decode()
+    response = client.get(reverse("incidents:declare"), {"playbook": str(playbook.code)}, **HX)
+    return str(response.content.decode())
 
 
 def _executive_field(html: str) -> re.Match[str] | None:
