@@ -11,6 +11,7 @@ from django.urls import reverse
 from incidents import services
 from incidents.models import Incident, IncidentRole, RoleAssignment
 from incidents.playbooks import declaring
+from incidents.playbooks.models import PlaybookRole
 from tests.factories import IncidentFactory, give_role
 from tests.factories_playbooks import DECLARE_TABLES, HX, declare_post, make_people, make_playbook
 from tests.helpers import snapshot
@@ -109,3 +110,18 @@ def test_the_staffing_rule_is_the_submit_rule(manager, playbook, people):
     staffing = declaring.chain_staffing(version, slots, severity="sev2", declarer=manager)
     assert [s.role_id for s in staffing.extra] == [executive.pk]
     assert any("Step 2 (Communications lead)" in gap for gap in staffing.gaps)
+
+
+@pytest.mark.django_db
+def test_someone_proposed_for_a_role_outside_the_chain_may_still_approve(manager, playbook, people):
+    """Daniel is the playbook's scribe; he held Executive most often, so he is proposed for it too."""
+    give_role(IncidentFactory.create(declared_by=manager), people["daniel"], "executive")
+    version = playbook.latest()
+    slots = list(version.roles.select_related("role", "person", "backup"))
+    scribe = PlaybookRole(
+        version=version, role=IncidentRole.objects.get(slug="scribe"), person=people["daniel"]
+    )
+    staffing = declaring.chain_staffing(version, [*slots, scribe], severity="sev2", declarer=manager)
+    [executive] = staffing.extra
+    assert executive.proposed == people["daniel"]  # type: ignore[attr-defined]
+    assert staffing.gaps == []

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, F, Prefetch
+from django.utils.translation import gettext as _
 
 from incidents.models import (
     ApprovalChainTemplate,
@@ -215,8 +216,9 @@ def chain_staffing(
     proposed: dict[int, User | None] = {
         slot.role_id: slot.person for slot in slots if slot.person is not None and slot.person.is_active
     }
-    taken = {u.pk for u in proposed.values() if u is not None}
     wanted = {st.role_id for c in chains for st in c.steps.all() if st.role_id is not None}
+    # Who already decides a step: not proposed for another (a scribe may well be the lawyer too).
+    taken = {u.pk for role_id, u in proposed.items() if u is not None and role_id in wanted}
     ranked = _held_most_often({r for r in wanted if proposed.get(r) is None})
     extra: list[PlaybookRole] = []
     for chain in chains:
@@ -257,10 +259,13 @@ def chain_staffing(
             check_chain_can_complete(needs, author_id=0)
         except ChainStalled as stalled:
             gap = stalled.step
-            who = a_role(gap.role_name) if gap.role_name else "an approver"
+            who = a_role(gap.role_name) if gap.role_name else _("an approver")
             gaps.append(
-                f"Step {gap.order} ({gap.name}) of “{chain.name}” would have nobody: name {who} below, "
-                "or every statement will wait for one."
+                _(
+                    "Step %(order)d (%(name)s) of “%(chain)s” would have nobody: name %(who)s below, or every "
+                    "statement will wait for one."
+                )
+                % {"order": gap.order, "name": gap.name, "chain": chain.name, "who": who}
             )
     return ChainStaffing(chains=chains, extra=extra, gaps=gaps)
 
@@ -274,10 +279,13 @@ def unstaffed_steps(incident: Incident, staffing: ChainStaffing | None) -> list[
         plan = chain_plan(incident=incident, chain=chain, author_id=0, with_people=False)
         if plan.stalled is not None:
             step = plan.stalled.step
-            who = a_role(step.role_name) if step.role_name else "an approver"
+            who = a_role(step.role_name) if step.role_name else _("an approver")
             gaps.append(
-                f"Nobody on the team can decide step {step.order} ({step.name}) of “{chain.name}” yet: "
-                f"add {who} in the room before the first statement is submitted."
+                _(
+                    "Nobody on the team can decide step %(order)d (%(name)s) of “%(chain)s” yet: add %(who)s "
+                    "in the room before the first statement is submitted."
+                )
+                % {"order": step.order, "name": step.name, "chain": chain.name, "who": who}
             )
     return gaps
 

@@ -83,7 +83,7 @@ class _Due(forms.Form):
     today — which the form asks about before saving), a time and a day, or a full date and time."""
 
     due_at = forms.DateTimeField(
-        required=False, error_messages={"invalid": "Give the new time as date and time."}
+        required=False, error_messages={"invalid": _("Give the new time as date and time.")}
     )
     due_time = forms.CharField(required=False, max_length=32)
     due_date = forms.CharField(required=False, max_length=10)
@@ -109,7 +109,7 @@ class _Due(forms.Form):
 class RescheduleForm(_Versioned, _Due):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        self.resolve_due(data, "Choose the new due time.")
+        self.resolve_due(data, _("Choose the new due time."))
         return data
 
 
@@ -128,11 +128,11 @@ class TaskForm(_Due):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        self.resolve_due(data, "Choose when it is due.")
+        self.resolve_due(data, _("Choose when it is due."))
         if self.errors:  # one thing at a time: the fields first
             return data
         if data["due_at"] <= timezone.now():
-            self.add_error("due_time", "Choose a time in the future.")
+            self.add_error("due_time", _("Choose a time in the future."))
         elif not self.incident.is_open:
             self.add_error(None, "The incident is over; tasks go into the post-incident review.")
         return data

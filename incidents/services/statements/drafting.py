@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
@@ -109,7 +110,7 @@ def promise_text(at: datetime, *, said_at: datetime) -> str:
 
 def _check_promise(at: datetime, now: datetime) -> None:
     if not now < at <= now + timedelta(days=7):
-        raise TextRefused("The next update must be promised for later than now and within a week.")
+        raise TextRefused(_("The next update must be promised for later than now and within a week."))
 
 
 def _carried_promise(previous: StatementVersion | None, canonical: str) -> datetime | None:
@@ -243,7 +244,7 @@ def statement_create(
     ):
         incident.public_label = public_label
         Incident.objects.filter(pk=incident.pk).update(public_label=public_label)
-        named = f" The incident's public name is now “{public_label}”."
+        named = " " + _("The incident's public name is now “%(name)s”.") % {"name": public_label}
     origin = ""
     if template is not None:
         origin = f" from the template “{template.name}”"

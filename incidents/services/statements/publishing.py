@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
@@ -120,8 +121,11 @@ def statement_publish(
             )
         if promised <= now:
             raise TextRefused(
-                f"v{version.number} promises the next update by {said}, which has passed. Save a new version "
-                "with a later time (it goes through the chain again) before publishing."
+                _(
+                    "v%(n)d promises the next update by %(at)s, which has passed. Save a new version with a "
+                    "later time (it goes through the chain again) before publishing."
+                )
+                % {"n": version.number, "at": said}
             )
         next_update_at = promised
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):

@@ -11,6 +11,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from incidents.models import (
     Approval,
     ChainStep,
@@ -191,7 +194,7 @@ def a_role(name: str) -> str:
 
 
 def _holder(step: StepNeed) -> str:
-    return a_role(step.role_name) if step.role_name else "one of its named approvers"
+    return a_role(step.role_name) if step.role_name else _("one of its named approvers")
 
 
 def check_chain_can_complete(
@@ -212,15 +215,26 @@ def check_chain_can_complete(
         short = step.required - len(free[step.order])
         if author_id in step.eligible and not step.allow_self_approval:
             raise ChainStalled(
-                f"Step {step.order} ({step.name}) would have nobody to decide it but the author of the text, "
-                "and nobody approves their own text (separation of duties). "
-                f"Add {_holder(step)} to the team first; nothing was submitted.",
+                _(
+                    "Step %(order)d (%(name)s) would have nobody to decide it but the author of the text, and "
+                    "nobody approves their own text (separation of duties). Add %(holder)s to the team "
+                    "first; nothing was submitted."
+                )
+                % {"order": step.order, "name": step.name, "holder": _holder(step)},
                 step=step,
             )
-        more = f"{short} more" if step.required > 1 else "nobody"
+        who = ngettext("%(n)d more person", "%(n)d more people", short) % {"n": short}
         raise ChainStalled(
-            f"Step {step.order} ({step.name}) has {more} who may decide it: it needs {_holder(step)} on the "
-            f"team with a role that may approve. Add one first; nothing was submitted.",
+            _(
+                "Step %(order)d (%(name)s) has %(who)s who may decide it: it needs %(holder)s on the team "
+                "with a role that may approve. Add one first; nothing was submitted."
+            )
+            % {
+                "order": step.order,
+                "name": step.name,
+                "who": who if step.required > 1 else _("nobody"),
+                "holder": _holder(step),
+            },
             step=step,
         )
     if not any(s.distinct_approvers for s in steps):
@@ -229,9 +243,19 @@ def check_chain_can_complete(
     if unfilled is not None:
         others = ", ".join(sorted(names.get(p, f"#{p}") for p in free[unfilled.order]))
         raise ChainStalled(
-            f"Step {unfilled.order} ({unfilled.name}) has nobody left to decide it: each step needs a "
-            f"different person, and its approvers ({others}) are needed for other steps. "
-            f"Add another {unfilled.role_name or 'approver'} to the team first; nothing was submitted.",
+            _(
+                "Step %(order)d (%(name)s) has nobody left to decide it: each step needs a different person, "
+                "and its approvers (%(others)s) are needed for other steps. Add %(holder)s to the team "
+                "first; nothing was submitted."
+            )
+            % {
+                "order": unfilled.order,
+                "name": unfilled.name,
+                "others": others,
+                "holder": _("another %(role)s") % {"role": unfilled.role_name}
+                if unfilled.role_name
+                else _("another approver"),
+            },
             step=unfilled,
         )
 

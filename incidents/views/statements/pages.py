@@ -115,11 +115,14 @@ def fix_for(stalled: ChainStalled | None, incident: Incident) -> dict[str, str] 
         return {
             # No #fragment: a page with a target element skips autofocus, and the person field has it.
             "url": f"{incident.room_url}?add_role={stalled.step.role_id}",
-            "label": f"Add {a_role(role)}",
+            "label": _("Add %(role)s") % {"role": a_role(role)},
         }
     commander = incident.commander
-    who = str(commander) if commander is not None else "the incident commander"
-    return {"url": "", "label": f"Ask {who} to add {a_role(role)} to the team."}
+    who = str(commander) if commander is not None else _("the incident commander")
+    return {
+        "url": "",
+        "label": _("Ask %(who)s to add %(role)s to the team.") % {"who": who, "role": a_role(role)},
+    }
 
 
 def chain_context(incident: Incident, *, audience: str, fill_only: bool, author: User) -> dict[str, Any]:
