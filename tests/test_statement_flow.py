@@ -298,3 +298,22 @@ def test_a_draft_page_shows_the_chain_and_offers_no_submit_that_would_stall(seed
         page = client.get(url(other)).content.decode()
         assert "Submit v1 for approval" in page
         assert "Legal Person" in page[page.index('id="chain-plan"') :]
+
+
+def test_a_working_title_may_name_the_incident_as_the_team_does(seeded):
+    """The working title is internal (never published): a template whose text has no {incident_title} still
+    gets a readable title, never a raw placeholder."""
+    cast = make_cast()
+    statement = services.statement_create(
+        incident=cast.incident,
+        actor=cast.drafter,
+        template=StatementTemplate.objects.get(name="Rumour correction — Facebook"),
+        fill={
+            "claim": "a claim",
+            "action": "the facts",
+            "contact": "a link",
+            "next_update_time": "16:00 CET",
+        },
+    )
+    assert statement.title == f"The facts: {cast.incident.title}"
+    assert cast.incident.title not in cv(statement).body

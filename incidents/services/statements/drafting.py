@@ -173,7 +173,8 @@ def statement_create(
         public_label = " ".join(values.get("incident_title", "").split())[:200]
         body = fill_template(template.body, values)
         template_body = canonical_text(template.body)
-        title = title.strip() or _fill_title(template.title, values)
+        # The working title is the team's own (never published): it may name the incident as they do.
+        title = title.strip() or _fill_title(template.title, {"incident_title": incident.title, **values})
         channel, audience, language = template.channel, template.audience, template.language
     else:
         next_update_at = None  # only a template's blank is a promise the text is known to make
