@@ -217,8 +217,8 @@ def check_chain_can_complete(
             raise ChainStalled(
                 _(
                     "Step %(order)d (%(name)s) would have nobody to decide it but the author of the text, and "
-                    "nobody approves their own text (separation of duties). Add %(holder)s to the team "
-                    "first; nothing was submitted."
+                    "nobody approves their own text (separation of duties). Add %(holder)s to the team, "
+                    "then submit."
                 )
                 % {"order": step.order, "name": step.name, "holder": _holder(step)},
                 step=step,
@@ -227,7 +227,7 @@ def check_chain_can_complete(
         raise ChainStalled(
             _(
                 "Step %(order)d (%(name)s) has %(who)s who may decide it: it needs %(holder)s on the team "
-                "with a role that may approve. Add one first; nothing was submitted."
+                "with a role that may approve. Add one, then submit."
             )
             % {
                 "order": step.order,
@@ -245,8 +245,8 @@ def check_chain_can_complete(
         raise ChainStalled(
             _(
                 "Step %(order)d (%(name)s) has nobody left to decide it: each step needs a different person, "
-                "and its approvers (%(others)s) are needed for other steps. Add %(holder)s to the team "
-                "first; nothing was submitted."
+                "and its approvers (%(others)s) are needed for other steps. Add %(holder)s to the team, "
+                "then submit."
             )
             % {
                 "order": unfilled.order,
