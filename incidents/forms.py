@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.models import (
     PLACEHOLDERS,
@@ -23,6 +24,7 @@ from incidents.models.statement_text import LANGUAGES as STATEMENT_LANGUAGES
 from incidents.models.statement_text import MAX_BODY as MAX_STATEMENT_BODY
 from incidents.models.statement_text import MAX_FILL
 from incidents.models.users import time_zone_choices
+from incidents.typed_time import ROLLOVER_CONFIRM, Typed, TypedTimeField, ask_about_rollover
 from incidents.uploads import MAX_FILES, CleanFile, UploadRejected, clean_upload
 
 
@@ -30,22 +32,46 @@ def _role_choices() -> Any:
     return IncidentRole.objects.filter(is_command=False)
 
 
+def person_choice(user: User) -> str:
+    """How a picked person reads in a field: their name and e-mail ("Priya Raman <priya@…>")."""
+    return f"{user.display_name} <{user.email}>" if user.display_name else user.email
+
+
 class PersonField(forms.CharField):
-    """A person picked by e-mail (the type-ahead fills it in); cleans to an active User."""
+    """A person picked by name or e-mail (the type-ahead offers "Name <e-mail>"); cleans to an active User.
+
+    An e-mail (alone or in angle brackets) names exactly one person; a name typed in full does too when
+    only one active person has it — several, and the field asks which, by e-mail."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 254)
         super().__init__(**kwargs)
 
     def clean(self, value: Any) -> User | None:
-        raw = super().clean(value)
+        raw = " ".join(str(super().clean(value) or "").split())
         if not raw:
             return None
-        email = raw.split("<")[-1].rstrip(">").strip()  # accepts "Name <email>" from the suggestions too
-        user = User.objects.filter(email__iexact=email, is_active=True).first()
-        if user is None:
-            raise forms.ValidationError(f"Nobody with an active account uses “{email}”.")
-        return user
+        people = User.objects.filter(is_active=True)
+        if "@" in raw:
+            email = raw.split("<")[-1].rstrip(">").strip()
+            user = people.filter(email__iexact=email).first()
+            if user is None:
+                raise forms.ValidationError(
+                    _("Nobody with an active account uses “%(email)s”.") % {"email": email}
+                )
+            return user
+        named = list(people.filter(display_name__iexact=raw).order_by("email")[:5])
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise forms.ValidationError(
+                _("Several people are called “%(name)s”: choose one by e-mail (%(emails)s).")
+                % {"name": raw, "emails": ", ".join(u.email for u in named)}
+            )
+        raise forms.ValidationError(
+            _("Nobody active is called “%(name)s”. Type part of a name or e-mail and pick from the list.")
+            % {"name": raw}
+        )
 
 
 class SeverityRadio(forms.RadioSelect):
@@ -107,23 +133,26 @@ class DeclareForm(forms.Form):
     )
 
     def __init__(self, *args: Any, team: Any = (), **kwargs: Any) -> None:
-        """`team`: the playbook's role slots (PlaybookRole rows); each gets a person and a backup field,
-        pre-filled with the playbook's proposal. With a playbook, the scenario comes from it."""
+        """`team`: the playbook's role slots (PlaybookRole rows, and unsaved ones for roles its approval
+        chains need); each gets a person and a backup field, pre-filled with the proposal (`proposed`, else
+        the playbook's person). With a playbook, the scenario comes from it."""
         super().__init__(*args, **kwargs)
         self.team_slots = list(team)
         for slot in self.team_slots:
-            self.fields[f"person_{slot.pk}"] = PersonField(
+            key = self.slot_key(slot)
+            person = getattr(slot, "proposed", None) or slot.person
+            self.fields[f"person_{key}"] = PersonField(
                 required=False,
                 label=slot.role.name,
-                initial=slot.person.email if slot.person and slot.person.is_active else "",
+                initial=person_choice(person) if person and person.is_active else "",
                 widget=forms.TextInput(
                     attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "Nobody yet"}
                 ),
             )
-            self.fields[f"backup_{slot.pk}"] = PersonField(
+            self.fields[f"backup_{key}"] = PersonField(
                 required=False,
                 label=f"Backup for {slot.role.name}",
-                initial=slot.backup.email if slot.backup and slot.backup.is_active else "",
+                initial=person_choice(slot.backup) if slot.backup and slot.backup.is_active else "",
                 widget=forms.TextInput(
                     attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "No backup"}
                 ),
@@ -131,15 +160,27 @@ class DeclareForm(forms.Form):
         if self.team_slots or self.initial.get("playbook"):  # the view sets it only for a real playbook
             self.fields["scenario"].required = False
 
+    @staticmethod
+    def slot_key(slot: Any) -> str:
+        """A playbook slot by its id; a role the chains need (not a row) by its role."""
+        return str(slot.pk) if slot.pk else f"role{slot.role_id}"
+
     def team_rows(self) -> list[tuple[Any, forms.BoundField, forms.BoundField]]:
-        return [(slot, self[f"person_{slot.pk}"], self[f"backup_{slot.pk}"]) for slot in self.team_slots]
+        return [
+            (slot, self[f"person_{self.slot_key(slot)}"], self[f"backup_{self.slot_key(slot)}"])
+            for slot in self.team_slots
+        ]
 
     def team_choices(self) -> list[tuple[Any, Any, Any]]:
         """(slot, person, backup) as the declarer left them; nothing when they unticked the team."""
         if not self.cleaned_data.get("accept_team"):
             return []
         return [
-            (slot, self.cleaned_data.get(f"person_{slot.pk}"), self.cleaned_data.get(f"backup_{slot.pk}"))
+            (
+                slot,
+                self.cleaned_data.get(f"person_{self.slot_key(slot)}"),
+                self.cleaned_data.get(f"backup_{self.slot_key(slot)}"),
+            )
             for slot in self.team_slots
         ]
 
@@ -152,9 +193,10 @@ class DeclareForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         for slot in self.team_slots:
-            person, backup = data.get(f"person_{slot.pk}"), data.get(f"backup_{slot.pk}")
+            key = self.slot_key(slot)
+            person, backup = data.get(f"person_{key}"), data.get(f"backup_{key}")
             if person is not None and backup is not None and person.pk == backup.pk:
-                self.add_error(f"backup_{slot.pk}", "Nobody can be their own backup.")
+                self.add_error(f"backup_{key}", "Nobody can be their own backup.")
         return data
 
     def clean_title(self) -> str:
@@ -313,6 +355,10 @@ class StatementCreateForm(forms.Form):
     supersedes = forms.UUIDField(required=False, widget=forms.HiddenInput)
     idempotency_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
+    # The promised next update is a time, asked once here: it fills the text and becomes the deadline when
+    # the statement is published (the publish form does not ask again).
+    next_update_tomorrow = forms.BooleanField(required=False, label=ROLLOVER_CONFIRM)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, label in PLACEHOLDERS.items():
@@ -322,9 +368,26 @@ class StatementCreateForm(forms.Form):
                 label=label,
                 widget=forms.TextInput(attrs={"autocomplete": "off"}),
             )
+        self.fields["fill_next_update_time"] = TypedTimeField(
+            required=False, label=PLACEHOLDERS["next_update_time"]
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        ask_about_rollover(self, "fill_next_update_time", "next_update_tomorrow")
+        return data
 
     def fill(self) -> dict[str, str]:
-        return {name: self.cleaned_data.get(f"fill_{name}") or "" for name in PLACEHOLDERS}
+        """The blanks as typed; the next update is a moment (`next_update_at`), not a text."""
+        return {
+            name: self.cleaned_data.get(f"fill_{name}") or ""
+            for name in PLACEHOLDERS
+            if name != "next_update_time"
+        }
+
+    def next_update_at(self) -> datetime | None:
+        typed = self.cleaned_data.get("fill_next_update_time")
+        return typed.at if isinstance(typed, Typed) else None
 
     def fill_fields(self, names: list[str]) -> list[forms.BoundField]:
         return [self[f"fill_{name}"] for name in names if name in PLACEHOLDERS]
@@ -365,6 +428,18 @@ class StatementPublishForm(StatementVersionForm):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     link = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Link to the post")
+    # Asked only when the text itself promised no time (a template's blank asks it once, when drafting).
+    next_update_at = TypedTimeField(required=False, label="Next update promised at")
+    next_update_tomorrow = forms.BooleanField(required=False, label=ROLLOVER_CONFIRM)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        ask_about_rollover(self, "next_update_at", "next_update_tomorrow")
+        return data
+
+    def promised(self) -> datetime | None:
+        typed = self.cleaned_data.get("next_update_at")
+        return typed.at if isinstance(typed, Typed) else None
 
 
 class StatementWithdrawForm(forms.Form):

@@ -89,7 +89,10 @@ def test_edit_a_playbook_run_a_drill_see_injects_live_and_read_the_after_action_
     # has its own browser tests); the summary then has something to measure.
     template = StatementTemplate.objects.get(name="Checkout outage: Holding (X)")
     statement = services.statement_create(
-        incident=incident, actor=manager, template=template, fill={"next_update_time": "16:00 CET"}
+        incident=incident,
+        actor=manager,
+        template=template,
+        fill={"incident_title": "a checkout problem", "next_update_time": "16:00 CET"},
     )
     statement = services.statement_submit(statement=statement, actor=manager, version_number=1)
     for person in (people["priya"], people["erik"], people["daniel"]):

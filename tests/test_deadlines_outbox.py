@@ -121,7 +121,7 @@ def test_reminder_email_goes_through_smtp_once(smtp, manager):
     body = message.get_content()
     assert "[DRILL]" in body
     assert "First public response" in body
-    assert "is due at 09:30 UTC" in body
+    assert "is due at 2 Mar, 10:30 CET" in body  # the recipient's zone (Europe/Warsaw), named
     assert incident.room_url in body
     assert OutboundEmail.objects.get().sent_at is not None
 
@@ -157,7 +157,10 @@ def test_webhook_is_signed_retried_with_back_off_and_never_duplicated(receiver, 
     assert first[1] == second[1]  # the retry carries the same message
     headers, body = second
     payload = json.loads(body)
-    assert payload["text"].startswith(f"{incident.reference}: “First public response” is due at 09:30 UTC")
+    # A channel has many readers: the organisation's zone (settings.TIME_ZONE), named.
+    assert payload["text"].startswith(
+        f"{incident.reference}: “First public response” is due at 2 Mar, 09:30 UTC"
+    )
     assert payload["incident"] == incident.reference
     assert payload["kind"] == "before"
     assert payload["drill"] is False

@@ -283,7 +283,9 @@ def test_query_counts_do_not_grow_with_the_playbook(
     declaring.declare_from_playbook(actor=manager, version=playbook.latest(), title="One", severity="sev3")
     bigger = Playbook.objects.get(name="Data breach")  # seeded: more tasks, roles, templates, contacts
     for p in (playbook, bigger):
-        with django_assert_max_num_queries(10):
+        # 10, plus a fixed 5 for the approvals' staffing (declaring.chain_staffing: the chains, their steps
+        # and named approvers, the templates' audiences, who held the missing roles most often).
+        with django_assert_max_num_queries(15):
             assert (
                 manager_client.get(reverse("incidents:declare"), {"playbook": str(p.code)}).status_code == 200
             )
@@ -316,8 +318,8 @@ def test_a_proposed_person_who_has_left_is_not_prefilled(manager_client, playboo
     people["erik"].is_active = False
     people["erik"].save(update_fields=["is_active"])
     html = manager_client.get(reverse("incidents:declare"), {"playbook": str(playbook.code)}).content.decode()
-    assert 'value="erik@northwind.example"' not in html
-    assert 'value="sofia@northwind.example"' in html  # the backup is still proposed
+    assert "erik@northwind.example&gt;" not in html
+    assert "sofia@northwind.example&gt;" in html  # the backup is still proposed
     slot = playbook.latest().roles.get(role__slug="comms-lead")
     response = declare_post(manager_client, playbook, **{f"person_{slot.pk}": ""})
     assert response.status_code == 302

@@ -24,6 +24,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.playbooks.receivers import playbook_chain
+from incidents.services.statements import ChainStalled
 from tests.factories import IncidentFactory, UserFactory, give_role
 from tests.factories_statements import (
     HOLDING,
@@ -98,7 +99,10 @@ def test_a_pure_template_fill_on_sev3_gets_the_shorter_chain_and_an_edit_the_ful
     cast = make_cast(severity=Severity.SEV3)
     template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
     statement = services.statement_create(
-        incident=cast.incident, actor=cast.drafter, template=template, fill={"next_update_time": "16:00"}
+        incident=cast.incident,
+        actor=cast.drafter,
+        template=template,
+        fill={"incident_title": "a checkout problem", "next_update_time": "16:00"},
     )
     submit(cast, statement)
     assert list(ChainStep.objects.filter(version__statement=statement).values_list("name", flat=True)) == [
@@ -161,8 +165,16 @@ def test_named_approvers_may_approve_without_the_role(cast):
     ceo = UserFactory.create(display_name="The CEO")
     step.users.add(ceo)
     give_role(cast.incident, ceo, "observer")
-    statement = submit(cast, new_statement(cast, audience="press", channel="press_release"))
-    assert ChainStep.objects.get(version__statement=statement).approver_ids == [ceo.pk]
+    draft = new_statement(cast, audience="press", channel="press_release")
+    before = snapshot(STATEMENT_TABLES)
+    with pytest.raises(ChainStalled, match="needs one of its named approvers"):
+        submit(cast, draft)  # the only named approver may not approve: nobody could ever decide it
+    assert snapshot(STATEMENT_TABLES) == before
+    chair = UserFactory.create(display_name="The Chair")
+    step.users.add(chair)
+    give_role(cast.incident, chair, "executive")
+    statement = submit(cast, draft)
+    assert ChainStep.objects.get(version__statement=statement).approver_ids == sorted([ceo.pk, chair.pk])
     with pytest.raises(StatementError, match="needs one of its named approvers"):
         approve(statement, cast.legal)  # may approve in the incident, but is not named
     with pytest.raises(StatementError, match="does not allow"):

@@ -271,7 +271,7 @@ def test_the_summary_line_for_every_state(cast):
         incident=cast.incident,
         actor=cast.drafter,
         template=StatementTemplate.objects.get(name="Holding statement — outage (X)"),
-        fill={"next_update_time": "16:00"},
+        fill={"incident_title": "a checkout problem", "next_update_time": "16:00"},
     )
     assert _mine(template, cast.observer).summary == (
         "Draft by Drafter Person, not submitted · from template “Holding statement — outage (X)”"

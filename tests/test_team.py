@@ -481,8 +481,48 @@ def test_holders_may_hand_over_their_own_role_but_not_others(client, incident, m
 
 def test_people_type_ahead(manager_client, incident, member):
     html = manager_client.get(url(incident, "team-people"), {"person": "erik"}).content.decode()
-    assert f'value="{member.email}"' in html
+    assert f'value="{member.display_name} &lt;{member.email}&gt;"' in html
     assert manager_client.get(url(incident, "team-people"), {"person": "e"}).content.decode().strip() == ""
+
+
+def test_people_are_found_and_added_by_name_as_well_as_by_email(manager_client, incident):
+    """Issue #15: "Priya Raman" → "Nobody … uses". The type-ahead finds her by any words of her name or
+    e-mail, and the form takes her full name, her e-mail, or the suggestion as picked."""
+    priya = UserFactory.create(display_name="Priya Raman", email="priya@example.com")
+    UserFactory.create(display_name="Priya Shah", email="shah@example.com")
+    for typed in ("Priya Raman", "raman priya", "priya@exa", "Priya Raman <priya@example.com>"):
+        html = manager_client.get(url(incident, "team-people"), {"person": typed}).content.decode()
+        assert "priya@example.com" in html, typed
+        assert "shah@example.com" not in html, typed  # every word must fit
+    legal = IncidentRole.objects.get(slug="legal")
+    for n, typed in enumerate(["  priya   RAMAN ", "Priya Raman <priya@example.com>", "PRIYA@example.com"]):
+        RoleAssignment.objects.filter(incident=incident, user=priya).update(ended_at=timezone.now())
+        response = manager_client.post(
+            url(incident, "team-add"), {"person": typed, "role": legal.pk}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 200, (typed, response.content.decode()[:300])
+        assert RoleAssignment.objects.current().filter(incident=incident, user=priya, role=legal).exists(), n
+
+
+def test_a_name_that_fits_nobody_or_several_people_is_refused_and_changes_nothing(manager_client, incident):
+    UserFactory.create(display_name="Alex Kim", email="alex1@example.com")
+    UserFactory.create(display_name="Alex Kim", email="alex2@example.com")
+    legal = IncidentRole.objects.get(slug="legal")
+    before = snapshot()
+    for typed, said in [
+        (
+            "Alex Kim",
+            "Several people are called “Alex Kim”: choose one by e-mail (alex1@example.com, alex2@example.com).",
+        ),
+        ("Nobody Known", "Nobody active is called “Nobody Known”."),
+        ("ghost@example.com", "Nobody with an active account uses “ghost@example.com”."),
+    ]:
+        response = manager_client.post(
+            url(incident, "team-add"), {"person": typed, "role": legal.pk}, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 422
+        assert said in response.content.decode()
+    assert snapshot() == before
 
 
 def test_type_ahead_is_for_the_team_only(member_client, incident):

@@ -126,6 +126,14 @@ class Incident(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     reference = models.CharField(max_length=20, unique=True, editable=False)
     title = models.CharField(max_length=200)
+    # What the public may read about it (a statement template's {incident_title}); the title above is the
+    # team's own words and never fills a public text. Empty until a drafter names it.
+    public_label = models.CharField(
+        "public name",
+        max_length=200,
+        blank=True,
+        help_text="How public statements name the incident (the title is internal and never used for that).",
+    )
     summary = models.TextField(blank=True)
     scenario = models.CharField(max_length=32, choices=Scenario.choices)
     severity = models.CharField(max_length=8, choices=Severity.choices)

@@ -130,7 +130,7 @@ PLACEHOLDERS: dict[str, str] = {
     "company": "Company name",
     "incident_title": "What happened, in a few words",
     "reference": "Incident reference",
-    "next_update_time": "When the next update comes (e.g. 16:00 CET)",
+    "next_update_time": "When the next update comes",
     "affected": "Who is affected",
     "action": "What we are doing about it",
     "contact": "Where people can get help",

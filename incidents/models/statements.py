@@ -285,6 +285,9 @@ class StatementVersion(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The statement's template with only its placeholders filled in: may qualify for a shorter chain.
     from_template_fill_only = models.BooleanField(default=False)
+    # The next update this text promises (its {next_update_time}, asked once when drafting): publishing it
+    # schedules that deadline without asking again. Carried to a new version that still says it.
+    next_update_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["statement", "number"]

@@ -367,6 +367,11 @@ def declare(request: AuthRequest) -> HttpResponse:
         }
     if params.get("drill") == "1":
         initial["is_drill"] = True
+    staffing = None
+    if version is not None:  # the roles its approval chains need, proposed, and the steps with nobody
+        severity = str(params.get("severity") or version.default_severity)
+        staffing = declaring.chain_staffing(version, slots, severity=severity, declarer=request.user)
+        slots += staffing.extra
     form = DeclareForm(request.POST or None, initial=initial, team=slots)
 
     def page(status: int = 200) -> HttpResponse:
@@ -376,6 +381,7 @@ def declare(request: AuthRequest) -> HttpResponse:
             "playbooks": declaring.declare_choices(),
             "severity_meaning": SEVERITY_MEANING,
             "people": _people(),
+            "staffing": staffing,
         }
         return render_page_or_fragment(
             request, "incidents/declare.html", "declare-form", context, status=status
@@ -404,6 +410,8 @@ def declare(request: AuthRequest) -> HttpResponse:
             messages.success(
                 request, f"{incident.reference} declared. {incident.commander} commands it; you are deputy."
             )
+        for gap in declaring.unstaffed_steps(incident, staffing):
+            messages.warning(request, gap)
         if request.htmx:
             return HttpResponseClientRedirect(incident.room_url)
         return redirect(incident.room_url)

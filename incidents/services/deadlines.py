@@ -38,7 +38,8 @@ from incidents.models import (
 from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_act_on_deadline, may_manage_deadlines
-from incidents.services.reminders import at_utc, in_minutes, plan_reminders, record_entry, responsible
+from incidents.services.reminders import in_minutes, plan_reminders, record_entry, responsible
+from incidents.timetext import stamp
 
 
 class DeadlineConflict(Refused):
@@ -157,7 +158,7 @@ def task_add(
         notes=notes,
         actor=actor,
     )
-    record_entry(task, actor, f"{actor} added a task for {owner}: “{task.title}”, due {at_utc(due_at)}.")
+    record_entry(task, actor, f"{actor} added a task for {owner}: “{task.title}”, due {stamp(due_at)}.")
     return task
 
 
@@ -269,9 +270,7 @@ def deadline_reschedule(
     current.snoozed_until = None
     _bump(current, ["due_at", "escalation_level", "snoozed_until"])
     if actor is not None:
-        record_entry(
-            current, actor, f"{actor} moved “{current.title}” from {at_utc(was)} to {at_utc(due_at)}."
-        )
+        record_entry(current, actor, f"{actor} moved “{current.title}” from {stamp(was)} to {stamp(due_at)}.")
     return current
 
 
@@ -298,7 +297,7 @@ def deadline_snooze(
     record_entry(
         current,
         actor,
-        f"{actor or 'The system'} snoozed “{current.title}” by {minutes} min, now due {at_utc(current.due_at)}: "
+        f"{actor or 'The system'} snoozed “{current.title}” by {minutes} min, now due {stamp(current.due_at)}: "
         f"“{reason}”",
     )
     return current
@@ -393,7 +392,8 @@ def on_published(
         return None
     policy = policy_for(incident.severity)
     if next_update_at is not None:
-        due, title = next_update_at, f"Next public update (promised for {at_utc(next_update_at)})"
+        # The time itself is the deadline's due time, which every page shows in its viewer's zone.
+        due, title = next_update_at, "Next public update (as promised)"
     else:
         due, title = published_at + timedelta(minutes=policy.update_cadence_minutes), "Next public update"
     return deadline_create(

@@ -4,7 +4,7 @@ Every outgoing message is a row written in the same transaction as its cause, un
 sent after commit by a worker (and again by a beat sweep if that kick was lost). A retried cause therefore
 never rings a bell, sends an e-mail or posts a webhook twice. The Celery tasks that send them are defined
 here, beside what they run (registered as "incidents.tasks.…", the names the beat schedule uses).
-May import models only.
+May import models and incidents.timetext only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident, Notification, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
+from incidents.timetext import for_zone, organisation_zone, zone_of
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ def notify(
     `key` identifies the cause (e.g. "team-event:42:7"), so the same cause never notifies or e-mails the
     same person twice: one INSERT … ON CONFLICT DO NOTHING on the unique (recipient, key) — one round trip
     (get_or_create takes four, on every reminder a worker fires). Drills say so in every message.
+
+    A notification has one reader: the times in `text` (stamps, incidents.timetext) are restated in the
+    recipient's own zone, named, before it is stored — in the bell, the list and the e-mail alike.
     """
+    text = for_zone(text, zone_of(user.time_zone))
     if incident is not None and incident.is_drill:
         text = f"[DRILL] {text}"
     Notification.objects.bulk_create(
@@ -137,7 +142,9 @@ def webhook_enqueue(*, key: str, text: str, data: dict[str, Any]) -> int:
     """Queue one message for every active organisation webhook (Slack/Teams-compatible: a "text" field).
 
     `key` is unique per endpoint, so a retried cause posts nothing twice. Returns how many rows are new.
+    A channel has many readers: its times are stated in the organisation's zone, named.
     """
+    text = for_zone(text, organisation_zone())
     created = 0
     for endpoint in WebhookEndpoint.objects.filter(is_active=True):
         _, new = WebhookDelivery.objects.get_or_create(

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from celery import Task, shared_task
@@ -47,15 +47,11 @@ from incidents.models import (
 )
 from incidents.services.notify import notify, webhook_enqueue
 from incidents.services.timeline import timeline_record
+from incidents.timetext import stamp
 
 log = logging.getLogger(__name__)
 
 MAX_FIRE_ATTEMPTS = 5
-
-
-def at_utc(at: datetime) -> str:
-    """A time as the timeline and the messages state it: in UTC, named (the page restates it locally)."""
-    return f"{at.astimezone(UTC):%H:%M} UTC"
 
 
 def in_minutes(delta: timedelta) -> str:
@@ -219,12 +215,12 @@ def _message(
         case ReminderKind.BEFORE:
             left = in_minutes(deadline.due_at - now) if deadline.due_at > now else "moments"
             return (
-                f"{ref}: {title} is due at {at_utc(deadline.due_at)} (in {left}) — {who.names}.",
+                f"{ref}: {title} is due at {stamp(deadline.due_at)} (in {left}) — {who.names}.",
                 who.people,
             )
         case ReminderKind.DUE:
             return (
-                f"{ref}: {title} is overdue (was due {at_utc(deadline.due_at)}) — {who.names}.",
+                f"{ref}: {title} is overdue (was due {stamp(deadline.due_at)}) — {who.names}.",
                 who.people,
             )
         case ReminderKind.ESCALATE_BACKUP:

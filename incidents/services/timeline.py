@@ -27,12 +27,14 @@ from django.utils.safestring import SafeString, mark_safe
 from incidents import live
 from incidents.models import Evidence, Incident, TimelineEntry, User
 from incidents.models.errors import InputRefused
+from incidents.timetext import stamps_to_html
 from incidents.uploads import CleanFile
 
 MAX_BODY = 5000
-# Tags that escaped text plus urlize/linebreaks can produce; nh3 removes anything else on the way out.
-_ALLOWED_TAGS = {"a", "br"}
-_ALLOWED_ATTRS = {"a": {"href"}}
+# Tags that escaped text plus urlize/linebreaks and the time stamps can produce; nh3 removes anything else
+# on the way out.
+_ALLOWED_TAGS = {"a", "br", "time"}
+_ALLOWED_ATTRS = {"a": {"href"}, "time": {"datetime", "data-local"}}
 
 
 class TimelineError(InputRefused):
@@ -40,14 +42,17 @@ class TimelineError(InputRefused):
 
 
 def render_body(text: str) -> SafeString:
-    """Escape, keep line breaks, link https URLs — then sanitise the result with an allowlist (nh3).
+    """Escape, keep line breaks, link https URLs, mark time stamps for the viewer's zone — then sanitise the
+    result with an allowlist (nh3).
 
     Escaping first means no user markup survives; nh3 is the belt to those braces (e.g. an href that
-    urlize would accept but a browser should not follow).
+    urlize would accept but a browser should not follow). A stamp ("2026-06-03 18:00 UTC", which is how
+    the system writes a moment into a text: incidents.timetext) becomes a <time data-local> that the room
+    restates in each viewer's zone, like the entry's own time.
     """
     html = linebreaksbr(urlize(escape(text), nofollow=True, autoescape=False), autoescape=False)
     clean = nh3.clean(
-        str(html),
+        stamps_to_html(str(html)),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRS,
         url_schemes={"https", "http", "mailto"},

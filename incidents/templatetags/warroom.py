@@ -1,5 +1,6 @@
 """Formatting for templates: times in the viewer's zone, badges, compact ages, and the dashboard and archive
-rows. Formatting only — what is shown is decided by views and models. May import models only.
+rows. Formatting only — what is shown is decided by views and models. May import models and
+incidents.timetext only.
 
 Every piece of HTML built here goes through `format_html`/`format_html_join`, which escape each value;
 nothing is marked safe by hand.
@@ -23,6 +24,7 @@ from incidents.models import (
     Severity,
     Status,
 )
+from incidents.timetext import for_zone
 
 register = template.Library()
 
@@ -98,6 +100,13 @@ _RESTRICTED_BADGE = format_html(
     ' <span class="badge badge-restricted" title="{}">Restricted</span>',
     "Only the incident team can see this incident",
 )
+
+
+@register.filter
+def local_stamps(value: str | None) -> str:
+    """A stored text with its time stamps ("2026-06-03 18:00 UTC", incidents.timetext) restated in the
+    viewer's zone, named. Plain text out: autoescaping still applies."""
+    return for_zone(value or "", timezone.get_current_timezone())
 
 
 @register.filter

@@ -9,9 +9,8 @@ nothing is changed in any of these cases.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +37,7 @@ from incidents.services.deadlines import (
     task_add,
 )
 from incidents.services.reminders import responsible
+from incidents.typed_time import read_typed, rollover_question
 from incidents.views.actions import Outcome, act
 
 PANEL = "incidents/deadlines/panel.html"
@@ -49,29 +49,13 @@ SNOOZE_CHOICES = [
     (60, "1 hour"),
     (120, "2 hours"),
 ]
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 def promised_time(raw: str, *, now: datetime | None = None) -> datetime | None:
     """A "next update at HH:MM" promise (in the viewer's zone) as the next such moment from now; also takes
     a full local date and time. Empty: no promise. Raises ValueError with a message for the form."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    now = now or timezone.now()
-    zone = timezone.get_current_timezone()
-    match = _HHMM.match(raw)
-    if match:
-        local_now = now.astimezone(zone)
-        at = datetime.combine(local_now.date(), time(int(match[1]), int(match[2])), tzinfo=zone)
-        if at <= local_now:
-            at += timedelta(days=1)  # "next update at 09:00" said at 23:30 means tomorrow morning
-        return at
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError("Give the promised time as HH:MM, e.g. 14:30.") from None
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=zone)
+    typed = read_typed(raw, now=now)
+    return typed.at if typed is not None else None
 
 
 # --- forms ----------------------------------------------------------------------------------------------------
@@ -94,21 +78,46 @@ class SnoozeForm(_Versioned):
     )
 
 
-class RescheduleForm(_Versioned):
+class _Due(forms.Form):
+    """When a deadline is due: a time typed alone ("18:00": the next such time, tomorrow once it has passed
+    today — which the form asks about before saving), a time and a day, or a full date and time."""
+
     due_at = forms.DateTimeField(
-        error_messages={
-            "required": "Choose the new due time.",
-            "invalid": "Give the new time as date and time.",
-        }
+        required=False, error_messages={"invalid": _("Give the new time as date and time.")}
     )
+    due_time = forms.CharField(required=False, max_length=32)
+    due_date = forms.CharField(required=False, max_length=10)
+    due_tomorrow = forms.BooleanField(required=False)
+
+    def resolve_due(self, data: dict[str, Any], missing: str) -> None:
+        """Put the moment meant into `due_at`, or an error (with the rollover question) on `due_time`."""
+        if data.get("due_at") is not None or "due_at" in self.errors:
+            return
+        try:
+            typed = read_typed(data.get("due_time") or "", day=data.get("due_date") or "")
+        except ValueError as exc:
+            self.add_error("due_time", str(exc))
+            return
+        if typed is None:
+            self.add_error("due_time", missing)
+        elif typed.rolled and not data.get("due_tomorrow"):
+            self.add_error("due_time", rollover_question(typed))
+        else:
+            data["due_at"] = typed.at
 
 
-class TaskForm(forms.Form):
+class RescheduleForm(_Versioned, _Due):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.resolve_due(data, _("Choose the new due time."))
+        return data
+
+
+class TaskForm(_Due):
     title = forms.CharField(max_length=200, strip=True, error_messages={"required": "Say what needs doing."})
     owner = forms.ModelChoiceField(
         queryset=User.objects.none(), error_messages={"required": "Choose who does it."}
     )
-    due_at = forms.DateTimeField(error_messages={"required": "Choose when it is due."})
     notes = forms.CharField(max_length=2000, required=False, strip=True)
 
     def __init__(self, *args: Any, incident: Incident, **kwargs: Any) -> None:
@@ -119,10 +128,11 @@ class TaskForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        self.resolve_due(data, _("Choose when it is due."))
         if self.errors:  # one thing at a time: the fields first
             return data
         if data["due_at"] <= timezone.now():
-            self.add_error("due_at", "Choose a time in the future.")
+            self.add_error("due_time", _("Choose a time in the future."))
         elif not self.incident.is_open:
             self.add_error(None, "The incident is over; tasks go into the post-incident review.")
         return data
@@ -162,6 +172,9 @@ def _panel_context(
         rows.append(
             {
                 "d": d,
+                "move_id": f"reschedule-{d.pk}",
+                # The move form that came back with its question (a time that rolled over) keeps it.
+                "move_errors": extra.get("move_errors", []) if extra.get("failed") == d.pk else [],
                 "who": who,
                 "open": d.is_open,
                 "overdue": d.due_at <= now,
@@ -226,6 +239,8 @@ def _answer(
             extra["task_form"] = outcome.form
         if failed is not None and not outcome.ok and outcome.refused is None:
             extra["failed"] = failed
+            if isinstance(outcome.form, RescheduleForm):
+                extra["move_errors"] = outcome.form.errors.get("due_time", [])
         return _panel(
             request, incident, status=outcome.status, notice=outcome.notice, error=outcome.error, **extra
         )

@@ -40,7 +40,7 @@ from incidents.permissions import get_incident_for, may_declare, visible_inciden
 from incidents.rules import may_change_status
 from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
-from incidents.views.team import team_context
+from incidents.views.team import team_add_preset, team_context
 from incidents.views.timeline import timeline_context
 from warroom.launcher.state import read_state
 from warroom.redis import redis_ping
@@ -106,6 +106,7 @@ def room(request: AuthRequest, code: UUID) -> HttpResponse:
         _room_context(request, incident)
         | timeline_context(request, incident)
         | room_statements_context(incident)
+        | team_add_preset(incident, request.GET.get("add_role"))
     )
     return render_page_or_fragment(request, "incidents/room.html", "incident-header", context)
 

@@ -86,6 +86,17 @@ def team_context(viewer: User, incident: Incident) -> dict[str, Any]:
     }
 
 
+def team_add_preset(incident: Incident, raw_role: str | None) -> dict[str, Any]:
+    """The room opened to add someone in a given role (the fix a stalled approval chain offers): the add
+    form with that role chosen and the person field focused — for those who may change the team."""
+    if not raw_role or not raw_role.isdigit() or not may_manage_team(perms=incident.viewer_perms):
+        return {}
+    role = IncidentRole.objects.filter(pk=int(raw_role), is_command=False).first()
+    if role is None:
+        return {}
+    return {"add_form": AddMemberForm(initial={"role": role.pk}), "focus_add": True, "add_role": role}
+
+
 def _panel(
     request: AuthRequest, incident: Incident, *, error: str = "", status: int = 200, form: Any = None
 ) -> HttpResponse:
@@ -231,21 +242,27 @@ def team_leave(request: AuthRequest, code: UUID) -> HttpResponse:
 @require_GET
 @login_required
 def people_search(request: AuthRequest, code: UUID) -> HttpResponse:
-    """Type-ahead for the team forms: active people matching a name or e-mail, as <option>s."""
+    """Type-ahead for the team forms: active people matching a name or e-mail, as <option>s whose value
+    ("Name <e-mail>") the form's PersonField reads back to exactly that person."""
     incident = get_incident_for(request.user, code)
     if not incident.viewer_perms:  # team members only (they hand over their own roles too)
         raise PermissionDenied("Only the incident team can look people up here.")
     query = next(
         (str(v) for k, v in request.GET.items() if k in {"person", "to", "backup", "commander"}), ""
     ).strip()
-    people: list[User] = []
-    if len(query) >= 2:
-        people = list(
-            User.objects.filter(is_active=True)
-            .filter(Q(display_name__icontains=query) | Q(email__icontains=query))
-            .order_by("display_name")[:10]
-        )
-    return render(request, "incidents/_people_options.html", {"people": people})
+    return render(request, "incidents/_people_options.html", {"people": people_matching(query)})
+
+
+def people_matching(query: str, *, limit: int = 10) -> list[User]:
+    """Active people whose name or e-mail holds every word typed ("priya raman", "raman p", "priya@"),
+    in any order — a picked suggestion ("Priya Raman <priya@…>") finds its own person too."""
+    words = query.replace("<", " ").replace(">", " ").split()
+    if len(query.strip()) < 2 or not words:
+        return []
+    people = User.objects.filter(is_active=True)
+    for word in words[:6]:
+        people = people.filter(Q(display_name__icontains=word) | Q(email__icontains=word))
+    return list(people.order_by("display_name", "email")[:limit])
 
 
 @require_GET

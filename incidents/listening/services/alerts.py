@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -21,6 +21,7 @@ from incidents.listening.services import ListeningError, require_manager
 from incidents.listening.services.queue import queue_mentions
 from incidents.models import Incident, OrgRole, Scenario, Severity, TimelineEntry, User
 from incidents.services import incident_declare, notify, timeline_append, timeline_record
+from incidents.timetext import stamp
 
 if TYPE_CHECKING:
     from incidents.playbooks.models import PlaybookVersion
@@ -34,10 +35,11 @@ def alert_url(alert: SpikeAlert) -> str:
 
 
 def describe(alert: SpikeAlert) -> str:
-    """One line for bells, e-mails and the timeline (times in UTC; pages restate them per viewer)."""
+    """One line for bells, e-mails and the timeline. The time is a stamp (incidents.timetext): each bell and
+    e-mail states it in its recipient's zone, the timeline in its viewer's."""
     share = alert.negative_share
     negative = _(", %(share)d%% negative") % {"share": round(share * 100)} if share is not None else ""
-    until = alert.window_end.astimezone(UTC).strftime("%H:%M UTC")
+    until = stamp(alert.window_end)
     if alert.kind == AlertKind.NEGATIVE:
         return _(
             "Negative spike on “%(watch)s”: %(negative)d of %(scored)d scored mentions negative in the hour to "
@@ -181,7 +183,7 @@ def evidence_text(mention: Mention) -> str:
     drill = "[DRILL] " if mention.is_drill else ""
     return (
         f"{drill}{mention.author_handle or '?'} ({_('reach')} {reach}) — {mention.get_platform_display()}, "
-        f"{mention.published_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {mention.get_sentiment_display().lower()}:\n"
+        f"{stamp(mention.published_at)}, {mention.get_sentiment_display().lower()}:\n"
         f"“{mention.text[:1500]}”" + (f"\n{mention.url}" if mention.url else "")
     )
 

@@ -1,30 +1,25 @@
-"""Approvals: choosing the chain, submitting a version to it, approving and rejecting its steps.
+"""Approvals: submitting a version to its chain (chosen and planned in chains.py), approving and rejecting
+its steps.
 
 Submit, approve and reject lock the statement row, then the incident row (so a team change cannot
 interleave with the permission re-check), and re-check everything under the locks: state, version,
 sha256, step order, the actor's role now (`rules.check_decide`). The database backs this up: approvals
 cannot be updated or deleted, and there is one decision per (version, step, approver).
-May import models, permissions, hooks, the deadline, notify and timeline services, and this package's
+May import models, permissions, the deadline, notify and timeline services, and this package's chains,
 common and rules modules.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 import incidents.services.deadlines as deadline_hooks
-from incidents import hooks
 from incidents.models import (
     Approval,
-    ApprovalChainTemplate,
-    ApprovalRule,
     ChainStep,
     Incident,
     IncidentUserObjectPermission,
@@ -41,9 +36,11 @@ from incidents.models.statement_text import check_text
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
 from incidents.services.notify import notify
+from incidents.services.statements.chains import chain_plan, choose_chain, no_chain, snapshot
 from incidents.services.statements.common import (
     ChainState,
     current_version,
+    decision_url,
     lock_incident,
     lock_statement,
     quote,
@@ -65,42 +62,7 @@ class ApprovalResult:
     chain: ChainState | None = None
 
 
-# --- the chain: choice and snapshot ---------------------------------------------------------------------------
-
-
-def choose_chain(*, incident: Incident, audience: str, fill_only: bool) -> ApprovalChainTemplate | None:
-    """The most specific active chain matching the incident's severity and scenario and the audience;
-    its shorter fill chain instead when the version is a pure template fill and that chain matches too.
-
-    A chain the incident's own setup names (hooks.statement_chain: the playbook it was declared from)
-    wins for the audiences it covers."""
-    criteria = {"severity": incident.severity, "audience": audience, "scenario": incident.scenario}
-    chains = list(ApprovalChainTemplate.objects.filter(is_active=True).select_related("fill_chain"))
-    named = next((pk for answer in hooks.statement_chain if (pk := answer(incident)) is not None), None)
-    chosen = [
-        c
-        for c in chains
-        if c.pk == named and not c.fill_only and (not c.audiences or audience in c.audiences)
-    ]
-    candidates = chosen or [c for c in chains if not c.fill_only and c.matches(**criteria)]
-    if not candidates:
-        return None
-    chain = min(candidates, key=lambda c: (-c.specificity, c.sort_order, c.name))
-    fill = chain.fill_chain
-    if fill_only and fill is not None and fill.is_active and fill.matches(**criteria):
-        return fill
-    return chain
-
-
-def _holders(incident: Incident, role_ids: Iterable[int]) -> dict[int, set[int]]:
-    held: dict[int, set[int]] = defaultdict(set)
-    for role_id, user_id in (
-        RoleAssignment.objects.current()
-        .filter(incident=incident, role_id__in=list(role_ids), user__is_active=True)
-        .values_list("role_id", "user_id")
-    ):
-        held[role_id].add(user_id)
-    return held
+# --- who may decide a step now ---------------------------------------------------------------------------------
 
 
 def _standing_now(incident: Incident, role_id: int | None) -> tuple[Exists, Exists, Exists]:
@@ -125,51 +87,6 @@ def _standing(user: User, incident: Incident, role_id: int | None) -> Standing:
         .first()
     ) or (False, False, False)
     return Standing(on_team=bool(row[0]), may_approve=bool(row[1]), holds_role=bool(row[2]))
-
-
-def _snapshot(
-    *, chain: ApprovalChainTemplate, version: StatementVersion, incident: Incident, now: datetime
-) -> list[ChainStep]:
-    templates = list(chain.steps.select_related("role").prefetch_related("users").order_by("order"))
-    if not templates:
-        raise StatementError(
-            f"The approval chain “{chain.name}” has no steps, so nothing could approve this. "
-            "Ask an administrator to fix it under Configuration → Approval chains."
-        )
-    held = _holders(incident, [t.role_id for t in templates if t.role_id is not None])
-    steps = []
-    for index, tpl in enumerate(templates):
-        named = sorted(u.pk for u in tpl.users.all() if u.is_active)
-        if tpl.role_id is None and not named:
-            raise StatementError(
-                f"Step “{tpl.name}” of the chain “{chain.name}” names neither a role nor a person. "
-                "Ask an administrator to fix it."
-            )
-        if tpl.rule == ApprovalRule.ANY:
-            required = 1
-        elif tpl.rule == ApprovalRule.N:
-            required = max(1, tpl.required_count)
-        else:  # everyone who could approve it now (the author excepted, unless the chain allows it)
-            people = set(named) | (held[tpl.role_id] if tpl.role_id is not None else set())
-            if not chain.allow_self_approval:
-                people.discard(version.author_id)
-            required = max(1, len(people))
-        steps.append(
-            ChainStep(
-                version=version,
-                order=index + 1,
-                name=tpl.name,
-                role=tpl.role,
-                approver_ids=named,
-                rule=tpl.rule,
-                required=required,
-                sla_minutes=tpl.sla_minutes,
-                allow_self_approval=chain.allow_self_approval,
-                distinct_approvers=chain.distinct_approvers,
-                activated_at=now if index == 0 else None,
-            )
-        )
-    return ChainStep.objects.bulk_create(steps)
 
 
 def _step_candidates(
@@ -221,7 +138,8 @@ def _notify_step(
     steps: list[ChainStep],
     decisions: list[Approval],
 ) -> None:
-    """Tell the people who may decide `step` that it is theirs now (`decisions`: the version's so far)."""
+    """Tell the people who may decide `step` that it is theirs now (`decisions`: the version's so far). The
+    link opens exactly that decision: the statement page with the step's approval form, focused."""
     for user in _step_candidates(
         incident=incident, step=step, steps=steps, version=version, decisions=decisions
     ):
@@ -232,7 +150,7 @@ def _notify_step(
                 f"Your approval is needed: {statement_label(statement)} v{version.number}, "
                 f"step {step.order} of {len(steps)} ({step.name}), in {incident.reference}."
             ),
-            url=statement_url(statement, incident),
+            url=decision_url(statement, incident, step),
             key=f"statement-step:{step.pk}:{user.pk}",
         )
 
@@ -260,12 +178,14 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
         incident=incident, audience=locked.audience, fill_only=version.from_template_fill_only
     )
     if chain is None:
-        raise StatementError(
-            "No approval chain applies to this statement. Ask an administrator to set one up under "
-            "Configuration → Approval chains."
-        )
+        raise no_chain()
+    # Who may decide each step now, read under the locks (team changes take the incident's): a chain that
+    # nobody but the author could complete is refused here, before anyone is asked to decide.
+    plan = chain_plan(incident=incident, chain=chain, author_id=version.author_id)
+    if plan.stalled is not None:
+        raise plan.stalled
     now = timezone.now()
-    steps = _snapshot(chain=chain, version=version, incident=incident, now=now)
+    steps = snapshot(plan=plan, version=version, now=now)
     locked.status = S.IN_REVIEW
     locked.status_note = ""
     locked.chain_template = chain

@@ -41,6 +41,13 @@ def statement_url(statement: Statement, incident: Incident | None = None) -> str
     return reverse("incidents:statement", args=[code, statement.code])
 
 
+def decision_url(statement: Statement, incident: Incident, step: ChainStep) -> str:
+    """Where a step's approvers decide it: the statement page, asking for that step (the page focuses its
+    approval button — which scrolls it into view — or says the step is no longer waiting). No #fragment:
+    browsers skip autofocus on a page that has a target element."""
+    return f"{statement_url(statement, incident)}?decide={step.order}"
+
+
 def lock_statement(statement: Statement) -> Statement:
     """The statement row, locked, with its current version and its author (not locked: versions never
     change)."""

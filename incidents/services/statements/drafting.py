@@ -1,22 +1,25 @@
-"""Drafting: starting a statement (blank, from a template, as a variant or an update), saving versions of
-its text, commenting on a version, and withdrawing it.
+"""Drafting: starting a statement (blank, from a template, as a variant or an update — and, in one step,
+submitting it), saving versions of its text, commenting on a version, and withdrawing it.
 
 Saving is optimistic: a conditional UPDATE on the statement's `version` counter; exactly one of several
 concurrent saves of the same version wins, the others get StaleDraft carrying both texts. Withdrawing locks
 the statement, then the incident, like the approval services. Versions and comments cannot be updated or
 deleted (database triggers). May import models, permissions, the deadline, notify and timeline services,
-and this package's common and rules modules.
+and this package's approvals, common and rules modules.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
@@ -38,10 +41,17 @@ from incidents.models import (
     canonical_text,
     text_sha256,
 )
-from incidents.models.statement_text import LANGUAGES, check_text, fill_template, is_template_fill
+from incidents.models.statement_text import (
+    LANGUAGES,
+    check_text,
+    fill_template,
+    is_template_fill,
+    template_placeholders,
+)
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
 from incidents.services.notify import notify
+from incidents.services.statements.approvals import statement_submit
 from incidents.services.statements.common import (
     current_version,
     lock_incident,
@@ -60,6 +70,7 @@ from incidents.services.statements.rules import (
     require,
     withdraw_perm,
 )
+from incidents.timetext import organisation_zone, public_time
 
 S = StatementStatus
 MAX_COMMENT = 4000
@@ -80,14 +91,34 @@ class StaleDraft(StatementError):
 
 
 def template_values(incident: Incident, fill: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What the placeholders are filled with: known facts first, then what the drafter typed."""
-    values = {
-        "company": settings.ORGANISATION_NAME,
-        "incident_title": incident.title,
-        "reference": incident.reference,
-    }
+    """What the placeholders are filled with: known public facts first, then what the drafter typed.
+
+    Never the incident's title: it is the team's internal wording and would go out publicly. The blank for
+    the incident takes its public name, once a drafter has given one; until then it stays empty and the
+    drafter must fill it."""
+    values = {"company": settings.ORGANISATION_NAME, "reference": incident.reference}
+    if incident.public_label.strip():
+        values["incident_title"] = incident.public_label.strip()
     values.update({k: v for k, v in (fill or {}).items() if v and v.strip()})
     return values
+
+
+def promise_text(at: datetime, *, said_at: datetime) -> str:
+    """The promised next update as the public text states it: in the organisation's zone, named."""
+    return public_time(at, organisation_zone(), said_at=said_at)
+
+
+def _check_promise(at: datetime, now: datetime) -> None:
+    if not now < at <= now + timedelta(days=7):
+        raise TextRefused(_("The next update must be promised for later than now and within a week."))
+
+
+def _carried_promise(previous: StatementVersion | None, canonical: str) -> datetime | None:
+    """A new version keeps the previous one's promised time while its text still says it."""
+    if previous is None or previous.next_update_at is None:
+        return None
+    said = promise_text(previous.next_update_at, said_at=previous.created_at)
+    return previous.next_update_at if said in canonical else None
 
 
 def _fill_title(title: str, values: Mapping[str, str]) -> str:
@@ -109,9 +140,14 @@ def statement_create(
     master: Statement | None = None,
     supersedes: Statement | None = None,
     idempotency_key: str = "",
+    next_update_at: datetime | None = None,
 ) -> Statement:
     """Start a statement: blank, from a template (placeholders filled), as a variant of a master for
-    another channel, or as an update that will supersede a published statement. Creates v1."""
+    another channel, or as an update that will supersede a published statement. Creates v1.
+
+    `next_update_at` fills the template's {next_update_time} (in the organisation's zone, named) and is
+    kept with the version, so publishing schedules that update without asking for the time again. A
+    {incident_title} filled in becomes the incident's public name, offered to the next statement."""
     Incident.objects.select_for_update().only("id").get(pk=incident.pk)  # serialises replays of the form
     perms = incident_perms(actor, incident)
     require(perms, Perm.DRAFT)
@@ -123,14 +159,25 @@ def statement_create(
     if incident.status == Status.CLOSED:
         raise StatementError("This incident is closed; reopen it before drafting statements.")
     template_body = ""
+    now = timezone.now()
+    public_label = ""
     if template is not None:
         if not template.is_active:
             raise StatementError(f"The template “{template.name}” is no longer in use.")
         values = template_values(incident, fill)
+        if next_update_at is not None:
+            _check_promise(next_update_at, now)
+            values["next_update_time"] = promise_text(next_update_at, said_at=now)
+        if "next_update_time" not in template.placeholders:
+            next_update_at = None  # the text promises nothing: nothing to keep
+        public_label = " ".join(values.get("incident_title", "").split())[:200]
         body = fill_template(template.body, values)
         template_body = canonical_text(template.body)
-        title = title.strip() or _fill_title(template.title, values)
+        # The working title is the team's own (never published): it may name the incident as they do.
+        title = title.strip() or _fill_title(template.title, {"incident_title": incident.title, **values})
         channel, audience, language = template.channel, template.audience, template.language
+    else:
+        next_update_at = None  # only a template's blank is a promise the text is known to make
     # Re-read what the new statement hangs off: the caller's copy may be older than its current state.
     if master is not None:
         master = Statement.objects.select_related("master").get(pk=master.pk)
@@ -161,7 +208,6 @@ def statement_create(
         raise TextRefused("Choose the statement's language.")
     canonical = canonical_text(body)
     check_text(canonical, channel)
-    now = timezone.now()
     statement = Statement.objects.create(
         incident=incident,
         title=title[:200],
@@ -188,8 +234,18 @@ def statement_create(
         author=actor,
         created_at=now,
         from_template_fill_only=template is not None,
+        next_update_at=next_update_at,
     )
     statement.save(update_fields=["current_version"])
+    named = ""
+    if (
+        public_label
+        and public_label != incident.public_label
+        and "incident_title" in template_placeholders(template_body)
+    ):
+        incident.public_label = public_label
+        Incident.objects.filter(pk=incident.pk).update(public_label=public_label)
+        named = " " + _("The incident's public name is now “%(name)s”.") % {"name": public_label}
     origin = ""
     if template is not None:
         origin = f" from the template “{template.name}”"
@@ -197,8 +253,19 @@ def statement_create(
         origin = f" as a {Channel(channel).label} variant of “{master.title}”"
     elif supersedes is not None:
         origin = f" as an update to “{supersedes.title}”"
-    record(incident, actor, f"Statement drafted{origin}: {statement_label(statement)}, v1.")
+    record(incident, actor, f"Statement drafted{origin}: {statement_label(statement)}, v1.{named}")
     return statement
+
+
+@transaction.atomic
+def statement_create_and_submit(*, incident: Incident, actor: User, **create: Any) -> Statement:
+    """Start a statement (as `statement_create`, with its arguments) and submit v1 for approval, in one
+    transaction: a refusal of either — an unfilled blank, a chain nobody but the drafter could complete —
+    changes nothing at all. A replay (double-click) answers with the statement the first click made."""
+    statement = statement_create(incident=incident, actor=actor, **create)
+    version = statement.current_version
+    assert version is not None  # every statement is created with v1
+    return statement_submit(statement=statement, actor=actor, version_number=version.number)
 
 
 def statement_save_draft(*, statement: Statement, actor: User, expected_version: int, body: str) -> Statement:
@@ -249,6 +316,7 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
             author=actor,
             created_at=now,
             from_template_fill_only=is_template_fill(locked.template_body, canonical),
+            next_update_at=_carried_promise(previous, canonical),
         )
         locked.current_version = version
         locked.status = S.DRAFT

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
@@ -41,6 +42,7 @@ from incidents.services.statements.common import (
     same_version,
 )
 from incidents.services.statements.rules import check_publish, require
+from incidents.timetext import local, stamp
 
 S = StatementStatus
 _URL = URLValidator(schemes=["https", "http"])
@@ -110,6 +112,22 @@ def statement_publish(
     approved_at = max(a.decided_at for a in approvals if a.decision == Approval.Decision.APPROVED)
     if published_at < approved_at - timedelta(minutes=1):
         raise TextRefused("It cannot have gone out before its last approval; check the time.")
+    promised = version.next_update_at  # asked once, when the text was drafted: it says this time
+    if promised is not None:
+        said = local(promised, timezone.get_current_timezone())
+        if next_update_at is not None and abs(next_update_at - promised) > timedelta(minutes=1):
+            raise TextRefused(
+                f"v{version.number} itself promises the next update by {said}; that is the time."
+            )
+        if promised <= now:
+            raise TextRefused(
+                _(
+                    "v%(n)d promises the next update by %(at)s, which has passed. Save a new version with a "
+                    "later time (it goes through the chain again) before publishing."
+                )
+                % {"n": version.number, "at": said}
+            )
+        next_update_at = promised
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
         raise TextRefused("The promised next update must be later than now and within a week.")
     link = link.strip()
@@ -140,7 +158,7 @@ def statement_publish(
     )
     if predecessor is not None and predecessor.is_published:
         predecessor.status = S.SUPERSEDED
-        predecessor.status_note = f"Superseded by “{locked.title}”, published {now:%Y-%m-%d %H:%M} UTC."
+        predecessor.status_note = f"Superseded by “{locked.title}”, published {stamp(now)}."
         predecessor.updated_at = now
         predecessor.save(update_fields=["status", "status_note", "updated_at"])
         record(incident, actor, f"{statement_label(predecessor)} is superseded by “{locked.title}”.")

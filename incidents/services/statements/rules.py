@@ -7,9 +7,12 @@ each rule is written once. Pure functions of what they are given: no queries. Ma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec
+
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from incidents.models import (
     Approval,
@@ -155,3 +158,129 @@ def check_decide(
             done = next((s for s in steps if s.pk == other.step_id), None)
             named = f"step {done.order} ({done.name})" if done is not None else "another step"
             raise StatementError(f"You approved {named} of this version; each step needs a different person.")
+
+
+# --- can the chain be completed? -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepNeed:
+    """One step of a chain as it would apply now: how many decisions it needs, and who may decide it now
+    (on the team, allowed to approve, and holding the step's role or named on it — `check_decide`'s test)."""
+
+    order: int
+    name: str
+    role_id: int | None
+    role_name: str  # "" for a step of named approvers only
+    required: int
+    eligible: frozenset[int]
+    allow_self_approval: bool = False
+    distinct_approvers: bool = True
+
+
+class ChainStalled(StatementError):
+    """Some step of the chain could never be decided by anyone but the text's author (or by nobody at all):
+    submitting would leave the statement waiting for ever. Carries the step, for the one-click fix (add a
+    holder of its role)."""
+
+    def __init__(self, message: str, *, step: StepNeed) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+def a_role(name: str) -> str:
+    """ "a Legal reviewer", "an Executive approver"."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _holder(step: StepNeed) -> str:
+    return a_role(step.role_name) if step.role_name else _("one of its named approvers")
+
+
+def check_chain_can_complete(
+    steps: Sequence[StepNeed], *, author_id: int, names: Mapping[int, str] | None = None
+) -> None:
+    """Refuse a chain where some step has no eligible approver other than the text's author.
+
+    Each step needs `required` decisions from its eligible people, never the author's own (unless the chain
+    allows self-approval, as `check_decide` does); where the chain asks for a different person per step,
+    nobody can count for two steps, so the steps must be fillable all at once. Checked by the submit service
+    under the locks and by every page that shows the chain that will apply, with the same needs.
+    """
+    names = names or {}
+    free = {s.order: _candidates(s, author_id) for s in steps}
+    for step in steps:
+        if len(free[step.order]) >= step.required:
+            continue
+        short = step.required - len(free[step.order])
+        if author_id in step.eligible and not step.allow_self_approval:
+            raise ChainStalled(
+                _(
+                    "Step %(order)d (%(name)s) would have nobody to decide it but the author of the text, and "
+                    "nobody approves their own text (separation of duties). Add %(holder)s to the team, "
+                    "then submit."
+                )
+                % {"order": step.order, "name": step.name, "holder": _holder(step)},
+                step=step,
+            )
+        who = ngettext("%(n)d more person", "%(n)d more people", short) % {"n": short}
+        raise ChainStalled(
+            _(
+                "Step %(order)d (%(name)s) has %(who)s who may decide it: it needs %(holder)s on the team "
+                "with a role that may approve. Add one, then submit."
+            )
+            % {
+                "order": step.order,
+                "name": step.name,
+                "who": who if step.required > 1 else _("nobody"),
+                "holder": _holder(step),
+            },
+            step=step,
+        )
+    if not any(s.distinct_approvers for s in steps):
+        return
+    unfilled = _unfillable(steps, free)
+    if unfilled is not None:
+        others = ", ".join(sorted(names.get(p, f"#{p}") for p in free[unfilled.order]))
+        raise ChainStalled(
+            _(
+                "Step %(order)d (%(name)s) has nobody left to decide it: each step needs a different person, "
+                "and its approvers (%(others)s) are needed for other steps. Add %(holder)s to the team, "
+                "then submit."
+            )
+            % {
+                "order": unfilled.order,
+                "name": unfilled.name,
+                "others": others,
+                "holder": _("another %(role)s") % {"role": unfilled.role_name}
+                if unfilled.role_name
+                else _("another approver"),
+            },
+            step=unfilled,
+        )
+
+
+def _candidates(step: StepNeed, author_id: int) -> frozenset[int]:
+    return step.eligible if step.allow_self_approval else step.eligible - {author_id}
+
+
+def _unfillable(steps: Sequence[StepNeed], free: Mapping[int, frozenset[int]]) -> StepNeed | None:
+    """The first step (in order) whose decisions cannot all go to different people while every step keeps
+    its own (bipartite matching by augmenting paths: a few steps and people, so a few microseconds)."""
+    seats = [(s, n) for s in steps for n in range(s.required)]
+    taken: dict[int, int] = {}  # person → seat index
+
+    def place(seat: int, seen: set[int]) -> bool:
+        for person in sorted(free[seats[seat][0].order]):
+            if person in seen:
+                continue
+            seen.add(person)
+            if person not in taken or place(taken[person], seen):
+                taken[person] = seat
+                return True
+        return False
+
+    for index, (step, _n) in enumerate(seats):
+        if not place(index, set()):
+            return step
+    return None

@@ -1,5 +1,6 @@
 """Statements in the browser: `pages` answers the reads (the room's panel, the statement page, the
-approvals queue), `changes` the POSTs (through the one action helper, incidents.views.actions).
+approvals queue), `new` starting a statement (from a template, submitted in the same step), `changes` the
+other POSTs (through the one action helper, incidents.views.actions).
 
 May import models, forms, services and permissions; nothing imports these modules but urls and the room.
 """
@@ -9,13 +10,13 @@ from __future__ import annotations
 from incidents.views.statements.changes import (
     statement_approve,
     statement_comment,
-    statement_new,
     statement_publish,
     statement_reject,
     statement_save,
     statement_submit,
     statement_withdraw,
 )
+from incidents.views.statements.new import statement_new
 from incidents.views.statements.pages import my_approvals, room_statements_context, statement, statements
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Statements to change: start one, save its text, submit, approve, reject, publish, withdraw, comment.
+"""Statements to change: save its text, submit, approve, reject, publish, withdraw, comment (starting one is
+new.py).
 
 Every view looks the incident up once with the permission its action needs (404 invisible, 403 not
 allowed), then runs one service through the action helper (`incidents.views.actions.act`): an invalid form
@@ -17,14 +18,13 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
-from incidents import hooks, services
+from incidents import services
 from incidents.forms import (
     StatementCommentForm,
-    StatementCreateForm,
     StatementDecisionForm,
     StatementPublishForm,
     StatementRejectForm,
@@ -34,14 +34,10 @@ from incidents.forms import (
 )
 from incidents.http import AuthRequest
 from incidents.models import (
-    CHANNEL_LIMITS,
-    Channel,
     Incident,
-    InputRefused,
     Perm,
     Publication,
     Statement,
-    StatementTemplate,
 )
 from incidents.permissions import get_incident_for
 from incidents.services.statements import (
@@ -54,7 +50,6 @@ from incidents.services.statements import (
     word_diff,
 )
 from incidents.views.actions import Outcome, act, form_error
-from incidents.views.deadlines import promised_time
 from incidents.views.statements.pages import (
     IN_QUEUE,
     IN_ROOM,
@@ -88,6 +83,7 @@ def _answer(
     after: Statement | None = None,
     chain: ChainState | None = None,
     publication: Publication | None = None,
+    **extra: Any,
 ) -> HttpResponse:
     """After an action: the fragment of the room panel, the approvals queue or the statement page (htmx),
     or a redirect there with the message (no JavaScript). `after` is the statement as the service left it
@@ -121,112 +117,9 @@ def _answer(
         notice=notice,
         chain=chain,
         publication=publication,
+        **extra,
     )
     return fragment(request, f"{PAGE}#statement-live", context, status=status)
-
-
-# --- start a statement ------------------------------------------------------------------------------------
-
-
-def _templates(incident: Incident) -> list[StatementTemplate]:
-    """Active templates, the incident's scenario first, then the general ones, then the rest — as the
-    sub-apps arrange them (hooks.statement_templates: the incident's playbook templates lead)."""
-    rows = list(StatementTemplate.objects.filter(is_active=True))
-    rank = {incident.scenario: 0, "": 1}
-    templates = sorted(rows, key=lambda t: (rank.get(t.scenario, 2), t.sort_order, t.name))
-    for arrange in hooks.statement_templates:
-        templates = arrange(incident, templates)
-    return templates
-
-
-def _source(incident: Incident, raw: Any, what: str) -> Statement | None:
-    try:
-        code = UUID(str(raw)) if raw else None
-    except ValueError:
-        code = None
-    if code is None:
-        return None
-    found = Statement.objects.select_related("current_version").filter(incident=incident, code=code).first()
-    if found is None:
-        raise Http404(f"No such {what} in this incident.")
-    return found
-
-
-@require_http_methods(["GET", "POST"])
-@login_required
-def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.DRAFT)
-    params = request.POST if request.method == "POST" else request.GET
-    master = _source(incident, params.get("master"), "master statement")
-    supersedes = _source(incident, params.get("supersedes"), "statement")
-    templates = _templates(incident)
-    chosen = next((t for t in templates if str(t.pk) == params.get("template")), None)
-
-    def page(form: StatementCreateForm, *, error: str = "", status: int = 200) -> HttpResponse:
-        context = {
-            "incident": incident,
-            "form": form,
-            "templates": templates if master is None and supersedes is None else [],
-            "chosen": chosen,
-            "fill_fields": form.fill_fields(chosen.placeholders) if chosen else [],
-            "master": master,
-            "supersedes": supersedes,
-            "error": error,
-            "channel_options": [
-                (value, label, CHANNEL_LIMITS.get(value)) for value, label in Channel.choices
-            ],
-        }
-        return render(request, "incidents/statements/new.html", context, status=status)
-
-    if request.method != "POST":
-        source = master or supersedes
-        values = services.template_values(incident)
-        return page(
-            StatementCreateForm(
-                initial={
-                    "idempotency_key": services.new_idempotency_key(),
-                    "template": chosen.pk if chosen else None,
-                    "title": source.title if source else "",
-                    "channel": supersedes.channel if supersedes else "",
-                    "audience": source.audience if source else "public",
-                    "language": source.language if source else "en",
-                    "body": source.current_version.body if source and source.current_version else "",
-                    "master": master.code if master else None,
-                    "supersedes": supersedes.code if supersedes else None,
-                    **{f"fill_{k}": v for k, v in values.items()},
-                }
-            )
-        )
-    form = StatementCreateForm(request.POST)
-
-    def change(data: Mapping[str, Any]) -> Statement:
-        return services.statement_create(
-            incident=incident,
-            actor=request.user,
-            template=data["template"],
-            fill=form.fill(),
-            title=data["title"],
-            channel=data["channel"],
-            audience=data["audience"] or "public",
-            language=data["language"] or "en",
-            body=data["body"],
-            master=master,
-            supersedes=supersedes,
-            idempotency_key=data["idempotency_key"],
-        )
-
-    def answer(outcome: Outcome[Statement]) -> HttpResponse:
-        if outcome.result is None:
-            return page(form, error=outcome.error, status=outcome.status)
-        messages.success(request, outcome.notice)
-        return redirect(statement_url(outcome.result, incident))
-
-    return act(
-        change,
-        answer,
-        form=form,
-        notice=lambda s: f"“{s.title}” started as v1. Edit it, then submit it for approval.",
-    )
 
 
 # --- the text --------------------------------------------------------------------------------------------
@@ -394,11 +287,9 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
 
+    form = StatementPublishForm(request.POST)
+
     def change(data: Mapping[str, Any]) -> PublishResult:
-        try:
-            promised = promised_time(request.POST.get("next_update_at", ""))
-        except ValueError as exc:
-            raise InputRefused(str(exc)) from None
         return services.statement_publish(
             statement=found,
             actor=request.user,
@@ -406,13 +297,13 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
             channel=data["channel"],
             published_at=data["published_at"],
             link=data["link"],
-            next_update_at=promised,
+            next_update_at=form.promised(),
         )
 
     def answer(outcome: Outcome[PublishResult]) -> HttpResponse:
         result = outcome.result
-        if result is None:
-            return _answer(request, incident, found, ON_PAGE, outcome)
+        if result is None:  # the form comes back as sent: the rollover question and its box included
+            return _answer(request, incident, found, ON_PAGE, outcome, publish_form=form)
         return _answer(
             request,
             incident,
@@ -424,12 +315,7 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
             publication=result.publication,
         )
 
-    return act(
-        change,
-        answer,
-        form=StatementPublishForm(request.POST),
-        notice="Recorded as published. The text is now frozen.",
-    )
+    return act(change, answer, form=form, notice="Recorded as published. The text is now frozen.")
 
 
 @require_POST

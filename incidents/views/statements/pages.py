@@ -8,7 +8,7 @@ ask the same rules the services check under the lock. May import models, forms, 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -16,18 +16,33 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from incidents import live
 from incidents.forms import StatementPublishForm, StatementSaveForm
 from incidents.http import AuthRequest, wants_fragment
-from incidents.models import Approval, Incident, Perm, Publication, Statement, StatementStatus, VersionComment
+from incidents.models import (
+    Approval,
+    Incident,
+    Perm,
+    Publication,
+    Statement,
+    StatementStatus,
+    User,
+    VersionComment,
+)
 from incidents.permissions import get_incident_for
+from incidents.rules import may_manage_team
 from incidents.services.statements import (
     ApprovalProgress,
+    ChainStalled,
     ChainState,
+    StepState,
+    a_role,
     approval_progress,
     awaiting,
+    planned_chain,
     statement_actions,
     word_diff,
 )
@@ -85,6 +100,44 @@ def fragment(
     response = render(request, template, context, status=status)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+# --- the chain that will apply (the new-statement page and a draft's page) -----------------------------------
+
+
+def fix_for(stalled: ChainStalled | None, incident: Incident) -> dict[str, str] | None:
+    """The one-click fix of a stalled chain: the room's team form with the missing role chosen (for those
+    who may change the team), else whom to ask."""
+    if stalled is None or stalled.step.role_id is None:
+        return None
+    role = stalled.step.role_name
+    if may_manage_team(perms=incident.viewer_perms):
+        return {
+            # No #fragment: a page with a target element skips autofocus, and the person field has it.
+            "url": f"{incident.room_url}?add_role={stalled.step.role_id}",
+            "label": _("Add %(role)s") % {"role": a_role(role)},
+        }
+    commander = incident.commander
+    who = str(commander) if commander is not None else _("the incident commander")
+    return {
+        "url": "",
+        "label": _("Ask %(who)s to add %(role)s to the team.") % {"who": who, "role": a_role(role)},
+    }
+
+
+def chain_context(incident: Incident, *, audience: str, fill_only: bool, author: User) -> dict[str, Any]:
+    """The chain a new version would go through now, with the people per step, and its stall and fix."""
+    plan, problem = planned_chain(
+        incident=incident, audience=audience, fill_only=fill_only, author_id=author.pk
+    )
+    stalled = plan.stalled if plan is not None else None
+    return {
+        "plan": plan,
+        "plan_problem": str(problem) if problem is not None else "",
+        "stalled": stalled,
+        "fix": fix_for(stalled, incident),
+        "author": author,
+    }
 
 
 # --- the room's panel and the statements list -------------------------------------------------------------
@@ -243,9 +296,47 @@ def statement_context(
         context |= {"diff_a": a, "diff_b": b, "diff": diff}
     if "statement-editor" in parts:
         context["editor"] = StatementSaveForm(initial={"version": statement.version, "body": current.body})
+    if "statement-live" in parts and context["actions"].submit and current is not None:
+        # Before anyone submits: the chain that will apply, who would decide each step, and whether
+        # nobody but the author could (then submitting is not offered; the fix is).
+        plan = chain_context(
+            incident,
+            audience=statement.audience,
+            fill_only=current.from_template_fill_only,
+            author=current.author,
+        )
+        context |= plan
+        if plan["stalled"] is not None:
+            context["actions"] = replace(context["actions"], submit=False)
     if parts == PAGE_PARTS:
         context["stream_url"] = live.stream_url(user=request.user, incident=incident)
+        decide = _int(request.GET.get("decide"))
+        if decide is not None and "progress" in context:
+            context |= _decision_asked(context["progress"], decide)
     return context | extra
+
+
+def _decision_asked(progress: ApprovalProgress, order: int) -> dict[str, Any]:
+    """A notification asked for step `order`'s decision: focus its form, or say why it is not waiting."""
+    step = progress.current_step
+    if progress.mine and step is not None and step.order == order:
+        return {"focus_step": order}
+    view = next((v for v in progress.steps if v.step.order == order), None)
+    if view is None:
+        return {
+            "decide_notice": _("This version has no step %(n)d; nothing is waiting for you.") % {"n": order}
+        }
+    if view.decisions and view.state == StepState.DONE:
+        people = ", ".join(str(a.approver) for a in view.decisions)
+        text = _("Step %(n)d (%(name)s) is already decided, by %(people)s: nothing is waiting for you.")
+        return {"decide_notice": text % {"n": order, "name": view.step.name, "people": people}}
+    if not progress.statement.is_in_review:
+        text = _("This statement is %(status)s now: nothing is waiting for your decision.")
+        return {"decide_notice": text % {"status": progress.statement.get_status_display().lower()}}
+    return {
+        "decide_notice": progress.blocked
+        or _("Step %(n)d (%(name)s) is not yours to decide now.") % {"n": order, "name": view.step.name}
+    }
 
 
 def _int(raw: str | None) -> int | None:
