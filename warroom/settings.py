@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "incidents.reviews",
     "incidents.audit",
     "incidents.listening",
+    "incidents.publishing",
+    "incidents.stakeholders",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +142,12 @@ INJECT_SWEEP_SECONDS = env_float("INJECT_SWEEP_SECONDS", 5)
 AUDIT_SEAL_SECONDS = env_float("AUDIT_SEAL_SECONDS", 5)
 LISTENING_POLL_SWEEP_SECONDS = env_float("LISTENING_POLL_SWEEP_SECONDS", 15)
 LISTENING_SPIKE_SWEEP_SECONDS = env_float("LISTENING_SPIKE_SWEEP_SECONDS", 60)
+# Publishing through connectors (incidents/publishing): per-request timeout, how long a worker owns a
+# delivery it is sending, the first retry's back-off, and the sweep that resumes deliveries a worker dropped.
+PUBLISH_TIMEOUT_SECONDS = env_float("PUBLISH_TIMEOUT_SECONDS", 10)
+PUBLISH_LEASE_SECONDS = env_float("PUBLISH_LEASE_SECONDS", 90)
+PUBLISH_BACKOFF_SECONDS = env_float("PUBLISH_BACKOFF_SECONDS", 5)
+PUBLISH_SWEEP_SECONDS = env_float("PUBLISH_SWEEP_SECONDS", 5)
 # The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
 CELERY_BEAT_SCHEDULE = {
     # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
@@ -190,6 +198,11 @@ CELERY_BEAT_SCHEDULE = {
     "inject-drill-mentions": {
         "task": "incidents.listening.tasks.inject_drill_mentions_task",
         "schedule": timedelta(seconds=INJECT_SWEEP_SECONDS),
+    },
+    # Publishing: deliveries due for a retry, and those a vanished worker was sending (incidents/publishing).
+    "sweep-publishing": {
+        "task": "incidents.publishing.tasks.sweep_task",
+        "schedule": timedelta(seconds=PUBLISH_SWEEP_SECONDS),
     },
     "clear-expired-sessions": {
         "task": "incidents.tasks.clear_expired_sessions",

@@ -89,6 +89,10 @@ AUDITED: tuple[Audited, ...] = (
     Audited("playbooks_playbooktemplate", _("Playbook statement template")),
     Audited("playbooks_playbookcontact", _("Playbook contact")),
     Audited("playbooks_playbookinject", _("Playbook drill inject")),
+    # Publishing through connectors (incidents/publishing): channels, what was sent where, by whom.
+    Audited("publishing_connector", _("Publishing channel"), ignored=("updated_at",)),
+    Audited("publishing_release", _("Publish request"), "statement:statement_id"),
+    Audited("publishing_delivery", _("Delivery to a channel"), "statement:statement_id", ignored=("lease_until",)),
 )
 
 NOT_AUDITED: dict[str, str] = {
