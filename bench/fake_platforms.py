@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 DROP = object()  # answer nothing: close the connection (the client sees a reset / no response)
@@ -94,7 +94,9 @@ class FakeMastodon(Fake):
             if key and (self.token, key) in self.keys:
                 return _json(200, self.keys[(self.token, key)])
             if len(data.get("status", "")) > self.limit:
-                return _json(422, {"error": f"Validation failed: Text character limit of {self.limit} exceeded"})
+                return _json(
+                    422, {"error": f"Validation failed: Text character limit of {self.limit} exceeded"}
+                )
             status_id = str(110000000000000000 + len(self.statuses) + 1)
             status = {"id": status_id, "url": f"{self.url}/@northwind/{status_id}", "content": data["status"]}
             self.statuses.append(status)
@@ -112,8 +114,13 @@ def _b64(data: dict[str, Any]) -> str:
 
 def fake_jwt(did: str, lifetime: float, scope: str = "com.atproto.access") -> str:
     now = int(time.time())
-    return ".".join([_b64({"alg": "HS256", "typ": "JWT"}),
-                     _b64({"scope": scope, "sub": did, "iat": now, "exp": now + int(lifetime)}), "c2ln"])
+    return ".".join(
+        [
+            _b64({"alg": "HS256", "typ": "JWT"}),
+            _b64({"scope": scope, "sub": did, "iat": now, "exp": now + int(lifetime)}),
+            "c2ln",
+        ]
+    )
 
 
 class FakeBluesky(Fake):
@@ -121,7 +128,9 @@ class FakeBluesky(Fake):
     no DID document (so the SDK stays on this address). One record per (collection, rkey): a second create of
     an existing key is refused (`on_duplicate`: the status it answers), a put overwrites."""
 
-    def __init__(self, handle: str = "northwind.example", password: str = "app-pass-1234", latency: float = 0.0) -> None:
+    def __init__(
+        self, handle: str = "northwind.example", password: str = "app-pass-1234", latency: float = 0.0
+    ) -> None:
         super().__init__(latency=latency)
         self.handle = handle
         self.password = password
@@ -136,7 +145,16 @@ class FakeBluesky(Fake):
         access = fake_jwt(self.did, self.access_lifetime)
         refresh = fake_jwt(self.did, 86400, "com.atproto.refresh")
         self.tokens.update({access, refresh})
-        return _json(200, {"accessJwt": access, "refreshJwt": refresh, "handle": self.handle, "did": self.did, "active": True})
+        return _json(
+            200,
+            {
+                "accessJwt": access,
+                "refreshJwt": refresh,
+                "handle": self.handle,
+                "did": self.did,
+                "active": True,
+            },
+        )
 
     def revoke_tokens(self) -> None:
         with self.lock:
@@ -152,14 +170,18 @@ class FakeBluesky(Fake):
         if nsid == "com.atproto.server.createSession":
             data = request.json()
             if data.get("identifier") != self.handle or data.get("password") != self.password:
-                return _json(401, {"error": "AuthenticationRequired", "message": "Invalid identifier or password"})
+                return _json(
+                    401, {"error": "AuthenticationRequired", "message": "Invalid identifier or password"}
+                )
             with self.lock:
                 return self._session()
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
         with self.lock:
             if token not in self.tokens:
-                return _json(400 if nsid == "com.atproto.server.refreshSession" else 401,
-                             {"error": "ExpiredToken", "message": "Token has been revoked"})
+                return _json(
+                    400 if nsid == "com.atproto.server.refreshSession" else 401,
+                    {"error": "ExpiredToken", "message": "Token has been revoked"},
+                )
         if nsid == "com.atproto.server.refreshSession":
             with self.lock:
                 return self._session()
@@ -175,7 +197,9 @@ class FakeBluesky(Fake):
             key = (data["collection"], data.get("rkey") or f"auto{len(self.records)}")
             with self.lock:
                 if nsid.endswith("createRecord") and key in self.records:
-                    return _json(self.on_duplicate, {"error": "InvalidRequest", "message": "Record already exists"})
+                    return _json(
+                        self.on_duplicate, {"error": "InvalidRequest", "message": "Record already exists"}
+                    )
                 uri = f"at://{self.did}/{key[0]}/{key[1]}"
                 record = {"uri": uri, "cid": f"bafyfake{len(self.records)}", "value": data["record"]}
                 self.records[key] = record
@@ -186,7 +210,11 @@ class FakeBluesky(Fake):
         return _json(400, {"error": "MethodNotImplemented", "message": nsid})
 
     def posts(self) -> list[dict[str, Any]]:
-        return [r["value"] for (collection, _rkey), r in self.records.items() if collection == "app.bsky.feed.post"]
+        return [
+            r["value"]
+            for (collection, _rkey), r in self.records.items()
+            if collection == "app.bsky.feed.post"
+        ]
 
 
 class FakeWebhook(Fake):
@@ -202,8 +230,11 @@ class FakeWebhook(Fake):
         return _json(200, {"id": f"status-{msg[:8]}", "url": f"{self.url}/incidents/{msg[:8]}"})
 
 
+F = TypeVar("F", bound=Fake)
+
+
 @contextmanager
-def serving(fake: Fake) -> Iterator[Fake]:
+def serving(fake: F) -> Iterator[F]:
     class Handle(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -211,7 +242,13 @@ def serving(fake: Fake) -> Iterator[Fake]:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = Request(method, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body)
+            request = Request(
+                method,
+                parts.path,
+                parse_qs(parts.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                body,
+            )
             with fake.lock:
                 fake.requests.append(request)
             if fake.latency:
@@ -221,7 +258,10 @@ def serving(fake: Fake) -> Iterator[Fake]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            status, headers, payload = answer  # type: ignore[misc]
+            assert isinstance(answer, tuple)
+            status: int = answer[0]
+            headers: dict[str, str] = answer[1]
+            payload: bytes = answer[2]
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

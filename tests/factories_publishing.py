@@ -33,21 +33,35 @@ class Platforms:
     e: Connector
 
 
-def connectors_for(mastodon: FakeMastodon, bluesky: FakeBluesky, webhook: FakeWebhook) -> tuple[Connector, ...]:
+def connectors_for(
+    mastodon: FakeMastodon, bluesky: FakeBluesky, webhook: FakeWebhook
+) -> tuple[Connector, ...]:
     m = Connector.objects.create(
-        name="Mastodon @northwind", kind=ConnectorKind.MASTODON, base_url=mastodon.url, account="@northwind",
-        secret_env="WARROOM_PUBLISH_MASTODON_TOKEN", max_characters=500,
+        name="Mastodon @northwind",
+        kind=ConnectorKind.MASTODON,
+        base_url=mastodon.url,
+        account="@northwind",
+        secret_env="WARROOM_PUBLISH_MASTODON_TOKEN",
+        max_characters=500,
     )
     b = Connector.objects.create(
-        name="Bluesky northwind.example", kind=ConnectorKind.BLUESKY, base_url=bluesky.url,
-        account=bluesky.handle, secret_env="WARROOM_PUBLISH_BLUESKY_PASSWORD",
+        name="Bluesky northwind.example",
+        kind=ConnectorKind.BLUESKY,
+        base_url=bluesky.url,
+        account=bluesky.handle,
+        secret_env="WARROOM_PUBLISH_BLUESKY_PASSWORD",
     )
     w = Connector.objects.create(
-        name="Status page", kind=ConnectorKind.WEBHOOK, base_url=webhook.url + "/hooks/warroom",
-        secret_env="WARROOM_PUBLISH_WEBHOOK_SECRET", accepts=["x", "website"],
+        name="Status page",
+        kind=ConnectorKind.WEBHOOK,
+        base_url=webhook.url + "/hooks/warroom",
+        secret_env="WARROOM_PUBLISH_WEBHOOK_SECRET",
+        accepts=["x", "website"],
     )
     e = Connector.objects.create(
-        name="Press list", kind=ConnectorKind.EMAIL, recipients="press-list@northwind.example\nnewsdesk@example.org",
+        name="Press list",
+        kind=ConnectorKind.EMAIL,
+        recipients="press-list@northwind.example\nnewsdesk@example.org",
         accepts=["x", "press_release"],
     )
     return m, b, w, e
@@ -71,8 +85,8 @@ def platforms(db, monkeypatch, settings) -> Iterator[Platforms]:
         mastodon = stack.enter_context(serving(FakeMastodon()))
         sky = stack.enter_context(serving(FakeBluesky()))
         hook = stack.enter_context(serving(FakeWebhook()))
-        m, b, w, e = connectors_for(mastodon, sky, hook)  # type: ignore[arg-type]
-        yield Platforms(mastodon, sky, hook, m, b, w, e)  # type: ignore[arg-type]
+        m, b, w, e = connectors_for(mastodon, sky, hook)
+        yield Platforms(mastodon, sky, hook, m, b, w, e)
 
 
 def release(cast, statement, *connectors: Connector, actor=None, **kwargs):

@@ -223,7 +223,11 @@ def incident_set_aware_at(*, incident: Incident, actor: User, aware_at: datetime
         raise InvalidTransition("That is already the time recorded.")
     locked.aware_at = aware_at
     locked.save(update_fields=["aware_at", "updated_at"])
-    said = f"{aware_at:%Y-%m-%d %H:%M} UTC" if aware_at else f"the detection time ({locked.detected_at:%Y-%m-%d %H:%M} UTC)"
+    said = (
+        f"{aware_at:%Y-%m-%d %H:%M} UTC"
+        if aware_at
+        else f"the detection time ({locked.detected_at:%Y-%m-%d %H:%M} UTC)"
+    )
     timeline_record(
         incident=locked,
         kind=TimelineEntry.Kind.STATUS,

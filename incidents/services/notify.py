@@ -104,11 +104,7 @@ def send_pending_emails(*, limit: int = 50, keys: Collection[str] = ()) -> int:
             pending = OutboundEmail.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
             if keys:
                 pending = pending.filter(key__in=list(keys))
-            row = (
-                pending.select_for_update(skip_locked=True)
-                .order_by("created_at")
-                .first()
-            )
+            row = pending.select_for_update(skip_locked=True).order_by("created_at").first()
             if row is None:
                 break
             row.attempts += 1

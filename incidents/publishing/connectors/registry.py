@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from incidents.publishing.connectors import bluesky, email, mastodon, webhook
 from incidents.publishing.connectors.base import Failed, Outcome, Parcel
+from incidents.publishing.connectors.bluesky import send as bluesky_send
+from incidents.publishing.connectors.email import send as email_send
+from incidents.publishing.connectors.mastodon import send as mastodon_send
+from incidents.publishing.connectors.webhook import send as webhook_send
 from incidents.publishing.models import ConnectorKind
 
 SENDERS: dict[str, Callable[[Parcel, str], Outcome]] = {
-    ConnectorKind.MASTODON: mastodon.send,
-    ConnectorKind.BLUESKY: bluesky.send,
-    ConnectorKind.EMAIL: email.send,
-    ConnectorKind.WEBHOOK: webhook.send,
+    ConnectorKind.MASTODON: mastodon_send,
+    ConnectorKind.BLUESKY: bluesky_send,
+    ConnectorKind.EMAIL: email_send,
+    ConnectorKind.WEBHOOK: webhook_send,
 }
 
 

@@ -88,9 +88,7 @@ def _lock_for_publishing(statement: Statement) -> tuple[Statement, Statement | N
     return locked, predecessor, lock_incident(locked)
 
 
-def publish_gate(
-    *, statement: Statement, actor: User, version_number: int, sha256: str = ""
-) -> Gate:
+def publish_gate(*, statement: Statement, actor: User, version_number: int, sha256: str = "") -> Gate:
     """The final gate, for every way a statement goes out (recorded by hand here, or sent through a
     connector by incidents/publishing): lock, check the actor may publish now, re-hash the version and count
     the approvals of every step for exactly that version and sha256, whatever the status column says.
