@@ -19,13 +19,12 @@ from incidents.models import (
     Perm,
     Refused,
     Statement,
-    TimelineEntry,
     User,
 )
 from incidents.permissions import incident_perms
 from incidents.services.deadlines import deadline_create, deadline_met
+from incidents.services.reminders import at_utc, record_entry
 from incidents.services.statements.rules import require
-from incidents.services.timeline import timeline_record
 from incidents.stakeholders.models import (
     FROM_PLAYBOOK,
     ContactChannel,
@@ -207,11 +206,11 @@ def enquiry_add(
         deadline=deadline,
         created_by=actor,
     )
-    timeline_record(
-        incident=locked,
-        kind=TimelineEntry.Kind.EXTERNAL,
-        actor=actor,
-        text=f"Press enquiry from {journalist}, answer due {due_at:%Y-%m-%d %H:%M} UTC (owner: {who}).",
+    # Through the deadlines' own entry, so every open room's deadline panel shows it at once.
+    record_entry(
+        deadline,
+        actor,
+        f"{actor} logged a press enquiry from {journalist}: answer due {at_utc(due_at)} ({who}).",
     )
     return enquiry
 
