@@ -27,6 +27,7 @@ from incidents.permissions import get_incident_for
 from incidents.publishing.limits import fit
 from incidents.publishing.models import Connector, Delivery
 from incidents.publishing.services import (
+    ReleaseResult,
     delivery_cancel,
     delivery_mark_posted,
     delivery_retry,
@@ -55,12 +56,16 @@ class LinkForm(forms.Form):
     link = forms.URLField(max_length=500, assume_scheme="https")
 
 
-def _context(incident: Incident, statement: Statement, **extra: Any) -> dict[str, Any]:
+def _context(
+    incident: Incident, statement: Statement, deliveries: list[Delivery] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """`deliveries`: as a service just left them (the answer to a send renders from those, no re-read)."""
     version = statement.current_version
     actions = statement_actions(statement, version, incident.viewer_perms)
-    deliveries = list(
-        Delivery.objects.filter(statement=statement).select_related("connector", "version", "settled_by")
-    )
+    if deliveries is None:
+        deliveries = list(
+            Delivery.objects.filter(statement=statement).select_related("connector", "version", "settled_by")
+        )
     taken = {d.connector_id for d in deliveries}
     choices = []
     if actions.publish and version is not None:
@@ -68,13 +73,8 @@ def _context(incident: Incident, statement: Statement, **extra: Any) -> dict[str
             if connector.pk in taken:
                 continue
             result = fit(connector, version.body)
-            choices.append(
-                {
-                    "connector": connector,
-                    "fit": result,
-                    "ready": result.ok and (not connector.needs_secret or bool(connector.secret())),
-                }
-            )
+            ready = result.ok and (not connector.needs_secret or bool(connector.secret()))
+            choices.append({"connector": connector, "fit": result, "ready": ready})
     return {
         "incident": incident,
         "statement": statement,
@@ -96,8 +96,12 @@ def _answer(
         elif outcome.notice:
             messages.success(request, outcome.notice)
         return redirect(reverse("incidents:statement", args=[incident.code, statement.code]) + "#deliveries")
-    fresh = find_statement(incident, statement.code)
-    context = _context(incident, fresh, notice=outcome.notice, error=outcome.error)
+    if isinstance(outcome.result, ReleaseResult):  # render from what the service locked and wrote
+        fresh, deliveries = outcome.result.gate.statement, outcome.result.deliveries
+        fresh.incident = incident
+    else:
+        fresh, deliveries = find_statement(incident, statement.code), None
+    context = _context(incident, fresh, deliveries, notice=outcome.notice, error=outcome.error)
     return fragment(request, TEMPLATE, context, status=outcome.status)
 
 
