@@ -32,10 +32,13 @@ from incidents.models import (
 )
 from incidents.playbooks import declaring
 from incidents.playbooks import services as playbooks
+from incidents.playbooks.clocks import follow_awareness
 from incidents.playbooks.models import DrillInject, Playbook
+from incidents.publishing.demo import seed_demo_publishing
 from incidents.reviews.demo import seed_demo_reviews
 from incidents.services.deadlines import deadline_complete, deadline_reschedule
 from incidents.services.reminders import plan_reminders
+from incidents.stakeholders.demo import seed_demo_stakeholders
 
 _PROFILES: dict[str, dict[str, str]] = {
     "maja@northwind.example": {
@@ -303,8 +306,11 @@ def _declare(story: _Story, actor: User) -> Incident:
 def _shift_playbook_clock(incident: Incident, ago: timedelta) -> None:
     """The story was declared `ago` earlier than now, so its checklist moves back with it: tasks whose time
     has passed were done by the team (completed), the rest are rescheduled through the deadline service
-    (reminders re-planned). Drill injects move back too; those already due arrive at the next sweep."""
+    (reminders re-planned). Drill injects move back too; those already due arrive at the next sweep.
+    Regulatory clocks count from the story's (earlier) detection time."""
     now = timezone.now()
+    moved = Incident.objects.get(pk=incident.pk)
+    follow_awareness(incident=moved, actor=moved.declared_by)
     for deadline in Deadline.objects.filter(incident=incident, key__startswith="playbook-task:"):
         due = deadline.due_at - ago
         if due > now:
@@ -378,6 +384,8 @@ def seed_demo() -> int:
     _seed_statements(users)
     seed_demo_reviews()
     seed_demo_listening(users)
+    seed_demo_publishing()
+    seed_demo_stakeholders(users)
     return added
 
 
