@@ -68,9 +68,9 @@ def clocks(request: AuthRequest, code: UUID) -> HttpResponse:
 
 @require_POST
 @login_required
-def notified(request: AuthRequest, code: UUID, clock: int) -> HttpResponse:
+def notified(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.POST)
-    found = IncidentClock.objects.filter(pk=clock, incident=incident).first()
+    found = IncidentClock.objects.filter(pk=pk, incident=incident).first()
     if found is None:
         raise Http404("No such clock in this incident.")
 

@@ -20,5 +20,5 @@ urlpatterns = [
     path("drills/<uuid:code>/summary/", views.drill_summary, name="summary"),
     path("incidents/<uuid:code>/clocks/", clock_views.clocks, name="clocks"),
     path("incidents/<uuid:code>/clocks/aware/", clock_views.aware, name="clocks-aware"),
-    path("incidents/<uuid:code>/clocks/<int:clock>/notified/", clock_views.notified, name="clocks-notified"),
+    path("incidents/<uuid:code>/clocks/<int:pk>/notified/", clock_views.notified, name="clocks-notified"),
 ]

@@ -11,7 +11,7 @@ _S = "incidents/<uuid:code>/statements/<uuid:statement>/"
 urlpatterns = [
     path(_S + "deliveries/", views.region, name="deliveries"),
     path(_S + "deliveries/send/", views.send, name="send"),
-    path(_S + "deliveries/<int:delivery>/retry/", views.retry, name="retry"),
-    path(_S + "deliveries/<int:delivery>/cancel/", views.cancel, name="cancel"),
-    path(_S + "deliveries/<int:delivery>/posted/", views.mark_posted, name="mark-posted"),
+    path(_S + "deliveries/<int:pk>/retry/", views.retry, name="retry"),
+    path(_S + "deliveries/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path(_S + "deliveries/<int:pk>/posted/", views.mark_posted, name="mark-posted"),
 ]

@@ -157,10 +157,10 @@ def _delivery(incident: Incident, statement: Statement, pk: int) -> Delivery:
 
 @require_POST
 @login_required
-def retry(request: AuthRequest, code: UUID, statement: UUID, delivery: int) -> HttpResponse:
+def retry(request: AuthRequest, code: UUID, statement: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
-    row = _delivery(incident, found, delivery)
+    row = _delivery(incident, found, pk)
     return act(
         lambda _data: delivery_retry(delivery=row, actor=request.user),
         lambda outcome: _answer(request, incident, found, outcome),
@@ -170,10 +170,10 @@ def retry(request: AuthRequest, code: UUID, statement: UUID, delivery: int) -> H
 
 @require_POST
 @login_required
-def cancel(request: AuthRequest, code: UUID, statement: UUID, delivery: int) -> HttpResponse:
+def cancel(request: AuthRequest, code: UUID, statement: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
-    row = _delivery(incident, found, delivery)
+    row = _delivery(incident, found, pk)
     return act(
         lambda _data: delivery_cancel(delivery=row, actor=request.user),
         lambda outcome: _answer(request, incident, found, outcome),
@@ -183,10 +183,10 @@ def cancel(request: AuthRequest, code: UUID, statement: UUID, delivery: int) -> 
 
 @require_POST
 @login_required
-def mark_posted(request: AuthRequest, code: UUID, statement: UUID, delivery: int) -> HttpResponse:
+def mark_posted(request: AuthRequest, code: UUID, statement: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
-    row = _delivery(incident, found, delivery)
+    row = _delivery(incident, found, pk)
     return act(
         lambda data: delivery_mark_posted(delivery=row, actor=request.user, link=data["link"]),
         lambda outcome: _answer(request, incident, found, outcome),
