@@ -216,3 +216,33 @@ def test_a_press_enquiry_is_a_deadline_until_answered_and_the_review_shows_who_w
     page = client.get(reverse("stakeholders:register", args=[cast.incident.code]))
     assert page.status_code == 200
     assert partner.name in page.content.decode()
+
+
+def test_a_regulatory_clock_is_edited_in_the_playbook_editor_like_any_list(seeded, client):
+    """Data, not code: adding a clock to a playbook is an editor save (a new version), and compare shows it."""
+    from incidents.playbooks.compare import compare_versions
+    from tests.test_playbooks import _edit_data
+
+    ensure_playbooks()
+    manager = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
+    client.force_login(manager)
+    outage = Playbook.objects.get(name="Technical outage")
+    data = _edit_data(client, outage)
+    assert data["clocks-TOTAL_FORMS"] == "0"
+    data |= {
+        "clocks-TOTAL_FORMS": "1",
+        "clocks-0-name": "Early warning to the CSIRT",
+        "clocks-0-authority": "CERT-SE",
+        "clocks-0-basis": "NIS2 Art. 23(4)(a)",
+        "clocks-0-hours": "24",
+        "clocks-0-starts": "aware",
+        "change_note": "NIS2 early warning",
+    }
+    response = client.post(reverse("playbooks:edit", args=[outage.code]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    outage.refresh_from_db()
+    (clock,) = outage.latest().clocks.all()
+    assert (clock.hours, clock.basis) == (24, "NIS2 Art. 23(4)(a)")
+    _fields, lists = compare_versions(outage.versions.get(number=1), outage.latest())
+    (change,) = [c for c in lists if c.label == "Regulatory clocks"]
+    assert change.added == ["24 h · Early warning to the CSIRT · CERT-SE · NIS2 Art. 23(4)(a)"]
