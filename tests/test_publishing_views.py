@@ -104,3 +104,18 @@ def test_the_admin_shows_where_a_secret_comes_from_never_what_it_is(client, plat
     assert "WARROOM_PUBLISH_MASTODON_TOKEN" in page
     assert "set (from" in page
     assert "mastodon-token" not in page
+
+
+def test_a_malformed_send_is_422_and_queues_nothing(client, cast, platforms):
+    statement = fully_approved(cast)
+    client.force_login(cast.publisher)
+    answer = _send(client, statement)  # no channel ticked
+    assert answer.status_code == 422
+    assert "Choose at least one channel" in answer.content.decode()
+    assert (
+        client.post(
+            _url(statement, "send"), {"version": "x", "connectors": [platforms.m.pk]}, **HX
+        ).status_code
+        == 422
+    )
+    assert not Delivery.objects.exists()
