@@ -40,6 +40,7 @@ def scenarios() -> list[ModuleType]:
         pages,
         playbooks,
         proxy,
+        publishing,
         search,
         statements,
         timeline,
@@ -57,6 +58,7 @@ def scenarios() -> list[ModuleType]:
         search,
         audit,
         listening,
+        publishing,
     ]
 
 

@@ -88,6 +88,10 @@ def bench_env(database_url: str) -> dict[str, str]:
         # (purge_broker). Sending them eagerly would bill one request in a second for everybody's e-mails.
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "CELERY_BROKER_URL": BROKER_URL,
+        # The publishing scenario's connectors name these (bench/publishing.py): the server must see them.
+        "WARROOM_PUBLISH_BENCH_MASTODON": "bench-mastodon-token",
+        "WARROOM_PUBLISH_BENCH_BLUESKY": "bench-app-password",
+        "WARROOM_PUBLISH_BENCH_WEBHOOK": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     }
 
 

@@ -45,7 +45,9 @@ from incidents.playbooks import declaring
 from incidents.playbooks import services as playbooks
 from incidents.playbooks.content import RoleSpec, content_of
 from incidents.playbooks.models import Playbook
+from incidents.publishing.demo import seed_demo_publishing
 from incidents.reviews.demo import WRITTEN, ReviewPlan, review_steps
+from incidents.stakeholders.demo import seed_demo_stakeholders
 
 _PROFILES: dict[str, dict[str, str]] = {
     "maja@northwind.example": {
@@ -542,6 +544,8 @@ def seed_demo() -> int:
         clock.advance(now)
     _settle_old_messages(now)
     seed_demo_listening(users)  # six weeks of chatter up to now, and the checkout storm on today's crisis
+    seed_demo_publishing()
+    seed_demo_stakeholders(users)
     return len(plays)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from incidents.models import Incident, StatementTemplate, User
+    from incidents.models import Incident, Statement, StatementTemplate, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,3 +61,22 @@ class IncidentResolved(Protocol):
 # Called by `services.lifecycle.incident_change_status` when an incident is resolved, with the incident row
 # locked and before it is saved. The reviews app opens the post-incident review (incidents/reviews/apps.py).
 incident_resolved: Hook[IncidentResolved] = Hook("incident_resolved")
+
+
+class StatementChanging(Protocol):
+    def __call__(self, *, statement: Statement, change: str) -> object: ...
+
+
+# Called by the drafting services with the statement row locked, before a new version is saved ("edit") or
+# the statement is withdrawn ("withdraw"). A receiver refuses (raises a StatementError) when the change must
+# wait: the publishing app while the approved text is on its way to a channel (incidents/publishing).
+statement_changing: Hook[StatementChanging] = Hook("statement_changing")
+
+
+class IncidentAwareChanged(Protocol):
+    def __call__(self, *, incident: Incident, actor: User) -> object: ...
+
+
+# Called by `services.lifecycle.incident_set_aware_at` with the incident locked, after the time the
+# organisation became aware changed: the playbooks app moves the regulatory clocks counted from it.
+incident_aware_changed: Hook[IncidentAwareChanged] = Hook("incident_aware_changed")

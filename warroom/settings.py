@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "incidents.reviews",
     "incidents.audit",
     "incidents.listening",
+    "incidents.publishing",
+    "incidents.stakeholders",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +146,12 @@ LISTENING_SPIKE_SWEEP_SECONDS = env_float("LISTENING_SPIKE_SWEEP_SECONDS", 60)
 # prepared files are kept this long for their requester, then deleted.
 EXPORT_SYNC_MAX_ENTRIES = env_int("EXPORT_SYNC_MAX_ENTRIES", 250)
 EXPORT_TTL_HOURS = env_float("EXPORT_TTL_HOURS", 24)
+# Publishing through connectors (incidents/publishing): per-request timeout, how long a worker owns a
+# delivery it is sending, the first retry's back-off, and the sweep that resumes deliveries a worker dropped.
+PUBLISH_TIMEOUT_SECONDS = env_float("PUBLISH_TIMEOUT_SECONDS", 10)
+PUBLISH_LEASE_SECONDS = env_float("PUBLISH_LEASE_SECONDS", 90)
+PUBLISH_BACKOFF_SECONDS = env_float("PUBLISH_BACKOFF_SECONDS", 5)
+PUBLISH_SWEEP_SECONDS = env_float("PUBLISH_SWEEP_SECONDS", 5)
 # The schedule lives in code, not in a database table: beat restarts must not reset or duplicate it.
 CELERY_BEAT_SCHEDULE = {
     # Safety net for e-mails whose on-commit kick was lost (Redis down at the time).
@@ -199,6 +207,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-exports": {
         "task": "incidents.reviews.tasks.expire_exports",
         "schedule": timedelta(minutes=15),
+    },
+    # Publishing: deliveries due for a retry, and those a vanished worker was sending (incidents/publishing).
+    "sweep-publishing": {
+        "task": "incidents.publishing.tasks.sweep_task",
+        "schedule": timedelta(seconds=PUBLISH_SWEEP_SECONDS),
     },
     "clear-expired-sessions": {
         "task": "incidents.tasks.clear_expired_sessions",

@@ -30,6 +30,8 @@ urlpatterns = [
     path("playbooks/", include("incidents.playbooks.urls")),
     path("audit/", include("incidents.audit.urls")),
     path("", include("incidents.listening.urls")),
+    path("publishing/", include("incidents.publishing.urls")),
+    path("", include("incidents.stakeholders.urls")),
     path("accounts/profile/", incident_views.profile, name="profile"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -89,6 +89,17 @@ AUDITED: tuple[Audited, ...] = (
     Audited("playbooks_playbooktemplate", _("Playbook statement template")),
     Audited("playbooks_playbookcontact", _("Playbook contact")),
     Audited("playbooks_playbookinject", _("Playbook drill inject")),
+    Audited("playbooks_playbookclock", _("Playbook regulatory clock")),
+    Audited("playbooks_incidentclock", _("Regulatory clock"), "row:incident_id"),
+    # Publishing through connectors (incidents/publishing): channels, what was sent where, by whom.
+    Audited("publishing_connector", _("Publishing channel"), ignored=("updated_at",)),
+    Audited("publishing_release", _("Publish request"), "statement:statement_id"),
+    Audited("stakeholders_stakeholder", _("Stakeholder"), "row:incident_id"),
+    Audited("stakeholders_contactentry", _("Contact log entry"), "row:incident_id"),
+    Audited("stakeholders_pressenquiry", _("Press enquiry"), "row:incident_id"),
+    Audited(
+        "publishing_delivery", _("Delivery to a channel"), "statement:statement_id", ignored=("lease_until",)
+    ),
 )
 
 NOT_AUDITED: dict[str, str] = {

@@ -57,6 +57,8 @@ class DeadlineKind(models.TextChoices):
     TASK = "task", "Task"
     REVIEW = "review", "Post-incident review"
     FOLLOW_UP = "follow_up", "Follow-up action"
+    # A notification the law requires by a time (GDPR Art. 33: 72 h from awareness); outlives closure.
+    REGULATORY = "regulatory", "Regulatory notification"
 
 
 class DeadlineState(models.TextChoices):

@@ -4,6 +4,7 @@ Imports only errors (and, for types, the user model)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
@@ -143,6 +144,8 @@ class Incident(models.Model):
     )
     detected_at = models.DateTimeField(help_text="When the problem first surfaced (may precede declaration).")
     declared_at = models.DateTimeField(default=timezone.now)
+    # When the organisation became aware (GDPR Art. 33 counts its 72 hours from here); None: detection.
+    aware_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the detection time.")
     declared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="declared_incidents"
     )
@@ -215,6 +218,11 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in self.ARCHIVED_STATUSES
+
+    @property
+    def became_aware_at(self) -> datetime:
+        """When the organisation became aware: set by a person, else the detection time."""
+        return self.aware_at or self.detected_at
 
     def allowed_transitions(self) -> list[Status]:
         allowed = self.TRANSITIONS[self.status]

@@ -40,6 +40,8 @@ class Channel(models.TextChoices):
     EMAIL = "email", "E-mail"
     INTERNAL_NOTE = "internal_note", "Internal note"
     SUPPORT_MACRO = "support_macro", "Support macro"
+    MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
 
 
 # Characters a post may have on each channel; channels not listed have no limit. Counted as Unicode code
@@ -51,6 +53,11 @@ CHANNEL_LIMITS: Mapping[str, int] = {
     Channel.INSTAGRAM: 2200,
     Channel.FACEBOOK: 63206,
     Channel.TIKTOK: 2200,
+    # mastodon.social's default; an instance may allow more (the Mastodon connector checks its own limit).
+    Channel.MASTODON: 500,
+    # Bluesky counts 300 graphemes; code points are never fewer, so this is the safe side while drafting
+    # (the Bluesky connector counts graphemes before anything is sent).
+    Channel.BLUESKY: 300,
 }
 
 LANGUAGES: list[tuple[str, str]] = [

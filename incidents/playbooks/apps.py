@@ -29,8 +29,10 @@ class PlaybooksConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents import hooks
+        from incidents.playbooks.clocks import follow_awareness
         from incidents.playbooks.receivers import playbook_chain, playbook_templates_first
 
         post_migrate.connect(_seed_playbooks, sender=self)
         hooks.statement_chain.connect(playbook_chain)  # statements go through the chain the playbook names
         hooks.statement_templates.connect(playbook_templates_first)  # and start from its templates
+        hooks.incident_aware_changed.connect(follow_awareness)  # regulatory clocks count from awareness

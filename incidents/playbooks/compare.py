@@ -59,6 +59,10 @@ def _lines(content: Content) -> dict[str, list[str]]:
             f"{offset_label(x.offset_seconds)} · {InjectKind(x.kind).label} · {x.text}"
             for x in content.injects
         ],
+        "Regulatory clocks": [
+            " · ".join(p for p in (f"{c.hours} h", c.name, c.authority, c.basis, c.notes) if p)
+            for c in content.clocks
+        ],
     }
 
 

@@ -50,6 +50,17 @@ class ContactSpec:
 
 
 @dataclass(frozen=True)
+class ClockSpec:
+    name: str
+    hours: int
+    authority: str = ""
+    basis: str = ""
+    starts: str = "aware"
+    role: IncidentRole | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class InjectSpec:
     offset_seconds: int
     kind: str
@@ -75,6 +86,7 @@ class Content:
     templates: tuple[TemplateSpec, ...] = ()
     contacts: tuple[ContactSpec, ...] = ()
     injects: tuple[InjectSpec, ...] = ()
+    clocks: tuple[ClockSpec, ...] = ()
 
     # Fields copied one to one onto PlaybookVersion.
     SCALARS = (
@@ -131,6 +143,18 @@ def content_of(version: PlaybookVersion) -> Content:
         injects=tuple(
             InjectSpec(offset_seconds=i.offset_seconds, kind=i.kind, text=i.text)
             for i in version.injects.all()
+        ),
+        clocks=tuple(
+            ClockSpec(
+                name=c.name,
+                hours=c.hours,
+                authority=c.authority,
+                basis=c.basis,
+                starts=c.starts,
+                role=c.role,
+                notes=c.notes,
+            )
+            for c in version.clocks.select_related("role")
         ),
     )
 

@@ -31,6 +31,7 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
+from incidents.playbooks.clocks import start_clocks
 from incidents.playbooks.models import DrillInject, IncidentPlaybook, Playbook, PlaybookRole, PlaybookVersion
 from incidents.playbooks.services import PlaybookError
 from incidents.services.deadlines import deadline_create
@@ -125,6 +126,7 @@ def declare_from_playbook(
             notes=task.notes,
             key=f"playbook-task:{task.pk}",
         )
+    start_clocks(incident=incident, version=version, actor=actor)  # regulatory clocks (GDPR Art. 33 …)
     injects = list(version.injects.all()) if is_drill else []
     DrillInject.objects.bulk_create(
         DrillInject(

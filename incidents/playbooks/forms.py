@@ -21,6 +21,7 @@ from incidents.models import (
     StatementTemplate,
 )
 from incidents.playbooks.content import (
+    ClockSpec,
     ContactSpec,
     Content,
     InjectSpec,
@@ -28,7 +29,7 @@ from incidents.playbooks.content import (
     TaskSpec,
     TemplateSpec,
 )
-from incidents.playbooks.models import ContactKind, InjectKind
+from incidents.playbooks.models import ClockStart, ContactKind, InjectKind
 
 # A checklist item due more than a month after declaration is a follow-up, not a crisis task.
 MAX_TASK_OFFSET = 30 * 24 * 60
@@ -160,6 +161,16 @@ class InjectRow(forms.Form):
     text = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class ClockRow(forms.Form):
+    name = forms.CharField(max_length=160, label="Notification")
+    authority = forms.CharField(max_length=160, required=False, label="To whom")
+    basis = forms.CharField(max_length=120, required=False, label="Rule")
+    hours = forms.IntegerField(min_value=1, max_value=24 * 366, label="Within (hours)")
+    starts = forms.ChoiceField(choices=ClockStart.choices, label="Counted from")
+    role = forms.ModelChoiceField(queryset=IncidentRole.objects.all(), required=False, label="Owner role")
+    notes = forms.CharField(max_length=500, required=False)
+
+
 def _formset(form: type[forms.Form]) -> type[forms.BaseFormSet[Any]]:
     return forms.formset_factory(
         form, extra=0, can_delete=True, max_num=MAX_ROWS, validate_max=True, absolute_max=MAX_ROWS
@@ -177,6 +188,11 @@ LISTS: dict[str, tuple[str, type[forms.BaseFormSet[Any]], str]] = {
     "templates": ("Statement templates", _formset(TemplateRow), "Offered first in the statement editor."),
     "contacts": ("Key contacts", _formset(ContactRow), "Agencies, regulators, counsel, partners."),
     "injects": ("Drill injects", _formset(InjectRow), "Scripted events that appear in a drill's timeline."),
+    "clocks": (
+        "Regulatory clocks",
+        _formset(ClockRow),
+        "Notifications the law requires by a time (GDPR Art. 33: 72 h from becoming aware); each becomes a deadline.",
+    ),
 }
 
 
@@ -260,6 +276,18 @@ class EditorForms:
                 InjectSpec(offset_seconds=r["offset_seconds"], kind=r["kind"], text=r["text"])
                 for r in self._rows("injects")
             ),
+            clocks=tuple(
+                ClockSpec(
+                    name=r["name"],
+                    hours=r["hours"],
+                    authority=r["authority"],
+                    basis=r["basis"],
+                    starts=r["starts"],
+                    role=r["role"],
+                    notes=r["notes"],
+                )
+                for r in self._rows("clocks")
+            ),
         )
 
 
@@ -310,6 +338,18 @@ def initial_from(content: Content) -> tuple[dict[str, Any], dict[str, list[dict[
         ],
         "injects": [
             {"offset_seconds": x.offset_seconds, "kind": x.kind, "text": x.text} for x in content.injects
+        ],
+        "clocks": [
+            {
+                "name": c.name,
+                "authority": c.authority,
+                "basis": c.basis,
+                "hours": c.hours,
+                "starts": c.starts,
+                "role": c.role.pk if c.role else None,
+                "notes": c.notes,
+            }
+            for c in content.clocks
         ],
     }
     return main, lists

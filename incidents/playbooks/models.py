@@ -232,6 +232,71 @@ class PlaybookContact(models.Model):
         return self.name
 
 
+class ClockStart(models.TextChoices):
+    AWARE = "aware", "When the organisation became aware"
+    DECLARED = "declared", "When the incident was declared"
+
+
+class PlaybookClock(models.Model):
+    """A regulatory clock: a notification the law requires within `hours` (GDPR Art. 33: the supervisory
+    authority within 72 hours of becoming aware). Data, not code: each incident declared from the version gets
+    a deadline for it, due that long after the incident's awareness (or declaration) time."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="clocks")
+    order = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(
+        max_length=160, help_text="What must be done, e.g. “Notify the supervisory authority”."
+    )
+    authority = models.CharField(max_length=160, blank=True, help_text="Who is notified (e.g. IMY, the ICO).")
+    basis = models.CharField(max_length=120, blank=True, help_text="The rule, e.g. “GDPR Art. 33”.")
+    hours = models.PositiveIntegerField(help_text="Due this many hours after the start.")
+    starts = models.CharField(max_length=12, choices=ClockStart.choices, default=ClockStart.AWARE)
+    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    notes = models.CharField(max_length=500, blank=True, help_text="What the notification must contain.")
+
+    class Meta:
+        ordering = ["version", "hours", "order", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hours} h)"
+
+
+class IncidentClock(models.Model):
+    """A regulatory clock running for one incident: its deadline, and the notification's reference once made."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="regulatory_clocks")
+    source = models.ForeignKey(PlaybookClock, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=160)
+    authority = models.CharField(max_length=160, blank=True)
+    basis = models.CharField(max_length=120, blank=True)
+    hours = models.PositiveIntegerField()
+    starts = models.CharField(max_length=12, choices=ClockStart.choices, default=ClockStart.AWARE)
+    deadline = models.OneToOneField("incidents.Deadline", on_delete=models.PROTECT, related_name="+")
+    reference = models.CharField(
+        max_length=200, blank=True, help_text="The authority's case or receipt number."
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["incident", "hours", "pk"]
+        constraints = [models.UniqueConstraint(fields=["incident", "source"], name="incident_clock_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.incident_id}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.notified_at is not None
+
+    @property
+    def counts_from_awareness(self) -> bool:
+        return self.starts == ClockStart.AWARE
+
+
 class InjectKind(models.TextChoices):
     JOURNALIST = "journalist", "Journalist enquiry"
     MENTIONS = "mentions", "Spike of mentions"

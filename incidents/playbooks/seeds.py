@@ -21,7 +21,15 @@ from incidents.models import (
     Scenario,
     Severity,
 )
-from incidents.playbooks.content import ContactSpec, Content, InjectSpec, RoleSpec, TaskSpec, TemplateSpec
+from incidents.playbooks.content import (
+    ClockSpec,
+    ContactSpec,
+    Content,
+    InjectSpec,
+    RoleSpec,
+    TaskSpec,
+    TemplateSpec,
+)
 from incidents.playbooks.models import ContactKind, InjectKind, Playbook
 from incidents.playbooks.services import playbook_create
 
@@ -202,6 +210,19 @@ SEEDS: list[dict[str, Any]] = [
                 "doing: {action}.\n\nPlease do not comment publicly or speculate; send questions to {contact}. "
                 "We will brief you again by {next_update_time}.",
                 "Staff hear it from us first.",
+            ),
+        ],
+        # GDPR Art. 33: notify the supervisory authority without undue delay and, where feasible, within 72
+        # hours of becoming aware; information may follow in phases, and a late notification gives reasons.
+        "clocks": [
+            (
+                "Notify the supervisory authority of the personal-data breach",
+                "IMY (Integritetsskyddsmyndigheten)",
+                "GDPR Art. 33",
+                72,
+                "legal",
+                "Nature of the breach, categories and approximate numbers of people and records, likely "
+                "consequences, measures taken; the DPO's contact. Phased information is allowed; if late, say why.",
             ),
         ],
         "contacts": [
@@ -557,6 +578,10 @@ def _content(
         contacts=tuple(
             ContactSpec(kind=k, name=n, organisation=o, phone=p, email=e, notes=no)
             for k, n, o, p, e, no in spec["contacts"]
+        ),
+        clocks=tuple(
+            ClockSpec(name=n, authority=a, basis=b, hours=h, role=roles.get(r), notes=no)
+            for n, a, b, h, r, no in spec.get("clocks", [])
         ),
         # Seeded offsets are minutes of a realistic drill; the editor stores seconds.
         injects=tuple(InjectSpec(offset_seconds=m * 60, kind=k, text=t) for m, k, t in spec["injects"]),

@@ -37,6 +37,7 @@ from incidents.playbooks.models import (
     DrillInject,
     IncidentPlaybook,
     Playbook,
+    PlaybookClock,
     PlaybookContact,
     PlaybookInject,
     PlaybookRole,
@@ -146,6 +147,20 @@ def _write_version(playbook: Playbook, number: int, actor: User | None, content:
             version=version, order=i, offset_seconds=x.offset_seconds, kind=x.kind, text=x.text.strip()
         )
         for i, x in enumerate(content.injects)
+    )
+    PlaybookClock.objects.bulk_create(
+        PlaybookClock(
+            version=version,
+            order=i,
+            name=c.name.strip(),
+            hours=c.hours,
+            authority=c.authority.strip(),
+            basis=c.basis.strip(),
+            starts=c.starts,
+            role=c.role,
+            notes=c.notes.strip(),
+        )
+        for i, c in enumerate(content.clocks)
     )
     return version
 

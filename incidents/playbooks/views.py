@@ -95,6 +95,7 @@ def playbook_detail(request: AuthRequest, playbook: UUID) -> HttpResponse:
         "version": version,
         "versions": versions,
         "contacts": list(version.contacts.all()),
+        "clocks": list(version.clocks.select_related("role")),
         "injects": list(version.injects.all()),
         "roles": list(version.roles.select_related("role", "person", "backup")),
         "tasks": list(version.tasks.select_related("role")),

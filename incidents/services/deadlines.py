@@ -339,6 +339,21 @@ def on_severity_changed(incident: Incident) -> None:
     _bump(current, ["due_at", "original_due_at", "escalation_level"])
 
 
+@transaction.atomic
+def deadline_rebase(*, deadline: Deadline, due_at: datetime) -> Deadline:
+    """A deadline derived from a fact that changed (a regulatory clock counted from the time the organisation
+    became aware) follows it: due and original due time move together, reminders are planned again.
+    A time in the past is allowed: the deadline is then simply overdue. The caller's own rule allowed it."""
+    current = _lock(deadline, None)
+    if current.due_at == due_at:
+        return current
+    current.due_at = current.original_due_at = due_at
+    current.escalation_level = 0
+    current.snoozed_until = None
+    _bump(current, ["due_at", "original_due_at", "escalation_level", "snoozed_until"])
+    return current
+
+
 # Deadlines that belong to the live response and end with it; reviews and follow-ups outlive closure.
 RESPONSE_KINDS = (DeadlineKind.FIRST_RESPONSE, DeadlineKind.UPDATE, DeadlineKind.APPROVAL, DeadlineKind.TASK)
 
@@ -460,6 +475,7 @@ __all__ = [
     "deadline_complete",
     "deadline_create",
     "deadline_met",
+    "deadline_rebase",
     "deadline_reschedule",
     "deadline_snooze",
     "ensure_policies",

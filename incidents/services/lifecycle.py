@@ -1,4 +1,4 @@
-"""The incident lifecycle: declare, change status, change severity.
+"""The incident lifecycle: declare, change status, change severity, set when the organisation became aware.
 
 May import models, rules, permissions, hooks and the team, timeline, notify and deadline services; sub-apps
 hear about changes through `incidents.hooks` (a resolution opens the review in the reviews app).
@@ -7,12 +7,12 @@ hear about changes through `incidents.hooks` (a resolution opens the review in t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.hooks import incident_resolved
+from incidents.hooks import incident_aware_changed, incident_resolved
 from incidents.models import (
     Incident,
     IncidentChange,
@@ -202,4 +202,38 @@ def incident_change_severity(
         text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
     on_severity_changed(locked)  # a policy-derived first response follows the new SLA
+    return locked
+
+
+@transaction.atomic
+def incident_set_aware_at(*, incident: Incident, actor: User, aware_at: datetime | None) -> Incident:
+    """Set when the organisation became aware (None: back to the detection time). Regulatory clocks count
+    from it (GDPR Art. 33: 72 hours), so sub-apps move theirs (hooks.incident_aware_changed). Needs
+    `rules.may_change_status`, under the lock; it goes on the timeline."""
+    locked = _lock(incident, actor)
+    now = timezone.now()
+    if aware_at is not None:
+        if timezone.is_naive(aware_at):
+            raise InvalidTransition("Give the time with its time zone.")
+        if aware_at > now + timedelta(minutes=1):
+            raise InvalidTransition("The organisation cannot have become aware in the future.")
+        if aware_at < locked.detected_at - timedelta(days=366):
+            raise InvalidTransition("That is more than a year before detection; check the date.")
+    if aware_at == locked.aware_at:
+        raise InvalidTransition("That is already the time recorded.")
+    locked.aware_at = aware_at
+    locked.save(update_fields=["aware_at", "updated_at"])
+    said = (
+        f"{aware_at:%Y-%m-%d %H:%M} UTC"
+        if aware_at
+        else f"the detection time ({locked.detected_at:%Y-%m-%d %H:%M} UTC)"
+    )
+    timeline_record(
+        incident=locked,
+        kind=TimelineEntry.Kind.STATUS,
+        actor=actor,
+        text=f"{actor} recorded when the organisation became aware: {said}.",
+    )
+    for receiver in incident_aware_changed:  # the playbooks app moves the regulatory clocks
+        receiver(incident=locked, actor=actor)
     return locked

@@ -16,6 +16,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from datetime import timedelta
 from email.utils import make_msgid
 from typing import Any
@@ -99,17 +100,16 @@ def _kick_outbox() -> None:
         log.warning("Redis unavailable; the outbox sweep will send the e-mail later.")
 
 
-def send_pending_emails(*, limit: int = 50) -> int:
-    """Send what the outbox holds. Rows are claimed with SKIP LOCKED so parallel workers never double-send."""
+def send_pending_emails(*, limit: int = 50, keys: Collection[str] = ()) -> int:
+    """Send what the outbox holds (only the rows with these `keys`, when given: a caller that must know when
+    its own e-mails went out). Rows are claimed with SKIP LOCKED so parallel workers never double-send."""
     sent = 0
     while sent < limit:
         with transaction.atomic():
-            row = (
-                OutboundEmail.objects.select_for_update(skip_locked=True)
-                .filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
-                .order_by("created_at")
-                .first()
-            )
+            pending = OutboundEmail.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+            if keys:
+                pending = pending.filter(key__in=list(keys))
+            row = pending.select_for_update(skip_locked=True).order_by("created_at").first()
             if row is None:
                 break
             row.attempts += 1

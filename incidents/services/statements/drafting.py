@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
+from incidents import hooks
 from incidents.models import (
     Approval,
     Audience,
@@ -304,6 +305,8 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
         lock_incident(statement)
         require(incident_perms(actor, incident), Perm.DRAFT)
         locked = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
+        for receiver in hooks.statement_changing:  # e.g. not while the approved text is on its way out
+            receiver(statement=locked, change="edit")
         previous = locked.current_version
         if previous is not None and previous.body == canonical:
             raise StatementError(f"Nothing changed since v{previous.number}; there is nothing to save.")
@@ -396,6 +399,8 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
     require(perms, withdraw_perm(locked))
     reason = reason_given(reason, "for withdrawing it")
     check_withdraw(locked, perms)
+    for receiver in hooks.statement_changing:
+        receiver(statement=locked, change="withdraw")
     locked.status = S.WITHDRAWN
     locked.status_note = reason
     locked.updated_at = timezone.now()

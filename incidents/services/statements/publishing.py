@@ -20,7 +20,9 @@ from django.utils.translation import gettext as _
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
     Approval,
+    ChainStep,
     Channel,
+    Incident,
     Perm,
     Publication,
     Statement,
@@ -58,36 +60,64 @@ class PublishResult:
     )
 
 
-@transaction.atomic
-def statement_publish(
-    *,
-    statement: Statement,
-    actor: User,
-    version_number: int,
-    channel: str = "",
-    published_at: datetime | None = None,
-    link: str = "",
-    next_update_at: datetime | None = None,
-) -> PublishResult:
-    """Record that the approved version went out. The final gate: under the lock, re-hash the version and
-    check every step of its chain for exactly that version and sha256; only then write the Publication."""
+@dataclass(frozen=True)
+class Gate:
+    """What the final gate checked, under the statement's and the incident's locks (held until the caller's
+    transaction ends): the version is the current one, its text still hashes to its sha256, and every step
+    of its chain approved exactly that version."""
+
+    statement: Statement  # locked and re-read
+    incident: Incident  # locked
+    version: StatementVersion
+    steps: list[ChainStep]
+    approvals: list[Approval]
+    predecessor: Statement | None  # the published statement this one supersedes (locked), if any
+
+    @property
+    def approved_at(self) -> datetime:
+        return max(a.decided_at for a in self.approvals if a.decision == Approval.Decision.APPROVED)
+
+    @property
+    def chain(self) -> ChainState:
+        return ChainState(steps=self.steps, decisions=self.approvals)
+
+
+def _lock_for_publishing(statement: Statement) -> tuple[Statement, Statement | None, Incident]:
     locked = lock_statement(statement)
     predecessor = None
     if locked.supersedes_id is not None:  # lock it too, before the incident (lock order)
         predecessor = Statement.objects.select_for_update().get(pk=locked.supersedes_id)
-    incident = lock_incident(locked)
+    return locked, predecessor, lock_incident(locked)
+
+
+def publish_gate(*, statement: Statement, actor: User, version_number: int, sha256: str = "") -> Gate:
+    """The final gate, for every way a statement goes out (recorded by hand here, or sent through a
+    connector by incidents/publishing): lock, check the actor may publish now, re-hash the version and count
+    the approvals of every step for exactly that version and sha256, whatever the status column says.
+    `sha256`: the fingerprint the person saw, when the page sent it. Call inside a transaction; nothing is
+    written."""
+    locked, predecessor, incident = _lock_for_publishing(statement)
     perms = incident_perms(actor, incident)
     require(perms, Perm.PUBLISH)
-    existing = Publication.objects.filter(statement=locked).select_related("version").first()
-    if (
-        existing is not None
-        and existing.version.number == version_number
-        and existing.published_by_id == actor.pk
-    ):
-        return PublishResult(publication=existing, created=False, statement=locked)  # a replayed publish
+    return _gate_checks(locked, predecessor, incident, perms, version_number, sha256)
+
+
+def _gate_checks(
+    locked: Statement,
+    predecessor: Statement | None,
+    incident: Incident,
+    perms: frozenset[str],
+    version_number: int,
+    sha256: str,
+) -> Gate:
     version = same_version(locked, version_number)
     check_publish(locked, perms)
     version = StatementVersion.objects.get(pk=version.pk)  # re-read the text, not a cached copy
+    if sha256 and sha256 != version.sha256:
+        raise StatementError(
+            f"The text you saw is not v{version.number} as stored (its fingerprint differs). Nothing was "
+            "published; reload the page."
+        )
     if not version.hash_matches():
         raise StatementError(
             f"The stored text of v{version.number} no longer matches the fingerprint it was approved under. "
@@ -101,23 +131,56 @@ def statement_publish(
             f"v{version.number} does not have every approval its chain requires for exactly this text. "
             "Nothing was published."
         )
-    channel = channel or locked.channel
+    return Gate(
+        statement=locked,
+        incident=incident,
+        version=version,
+        steps=steps,
+        approvals=approvals,
+        predecessor=predecessor,
+    )
+
+
+@transaction.atomic
+def statement_publish(
+    *,
+    statement: Statement,
+    actor: User,
+    version_number: int,
+    channel: str = "",
+    published_at: datetime | None = None,
+    link: str = "",
+    next_update_at: datetime | None = None,
+) -> PublishResult:
+    """Record that the approved version went out. The final gate: under the lock, re-hash the version and
+    check every step of its chain for exactly that version and sha256; only then write the Publication."""
+    locked, predecessor, incident = _lock_for_publishing(statement)
+    perms = incident_perms(actor, incident)
+    require(perms, Perm.PUBLISH)
+    existing = Publication.objects.filter(statement=locked).select_related("version").first()
+    if (
+        existing is not None
+        and existing.version.number == version_number
+        and existing.published_by_id == actor.pk
+    ):
+        return PublishResult(publication=existing, created=False, statement=locked)  # a replayed publish
+    gate = _gate_checks(locked, predecessor, incident, perms, version_number, "")
+    channel = channel or gate.statement.channel
     if channel not in Channel.values:
         raise TextRefused("Choose the channel it was published on.")
-    check_text(version.body, channel)
+    check_text(gate.version.body, channel)
     now = timezone.now()
     published_at = published_at or now
     if published_at > now + timedelta(minutes=1):
         raise TextRefused("Record a publication when it has happened, not in advance.")
-    approved_at = max(a.decided_at for a in approvals if a.decision == Approval.Decision.APPROVED)
-    if published_at < approved_at - timedelta(minutes=1):
+    if published_at < gate.approved_at - timedelta(minutes=1):
         raise TextRefused("It cannot have gone out before its last approval; check the time.")
-    promised = version.next_update_at  # asked once, when the text was drafted: it says this time
+    promised = gate.version.next_update_at  # asked once, when the text was drafted: it says this time
     if promised is not None:
         said = local(promised, timezone.get_current_timezone())
         if next_update_at is not None and abs(next_update_at - promised) > timedelta(minutes=1):
             raise TextRefused(
-                f"v{version.number} itself promises the next update by {said}; that is the time."
+                f"v{gate.version.number} itself promises the next update by {said}; that is the time."
             )
         if promised <= now:
             raise TextRefused(
@@ -125,7 +188,7 @@ def statement_publish(
                     "v%(n)d promises the next update by %(at)s, which has passed. Save a new version with a "
                     "later time (it goes through the chain again) before publishing."
                 )
-                % {"n": version.number, "at": said}
+                % {"n": gate.version.number, "at": said}
             )
         next_update_at = promised
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
@@ -136,6 +199,80 @@ def statement_publish(
             _URL(link)
         except ValidationError:
             raise TextRefused("The link must be a full web address (https://…).") from None
+    publication = _write_publication(
+        gate.statement,
+        gate.version,
+        gate.incident,
+        gate.predecessor,
+        actor=actor,
+        channel=channel,
+        published_at=published_at,
+        link=link,
+        next_update_at=next_update_at,
+    )
+    return PublishResult(publication=publication, created=True, statement=gate.statement, chain=gate.chain)
+
+
+@transaction.atomic
+def publication_confirm(
+    *,
+    statement: Statement,
+    version: StatementVersion,
+    actor: User,
+    channel: str,
+    published_at: datetime,
+    link: str = "",
+    next_update_at: datetime | None = None,
+) -> PublishResult:
+    """A platform confirmed that a connector posted `version` (incidents/publishing), which passed
+    `publish_gate` when it was queued: record the Publication, once. The first confirmation writes it (the
+    statement becomes published, its deadlines follow); later ones — the same text on further channels —
+    find it and change nothing. No permission is asked again: this records what happened, and the drafting
+    services refuse edits and withdrawals while a delivery is on its way (hooks.statement_changing)."""
+    locked, predecessor, incident = _lock_for_publishing(statement)
+    existing = Publication.objects.filter(statement=locked).select_related("version").first()
+    if existing is not None:
+        if existing.version_id != version.pk:
+            raise StatementError(
+                f"v{existing.version.number} was published before; v{version.number} went out as well."
+            )
+        return PublishResult(publication=existing, created=False, statement=locked)
+    if locked.current_version_id != version.pk or not version.hash_matches():
+        raise StatementError(
+            f"v{version.number} is no longer the current, approved text of this statement; it went out, "
+            "but the statement was not marked published."
+        )
+    locked.ensure_can_move_to(S.PUBLISHED)
+    promised = version.next_update_at  # the time the text itself promises, asked once when it was drafted
+    if next_update_at is None and promised is not None and promised > timezone.now():
+        next_update_at = promised
+    publication = _write_publication(
+        locked,
+        version,
+        incident,
+        predecessor,
+        actor=actor,
+        channel=channel,
+        published_at=published_at,
+        link=link,
+        next_update_at=next_update_at,
+    )
+    return PublishResult(publication=publication, created=True, statement=locked)
+
+
+def _write_publication(
+    locked: Statement,
+    version: StatementVersion,
+    incident: Incident,
+    predecessor: Statement | None,
+    *,
+    actor: User,
+    channel: str,
+    published_at: datetime,
+    link: str,
+    next_update_at: datetime | None,
+) -> Publication:
+    now = timezone.now()
     publication = Publication.objects.create(
         statement=locked,
         version=version,
@@ -164,9 +301,4 @@ def statement_publish(
         record(incident, actor, f"{statement_label(predecessor)} is superseded by “{locked.title}”.")
     # The first response (or the due update) is met; the next update is due by the cadence or the promise.
     deadline_hooks.on_published(incident, actor, published_at, next_update_at)
-    return PublishResult(
-        publication=publication,
-        created=True,
-        statement=locked,
-        chain=ChainState(steps=steps, decisions=approvals),
-    )
+    return publication

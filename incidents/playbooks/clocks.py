@@ -1,0 +1,98 @@
+"""Regulatory clocks: started when an incident is declared from a playbook that has them, moved when the time
+the organisation became aware changes, stopped when the notification is made (with its reference).
+
+Each running clock is a deadline of kind "regulatory" (reminded and escalated like any other, and not ended
+by closing the incident) plus an `IncidentClock` row that keeps what the playbook said and the reference.
+May import models, this app's models and the base app's deadline and timeline services.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import DeadlineKind, Incident, InputRefused, Refused, TimelineEntry, User
+from incidents.playbooks.models import ClockStart, IncidentClock, PlaybookVersion
+from incidents.services.deadlines import deadline_complete, deadline_create, deadline_rebase
+from incidents.services.timeline import timeline_record
+
+
+def _due(incident: Incident, hours: int, starts: str) -> datetime:
+    start = incident.became_aware_at if starts == ClockStart.AWARE else incident.declared_at
+    return start + timedelta(hours=hours)
+
+
+def start_clocks(*, incident: Incident, version: PlaybookVersion, actor: User) -> list[IncidentClock]:
+    """At declaration (inside its transaction): one deadline and one IncidentClock per playbook clock."""
+    started = []
+    for clock in version.clocks.select_related("role"):
+        deadline = deadline_create(
+            incident=incident,
+            kind=DeadlineKind.REGULATORY,
+            key=f"clock:{clock.pk}",
+            title=f"{clock.name}{f' ({clock.basis})' if clock.basis else ''}",
+            due_at=_due(incident, clock.hours, clock.starts),
+            role=clock.role,
+            actor=actor,
+            notes=clock.notes,
+        )
+        started.append(
+            IncidentClock.objects.create(
+                incident=incident,
+                source=clock,
+                name=clock.name,
+                authority=clock.authority,
+                basis=clock.basis,
+                hours=clock.hours,
+                starts=clock.starts,
+                deadline=deadline,
+            )
+        )
+    return started
+
+
+def follow_awareness(*, incident: Incident, actor: User) -> None:
+    """hooks.incident_aware_changed: the clocks counted from awareness move with it (still open ones)."""
+    for clock in IncidentClock.objects.filter(incident=incident, notified_at__isnull=True).select_related(
+        "deadline"
+    ):
+        if clock.counts_from_awareness and clock.deadline.is_open:
+            deadline_rebase(deadline=clock.deadline, due_at=_due(incident, clock.hours, clock.starts))
+
+
+@transaction.atomic
+def clock_notified(
+    *, clock: IncidentClock, actor: User, reference: str, notified_at: datetime | None = None
+) -> IncidentClock:
+    """The notification was made: record its reference; the deadline is done (whoever answers for it, or
+    manages deadlines, may — `deadline_complete` asks that rule under the incident's lock)."""
+    reference = " ".join(reference.split())
+    if not reference:
+        raise InputRefused(
+            "Give the authority's reference (case or receipt number); it is what proves the notification."
+        )
+    if len(reference) > 200:
+        raise InputRefused("Keep the reference under 200 characters.")
+    now = timezone.now()
+    notified_at = notified_at or now
+    if notified_at > now + timedelta(minutes=1):
+        raise InputRefused("Record the notification once it has been made.")
+    locked = IncidentClock.objects.select_for_update().select_related("deadline", "incident").get(pk=clock.pk)
+    if locked.is_done:
+        raise Refused(f"“{locked.name}” was already recorded, reference {locked.reference}.")
+    deadline_complete(deadline=locked.deadline, actor=actor)
+    locked.reference = reference
+    locked.notified_at = notified_at
+    locked.notified_by = actor
+    locked.save(update_fields=["reference", "notified_at", "notified_by"])
+    late = notified_at > locked.deadline.due_at
+    timeline_record(
+        incident=locked.incident,
+        kind=TimelineEntry.Kind.STATUS,
+        actor=actor,
+        text=f"{actor} recorded “{locked.name}”{f' to {locked.authority}' if locked.authority else ''}: reference "
+        f"{reference}{' — after the deadline; the notification must give the reasons for the delay' if late else ''}.",
+    )
+    return locked
