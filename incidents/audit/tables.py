@@ -41,6 +41,21 @@ def _pg_array(values: tuple[str, ...]) -> str:
     return "{" + ",".join(values) + "}"
 
 
+# A listening source's polling bookkeeping, rewritten on every poll: not a change anybody made.
+_SOURCE_HEALTH = (
+    "etag",
+    "last_modified",
+    "cursor",
+    "next_poll_at",
+    "lease_until",
+    "last_polled_at",
+    "last_success_at",
+    "last_error",
+    "last_error_at",
+    "consecutive_failures",
+    "total_stored",
+)
+
 AUDITED: tuple[Audited, ...] = (
     # Incidents, their teams and who may do what in them.
     Audited("incidents_incident", _("Incident"), "row:id", ignored=("timeline_seq", "updated_at")),
@@ -100,6 +115,18 @@ AUDITED: tuple[Audited, ...] = (
     Audited(
         "publishing_delivery", _("Delivery to a channel"), "statement:statement_id", ignored=("lease_until",)
     ),
+    # Listening (incidents/listening): what is watched and where from, alert decisions, the response queue.
+    Audited(
+        "listening_source",
+        _("Listening source"),
+        ignored=_SOURCE_HEALTH,
+        redacted=("access_token", "secret", "previous_secret"),
+    ),
+    Audited("listening_watch", _("Listening watch"), "row:incident_id"),
+    Audited("listening_spikealert", _("Spike alert"), "row:incident_id"),
+    Audited("listening_replytemplate", _("Reply template")),
+    Audited("listening_responseitem", _("Response queue item"), "row:incident_id", ignored=("reach",)),
+    Audited("listening_mentionhide", _("Hidden mention"), "row:incident_id"),
 )
 
 NOT_AUDITED: dict[str, str] = {
@@ -114,6 +141,14 @@ NOT_AUDITED: dict[str, str] = {
     "playbooks_drillinject": "drill machinery: injects scheduled from a playbook version (audited)",
     "reviews_exportjob": "delivery machinery: an export prepared for its requester (it changes nothing; the "
     "records it is built from are audited)",
+    "listening_mention": "public posts ingested at volume; what people change on one is recorded elsewhere "
+    "(hiding in listening_mentionhide, answers in listening_responseitem, sentiment corrections with who on "
+    "the row and on the timeline)",
+    "listening_mentionrollup": "counters derived from mentions, rebuilt at will",
+    "listening_csvimport": "an uploaded file waiting for its column mapping (who and when are on the row); "
+    "what it stores is ingested mentions",
+    "listening_drillspike": "drill machinery: synthetic mentions scheduled for a drill (asked for on the "
+    "drill's timeline)",
     "django_session": "session keys are secrets, and sessions change on every login",
     "django_admin_log": "the changes an admin action makes are captured on their own tables, with the "
     "administrator as actor and the admin URL as origin",

@@ -23,9 +23,10 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents.listening import live, nlp
+from incidents.listening import kicks, live, nlp
 from incidents.listening.matching import Matcher
 from incidents.listening.models import ScoredBy, Sentiment, Source, Watch
+from incidents.listening.queueing import plan_reply_deadlines, queue_mentions
 from incidents.listening.records import MentionRecord
 
 log = logging.getLogger(__name__)
@@ -196,8 +197,6 @@ def ingest(
         cursor.execute(_INSERT_SQL, {"source": source.pk, "now": now, "drill": is_drill})
         stored, pending, watch_ids, queued, _src = cursor.fetchone()
         if queued:
-            from incidents.listening.services.queue import plan_reply_deadlines
-
             plan_reply_deadlines(item_ids=queued)
         result = IngestResult(received=len(records), stored=stored, watch_ids=list(watch_ids), queued=queued)
         if stored:
@@ -206,13 +205,11 @@ def ingest(
 
 
 def _after_commit(result: IngestResult, *, pending: int) -> None:
-    from incidents.listening import tasks
-
     if pending:
-        transaction.on_commit(tasks.kick_enrichment)
+        transaction.on_commit(kicks.kick_enrichment)
     if result.watch_ids:
         watch_ids = list(result.watch_ids)
-        transaction.on_commit(lambda: tasks.kick_spike_check(watch_ids))
+        transaction.on_commit(lambda: kicks.kick_spike_check(watch_ids))
     live.changed(region="mentions", watch_ids=result.watch_ids)
 
 
@@ -302,8 +299,6 @@ class RollupShift:
 def enrich_pending(*, limit: int = 500) -> int:
     """Detect languages and score the mentions that are still pending; returns how many were done. Parallel
     workers take different rows (SKIP LOCKED)."""
-    from incidents.listening import tasks
-
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CLAIM_PENDING, [limit])
         rows = cursor.fetchall()
@@ -345,11 +340,9 @@ def enrich_pending(*, limit: int = 500) -> int:
         shift.apply(cursor, now)
         queued: list[int] = []
         if negative_incident_mentions:
-            from incidents.listening.services.queue import queue_mentions
-
             queued = queue_mentions(mention_ids=negative_incident_mentions, now=now)
         ids_for_check = sorted(watch_ids)
-        transaction.on_commit(lambda: tasks.kick_spike_check(ids_for_check))
+        transaction.on_commit(lambda: kicks.kick_spike_check(ids_for_check))
         live.changed(region="mentions", watch_ids=ids_for_check)
         if queued:
             live.changed(region="queue", watch_ids=ids_for_check)

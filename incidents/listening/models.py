@@ -129,6 +129,14 @@ class Source(models.Model):
         return self.name
 
     @property
+    def is_webhook(self) -> bool:
+        return self.kind == SourceKind.WEBHOOK
+
+    @property
+    def is_csv(self) -> bool:
+        return self.kind == SourceKind.CSV
+
+    @property
     def is_polled(self) -> bool:
         return self.kind in POLLED_KINDS
 
@@ -360,6 +368,18 @@ class SpikeAlert(models.Model):
     def negative_share(self) -> float | None:
         return self.negative / self.scored if self.scored else None
 
+    @property
+    def is_open(self) -> bool:
+        return self.state == AlertState.OPEN
+
+    @property
+    def was_declared(self) -> bool:
+        return self.state == AlertState.DECLARED
+
+    @property
+    def was_dismissed(self) -> bool:
+        return self.state == AlertState.DISMISSED
+
 
 class ReplyTemplate(models.Model):
     """A reply the team may use in the response queue (seeded; admins edit)."""
@@ -439,6 +459,18 @@ class ResponseItem(models.Model):
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
 
+    @property
+    def is_unclaimed(self) -> bool:
+        return self.state == ItemState.OPEN
+
+    @property
+    def is_claimed(self) -> bool:
+        return self.state == ItemState.CLAIMED
+
+    @property
+    def is_replied(self) -> bool:
+        return self.state == ItemState.REPLIED
+
 
 class HideReason(models.TextChoices):
     SPAM = "spam", _("Spam")
@@ -514,6 +546,10 @@ class CsvImport(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+    @property
+    def is_imported(self) -> bool:
+        return self.state == self.State.IMPORTED
 
 
 class DrillSpike(models.Model):

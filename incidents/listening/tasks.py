@@ -1,4 +1,4 @@
-"""Celery tasks of listening, and the on-commit kicks that start them.
+"""Celery tasks of listening (the on-commit kicks that start them are in kicks.py).
 
 Beat (warroom/settings.py) runs the sweeps: due sources are handed to one task each, pending mentions are
 scored, every active watch is checked for spikes, drill spikes inject their due mentions. Ingest kicks
@@ -10,46 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 
 from celery import shared_task
+
+from incidents.listening.kicks import send
 
 log = logging.getLogger(__name__)
 
 ENRICH_BUDGET_SECONDS = 5.0
-_last_kick: dict[str, float] = {}
-
-
-def _debounced(name: str, seconds: float = 1.0) -> bool:
-    now = time.monotonic()
-    if now - _last_kick.get(name, -10.0) < seconds:
-        return False
-    _last_kick[name] = now
-    return True
-
-
-def _send(task: object, *args: object, countdown: float = 0) -> None:
-    try:
-        task.apply_async(args=args, countdown=countdown, retry=False)  # type: ignore[attr-defined]
-    except Exception:  # Redis down: the beat sweep catches up
-        log.warning("Redis unavailable; the listening sweep will catch up.")
-
-
-def kick_enrichment() -> None:
-    # One task a second scores everything pending (a burst of deliveries becomes one task).
-    if _debounced("enrich"):
-        _send(enrich_mentions_task, countdown=0.2)
-
-
-def kick_spike_check(watch_ids: Sequence[int]) -> None:
-    # Per watch set, at most once a second; the task runs a moment later so it sees the whole burst (and the
-    # scoring that the enrichment kick started).
-    if watch_ids and _debounced(f"spikes:{','.join(map(str, sorted(watch_ids)))}"):
-        _send(check_spikes_task, list(watch_ids), countdown=0.5)
-
-
-def kick_poll(source_id: int) -> None:
-    _send(poll_source_task, source_id)
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
@@ -66,7 +34,7 @@ def poll_sources_task() -> int:
 
     due = due_sources()
     for source_id in due:
-        _send(poll_source_task, source_id)
+        send("poll_source_task", source_id)
     return len(due)
 
 
@@ -80,7 +48,7 @@ def enrich_mentions_task() -> int:
         done += n
         if n == 0:
             return done
-    _send(enrich_mentions_task)  # more left: a fresh task, so others get the worker in between
+    send("enrich_mentions_task")  # more left: a fresh task, so others get the worker in between
     return done
 
 

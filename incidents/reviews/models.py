@@ -182,3 +182,11 @@ class ExportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in (ExportState.READY, ExportState.FAILED)
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == ExportState.READY
+
+    @property
+    def has_failed(self) -> bool:
+        return self.state == ExportState.FAILED

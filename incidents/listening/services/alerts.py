@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from incidents.listening import live
 from incidents.listening.ingest import rollup_rebuild
 from incidents.listening.models import AlertKind, AlertState, Mention, MentionPlatform, SpikeAlert, Watch
+from incidents.listening.queueing import queue_mentions
 from incidents.listening.services import ListeningError, require_manager
-from incidents.listening.services.queue import queue_mentions
 from incidents.models import Incident, OrgRole, Scenario, Severity, TimelineEntry, User
 from incidents.services import incident_declare, notify, timeline_append, timeline_record
 from incidents.timetext import stamp

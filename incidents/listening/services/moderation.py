@@ -27,6 +27,7 @@ from incidents.listening.models import (
     ScoredBy,
     Sentiment,
 )
+from incidents.listening.queueing import queue_mentions
 from incidents.listening.services import Conflict, ListeningError, require_for_mention
 from incidents.models import Perm, TimelineEntry, User
 from incidents.services import timeline_append
@@ -218,8 +219,6 @@ def sentiment_tag(*, mention: Mention, actor: User, label: str) -> Mention:
     with connection.cursor() as cursor:
         shift.apply(cursor, timezone.now())
     if label == Sentiment.NEGATIVE and locked.incident_id and not locked.is_hidden:
-        from incidents.listening.services.queue import queue_mentions
-
         queue_mentions(mention_ids=[locked.pk], actor=actor)
     live.changed(region="mentions", incident_id=locked.incident_id, watch_ids=_watches(locked))
     return locked

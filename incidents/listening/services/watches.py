@@ -11,10 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from incidents.listening import live
+from incidents.listening import kicks, live
 from incidents.listening.ingest import rollup_rebuild
 from incidents.listening.matching import CompiledWatch
 from incidents.listening.models import POLLED_KINDS, Mention, Source, SourceKind, Watch, new_secret
+from incidents.listening.queueing import queue_mentions
 from incidents.listening.services import ListeningError, require_incident_perm, require_manager
 from incidents.models import Incident, Perm, User
 
@@ -142,8 +143,6 @@ def incident_watch_start(*, incident: Incident, actor: User, fields: WatchFields
         ids = [pk for pk, text in candidates if compiled.matches(text)]
         Mention.objects.filter(pk__in=ids).update(incident_watch=watch, incident=incident)
         rollup_rebuild(watch=watch, since=since)
-        from incidents.listening.services.queue import queue_mentions
-
         loud = Mention.objects.filter(pk__in=ids, is_hidden=False, author_reach__gte=watch.queue_min_reach)
         negative = Mention.objects.filter(pk__in=ids, is_hidden=False, sentiment="negative")
         queue_mentions(
@@ -258,7 +257,5 @@ def source_poll_now(*, actor: User, source: Source) -> Source:
         raise ListeningError(_("Only feeds and Mastodon connectors are polled."))
     locked.next_poll_at = timezone.now()
     locked.save(update_fields=["next_poll_at"])
-    from incidents.listening import tasks
-
-    transaction.on_commit(lambda: tasks.kick_poll(locked.pk))
+    transaction.on_commit(lambda: kicks.kick_poll(locked.pk))
     return locked
