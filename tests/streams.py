@@ -84,3 +84,23 @@ def server(asgi_server):
     asgi_server.wait_for_stats(lambda s: s["streams"] == 0)
     yield asgi_server
     asgi_server.wait_for_stats(lambda s: s["streams"] == 0, timeout=10)
+
+
+def counter(server: AsgiServer, name: str) -> int:
+    """One of the events process's counters (/events/stats)."""
+    return int(server.stats().get("counters", {}).get(name, 0))
+
+
+def settle(
+    server: AsgiServer, clients: list[SSEClient], incident: Incident, author: User, *, ticks: int = 2
+) -> int:
+    """Let the events process do all it was going to do, then prove the streams have received it: `ticks`
+    safety ticks pass (each may repair or re-check), then a sentinel entry is written and every client waits
+    for it. A stream is ordered, so anything sent before the sentinel has arrived. Returns the sentinel's seq.
+    Conditions all the way: on a busy machine this takes longer, never flakes."""
+    start = counter(server, "ticks")
+    server.wait_for_stats(lambda s: s.get("counters", {}).get("ticks", 0) >= start + ticks, timeout=60)
+    sentinel = add_entry(incident, author, "sentinel")
+    for client in clients:
+        assert client.wait_for(lambda c: sentinel in c.entry_ids(), 30), "the sentinel never arrived"
+    return sentinel

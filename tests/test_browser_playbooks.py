@@ -8,11 +8,10 @@ browser only through the room's live stream.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import Browser, expect
 
+from bench.processes import wait_until
 from incidents import services
 from incidents.models import Incident, Statement, StatementTemplate
 from incidents.playbooks import services as pb
@@ -60,22 +59,22 @@ def test_edit_a_playbook_run_a_drill_see_injects_live_and_read_the_after_action_
     expect(page.locator("#proposed-team")).to_contain_text("Communications lead")
     expect(page.locator("#declare-form input[name=title]")).to_have_value("Outage: ")
     page.keyboard.type("payment page drill")  # the caret waits after the playbook's start
-    started = time.monotonic()
     page.get_by_role("button", name="Start the drill").click()
     expect(page.locator("#live-status")).to_have_text("Live", timeout=10_000)
     incident = Incident.objects.get()
     assert incident.is_drill
     assert incident.title == "Outage: payment page drill"
-    assert time.monotonic() - started < 10
     expect(page.locator("#timeline-entries")).to_contain_text("DRILL — Declared from the playbook")
     page.evaluate("window.__noReload = true")
 
     # The injects arrive live, each not before its time.
     texts = ["Reporter from DN calls", "Mentions triple", "on a flight until 18:00"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and DrillInject.objects.filter(posted_at__isnull=True).exists():
-        pb.inject_sweep()
-        time.sleep(0.3)
+
+    def all_posted() -> bool:
+        pb.inject_sweep()  # what beat does every few seconds, done here until every inject has come due
+        return not DrillInject.objects.filter(posted_at__isnull=True).exists()
+
+    wait_until(all_posted, 60, "the drill's injects were not all posted")
     for text in texts:
         expect(page.locator("#timeline-entries .entry-external", has_text=text)).to_contain_text(
             "DRILL INJECT"

@@ -21,6 +21,7 @@ import pytest
 import redis
 from psycopg import sql
 
+from bench.processes import wait_until
 from warroom import launcher
 from warroom.launcher import (
     LauncherError,
@@ -328,17 +329,11 @@ def test_stop_escalates_to_sigkill_for_the_whole_process_group(
             time.sleep(0.05)
             output += capsys.readouterr().out
     finally:
-        started = time.monotonic()
         stop_services([stubborn], timeout=1)
-        elapsed = time.monotonic() - started
 
     grandchild = int(output.split("stubborn | ")[1].split()[0])
-    assert stubborn.exit_code() == -signal.SIGKILL
-    assert elapsed < 5
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild)
+    assert stubborn.exit_code() == -signal.SIGKILL  # it ignored SIGTERM: the timeout's SIGKILL ended it
+    wait_until(lambda: not _alive(grandchild), 30, "the grandchild outlived the stop")
 
 
 def _alive(pid: int) -> bool:
