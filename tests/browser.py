@@ -45,7 +45,7 @@ def log_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> N
     page.wait_for_url(f"{base_url}/")
 
 
-def settled(page: Page, timeout: float = 5.0) -> None:
+def settled(page: Page, timeout: float = 30.0) -> None:
     """Wait until htmx has finished every request, swap and settle (new controls are wired up)."""
     # A polling loop of page.evaluate, not wait_for_function: the latter evals a string, which our CSP forbids.
     busy = "!!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"

@@ -8,6 +8,7 @@ import shutil
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest
+from playwright.sync_api import expect
 
 from incidents.models import OrgRole, User
 from tests.factories import IncidentFactory, UserFactory
@@ -15,6 +16,10 @@ from tests.factories import IncidentFactory, UserFactory
 # The app under uvicorn (pages and the raw-ASGI event stream) for live tests: `asgi_server`; and the
 # live-stream tests' `server` (it, with no stream open) and `room` (an incident with a few entries).
 pytest_plugins = ["tests.live_server_asgi", "tests.streams"]
+
+# Auto-waiting assertions pass the moment their condition holds; on a busy 2-core CI machine (three test
+# processes' worth of Chromium, uvicorn and Celery) they get 15 s before they call it a failure.
+expect.set_options(timeout=15_000)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
