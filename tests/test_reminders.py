@@ -102,6 +102,9 @@ def test_reminder_before_due_then_overdue_then_backup_then_commander(escalation,
     assert TimelineEntry.objects.filter(incident=incident, kind="reminder").count() == 4
     assert OutboundEmail.objects.filter(key__startswith="reminder:").count() == 4
     assert sweep_at(T0 + timedelta(hours=5)).fired == 0
+    assert set(Reminder.objects.filter(deadline=task, state="sent").values_list("fired_by", flat=True)) == {
+        "sweep"
+    }
 
 
 def test_without_a_backup_the_escalation_goes_to_the_commander(manager):
@@ -139,6 +142,8 @@ def test_a_stale_eta_task_is_a_no_op_and_a_current_one_fires_once(escalation):
         assert reminders.fire_reminder(reminder_id=new.pk, version=moved.version) is False  # redelivered
         assert reminders.sweep_reminders(enqueue=False).fired == 0
     assert len(inbox(erik)) == 1
+    new.refresh_from_db()
+    assert new.fired_by == "eta"  # the precise path, recorded
 
 
 def test_the_sweep_hands_soon_due_reminders_to_eta_tasks_once(escalation, eta_sent):

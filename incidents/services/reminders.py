@@ -36,6 +36,7 @@ from django.utils import timezone
 from incidents.models import (
     Deadline,
     DeadlineState,
+    FiredBy,
     Incident,
     Reminder,
     ReminderKind,
@@ -243,7 +244,7 @@ def _message(
             )
 
 
-def _fire(reminder: Reminder, now: datetime) -> bool:
+def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
     """Record one claimed reminder's effect (caller holds the locks). False when it turned out stale."""
     deadline = reminder.deadline
     incident = deadline.incident
@@ -299,7 +300,7 @@ def _fire(reminder: Reminder, now: datetime) -> bool:
         fields.append("missed_at")
     Deadline.objects.filter(pk=deadline.pk).update(**{f: getattr(deadline, f) for f in fields})
     Reminder.objects.filter(pk=reminder.pk).update(
-        state=ReminderState.SENT, claimed_at=reminder.claimed_at or now, sent_at=timezone.now()
+        state=ReminderState.SENT, claimed_at=reminder.claimed_at or now, sent_at=timezone.now(), fired_by=by
     )
     return True
 
@@ -351,7 +352,7 @@ def sweep_reminders(
                 )
                 if reminder is None:
                     break
-                if _fire(reminder, now_):
+                if _fire(reminder, now_, FiredBy.SWEEP):
                     result.fired += 1
                 else:
                     result.stale += 1
@@ -472,7 +473,7 @@ def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, 
                 )
                 if reminder is not None:
                     reminder.claimed_at = now
-                    return _fire(reminder, now)
+                    return _fire(reminder, now, FiredBy.ETA)
         still = Reminder.objects.filter(
             pk=reminder_id,
             version=version,
