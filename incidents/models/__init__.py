@@ -28,6 +28,7 @@ from incidents.models.errors import InputRefused, NotAllowed, Refused
 from incidents.models.incident import (
     SEVERITY_MEANING,
     STATUS_MEANING,
+    DrillSpeed,
     Incident,
     IncidentChange,
     IncidentQuerySet,
@@ -84,6 +85,7 @@ __all__ = [
     "Deadline",
     "DeadlineKind",
     "DeadlineState",
+    "DrillSpeed",
     "Evidence",
     "Incident",
     "IncidentChange",

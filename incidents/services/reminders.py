@@ -96,10 +96,12 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
         return []
     if not fresh:
         pending.exclude(version=deadline.version).update(state=ReminderState.CANCELLED)
-    grace = timedelta(minutes=deadline.escalation_grace_minutes)
+    # A compressed drill's reminders and escalations come as much sooner as its deadlines do.
+    incident = deadline.incident
+    grace = incident.scaled(timedelta(minutes=deadline.escalation_grace_minutes))
     moments = [(ReminderKind.DUE, deadline.due_at)]
     if deadline.remind_before_minutes:
-        before = deadline.due_at - timedelta(minutes=deadline.remind_before_minutes)
+        before = deadline.due_at - incident.scaled(timedelta(minutes=deadline.remind_before_minutes))
         if before > now:  # a deadline set 5 minutes out gets no "due in 10 minutes" message
             moments.insert(0, (ReminderKind.BEFORE, before))
     moments += [
@@ -194,7 +196,8 @@ def responsible(
 
 
 def _claimable() -> Q:
-    return Q(state=ReminderState.PENDING)
+    # A paused drill owes nothing until it resumes (resuming moves its deadlines and plans them again).
+    return Q(state=ReminderState.PENDING) & Q(deadline__incident__drill_paused_at__isnull=True)
 
 
 def _claim_query(now: datetime) -> object:
@@ -478,6 +481,7 @@ def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, 
             version=version,
             state=ReminderState.PENDING,
             due_at__lte=now + timedelta(seconds=1),
+            deadline__incident__drill_paused_at__isnull=True,  # paused: resuming plans it again
         ).exists()
         if not still:
             return False
