@@ -433,6 +433,8 @@ class StatementDecisionForm(StatementVersionForm):
     where = forms.ChoiceField(
         choices=[("page", "page"), ("room", "room"), ("queue", "queue")], required=False
     )
+    # A backup deciding for this approver once the step's SLA has passed (the service checks it all).
+    on_behalf_of = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
 
 
 class StatementRejectForm(StatementDecisionForm):

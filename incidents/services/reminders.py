@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from incidents.models import (
     Deadline,
+    DeadlineKind,
     DeadlineState,
     Incident,
     Reminder,
@@ -228,8 +229,14 @@ def _message(
             )
         case ReminderKind.ESCALATE_BACKUP:
             if who.backups:
+                # An approval step past its SLA is the backup's to decide now, not only to chase.
+                may_decide = (
+                    " As their backup you may decide it now, standing in for them."
+                    if deadline.kind == DeadlineKind.APPROVAL
+                    else ""
+                )
                 return (
-                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.",
+                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.{may_decide}",
                     who.backups,
                 )
             commander = [who.commander] if who.commander else []
