@@ -68,7 +68,7 @@ class Part:
 
     @property
     def points(self) -> float | None:
-        return None if self.fraction is None else round(self.weight * self.fraction, 1)
+        return None if self.fraction is None else round(self.weight * self.fraction, 2)
 
 
 @dataclass(frozen=True)
