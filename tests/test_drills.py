@@ -92,7 +92,8 @@ def test_a_x10_drill_runs_every_inject_and_deadline_at_its_scaled_time_beside_a_
     version = Playbook.objects.get(name="Technical outage").latest()
     injects = list(version.injects.order_by("offset_seconds"))
     tasks = {t.title: t.offset_minutes for t in version.tasks.all()}
-    assert len(injects) >= 2 and len(tasks) >= 5
+    assert len(injects) >= 2
+    assert len(tasks) >= 5
     with time_machine.travel(T0, tick=False):
         drill = _declare(manager, version, drill=True, speed=10, title="Drill: checkout down")
         real = _declare(manager, version, drill=False, title="Checkout down")
@@ -318,7 +319,8 @@ def test_the_summary_shows_the_score_its_formula_and_the_playbooks_earlier_drill
     page = manager_client.get(reverse("playbooks:summary", args=[drill.code])).content.decode()
     assert 'id="drill-score-total"' in page
     assert "How the score is computed" in page
-    assert '<svg class="chart"' in page and earlier.reference in page
+    assert '<svg class="chart"' in page
+    assert earlier.reference in page
     assert "<script" not in page.split('id="drill-history"')[1].split("</figure>")[0]
     # A real incident's summary is never scored, and drills stay out of the real-incident trends.
     assert (
