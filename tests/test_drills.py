@@ -106,8 +106,10 @@ def test_a_x10_drill_runs_every_inject_and_deadline_at_its_scaled_time_beside_a_
     assert by_incident[drill.pk].due_at == T0 + timedelta(minutes=sla) / 10
     assert by_incident[real.pk].due_at == T0 + timedelta(minutes=sla)
     for incident, factor in ((drill, 10), (real, 1)):
-        due = {d.title: d.due_at for d in Deadline.objects.filter(incident=incident, kind=DeadlineKind.TASK)}
-        assert due == {title: T0 + timedelta(minutes=m) / factor for title, m in tasks.items()}, incident
+        task_due = {
+            d.title: d.due_at for d in Deadline.objects.filter(incident=incident, kind=DeadlineKind.TASK)
+        }
+        assert task_due == {title: T0 + timedelta(minutes=m) / factor for title, m in tasks.items()}, incident
         # Reminders and escalations come as much sooner: the backup escalation after the scaled grace.
         d = by_incident[incident.pk]
         backup = Reminder.objects.get(deadline=d, kind=ReminderKind.ESCALATE_BACKUP)
