@@ -82,7 +82,7 @@ def test_the_backup_is_refused_before_the_sla_and_decides_after_it_then_the_orig
     assert snapshot(STATEMENT_TABLES) == before
 
     with time_machine.travel(t0 + timedelta(minutes=SLA, seconds=1), tick=False):
-        with pytest.raises(StandInRefused, match="not .*backup"):
+        with pytest.raises(StandInRefused, match=r"not .*backup"):
             _stand_in(statement, backup, cast.comms, step_order=1)
         result = _stand_in(statement, backup, cast.legal, step_order=1)
     approval = result.approval
