@@ -18,12 +18,17 @@ from incidents.models import (
     Approval,
     ApprovalStepTemplate,
     ChainStep,
+    Deadline,
+    Notification,
     Refused,
     RoleAssignment,
     StatementError,
+    StatementVersion,
     TimelineEntry,
+    User,
 )
-from incidents.services.statements.rules import OwnText, StandInRefused
+from incidents.services.reminders import sweep_reminders
+from incidents.services.statements.rules import OwnText, Standing, StandInRefused, check_decide
 from tests.factories import UserFactory, give_role
 from tests.factories_statements import (
     STATEMENT_TABLES,
@@ -175,3 +180,50 @@ def test_a_race_between_the_backup_and_the_original_has_exactly_one_decision(see
         assert all(isinstance(r, Refused) for r in losers), results
         assert Approval.objects.filter(step=step).count() == 1
         assert ChainStep.objects.get(pk=step.pk).completed_at is not None
+
+
+@pytest.mark.django_db
+def test_the_escalation_tells_the_backup_they_may_decide_now(seeded):
+    cast, backup = _setup()
+    t0 = timezone.now().replace(microsecond=0)
+    with time_machine.travel(t0, tick=False):
+        statement = submit(cast, new_statement(cast))
+    deadline = Deadline.objects.get(chain_step__version=cv(fresh(statement)), chain_step__order=1)
+    late = deadline.due_at + timedelta(minutes=deadline.escalation_grace_minutes, seconds=1)
+    with time_machine.travel(late, tick=False):
+        sweep_reminders(enqueue=False)
+    told = [
+        n.text
+        for n in Notification.objects.filter(recipient=backup)
+        if "escalated to you as backup" in n.text
+    ]
+    assert len(told) == 1, told
+    assert "backup for Legal Person" in told[0]
+    assert "you may decide it now" in told[0]
+
+
+def test_after_a_backup_stood_in_on_an_all_step_the_original_is_told_so():
+    """A step that needs every one of its approvers: the backup's decision counts for the person they stood in
+    for, who is then refused with who decided in their place (the rule alone, no database)."""
+    version = StatementVersion(pk=1, number=1, author_id=99)
+    step = ChainStep(pk=10, order=1, name="Legal", approver_ids=[1, 2], required=2, sla_minutes=20)
+    backup = User(pk=3, display_name="Bea Backup")
+    stood_in = Approval(pk=5, step_id=10, version_id=1, approver=backup, on_behalf_of_id=1)
+    with pytest.raises(StatementError, match="Bea Backup already decided step 1"):
+        check_decide(
+            step=step,
+            steps=[step],
+            version=version,
+            person_id=1,
+            standing=Standing(on_team=True, may_approve=True, holds_role=True),
+            decisions=[stood_in],
+        )
+    # The other Legal approver still decides in their own right.
+    check_decide(
+        step=step,
+        steps=[step],
+        version=version,
+        person_id=2,
+        standing=Standing(on_team=True, may_approve=True, holds_role=True),
+        decisions=[stood_in],
+    )
