@@ -14,6 +14,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models.errors import Refused
 
@@ -87,10 +88,10 @@ class Platform(models.TextChoices):
 class DrillSpeed(models.IntegerChoices):
     """How much faster than real time a drill runs: its injects and deadlines come this many times sooner."""
 
-    REAL = 1, "×1 (real time)"
-    X5 = 5, "×5"
-    X10 = 10, "×10"
-    X30 = 30, "×30"
+    REAL = 1, _("×1 (real time)")
+    X5 = 5, _("×5")
+    X10 = 10, _("×10")
+    X30 = 30, _("×30")
 
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
