@@ -227,12 +227,15 @@ class PastDrill:
     is_this: bool
 
 
-def earlier_drills(incident: Incident, visible: QuerySet[Incident]) -> list[PastDrill]:
+def earlier_drills(
+    incident: Incident, visible: QuerySet[Incident], current: DrillScore | None = None
+) -> list[PastDrill]:
     """This drill and the same playbook's drills before it (any version), oldest first — those the viewer
-    may see (`visible`). Is the team getting faster?"""
+    may see (`visible`). Is the team getting faster? `current`: this drill's score, if already computed."""
+    this = PastDrill(incident, (current or drill_score(incident)).total, True)
     record = IncidentPlaybook.objects.filter(incident=incident).select_related("version").first()
     if record is None:
-        return [PastDrill(incident, drill_score(incident).total, True)]
+        return [this]
     drills = list(
         visible.filter(
             is_drill=True,
@@ -243,6 +246,4 @@ def earlier_drills(incident: Incident, visible: QuerySet[Incident]) -> list[Past
         .order_by("-declared_at")[: HISTORY - 1]
     )
     drills.reverse()
-    return [PastDrill(d, drill_score(d).total, False) for d in drills] + [
-        PastDrill(incident, drill_score(incident).total, True)
-    ]
+    return [PastDrill(d, drill_score(d).total, False) for d in drills] + [this]

@@ -353,7 +353,7 @@ def _score_context(request: AuthRequest, incident: Incident) -> dict[str, Any]:
     if not incident.is_drill:
         return {}
     score = scoring.drill_score(incident)
-    history = scoring.earlier_drills(incident, visible_incidents(request.user))
+    history = scoring.earlier_drills(incident, visible_incidents(request.user), score)
     chart = None
     if len(history) > 1:
         chart = bar_chart(
