@@ -24,6 +24,7 @@ from incidents.models import (
     Reminder,
     ReminderKind,
     ReminderState,
+    Statement,
     TimelineEntry,
 )
 from incidents.models.errors import InputRefused
@@ -150,6 +151,26 @@ def test_a_x10_drill_runs_every_inject_and_deadline_at_its_scaled_time_beside_a_
         sweep_reminders(enqueue=False)
     assert Deadline.objects.get(pk=by_incident[drill.pk].pk).missed_at is not None
     assert Deadline.objects.get(pk=by_incident[real.pk].pk).missed_at is None
+
+    # Publishing promises the next update after the cadence: scaled on the drill only.
+    cadence = timedelta(minutes=policy_for("sev2").update_cadence_minutes)
+    published = due + timedelta(minutes=1)
+    with time_machine.travel(published, tick=False):
+        for c in (drill_cast, real_cast):
+            statement = Statement.objects.get(incident=c.incident)
+            for person in (c.legal, c.comms, c.executive):
+                approve(statement, person)
+            services.statement_publish(
+                statement=fresh(statement), actor=c.publisher, version_number=fresh(statement).version
+            )
+    assert (
+        Deadline.objects.get(incident=drill, key="update", state=DeadlineState.OPEN).due_at
+        == published + cadence / 10
+    )
+    assert (
+        Deadline.objects.get(incident=real, key="update", state=DeadlineState.OPEN).due_at
+        == published + cadence
+    )
 
     # Run to the end of the drill's longest task: every drill task is overdue; of the real incident's, only
     # those due within the same stretch of real time.
