@@ -29,6 +29,7 @@ from incidents.models import (
 )
 from incidents.services.reminders import sweep_reminders
 from incidents.services.statements.rules import OwnText, Standing, StandInRefused, check_decide
+from incidents.services.statements.selectors import awaiting
 from tests.factories import UserFactory, give_role
 from tests.factories_statements import (
     STATEMENT_TABLES,
@@ -147,6 +148,8 @@ def test_the_statement_page_offers_the_backup_the_decision_only_once_allowed(cli
         page = client.get(url(statement)).content.decode()
         assert f'name="on_behalf_of" value="{cast.legal.pk}"' in page
         assert "standing in for them" in page
+        queue = client.get(reverse("incidents:my-approvals")).content.decode()
+        assert f'name="on_behalf_of" value="{cast.legal.pk}"' in queue
         version = cv(fresh(statement))
         answer = client.post(
             reverse("incidents:statement-approve", args=[cast.incident.code, statement.code]),
@@ -227,3 +230,19 @@ def test_after_a_backup_stood_in_on_an_all_step_the_original_is_told_so():
         standing=Standing(on_team=True, may_approve=True, holds_role=True),
         decisions=[stood_in],
     )
+
+
+@pytest.mark.django_db
+def test_the_backups_approvals_queue_lists_the_step_once_its_time_has_passed(seeded):
+    cast, backup = _setup()
+    t0 = timezone.now().replace(microsecond=0)
+    with time_machine.travel(t0, tick=False):
+        statement = submit(cast, new_statement(cast))
+    with time_machine.travel(t0 + timedelta(minutes=SLA - 1), tick=False):
+        assert awaiting(backup) == []
+    with time_machine.travel(t0 + timedelta(minutes=SLA, seconds=1), tick=False):
+        queue = awaiting(backup)
+    assert [(p.statement.pk, p.stand_in_for) for p in queue] == [(statement.pk, cast.legal)]
+    assert not queue[0].mine
+    # Legal's own queue is unchanged: the step is theirs as ever.
+    assert [p.statement.pk for p in awaiting(cast.legal)] == [statement.pk]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -422,17 +422,42 @@ def _attach_diffs(viewer: User, mine: list[ApprovalProgress]) -> None:
 
 
 def awaiting(viewer: User) -> list[ApprovalProgress]:
-    """Statements waiting on a step the viewer may decide now, across every incident they approve in."""
+    """Statements waiting on a step the viewer may decide now, across every incident they approve in — and,
+    in the incidents where they are on the team as someone's backup, the steps past their time that they may
+    decide standing in for that person."""
     if not viewer.is_active:
         return []
     approve_in = IncidentUserObjectPermission.objects.filter(
         user=viewer, permission__codename=Perm.APPROVE
     ).values("content_object_id")
+    backup_in = (
+        RoleAssignment.objects.current()
+        .filter(
+            backup=viewer,
+            incident_id__in=IncidentUserObjectPermission.objects.filter(user=viewer).values(
+                "content_object_id"
+            ),
+        )
+        .values("incident_id")
+    )
     statements = list(
-        Statement.objects.filter(status=S.IN_REVIEW, incident_id__in=approve_in)
+        Statement.objects.filter(
+            Q(incident_id__in=approve_in) | Q(incident_id__in=backup_in), status=S.IN_REVIEW
+        )
         .select_related("current_version", "current_version__author", "incident")
         .order_by("updated_at", "pk")
     )
-    perms = {s.incident_id: frozenset({Perm.APPROVE.value}) for s in statements}
+    approving = set(approve_in.values_list("content_object_id", flat=True)) if statements else set()
+    # On the team everywhere listed; the approve permission only where they hold it.
+    perms = {
+        s.incident_id: frozenset(
+            {Perm.VIEW.value, *([Perm.APPROVE.value] if s.incident_id in approving else [])}
+        )
+        for s in statements
+    }
     found = approval_progress(viewer, statements, perms)
-    return [found[s.pk] for s in statements if s.pk in found and found[s.pk].mine]
+    return [
+        found[s.pk]
+        for s in statements
+        if s.pk in found and (found[s.pk].mine or found[s.pk].stand_in_for is not None)
+    ]
