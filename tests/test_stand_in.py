@@ -246,3 +246,18 @@ def test_the_backups_approvals_queue_lists_the_step_once_its_time_has_passed(see
     assert not queue[0].mine
     # Legal's own queue is unchanged: the step is theirs as ever.
     assert [p.statement.pk for p in awaiting(cast.legal)] == [statement.pk]
+
+
+@pytest.mark.django_db
+def test_after_the_sla_the_original_still_decides_until_someone_has_and_then_the_backup_cannot(seeded):
+    cast, backup = _setup()
+    t0 = timezone.now().replace(microsecond=0)
+    with time_machine.travel(t0, tick=False):
+        statement = submit(cast, new_statement(cast))
+    with time_machine.travel(t0 + timedelta(minutes=SLA + 5), tick=False):
+        result = approve(statement, cast.legal, step_order=1)
+        assert result.approval.on_behalf_of_id is None
+        before = snapshot(STATEMENT_TABLES)
+        with pytest.raises(StatementError, match="already complete"):
+            _stand_in(statement, backup, cast.legal, step_order=1)
+    assert snapshot(STATEMENT_TABLES) == before
