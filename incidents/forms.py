@@ -6,11 +6,13 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from incidents.models import (
     PLACEHOLDERS,
     Audience,
     Channel,
+    DrillSpeed,
     IncidentRole,
     Platform,
     Scenario,
@@ -111,6 +113,23 @@ class DeclareForm(forms.Form):
         help_text="Leave empty to command it yourself; if you name someone else, you stay on as deputy.",
     )
     is_drill = forms.BooleanField(required=False, label="This is a drill")
+    drill_speed = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=int(DrillSpeed.REAL),  # type: ignore[arg-type]  # stubs say str; Django takes any
+        initial=DrillSpeed.REAL,
+        choices=[
+            (DrillSpeed.REAL, gettext_lazy("×1 — real time")),
+            (DrillSpeed.X5, gettext_lazy("×5 — 12 minutes here are an hour")),
+            (DrillSpeed.X10, gettext_lazy("×10 — 6 minutes here are an hour")),
+            (DrillSpeed.X30, gettext_lazy("×30 — 2 minutes here are an hour")),
+        ],
+        label=gettext_lazy("Drill speed"),
+        help_text=gettext_lazy(
+            "Injects, the first-response SLA, the update cadence, tasks and approval SLAs all come this many "
+            "times sooner, so a drill fits in a training hour. Real incidents always run in real time."
+        ),
+    )
     is_restricted = forms.BooleanField(
         required=False,
         label="Restricted",
@@ -130,6 +149,7 @@ class DeclareForm(forms.Form):
         "is_drill",
         "is_restricted",
         "commander",
+        "drill_speed",
     )
 
     def __init__(self, *args: Any, team: Any = (), **kwargs: Any) -> None:
@@ -197,6 +217,9 @@ class DeclareForm(forms.Form):
             person, backup = data.get(f"person_{key}"), data.get(f"backup_{key}")
             if person is not None and backup is not None and person.pk == backup.pk:
                 self.add_error(f"backup_{key}", "Nobody can be their own backup.")
+        if not data.get("is_drill"):
+            # The speed is a drill's; a real incident keeps real times whatever the form said.
+            data["drill_speed"] = DrillSpeed.REAL
         return data
 
     def clean_title(self) -> str:
@@ -410,6 +433,8 @@ class StatementDecisionForm(StatementVersionForm):
     where = forms.ChoiceField(
         choices=[("page", "page"), ("room", "room"), ("queue", "queue")], required=False
     )
+    # A backup deciding for this approver once the step's SLA has passed (the service checks it all).
+    on_behalf_of = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
 
 
 class StatementRejectForm(StatementDecisionForm):

@@ -29,6 +29,7 @@ from incidents.models.errors import InputRefused, NotAllowed, Refused
 from incidents.models.incident import (
     SEVERITY_MEANING,
     STATUS_MEANING,
+    DrillSpeed,
     Incident,
     IncidentChange,
     IncidentQuerySet,
@@ -85,6 +86,7 @@ __all__ = [
     "Deadline",
     "DeadlineKind",
     "DeadlineState",
+    "DrillSpeed",
     "Evidence",
     "FiredBy",
     "Incident",

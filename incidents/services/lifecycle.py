@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.hooks import incident_aware_changed, incident_resolved
 from incidents.models import (
+    DrillSpeed,
     Incident,
     IncidentChange,
     IncidentRole,
@@ -23,7 +25,7 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
-from incidents.models.errors import Refused
+from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_status
 from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
@@ -53,8 +55,15 @@ def incident_declare(
     is_drill: bool = False,
     is_restricted: bool = False,
     commander: User | None = None,
+    drill_speed: int | None = None,
 ) -> Incident:
-    """Open a new incident. The declaring user commands it unless they name someone else."""
+    """Open a new incident. The declaring user commands it unless they name someone else. A drill may run
+    faster than real time (`drill_speed`: 1, 5, 10 or 30); a real incident never does."""
+    speed = int(drill_speed or DrillSpeed.REAL)
+    if speed not in DrillSpeed.values:
+        raise InputRefused(_("Choose a drill speed of ×1, ×5, ×10 or ×30."))
+    if speed != DrillSpeed.REAL and not is_drill:
+        raise InputRefused(_("Only a drill can run faster than real time; a real incident keeps real times."))
     now = timezone.now()
     detected = min(detected_at or now, now)
     incident = Incident.objects.create(
@@ -71,9 +80,12 @@ def incident_declare(
         status_changed_at=now,
         is_drill=is_drill,
         is_restricted=is_restricted,
+        drill_speed=speed,
     )
     commander = commander or actor
     drill = "Drill declared" if is_drill else "Declared"
+    if speed != DrillSpeed.REAL:
+        drill = f"{drill} at ×{speed}"
     timeline_record(
         incident=incident,
         kind=TimelineEntry.Kind.STATUS,

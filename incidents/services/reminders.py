@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from incidents.models import (
     Deadline,
+    DeadlineKind,
     DeadlineState,
     FiredBy,
     Incident,
@@ -97,10 +98,12 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
         return []
     if not fresh:
         pending.exclude(version=deadline.version).update(state=ReminderState.CANCELLED)
-    grace = timedelta(minutes=deadline.escalation_grace_minutes)
+    # A compressed drill's reminders and escalations come as much sooner as its deadlines do.
+    incident = deadline.incident
+    grace = incident.scaled(timedelta(minutes=deadline.escalation_grace_minutes))
     moments = [(ReminderKind.DUE, deadline.due_at)]
     if deadline.remind_before_minutes:
-        before = deadline.due_at - timedelta(minutes=deadline.remind_before_minutes)
+        before = deadline.due_at - incident.scaled(timedelta(minutes=deadline.remind_before_minutes))
         if before > now:  # a deadline set 5 minutes out gets no "due in 10 minutes" message
             moments.insert(0, (ReminderKind.BEFORE, before))
     moments += [
@@ -195,7 +198,8 @@ def responsible(
 
 
 def _claimable() -> Q:
-    return Q(state=ReminderState.PENDING)
+    # A paused drill owes nothing until it resumes (resuming moves its deadlines and plans them again).
+    return Q(state=ReminderState.PENDING) & Q(deadline__incident__drill_paused_at__isnull=True)
 
 
 def _claim_query(now: datetime) -> object:
@@ -226,8 +230,14 @@ def _message(
             )
         case ReminderKind.ESCALATE_BACKUP:
             if who.backups:
+                # An approval step past its SLA is the backup's to decide now, not only to chase.
+                may_decide = (
+                    " As their backup you may decide it now, standing in for them."
+                    if deadline.kind == DeadlineKind.APPROVAL
+                    else ""
+                )
                 return (
-                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.",
+                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.{may_decide}",
                     who.backups,
                 )
             commander = [who.commander] if who.commander else []
@@ -479,6 +489,7 @@ def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, 
             version=version,
             state=ReminderState.PENDING,
             due_at__lte=now + timedelta(seconds=1),
+            deadline__incident__drill_paused_at__isnull=True,  # paused: resuming plans it again
         ).exists()
         if not still:
             return False

@@ -20,6 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from incidents import services
@@ -220,10 +221,18 @@ def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
     )
 
 
+def _decider_incident(request: AuthRequest, code: UUID) -> Incident:
+    """The incident, for someone deciding a step: an approver, or — standing in for one after the step's
+    SLA passed — their backup, who need only be on the team (the service checks the rest under its locks)."""
+    if request.POST.get("on_behalf_of"):
+        return get_incident_for(request.user, code, Perm.VIEW)
+    return get_incident_for(request.user, code, Perm.APPROVE)
+
+
 @require_POST
 @login_required
 def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.APPROVE)
+    incident = _decider_incident(request, code)
     found = find_statement(incident, statement, for_action=True)
     form = StatementDecisionForm(request.POST)
 
@@ -234,10 +243,17 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
             version_number=data["version"],
             sha256=data["sha256"],
             step_order=data["step"],
+            on_behalf_of=data.get("on_behalf_of"),
         )
 
     def notice(result: ApprovalResult) -> str:
         number, step = form.cleaned_data["version"], result.approval.step.name
+        if result.created and result.approval.on_behalf_of_id:
+            return _("You approved v%(number)s as %(step)s, standing in for %(principal)s.") % {
+                "number": number,
+                "step": step,
+                "principal": result.approval.on_behalf_of,
+            }
         if result.created:
             return f"You approved v{number} as {step}."
         return f"Already approved by you (v{number}, {step}); nothing changed."
@@ -260,7 +276,7 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
 @require_POST
 @login_required
 def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.APPROVE)
+    incident = _decider_incident(request, code)
     found = find_statement(incident, statement, for_action=True)
     form = StatementRejectForm(request.POST)
     return act(
@@ -271,6 +287,7 @@ def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
             sha256=data["sha256"],
             step_order=data["step"],
             reason=data["reason"],
+            on_behalf_of=data.get("on_behalf_of"),
         ),
         lambda outcome: _answer(request, incident, found, _where(request), outcome, after=outcome.result),
         form=form,
