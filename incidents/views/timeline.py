@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents import live, services
+from incidents.accounts.throttle import spend_write
 from incidents.forms import CorrectionForm, TimelineEntryForm
 from incidents.http import AuthRequest
 from incidents.models import Evidence, Incident, Perm, TimelineEntry
@@ -172,6 +173,7 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
     form = TimelineEntryForm(request.POST, request.FILES)
 
     def change(data: Mapping[str, Any]) -> TimelineEntry:
+        spend_write(request.user)  # a sustained flood is refused here, before any lock (R33)
         return services.timeline_post(
             incident=incident,
             actor=request.user,
@@ -215,6 +217,7 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
         return correction_form()
 
     def change(data: Mapping[str, Any]) -> TimelineEntry:
+        spend_write(request.user)
         return services.timeline_correct(
             incident=incident,
             actor=request.user,

@@ -23,6 +23,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from incidents import services
+from incidents.accounts.stepup import step_up_required
+from incidents.accounts.throttle import spend_write
 from incidents.forms import (
     StatementCommentForm,
     StatementDecisionForm,
@@ -152,10 +154,14 @@ def statement_save(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
         assert saved.current_version is not None
         return f"Saved as v{saved.current_version.number}."
 
-    return act(
-        lambda data: services.statement_save_draft(
+    def change(data: Mapping[str, Any]) -> Statement:
+        spend_write(request.user)
+        return services.statement_save_draft(
             statement=found, actor=request.user, expected_version=data["version"], body=data["body"]
-        ),
+        )
+
+    return act(
+        change,
         answer,
         form=form,
         invalid="" if form.is_valid() else "The text was not saved: " + form_error(form),
@@ -222,6 +228,7 @@ def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
 
 @require_POST
 @login_required
+@step_up_required
 def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.APPROVE)
     found = find_statement(incident, statement, for_action=True)
@@ -259,6 +266,7 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
 
 @require_POST
 @login_required
+@step_up_required
 def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.APPROVE)
     found = find_statement(incident, statement, for_action=True)
@@ -283,6 +291,7 @@ def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
 
 @require_POST
 @login_required
+@step_up_required
 def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
@@ -352,10 +361,14 @@ def statement_comment(request: AuthRequest, code: UUID, statement: UUID) -> Http
         context = statement_context(request, incident, found, parts=parts, **extra)
         return fragment(request, f"{PAGE}#statement-versions", context, status=outcome.status)
 
-    return act(
-        lambda data: services.statement_comment(
+    def change(data: Mapping[str, Any]) -> Any:
+        spend_write(request.user)
+        return services.statement_comment(
             statement=found, actor=request.user, version_number=data["version"], body=data["body"]
-        ),
+        )
+
+    return act(
+        change,
         answer,
         form=form,
     )
