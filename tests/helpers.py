@@ -88,14 +88,14 @@ _password_only_login: Any = None
 
 
 def authenticator(user: Any) -> Any:
-    """The person's confirmed authenticator app (made on first use), its time-step counter reset so a test may
-    use a fresh code at any moment."""
+    """The person's confirmed authenticator app (made on first use), its time-step counter and failure throttle
+    reset so a test may use a fresh code at any moment."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
-    elif device.last_t != -1:
+    elif device.last_t != -1 or device.throttling_failure_count:
         TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0)
         device.refresh_from_db()
     return device

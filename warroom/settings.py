@@ -277,6 +277,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_LOCKOUT_CALLABLE = "incidents.accounts.throttle.locked_out"
+# The login form's field is "username" (holding the e-mail), lower-cased so "MAJA@" and "maja@" count as one.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "incidents.accounts.throttle.login_name"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_TLS_PROXY", False) else ["REMOTE_ADDR"]

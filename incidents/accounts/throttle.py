@@ -116,6 +116,12 @@ def locked_out(
     ).render()  # axes sends the answer as it is, unrendered
 
 
+def login_name(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The account a login attempt is for, as django-axes counts it: e-mail addresses match in any case."""
+    name = (credentials or {}).get("username") or request.POST.get("username")
+    return str(name).strip().lower() if name else None
+
+
 def address_flood(request: HttpRequest) -> HttpResponse | None:
     """Login attempts from one address across accounts (a password spray): a bucket per address."""
     address = request.META.get("REMOTE_ADDR") or "unknown"
