@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # A NUL byte in a query or form field is a clear 400, not a 500 from PostgreSQL.
+    "incidents.middleware.NulByteMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A password-only session reaches nothing but the second-factor pages (incidents/accounts/gate.py).
     "incidents.accounts.gate.SecondFactorGate",

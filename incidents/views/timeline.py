@@ -188,7 +188,13 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
     def answer(outcome: Outcome[TimelineEntry]) -> HttpResponse:
         entry = outcome.result
         if entry is None:
-            return _composer(request, incident, form, error=outcome.error, status=outcome.status)
+            shown = form
+            if isinstance(outcome.refused, services.KeyReused):
+                # The text stays; a new key makes sending it again a new entry, not the old one's twin.
+                again = request.POST.copy()
+                again["idempotency_key"] = services.new_idempotency_key()
+                shown = TimelineEntryForm(again)
+            return _composer(request, incident, shown, error=outcome.error, status=outcome.status)
         if not request.htmx:
             messages.success(request, f"Entry #{entry.seq} added.")
             return redirect(incident.room_url + f"#entry-{entry.seq}")
