@@ -40,12 +40,13 @@ def csp_violations(page: Page) -> list[str]:
 
 def log_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> None:
     """Password, then the second factor with the code the person's authenticator app shows now."""
+    code = _code_for(email)  # first: it sets up the person's authenticator, so the next step is verify
     page.goto(f"{base_url}/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/accounts/second-factor/verify/"))
-    page.get_by_label("Code").fill(_code_for(email))
+    page.get_by_label("Code").fill(code)
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(f"{base_url}/")
 

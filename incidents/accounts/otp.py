@@ -68,14 +68,16 @@ def check_code(user: User, code: str) -> Device | None:
     return None
 
 
-def mark_verified(request: HttpRequest, device: Device) -> None:
-    """This session passed `device` just now. The session key changes (a privilege change), and the signed-in
-    session row follows it."""
+def mark_verified(request: HttpRequest, device: Device, *, rotate: bool) -> None:
+    """This session passed `device` just now. Signing in (`rotate`) changes the session key — a privilege
+    change — and the signed-in session row follows it. A step-up keeps the key: the session was verified
+    already, and the page's requests in flight still carry the old cookie."""
     from incidents.accounts.sessions import rekey
 
-    old = request.session.session_key
-    request.session.cycle_key()
-    rekey(old, request.session.session_key)
+    if rotate:
+        old = request.session.session_key
+        request.session.cycle_key()
+        rekey(old, request.session.session_key)
     request.session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     request.session[VERIFIED_AT] = time.time()
     request.user.otp_device = device  # type: ignore[union-attr]

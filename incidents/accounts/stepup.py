@@ -32,7 +32,7 @@ def step_up_required(view: V) -> V:
         if code:
             device = otp.check_code(request.user, code)  # type: ignore[arg-type]
             if device is not None:
-                otp.mark_verified(request, device)
+                otp.mark_verified(request, device, rotate=False)
                 return view(request, *args, **kwargs)
             error = _("That code did not work. Codes change every 30 seconds and each works once.")
         return prompt(request, error=error, again=bool(code))

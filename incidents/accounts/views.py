@@ -55,7 +55,7 @@ def verify(request: AuthRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         device = otp.check_code(request.user, form.cleaned_data["code"])
         if device is not None:
-            otp.mark_verified(request, device)
+            otp.mark_verified(request, device, rotate=True)
             if device.persistent_id.startswith("otp_static"):
                 left = otp.recovery_codes_left(request.user)
                 messages.warning(
@@ -86,7 +86,7 @@ def enrol(request: AuthRequest) -> HttpResponse:
             replacing = otp.has_device(request.user)
             codes = otp.finish_enrolment(request.user, device)
             del request.session[PENDING]
-            otp.mark_verified(request, device)
+            otp.mark_verified(request, device, rotate=not otp.is_verified(request))
             if replacing:  # a changed second factor ends every other session (R10)
                 sessions.end_others(request.user, keep=request.session.session_key)
             return render(request, "accounts/recovery_codes.html", {"codes": codes, "next": _next(request)})

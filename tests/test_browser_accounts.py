@@ -1,0 +1,66 @@
+"""The second factor in real Chromium: sign-in with a code, and the step-up prompt appearing in place inside
+the approve form when the last check is older than five minutes — a wrong code changes nothing, the right
+one approves in the same click, with no CSP violation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from playwright.sync_api import Browser, expect
+
+from incidents.accounts import otp
+from incidents.models import Approval
+from tests.browser import csp_violations, log_in, settled, watch
+from tests.factories_statements import cv, fresh, make_cast, new_statement, submit
+from tests.factories_statements import seeded as seeded  # the fixture the test below uses
+from tests.helpers import current_code
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def age_browser_session(context, seconds: float) -> None:
+    """Pretend this browser's last second-factor check was `seconds` ago."""
+    key = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
+    store = SessionStore(session_key=key)
+    store[otp.VERIFIED_AT] = time.time() - seconds
+    store.save()
+
+
+@pytest.mark.usefixtures("seeded")
+def test_approving_after_five_minutes_asks_for_a_code_in_place(browser: Browser, asgi_server):
+    cast = make_cast()
+    statement = submit(cast, new_statement(cast))
+    version = cv(fresh(statement))
+    base = asgi_server.url
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    page = context.new_page()
+    problems = watch(page)
+    log_in(page, base, cast.legal.email)
+    page.goto(f"{base}/approvals/")
+    age_browser_session(context, 6 * 60)
+
+    approve = page.get_by_role("button", name=f"Approve v{version.number} as Legal")
+    approve.click()
+    code_field = page.get_by_label("Confirm with a code from your authenticator app")
+    expect(code_field).to_be_visible()
+    expect(code_field).to_be_focused()
+    assert Approval.objects.filter(version=version).count() == 0
+
+    code_field.fill("000000" if current_code(cast.legal) != "000000" else "111111")
+    code_field.press("Enter")
+    expect(page.get_by_text("That code did not work")).to_be_visible()
+    expect(page.locator("#step-up-prompt")).to_have_count(1)
+    assert Approval.objects.filter(version=version).count() == 0
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.filter(user=cast.legal).update(throttling_failure_count=0)  # they waited a moment
+    page.get_by_label("Confirm with a code from your authenticator app").fill(current_code(cast.legal))
+    page.get_by_role("button", name="Confirm").click()
+    settled(page)
+    expect(page.locator("#step-up-prompt")).to_have_count(0)
+    assert Approval.objects.filter(version=version, approver=cast.legal).count() == 1
+    assert problems == []
+    assert csp_violations(page) == []
