@@ -401,3 +401,41 @@ def test_new_recovery_codes_end_the_other_sessions(manager):
     page = a.post(reverse("accounts:recovery-codes"))
     assert page.status_code == 200
     assert b.get(reverse("incidents:dashboard"))["Location"].startswith(reverse("login"))
+
+
+def test_handing_over_command_needs_a_recent_code(client, manager, member, incident):
+    from incidents.models import RoleAssignment
+    from tests.factories import give_role
+
+    give_role(incident, member, "deputy")
+    command = RoleAssignment.objects.current().get(incident=incident, user=manager, role__slug="commander")
+    sign_in(client, manager)
+    age_verification(client, 6 * 60)
+    tables = ["incidents_roleassignment", "incidents_incidentuserobjectpermission", "incidents_timelineentry"]
+    before = snapshot(tables)
+    handover = reverse("incidents:team-handover", args=[incident.code, command.pk])
+    prompt = client.post(handover, {"to": member.email}, **HX)
+    assert prompt.status_code == 403
+    assert prompt["X-Step-Up"] == "1"
+    assert snapshot(tables) == before
+    done = client.post(handover, {"to": member.email, "step_up_code": current_code(manager)}, **HX)
+    assert done.status_code == 200
+    assert RoleAssignment.objects.current().get(incident=incident, role__slug="commander").user == member
+
+
+def test_sending_to_the_platforms_needs_a_recent_code(client, cast):
+    from tests.factories_statements import fully_approved
+
+    statement = fully_approved(cast)
+    version = cv(fresh(statement))
+    sign_in(client, cast.publisher)
+    age_verification(client, 6 * 60)
+    tables = ["publishing_delivery", *STATEMENT_TABLES]
+    before = snapshot(tables)
+    send = reverse("publishing:send", args=[statement.incident.code, statement.code])
+    response = client.post(
+        send, {"version": version.number, "sha256": version.sha256, "connectors": []}, **HX
+    )
+    assert response.status_code == 403
+    assert response["X-Step-Up"] == "1"
+    assert snapshot(tables) == before
