@@ -439,3 +439,46 @@ def test_sending_to_the_platforms_needs_a_recent_code(client, cast):
     assert response.status_code == 403
     assert response["X-Step-Up"] == "1"
     assert snapshot(tables) == before
+
+
+def _every_route():
+    """Every named route of the URLconf (admin's regex routes aside), its converters filled in."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from django.urls.resolvers import RoutePattern
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if isinstance(p.pattern, RoutePattern):
+                    yield from walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and isinstance(p.pattern, RoutePattern):
+                yield prefix + str(p.pattern)
+
+    return sorted(set(walk(get_resolver().url_patterns)))
+
+
+FILL = {"uuid": "00000000-0000-4000-8000-000000000000", "int": "1", "str": "x", "slug": "x", "path": "x"}
+OPEN = ("accounts/login/", "accounts/logout/", "accounts/second-factor/", "accounts/password_reset/", "accounts/reset/")
+
+
+def test_the_gate_sweep_covers_every_route_get_and_post(client, manager, incident):
+    authenticator(manager)
+    sign_in(client, manager, verified=False)
+    routes = [r for r in _every_route() if not r.startswith(OPEN) and r not in ("healthz", "favicon.ico")]
+    assert len(routes) > 60
+    tables = ["incidents_incident", "incidents_timelineentry", "incidents_statement", "incidents_roleassignment"]
+    before = snapshot(tables)
+    for route in routes:
+        path = "/" + re.sub(
+            r"<(?:(\w+):)?(\w+)>",
+            lambda m: str(incident.code) if m.group(2) == "code" else FILL[m.group(1) or "str"],
+            route,
+        )
+        for method in (client.get, client.post):
+            response = method(path)
+            assert response.status_code == 302, (path, response.status_code)
+            assert response["Location"].startswith(reverse("accounts:verify")), path
+            fragment = method(path, headers={"HX-Request": "true"})
+            assert fragment.status_code == 401, path
+    assert snapshot(tables) == before
+    assert client.get("/admin/incidents/incident/")["Location"].startswith(reverse("accounts:verify"))
