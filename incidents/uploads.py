@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass
 
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 from PIL import Image
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -121,8 +122,11 @@ def clean_upload(upload: UploadedFile) -> CleanFile:
         active = pdf_active_content(data)
         if active is not None:
             raise UploadRejected(
-                f"“{name}” contains active content ({active}: scripts or actions a reader would run) and "
-                "was not stored. Print it to a new PDF (or take a screenshot) and upload that."
+                _(
+                    "“%(name)s” contains active content (%(what)s: scripts or actions a reader would run) and "
+                    "was not stored. Print it to a new PDF (or take a screenshot) and upload that."
+                )
+                % {"name": name, "what": active}
             )
     else:
         data, width, height = _reencode(data, pil_format, name)

@@ -458,7 +458,13 @@ def _every_route():
 
 
 FILL = {"uuid": "00000000-0000-4000-8000-000000000000", "int": "1", "str": "x", "slug": "x", "path": "x"}
-OPEN = ("accounts/login/", "accounts/logout/", "accounts/second-factor/", "accounts/password_reset/", "accounts/reset/")
+OPEN = (
+    "accounts/login/",
+    "accounts/logout/",
+    "accounts/second-factor/",
+    "accounts/password_reset/",
+    "accounts/reset/",
+)
 
 
 def test_the_gate_sweep_covers_every_route_get_and_post(client, manager, incident):
@@ -466,7 +472,12 @@ def test_the_gate_sweep_covers_every_route_get_and_post(client, manager, inciden
     sign_in(client, manager, verified=False)
     routes = [r for r in _every_route() if not r.startswith(OPEN) and r not in ("healthz", "favicon.ico")]
     assert len(routes) > 60
-    tables = ["incidents_incident", "incidents_timelineentry", "incidents_statement", "incidents_roleassignment"]
+    tables = [
+        "incidents_incident",
+        "incidents_timelineentry",
+        "incidents_statement",
+        "incidents_roleassignment",
+    ]
     before = snapshot(tables)
     for route in routes:
         path = "/" + re.sub(

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, urlize
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Evidence, Incident, TimelineEntry, User
@@ -147,8 +148,10 @@ def timeline_append(
             raise
         if (existing.incident_id, existing.kind, existing.body) != (incident.pk, kind, body):
             raise KeyReused(
-                "This form was already sent once with a different text, which was saved then. Your new text "
-                "is still here: send it again and it becomes an entry of its own."
+                _(
+                    "This form was already sent once with a different text, which was saved then. Your new "
+                    "text is still here: send it again and it becomes an entry of its own."
+                )
             ) from None
         return existing
     live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=is_privileged)
