@@ -482,7 +482,7 @@ def test_the_gate_sweep_covers_every_route_get_and_post(client, manager, inciden
     for route in routes:
         path = "/" + re.sub(
             r"<(?:(\w+):)?(\w+)>",
-            lambda m: str(incident.code) if m.group(2) == "code" else FILL[m.group(1) or "str"],
+            lambda m: str(incident.code) if m.group(2) == "code" else FILL[str(m.group(1) or "str")],
             route,
         )
         for method in (client.get, client.post):
