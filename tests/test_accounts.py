@@ -493,3 +493,11 @@ def test_the_gate_sweep_covers_every_route_get_and_post(client, manager, inciden
             assert fragment.status_code == 401, path
     assert snapshot(tables) == before
     assert client.get("/admin/incidents/incident/")["Location"].startswith(reverse("accounts:verify"))
+
+
+def test_a_recovery_code_of_digits_only_is_still_a_recovery_code(client, manager):
+    authenticator(manager)
+    otp.new_recovery_codes(manager)
+    StaticToken.objects.filter(device__user=manager).update(token="1234567890")
+    sign_in(client, manager, verified=False)
+    assert client.post(reverse("accounts:verify"), {"code": "1234567890"}).status_code == 302

@@ -64,3 +64,34 @@ def test_approving_after_five_minutes_asks_for_a_code_in_place(browser: Browser,
     assert Approval.objects.filter(version=version, approver=cast.legal).count() == 1
     assert problems == []
     assert csp_violations(page) == []
+
+
+def test_a_new_member_enrols_in_the_browser_and_keeps_the_recovery_codes(browser: Browser, asgi_server):
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.factories import PASSWORD, UserFactory
+
+    person = UserFactory.create(display_name="Nina New", email="nina@example.com")
+    base = asgi_server.url
+    page = browser.new_context().new_page()
+    problems = watch(page)
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Email").fill(person.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Set up your second factor")).to_be_visible()
+    expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)  # nothing to reach before the code
+
+    device = TOTPDevice.objects.get(user=person, confirmed=False)
+    code = f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+    page.get_by_role("textbox", name="Code").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    expect(page.get_by_role("list", name="Recovery codes").get_by_role("listitem")).to_have_count(10)
+    page.get_by_role("link", name="I have saved them — continue").click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert problems == []
+    assert csp_violations(page) == []

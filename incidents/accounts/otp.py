@@ -57,7 +57,8 @@ def check_code(user: User, code: str) -> Device | None:
     code = "".join(code.split()).lower()
     if not code or len(code) > 16 or not code.isalnum():
         return None
-    kinds: list[type[Device]] = [TOTPDevice] if code.isdigit() else [StaticDevice]
+    # An app's code is 6 digits; a recovery code is 10 hex characters (which may happen to be all digits).
+    kinds: list[type[Device]] = [TOTPDevice] if code.isdigit() and len(code) <= 8 else [StaticDevice]
     for kind in kinds:
         for pk in kind.objects.filter(user=user, confirmed=True).values_list("pk", flat=True):
             with transaction.atomic():

@@ -107,6 +107,8 @@ def enrol(request: AuthRequest) -> HttpResponse:
 @login_required
 @step_up_required
 def recovery_codes(request: AuthRequest) -> HttpResponse:
+    if not otp.has_device(request.user):
+        return redirect("accounts:enrol")
     codes = otp.new_recovery_codes(request.user)
     sessions.end_others(request.user, keep=request.session.session_key)
     return render(request, "accounts/recovery_codes.html", {"codes": codes, "next": "/accounts/security/"})
