@@ -501,3 +501,14 @@ def test_a_recovery_code_of_digits_only_is_still_a_recovery_code(client, manager
     StaticToken.objects.filter(device__user=manager).update(token="1234567890")
     sign_in(client, manager, verified=False)
     assert client.post(reverse("accounts:verify"), {"code": "1234567890"}).status_code == 302
+
+
+def test_a_session_names_its_browser_and_system():
+    agents = {
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0": "Edge on Windows",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1": "Safari on iPhone",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0": "Firefox on Linux",
+        "": "Unknown browser",
+    }
+    for agent, said in agents.items():
+        assert SignedInSession(user_agent=agent).device == said
