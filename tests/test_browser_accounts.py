@@ -95,3 +95,39 @@ def test_a_new_member_enrols_in_the_browser_and_keeps_the_recovery_codes(browser
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
     assert problems == []
     assert csp_violations(page) == []
+
+
+def test_a_flooding_poster_sees_429_in_the_composer_with_the_text_kept_and_others_post_on(
+    browser: Browser, asgi_server, manager, member
+):
+    from tests.factories import IncidentFactory, give_role
+    from warroom.redis import channel_name, get_redis
+
+    incident = IncidentFactory.create(declared_by=manager, title="Influencer says our jackets leak")
+    give_role(incident, member, "scribe")
+    pages = {}
+    for person in (manager, member):
+        page = browser.new_context().new_page()
+        problems = watch(page)
+        log_in(page, asgi_server.url, person.email)
+        page.goto(f"{asgi_server.url}{incident.room_url}")
+        pages[person.pk] = (page, problems)
+    alice, bob = pages[manager.pk][0], pages[member.pk][0]
+    # Alice has just posted her whole burst: her bucket is empty (the server reads it from the same Redis).
+    get_redis().hset(
+        channel_name(f"bucket:write:{manager.pk}"), mapping={"tokens": "0", "at": str(time.time())}
+    )
+
+    alice.locator("#composer textarea").fill("Flood number 31: still posting")
+    alice.get_by_role("button", name="Add to timeline").click()
+    expect(alice.locator("#composer")).to_contain_text("faster than the war room accepts")
+    expect(alice.locator("#composer textarea")).to_have_value("Flood number 31: still posting")
+    expect(alice.locator("#htmx-error")).to_be_hidden()  # said in the composer, not in the banner
+
+    bob.locator("#composer textarea").fill("Support queue at 14")
+    bob.get_by_role("button", name="Add to timeline").click()
+    expect(alice.locator("#timeline-entries")).to_contain_text("Support queue at 14")
+    expect(alice.locator("#timeline-entries")).not_to_contain_text("Flood number 31")
+    for page, problems in pages.values():
+        assert problems == []
+        assert csp_violations(page) == []
