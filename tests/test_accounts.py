@@ -512,3 +512,16 @@ def test_a_session_names_its_browser_and_system():
     }
     for agent, said in agents.items():
         assert SignedInSession(user_agent=agent).device == said
+
+
+def test_without_the_policy_people_without_an_authenticator_approve_without_a_prompt(client, cast, settings):
+    settings.OTP_REQUIRED = False
+    statement = submit(cast, new_statement(cast))
+    version = cv(fresh(statement))
+    sign_in(client, cast.legal, verified=False)
+    TOTPDevice.objects.filter(user=cast.legal).delete()
+    response = client.post(
+        url(statement, "statement-approve"), {"version": 1, "sha256": version.sha256}, **HX
+    )
+    assert response.status_code == 200
+    assert Approval.objects.filter(version=version).count() == 1

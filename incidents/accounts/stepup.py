@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -25,7 +26,7 @@ V = TypeVar("V", bound=Callable[..., HttpResponse])
 def step_up_required(view: V) -> V:
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method != "POST" or otp.is_fresh(request):
+        if request.method != "POST" or otp.is_fresh(request) or not _applies(request):
             return view(request, *args, **kwargs)
         code = request.POST.get(CODE_FIELD, "")
         error = ""
@@ -38,6 +39,12 @@ def step_up_required(view: V) -> V:
         return prompt(request, error=error, again=bool(code))
 
     return wrapped  # type: ignore[return-value]
+
+
+def _applies(request: HttpRequest) -> bool:
+    """Where the organisation does not require a second factor (OTP_REQUIRED=false), step-up asks only people
+    who have one; nobody is asked for a code they cannot give."""
+    return bool(settings.OTP_REQUIRED) or otp.has_device(request.user)  # type: ignore[arg-type]
 
 
 def prompt(request: HttpRequest, *, error: str, again: bool) -> HttpResponse:
