@@ -525,3 +525,24 @@ def test_without_the_policy_people_without_an_authenticator_approve_without_a_pr
     )
     assert response.status_code == 200
     assert Approval.objects.filter(version=version).count() == 1
+
+
+def test_a_password_set_from_a_reset_link_ends_every_session(manager):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    signed_in = Client()
+    sign_in(signed_in, manager)
+    assert signed_in.get(reverse("incidents:dashboard")).status_code == 200
+    uid = urlsafe_base64_encode(force_bytes(manager.pk))
+    link = reverse("password_reset_confirm", args=[uid, default_token_generator.make_token(manager)])
+    anonymous = Client()
+    form = anonymous.get(link)
+    assert form.status_code == 302
+    done = anonymous.post(
+        form["Location"], {"new_password1": "a-new-long-passphrase", "new_password2": "a-new-long-passphrase"}
+    )
+    assert done.status_code == 302
+    assert signed_in.get(reverse("incidents:dashboard"))["Location"].startswith(reverse("login"))
+    assert not SignedInSession.objects.filter(user=manager).exists()
