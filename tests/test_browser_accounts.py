@@ -131,3 +131,35 @@ def test_a_flooding_poster_sees_429_in_the_composer_with_the_text_kept_and_other
     for page, problems in pages.values():
         assert problems == []
         assert csp_violations(page) == []
+
+
+def test_a_tab_from_before_signing_in_again_gets_a_visible_403_and_keeps_the_draft(
+    browser: Browser, asgi_server, manager
+):
+    from incidents.models import TimelineEntry
+    from tests.factories import IncidentFactory
+
+    incident = IncidentFactory.create(declared_by=manager, title="Influencer says our jackets leak")
+    context = browser.new_context()
+    old_tab = context.new_page()
+    problems = watch(old_tab)
+    log_in(old_tab, asgi_server.url, manager.email)
+    old_tab.goto(f"{asgi_server.url}{incident.room_url}")
+    old_tab.locator("#composer textarea").fill("Draft typed before the other tab signed in again")
+
+    other_tab = context.new_page()
+    other_tab.goto(f"{asgi_server.url}/")
+    other_tab.locator("details.usermenu summary").click()
+    other_tab.get_by_role("button", name="Log out").click()
+    log_in(other_tab, asgi_server.url, manager.email)  # a new session and a new CSRF token
+
+    before = TimelineEntry.objects.filter(incident=incident).count()
+    old_tab.get_by_role("button", name="Add to timeline").click()
+    expect(old_tab.locator("#htmx-error")).to_be_visible()
+    expect(old_tab.locator("#htmx-error")).to_contain_text("your session changed in another tab")
+    expect(old_tab.locator("#composer textarea")).to_have_value(
+        "Draft typed before the other tab signed in again"
+    )
+    assert TimelineEntry.objects.filter(incident=incident).count() == before
+    assert problems == []
+    assert csp_violations(old_tab) == []
