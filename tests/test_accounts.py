@@ -343,12 +343,21 @@ def test_writes_go_through_when_redis_is_down(client, manager, incident, setting
     from incidents.accounts import throttle
 
     settings.WRITE_BURST = 1
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2, socket_connect_timeout=0.2)
-    monkeypatch.setattr(throttle, "get_redis", lambda: dead)
+    calls = []
+
+    def dead():
+        calls.append(1)
+        return redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2, socket_connect_timeout=0.2)
+
+    monkeypatch.setattr(throttle, "bucket_redis", dead)
+    monkeypatch.setattr(throttle, "_down_until", 0.0)
     sign_in(client, manager)
     for i in range(3):
         data = {"kind": "note", "body": f"post {i}", "idempotency_key": f"d{i}"}
         assert client.post(room_url(incident, "timeline-post"), data, **HX).status_code == 200
+    assert (
+        len(calls) == 1
+    )  # after the first failure the buckets are skipped for a while, not retried per post
 
 
 # --- sessions (R10) -----------------------------------------------------------------------------------------
@@ -546,3 +555,46 @@ def test_a_password_set_from_a_reset_link_ends_every_session(manager):
     assert done.status_code == 302
     assert signed_in.get(reverse("incidents:dashboard"))["Location"].startswith(reverse("login"))
     assert not SignedInSession.objects.filter(user=manager).exists()
+
+
+def test_a_frozen_redis_costs_the_write_bucket_one_short_wait_then_it_is_skipped(settings, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from incidents.accounts import throttle
+    from tests.launcher_stack import free_port, socket_open, wait_for
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: socket_open(port), "redis-server", 30)
+        settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        throttle.bucket_redis.cache_clear()
+        monkeypatch.setattr(throttle, "_down_until", 0.0)
+        assert [throttle.take("t", burst=2, refill_seconds=60) for _ in range(3)][:2] == [0.0, 0.0]
+        assert throttle.take("t", burst=2, refill_seconds=60) > 0  # the bucket works
+
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            assert throttle.take("t", burst=2, refill_seconds=60) == 0.0  # fails open
+            assert throttle._down_until > time.monotonic()  # and stops asking for a while
+
+            def must_not_be_called():
+                raise AssertionError("Redis asked while the breaker is open")
+
+            monkeypatch.setattr(throttle, "bucket_redis", must_not_be_called)
+            assert throttle.take("t", burst=2, refill_seconds=60) == 0.0
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+    finally:
+        server.terminate()
+        server.wait(30)
+        monkeypatch.undo()
+        throttle.bucket_redis.cache_clear()

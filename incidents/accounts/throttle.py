@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from functools import cache
 from typing import Any
 
 import redis
@@ -19,9 +20,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from incidents.models import InputRefused
-from warroom.redis import channel_name, get_redis
+from warroom.redis import channel_name
 
 log = logging.getLogger("warroom.security")
 
@@ -49,14 +52,38 @@ return {allowed, wait}
 """
 
 
+# A throttle must never be what makes a post slow: its own client waits at most BUCKET_TIMEOUT seconds, without
+# a retry, and after a failure the buckets are skipped for BREAKER_SECONDS (in this process), so a frozen Redis
+# costs one post a quarter of a second, not every post the shared client's 1 s timeout and retry.
+BUCKET_TIMEOUT = 0.25
+BREAKER_SECONDS = 5.0
+_down_until = 0.0
+
+
+@cache
+def bucket_redis() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=BUCKET_TIMEOUT,
+        socket_connect_timeout=BUCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def take(name: str, *, burst: int, refill_seconds: float) -> float:
     """Spend one token of bucket `name`. Returns 0 if allowed, else the seconds until one is back."""
+    global _down_until
+    if time.monotonic() < _down_until:
+        return 0.0
     try:
-        allowed, wait_ms = get_redis().eval(
+        allowed, wait_ms = bucket_redis().eval(
             BUCKET, 1, channel_name(f"bucket:{name}"), burst, refill_seconds, time.time(), 1
         )
     except redis.RedisError as exc:
-        log.warning("throttle: Redis unavailable, letting %s through (%s)", name, exc)
+        _down_until = time.monotonic() + BREAKER_SECONDS
+        log.warning(
+            "throttle: Redis unavailable, letting writes through for %.0f s (%s)", BREAKER_SECONDS, exc
+        )
         return 0.0
     return 0.0 if int(allowed) else max(1.0, int(wait_ms) / 1000)
 
