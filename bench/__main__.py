@@ -32,6 +32,7 @@ from bench.common import (
 def scenarios() -> list[ModuleType]:
     # One module per scenario.
     from bench import (
+        accounts,
         audit,
         deadlines,
         fanout,
@@ -57,6 +58,7 @@ def scenarios() -> list[ModuleType]:
         deadlines,
         search,
         audit,
+        accounts,
         listening,
         publishing,
     ]

@@ -12,6 +12,10 @@ from playwright.sync_api import expect
 
 from incidents.models import OrgRole, User
 from tests.factories import IncidentFactory, UserFactory
+from tests.helpers import install_sign_in
+
+# Every test client signs in with password and second factor (tests/helpers.py: sign_in).
+install_sign_in()
 
 # The app under uvicorn (pages and the raw-ASGI event stream) for live tests: `asgi_server`; and the
 # live-stream tests' `server` (it, with no stream open) and `room` (an incident with a few entries).

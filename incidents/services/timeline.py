@@ -23,10 +23,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, urlize
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Evidence, Incident, TimelineEntry, User
-from incidents.models.errors import InputRefused
+from incidents.models.errors import InputRefused, Refused
 from incidents.timetext import stamps_to_html
 from incidents.uploads import CleanFile
 
@@ -39,6 +40,13 @@ _ALLOWED_ATTRS = {"a": {"href"}, "time": {"datetime", "data-local"}}
 
 class TimelineError(InputRefused):
     """A refused timeline write; the message is shown to the user. Nothing was written."""
+
+
+class KeyReused(Refused):
+    """A form sent again under an idempotency key already used for a *different* entry (another text, kind
+    or incident): answering with the old entry would silently drop the new text, so it is a conflict."""
+
+    status = 409
 
 
 def render_body(text: str) -> SafeString:
@@ -138,6 +146,13 @@ def timeline_append(
         existing = _existing(author, idempotency_key)
         if existing is None:
             raise
+        if (existing.incident_id, existing.kind, existing.body) != (incident.pk, kind, body):
+            raise KeyReused(
+                _(
+                    "This form was already sent once with a different text, which was saved then. Your new "
+                    "text is still here: send it again and it becomes an entry of its own."
+                )
+            ) from None
         return existing
     live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=is_privileged)
     return entry

@@ -24,6 +24,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from incidents import services
+from incidents.accounts.stepup import step_up_required
+from incidents.accounts.throttle import spend_write
 from incidents.forms import (
     StatementCommentForm,
     StatementDecisionForm,
@@ -153,10 +155,14 @@ def statement_save(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
         assert saved.current_version is not None
         return f"Saved as v{saved.current_version.number}."
 
-    return act(
-        lambda data: services.statement_save_draft(
+    def change(data: Mapping[str, Any]) -> Statement:
+        spend_write(request.user)
+        return services.statement_save_draft(
             statement=found, actor=request.user, expected_version=data["version"], body=data["body"]
-        ),
+        )
+
+    return act(
+        change,
         answer,
         form=form,
         invalid="" if form.is_valid() else "The text was not saved: " + form_error(form),
@@ -231,6 +237,7 @@ def _decider_incident(request: AuthRequest, code: UUID) -> Incident:
 
 @require_POST
 @login_required
+@step_up_required
 def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = _decider_incident(request, code)
     found = find_statement(incident, statement, for_action=True)
@@ -275,6 +282,7 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
 
 @require_POST
 @login_required
+@step_up_required
 def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = _decider_incident(request, code)
     found = find_statement(incident, statement, for_action=True)
@@ -300,6 +308,7 @@ def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
 
 @require_POST
 @login_required
+@step_up_required
 def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
@@ -369,10 +378,14 @@ def statement_comment(request: AuthRequest, code: UUID, statement: UUID) -> Http
         context = statement_context(request, incident, found, parts=parts, **extra)
         return fragment(request, f"{PAGE}#statement-versions", context, status=outcome.status)
 
-    return act(
-        lambda data: services.statement_comment(
+    def change(data: Mapping[str, Any]) -> Any:
+        spend_write(request.user)
+        return services.statement_comment(
             statement=found, actor=request.user, version_number=data["version"], body=data["body"]
-        ),
+        )
+
+    return act(
+        change,
         answer,
         form=form,
     )
