@@ -150,6 +150,7 @@ def test_the_statement_page_offers_the_backup_the_decision_only_once_allowed(cli
         assert "standing in for them" in page
         queue = client.get(reverse("incidents:my-approvals")).content.decode()
         assert f'name="on_behalf_of" value="{cast.legal.pk}"' in queue
+        client.force_login(backup)  # approving is a step-up action: a second-factor check from just now
         version = cv(fresh(statement))
         answer = client.post(
             reverse("incidents:statement-approve", args=[cast.incident.code, statement.code]),
