@@ -181,6 +181,8 @@ def to_markdown(d: ExportData) -> str:
         f"> {d.privilege_note}",
         "",
     ]
+    if i.current_summary:
+        out += [f"## Current summary (v{i.summary_version})", "", i.current_summary, ""]
     if i.summary:
         out += ["## Summary at declaration", "", i.summary, ""]
     out += ["## Response metrics", ""]
@@ -269,6 +271,8 @@ def to_json(d: ExportData) -> str:
         "reference": i.reference,
         "title": i.title,
         "summary": i.summary,
+        "current_summary": i.current_summary,
+        "summary_version": i.summary_version,
         "scenario": i.scenario,
         "severity": i.severity,
         "status": i.status,
