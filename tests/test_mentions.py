@@ -184,7 +184,8 @@ def test_the_picker_offers_the_team_only_and_hides_the_incident_from_others(
     people = reverse("incidents:mention-people", args=[restricted.code])
     client.force_login(member)
     html = client.get(people, {"q": "maj"}).content.decode()
-    assert 'data-name="Maja Kowalska"' in html and "Erik" not in html
+    assert 'data-name="Maja Kowalska"' in html
+    assert "Erik" not in html
     assert "Olaf" not in client.get(people, {"q": ""}).content.decode()
     assert "Nobody on this incident" in client.get(people, {"q": "olaf"}).content.decode()
     client.force_login(outsider)
