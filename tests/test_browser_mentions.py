@@ -37,7 +37,7 @@ def test_a_mention_and_a_summary_edit_reach_the_other_person_live(
     composer = maja.locator("#composer textarea")
     composer.click()
     composer.press_sequentially("Please check the refund wording @Er")
-    option = maja.get_by_role("option", name=re.compile("Erik Lindqvist"))
+    option = maja.get_by_role("listbox").get_by_role("option", name=re.compile("Erik Lindqvist"))
     expect(option).to_have_attribute("aria-selected", "true")
     expect(composer).to_have_attribute("aria-expanded", "true")
     composer.press("Enter")
