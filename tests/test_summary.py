@@ -159,3 +159,18 @@ def test_dashboard_rows_exports_and_notifications_show_the_current_state(
     data = collect(Incident.objects.get(pk=incident.pk))
     assert "## Current summary (v1)" in to_markdown(data)
     assert '"current_summary": "Refunds are out.\\nDetails below."' in to_json(data)
+
+
+@pytest.mark.django_db
+def test_without_htmx_the_editor_is_a_page_and_a_save_goes_back_to_the_room(manager_client, incident):
+    page = manager_client.get(edit_url(incident))
+    assert page.status_code == 200
+    assert "<html" in page.content.decode()
+    assert 'name="summary"' in page.content.decode()
+    saved = manager_client.post(edit_url(incident), form(0, "Calmer now."))
+    assert saved.status_code == 302
+    assert saved["Location"] == incident.room_url + "#summary-region"
+    refused = manager_client.post(edit_url(incident), form(0, "Stale."))
+    assert refused.status_code == 409
+    assert "<html" in refused.content.decode()
+    assert "Stale." in refused.content.decode()

@@ -68,7 +68,9 @@ def _region(
         "summary_stale": stale,
         "limits": {"summary": SUMMARY_MAX, "part": PART_MAX, "next": NEXT_UPDATE_MAX},
     }
-    response = render(request, "incidents/_summary.html", context, status=status)
+    # Without htmx (a plain link or form) the editor is a page of its own; with it, the region is swapped.
+    template = "incidents/_summary.html" if request.htmx else "incidents/summary_edit.html"
+    response = render(request, template, context, status=status)
     response.headers["Vary"] = "HX-Request"
     return response
 
