@@ -177,11 +177,12 @@ def my_incident_row(incident: Incident, roles: list[IncidentRole]) -> SafeString
         ((" role-chip-command" if role.is_command else "", role.name) for role in roles),
     )
     return format_html(
-        '<li><a href="{}"><span class="incident-ref">{}</span> {}</a><div class="incident-meta">{}</div>'
+        '<li><a href="{}"><span class="incident-ref">{}</span> {}</a>{}<div class="incident-meta">{}</div>'
         '<div class="role-lines-inline">{}</div></li>',
         incident.room_url,
         incident.reference,
         incident.title,
+        _state_line(incident),
         badges(incident),
         chips,
     )
