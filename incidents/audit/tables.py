@@ -74,6 +74,7 @@ AUDITED: tuple[Audited, ...] = (
     Audited("incidents_approval", _("Approval decision"), "version:version_id"),
     Audited("incidents_publication", _("Publication"), "statement:statement_id"),
     Audited("incidents_deadline", _("Deadline"), "row:incident_id", ignored=("updated_at",)),
+    Audited("incidents_summaryversion", _("Living summary version"), "row:incident_id"),
     # Post-incident reviews.
     Audited("reviews_review", _("Review"), "row:incident_id"),
     Audited("reviews_reviewsection", _("Review section"), "review:review_id"),

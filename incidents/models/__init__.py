@@ -58,6 +58,7 @@ from incidents.models.statements import (
     StatementVersion,
     VersionComment,
 )
+from incidents.models.summary import SummaryVersion
 from incidents.models.team import (
     IncidentGroupObjectPermission,
     IncidentRole,
@@ -119,6 +120,7 @@ __all__ = [
     "StatementTemplate",
     "StatementVersion",
     "Status",
+    "SummaryVersion",
     "TeamEvent",
     "TextRefused",
     "TimelineEntry",

@@ -94,6 +94,12 @@ class DrillSpeed(models.IntegerChoices):
     X30 = 30, _("×30")
 
 
+def first_line(text: str, *, limit: int = 200) -> str:
+    """The short form shown in lists: the first non-empty line, cut at `limit` characters."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 class IncidentQuerySet(models.QuerySet["Incident"]):
     def open(self) -> IncidentQuerySet:
         return self.exclude(status__in=Incident.ARCHIVED_STATUSES)
@@ -117,6 +123,8 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
         "is_drill",
         "is_restricted",
         "commander",
+        "summary",
+        "current_summary",
     )
 
 
@@ -179,6 +187,10 @@ class Incident(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Last timeline seq handed out; bumped under this row's lock (see services.timeline).
     timeline_seq = models.PositiveIntegerField(default=0, editable=False)
+    # The living summary's latest text and version (services.summary keeps them in step with
+    # SummaryVersion, under this row's lock); 0 until the commander first writes one.
+    current_summary = models.TextField(blank=True, editable=False)
+    summary_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -238,6 +250,12 @@ class Incident(models.Model):
     @property
     def status_meaning(self) -> str:
         return STATUS_MEANING[self.status]
+
+    @property
+    def state_line(self) -> str:
+        """The incident's current state in one line: the living summary's first line, else the summary
+        written at declaration (what lists, notifications and exports show)."""
+        return first_line(self.current_summary or self.summary)
 
     @property
     def is_open(self) -> bool:

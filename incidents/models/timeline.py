@@ -30,6 +30,7 @@ class TimelineEntry(models.Model):
         TEAM = "team", "Team change"
         STATEMENT = "statement", "Statement event"
         REMINDER = "reminder", "Reminder / escalation"
+        SUMMARY = "summary", "Summary update"
         # Entries about other entries:
         CORRECTION = "correction", "Correction"
         RETRACTION = "retraction", "Retraction"

@@ -192,6 +192,8 @@ def to_markdown(d: ExportData) -> str:
         f"> {d.privilege_note}",
         "",
     ]
+    if i.current_summary:
+        out += [f"## Current summary (v{i.summary_version})", "", i.current_summary, ""]
     if i.summary:
         out += ["## Summary at declaration", "", _md(i.summary), ""]
     out += ["## Response metrics", ""]
@@ -280,6 +282,8 @@ def to_json(d: ExportData) -> str:
         "reference": i.reference,
         "title": i.title,
         "summary": i.summary,
+        "current_summary": i.current_summary,
+        "summary_version": i.summary_version,
         "scenario": i.scenario,
         "severity": i.severity,
         "status": i.status,

@@ -36,6 +36,12 @@ class TeamError(Refused):
     """A team change that is not allowed; the message is shown to the user as is. Nothing was changed."""
 
 
+def _state(incident: Incident) -> str:
+    """ " Now: <the living summary's first line>", once the commander keeps one: what someone called in
+    needs to know first."""
+    return f" Now: {incident.state_line}" if incident.summary_version and incident.current_summary else ""
+
+
 def _lock(incident: Incident) -> Incident:
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
@@ -156,7 +162,7 @@ def _assign(
         notify(
             user=user,
             incident=incident,
-            text=f"{actor} {verb} {incident.reference} “{incident.title}” as {role.name}.",
+            text=f"{actor} {verb} {incident.reference} “{incident.title}” as {role.name}.{_state(incident)}",
             url=incident.room_url,
             key=f"team-event:{event.pk}:{user.pk}",
         )
@@ -257,7 +263,8 @@ def team_handover(
     notify(
         user=to_user,
         incident=incident,
-        text=f"{assignment.user} handed {assignment.role.name} of {incident.reference} “{incident.title}” to you.{reason}",
+        text=f"{assignment.user} handed {assignment.role.name} of {incident.reference} “{incident.title}” to you.{reason}"
+        f"{_state(incident)}",
         url=incident.room_url,
         key=f"team-event:{event.pk}:{to_user.pk}",
     )

@@ -40,6 +40,7 @@ from incidents.views.statements import (
     statement_withdraw,
     statements,
 )
+from incidents.views.summary import mention_people, summary_edit_view, summary_history, summary_region
 from incidents.views.team import (
     contact_sheet,
     people_search,
@@ -72,6 +73,7 @@ __all__ = [
     "evidence_download",
     "healthz",
     "mark_notifications_read",
+    "mention_people",
     "my_approvals",
     "my_due_items",
     "notification_bell",
@@ -91,6 +93,9 @@ __all__ = [
     "statement_submit",
     "statement_withdraw",
     "statements",
+    "summary_edit_view",
+    "summary_history",
+    "summary_region",
     "team_add",
     "team_backup",
     "team_handover",

@@ -40,6 +40,7 @@ from incidents.permissions import get_incident_for, may_declare, visible_inciden
 from incidents.rules import may_change_status
 from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
+from incidents.views.summary import summary_context
 from incidents.views.team import team_add_preset, team_context
 from incidents.views.timeline import timeline_context
 from warroom.launcher.state import read_state
@@ -92,10 +93,14 @@ def mark_notifications_read(request: AuthRequest) -> HttpResponse:
 
 
 def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
-    return team_context(request.user, incident) | {
-        "can_change_status": may_change_status(perms=incident.viewer_perms),
-        "severity_choices": Severity.choices,
-    }
+    return (
+        team_context(request.user, incident)
+        | {
+            "can_change_status": may_change_status(perms=incident.viewer_perms),
+            "severity_choices": Severity.choices,
+        }
+        | summary_context(incident)
+    )
 
 
 @require_GET

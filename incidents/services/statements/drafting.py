@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
-from incidents import hooks
+from incidents import hooks, mentions
 from incidents.models import (
     Approval,
     Audience,
@@ -438,10 +438,21 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
     version = StatementVersion.objects.filter(statement=statement, number=version_number).first()
     if version is None:
         raise StatementError(f"This statement has no v{version_number}.")
+    mentioned = mentions.check(statement.incident, body)  # refused before anything is written
     comment = VersionComment.objects.create(version=version, author=actor, body=body)
     record(
         statement.incident,
         actor,
         f"{actor} commented on v{version.number} of {statement_label(statement)}: {quote(body)}",
+    )
+    mentions.notify_mentioned(
+        incident=statement.incident,
+        actor=actor,
+        people=mentioned,
+        where=_("a comment on v%(number)s of %(statement)s")
+        % {"number": version.number, "statement": statement_label(statement)},
+        excerpt=body,
+        url=f"{statement_url(statement, statement.incident)}#comment-{comment.pk}",
+        key=f"mention:comment:{comment.pk}",
     )
     return comment
