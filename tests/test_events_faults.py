@@ -168,11 +168,13 @@ def test_closed_connections_leave_an_empty_registry(server, manager, member, roo
 
 
 def test_open_streams_hold_no_thread_and_no_database_connection(server, manager, room):
-    clients = [open_stream(server, manager, room) for _ in range(20)]
+    clients = [open_stream(server, manager, room) for _ in range(30)]
     try:
         stats = server.stats()
-        assert stats["streams"] == 20
-        assert stats["threads"] <= 10
+        assert stats["streams"] == 30
+        # Fewer threads than streams: none is held per stream (the process's own — pool workers, executor —
+        # come and go with load; a thread per stream would make 30 and more).
+        assert stats["threads"] < stats["streams"]
         assert stats["db_pool"]["size"] <= 4
         with connection.cursor() as cursor:
             cursor.execute(
