@@ -1,7 +1,8 @@
-"""Request middleware of the base app: the viewer's time zone, cache headers. Imports nothing of the project."""
+"""Request middleware of the base app: the viewer's time zone, the live-regions stamp, cache headers. Imports nothing of the project."""
 
 from __future__ import annotations
 
+import time
 import zoneinfo
 from collections.abc import Callable
 
@@ -19,6 +20,9 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The version every live region of this response carries (incidents/live.py): taken before any of
+        # its data is read, so a nudge stamped after a later commit is always newer.
+        request.live_stamp = time.time_ns() // 1_000_000  # type: ignore[attr-defined]
         user = getattr(request, "user", None)
         tz_name = getattr(user, "time_zone", None) if user is not None and user.is_authenticated else None
         try:

@@ -198,6 +198,7 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
         actor,
         f"{actor} submitted v{version.number} of {statement_label(locked)} for approval: "
         f"{' → '.join(s.name for s in steps)}{shorter}.",
+        statement=locked,
     )
     _notify_step(
         incident=incident, statement=locked, version=version, step=steps[0], steps=steps, decisions=[]
@@ -308,6 +309,7 @@ def statement_approve(
                 actor,
                 f"{actor} approved v{version.number} of {label} — step {step.order} of {len(steps)} "
                 f"({step.name}) complete; waiting for {following.name}.",
+                statement=locked,
             )
             _notify_step(
                 incident=incident,
@@ -330,6 +332,7 @@ def statement_approve(
                 actor,
                 f"{actor} approved v{version.number} of {label} — every step is complete "
                 f"({' → '.join(s.name for s in steps)}); it may be published.",
+                statement=locked,
             )
             if version.author_id != actor.pk:
                 notify(
@@ -346,6 +349,7 @@ def statement_approve(
             incident,
             actor,
             f"{actor} approved v{version.number} of {label} at step {step.order} ({step.name}): {progress}.",
+            statement=locked,
         )
     return ApprovalResult(
         approval=approval, created=True, statement=locked, chain=ChainState(steps=steps, decisions=decisions)
@@ -392,6 +396,7 @@ def statement_reject(
         incident,
         actor,
         f"{actor} rejected v{version.number} of {label} at step {step.order} ({step.name}): {quote(reason)}",
+        statement=locked,
     )
     if version.author_id != actor.pk:
         notify(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
+from incidents import live
 from incidents.models import (
     Approval,
     ChainStep,
@@ -103,6 +104,8 @@ def names(users: Iterable[User]) -> str:
     return ", ".join(str(u) for u in users)
 
 
-def record(incident: Incident, actor: User | None, text: str) -> None:
-    """The statement event on the timeline, in the change's transaction (it rides the room's stream)."""
+def record(incident: Incident, actor: User | None, text: str, *, statement: Statement) -> None:
+    """The statement event on the timeline, in the change's transaction (it rides the room's stream), and
+    the nudge, after commit, to the regions that show the statement (incidents/live.py)."""
     timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)
+    live.statement_changed(incident.pk, statement.code)

@@ -1,0 +1,213 @@
+// Live regions (README, "Live updates"). Every page has ONE push stream: the room its timeline stream
+// (timeline.js keeps it), every other page its own nudge stream (<body data-live-stream>). A nudge names a
+// region, a key and a version — never HTML. Elements
+//   data-live="<region>" data-live-key="<key>" data-live-version="<n>" data-live-url="<fragment url>"
+// fetch their own fragment once when a nudge is newer than what they show, and on every (re)connect
+// (a nudge lost while away costs one fetch, never a stale screen). If the stream keeps failing, the regions
+// are polled every 30 s, and the page says so.
+(function () {
+  "use strict";
+
+  const POLL_MS = 30000;
+  const body = document.body;
+  const inflight = new Map(); // "region|key" → true while a fetch runs
+  const again = new Set(); // "region|key" nudged again while its fetch ran
+  const deferred = new Set(); // "region|key" waiting for the person to finish typing
+  let pollTimer = null;
+  let failures = 0;
+  let source = null;
+
+  function id(el) {
+    return el.dataset.live + "|" + (el.dataset.liveKey || "");
+  }
+
+  function regions(region, key) {
+    return Array.from(document.querySelectorAll("[data-live]")).filter(function (el) {
+      return (region === undefined || el.dataset.live === region) &&
+        (key === undefined || (el.dataset.liveKey || "") === String(key));
+    });
+  }
+
+  // --- never under someone's fingers ------------------------------------------------------------------------
+  function dirty(el) {
+    return Array.from(el.querySelectorAll("textarea, input[type=text], input:not([type])")).some(function (t) {
+      return t.value !== t.defaultValue;
+    });
+  }
+
+  function busy(el) {
+    const active = document.activeElement;
+    if (active && el.contains(active) && active.matches("textarea, input:not([type=hidden]), select")) return true;
+    if (el.querySelector("details[data-hold][open], details.role-actions[open]")) return true;
+    return dirty(el);
+  }
+
+  function notice(el, text, button) {
+    let note = el.querySelector(":scope > .live-notice");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "notice notice-warn live-notice";
+      note.setAttribute("role", "status");
+      note.append(document.createElement("span"));
+      if (button) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "linkbutton live-notice-apply";
+        b.textContent = button;
+        note.append(" ", b);
+      }
+      el.prepend(note);
+    }
+    note.firstChild.textContent = text;
+  }
+
+  // --- fetching one region ----------------------------------------------------------------------------------
+  function refresh(el, force) {
+    const k = id(el);
+    if (inflight.get(k)) {
+      again.add(k); // coalesce: one request in flight, at most one more after it
+      return;
+    }
+    if (!force && el.hasAttribute("data-live-keep") && dirty(el)) {
+      // An editor with unsaved text is never replaced. Its own notice (statements.js, #editor-stale) says
+      // which version a colleague saved once the region showing the version has refreshed.
+      deferred.add(k);
+      if (!el.querySelector("#editor-stale")) notice(el, "A colleague saved a newer version — reload the editor", "Reload the editor");
+      return;
+    }
+    if (!force && busy(el)) {
+      deferred.add(k);
+      notice(el, "Something changed here. It will show when you finish —", "show it now");
+      return;
+    }
+    deferred.delete(k);
+    const url = el.dataset.liveUrl;
+    if (!url || !window.htmx) return;
+    inflight.set(k, true);
+    htmx.ajax("GET", url, { source: el, target: el, swap: "outerHTML" }).then(done, done);
+
+    function done() {
+      inflight.delete(k);
+      if (again.delete(k)) regions(el.dataset.live, el.dataset.liveKey).forEach(function (e) { refresh(e); });
+    }
+  }
+
+  function nudge(region, key, version) {
+    regions(region, key).forEach(function (el) {
+      const shown = parseInt(el.dataset.liveVersion || "0", 10);
+      if (version > shown) refresh(el);
+    });
+  }
+
+  function catchUp() {
+    const seen = new Set();
+    regions().forEach(function (el) {
+      if (seen.has(id(el) + (el.id || ""))) return;
+      seen.add(id(el) + (el.id || ""));
+      refresh(el);
+    });
+  }
+
+  document.addEventListener("focusout", function () {
+    window.setTimeout(function () {
+      regions().forEach(function (el) {
+        if (deferred.has(id(el)) && !busy(el) && !el.hasAttribute("data-live-keep")) refresh(el);
+      });
+    }, 300);
+  });
+
+  document.addEventListener("click", function (evt) {
+    const b = evt.target.closest && evt.target.closest(".live-notice-apply");
+    if (!b) return;
+    const el = b.closest("[data-live]");
+    if (el) refresh(el, true);
+  });
+
+  // --- fallback polling -------------------------------------------------------------------------------------
+  function paused(on) {
+    let note = document.getElementById("live-paused");
+    if (on && !note) {
+      note = document.createElement("p");
+      note.id = "live-paused";
+      note.className = "live-paused";
+      note.setAttribute("role", "status");
+      note.textContent = "Live updates paused — retrying";
+      body.append(note);
+    } else if (!on && note) {
+      note.remove();
+    }
+  }
+
+  function startPolling() {
+    paused(true);
+    if (pollTimer !== null) return;
+    pollTimer = window.setInterval(function () {
+      catchUp();
+      if (body.dataset.liveStream) reopen(); // every half minute, try the stream again
+    }, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer !== null) window.clearInterval(pollTimer);
+    pollTimer = null;
+    paused(false);
+  }
+
+  function opened() {
+    failures = 0;
+    stopPolling();
+    catchUp();
+  }
+
+  function failed() {
+    failures += 1;
+    if (failures >= 3) startPolling();
+  }
+
+  // --- the page's own nudge stream (every page but the room) -----------------------------------------------
+  function open(url) {
+    if (source) source.close();
+    source = new EventSource(url);
+    source.addEventListener("hello", opened);
+    source.addEventListener("nudge", function (evt) {
+      const n = JSON.parse(evt.data);
+      nudge(n[0], n[1], n[2]);
+    });
+    source.addEventListener("revoked", function () {
+      source.close();
+      window.location.reload();
+    });
+    source.onerror = function () {
+      failed();
+      // A refused or expired pass closes the EventSource for good: ask for a fresh one.
+      if (source.readyState === EventSource.CLOSED) {
+        if (pollTimer === null) startPolling();
+        reopen();
+      }
+    };
+  }
+
+  function reopen() {
+    const renew = body.dataset.liveRenew;
+    if (!renew) return;
+    fetch(renew, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) { if (data.url) { body.dataset.liveStream = data.url; open(data.url); } })
+      .catch(function () { if (pollTimer === null) startPolling(); });
+  }
+
+  if (body.dataset.liveStream) open(body.dataset.liveStream);
+
+  // --- the room: its timeline stream carries the nudges ------------------------------------------------------
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    const msg = evt.detail;
+    if (msg.type !== "nudge") return;
+    evt.preventDefault();
+    const n = JSON.parse(msg.data);
+    nudge(n[0], n[1], n[2]);
+  });
+  document.addEventListener("htmx:sseOpen", opened);
+  document.addEventListener("htmx:sseError", failed);
+
+  window.warroomLive = { nudge: nudge, catchUp: catchUp, refresh: refresh };
+})();
