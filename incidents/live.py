@@ -134,7 +134,8 @@ def read_live_token(token: str, *, max_age: int | None = None) -> LiveGrant:
     data = signing.loads(token, salt=LIVE_SALT, max_age=max_age or settings.STREAM_TOKEN_MAX_AGE)
     user_id = int(data["u"])
     topics = frozenset(str(t) for t in data["k"])
-    if f"u:{user_id}" not in topics or not all(_valid_topic(t) for t in topics):
+    own = {t for t in topics if t.startswith("u:")} == {f"u:{user_id}"}
+    if not own or not all(_valid_topic(t) for t in topics):
         raise ValueError("malformed topics")
     return LiveGrant(user_id=user_id, topics=topics)
 

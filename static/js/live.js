@@ -92,11 +92,31 @@
     }
   }
 
+  // One change often nudges the same region twice within milliseconds (the statement and its deadline, say):
+  // wait a moment, then fetch once for all of them (the design's "coalesced per page").
+  const COALESCE_MS = 60;
+  const waiting = new Map(); // "region|key" → newest version announced while waiting
+
   function nudge(region, key, version) {
-    regions(region, key).forEach(function (el) {
-      const shown = parseInt(el.dataset.liveVersion || "0", 10);
-      if (version > shown) refresh(el);
-    });
+    const k = region + "|" + key;
+    const before = waiting.get(k);
+    if (before !== undefined) {
+      if (version > before) waiting.set(k, version);
+      return;
+    }
+    waiting.set(k, version);
+    window.setTimeout(function () {
+      const newest = waiting.get(k);
+      waiting.delete(k);
+      regions(region, key).forEach(function (el) {
+        const shown = parseInt(el.dataset.liveVersion || "0", 10);
+        if (newest > shown) refresh(el);
+      });
+      // Regions of other apps on the statement page (its deliveries) listen for this event.
+      if (region === "statement" && !document.getElementById("timeline") && window.htmx) {
+        htmx.trigger(document.body, "statements-changed");
+      }
+    }, COALESCE_MS);
   }
 
   function catchUp() {
