@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -26,6 +27,7 @@ from incidents.models import Incident, RoleAssignment, Severity, User
 from tests.factories import IncidentFactory, give_role
 from tests.live_server_asgi import SSEClient
 from tests.streams import open_stream
+from warroom.redis import deployment_id, get_redis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -79,9 +81,9 @@ def listener():
     client.close()
 
 
-def heard(pubsub, timeout: float = 2.0) -> list[dict[str, object]]:
+def heard(pubsub, timeout: float = 2.0) -> list[dict[str, Any]]:
     """Every nudge published until the channel has been quiet for a moment (bounded by `timeout`)."""
-    got: list[dict[str, object]] = []
+    got: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         message = pubsub.get_message(timeout=0.3)
@@ -97,9 +99,13 @@ def heard(pubsub, timeout: float = 2.0) -> list[dict[str, object]]:
 
 
 def test_a_nudge_is_published_after_commit_and_not_on_rollback(listener, manager):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        live.nudge_on_commit("team", "1", incident_id=1)
-        raise RuntimeError("the change fails")
+    def failing_change() -> None:
+        with transaction.atomic():
+            live.nudge_on_commit("team", "1", incident_id=1)
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
     assert heard(listener, 1.0) == []
 
     with transaction.atomic():
@@ -108,7 +114,7 @@ def test_a_nudge_is_published_after_commit_and_not_on_rollback(listener, manager
     (payload,) = heard(listener)
     assert payload["n"] == ["team", "7", 123]
     assert (payload["i"], payload["u"], payload["b"]) == (7, [manager.pk], 1)
-    assert payload["d"] == live.deployment_id()
+    assert payload["d"] == deployment_id()
 
 
 def test_a_severity_change_nudges_the_header_and_the_dashboard_stamped_after_commit(listener, manager):
@@ -144,7 +150,7 @@ def test_redis_down_loses_the_nudge_not_the_change(manager, monkeypatch, caplog)
     def refuse(*args: object, **kwargs: object) -> None:
         raise redis.ConnectionError("down")
 
-    monkeypatch.setattr(live.get_redis(), "publish", refuse)
+    monkeypatch.setattr(get_redis(), "publish", refuse)
     services.incident_change_severity(
         incident=incident, actor=manager, new_severity=Severity.SEV2, expected_severity=Severity.SEV3, note=""
     )
