@@ -204,11 +204,12 @@ def team_changed(incident_id: int, user_ids: Iterable[int] = ()) -> None:
     nudge_on_commit("mine", "me", user_ids=user_ids)
 
 
-def statement_changed(incident_id: int, statement_code: object) -> None:
-    """The room's statements panel and the statement's own page (who decides next is told by their
-    approval deadline and their notification: deadline_changed, notified)."""
+def statement_changed(incident_id: int, statement_code: object, approver_ids: Iterable[int] = ()) -> None:
+    """The room's statements panel, the statement's own page, and "My approvals" of its chain's approvers
+    (their bells ring through their notifications: notified)."""
     nudge_on_commit("statements", str(incident_id), incident_id=incident_id)
     nudge_on_commit("statement", str(statement_code), incident_id=incident_id)
+    nudge_on_commit("approvals", "me", user_ids=approver_ids)
 
 
 def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval: bool = False) -> None:

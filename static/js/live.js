@@ -17,8 +17,9 @@
   let failures = 0;
   let source = null;
 
+  // One slot per region element (a statement's page shows it in three: state, versions, editor).
   function id(el) {
-    return el.dataset.live + "|" + (el.dataset.liveKey || "");
+    return el.dataset.live + "|" + (el.dataset.liveKey || "") + "|" + el.id;
   }
 
   function regions(region, key) {
@@ -88,7 +89,8 @@
 
     function done() {
       inflight.delete(k);
-      if (again.delete(k)) regions(el.dataset.live, el.dataset.liveKey).forEach(function (e) { refresh(e); });
+      if (!again.delete(k)) return;
+      regions(el.dataset.live, el.dataset.liveKey).forEach(function (e) { if (id(e) === k) refresh(e); });
     }
   }
 
@@ -120,12 +122,7 @@
   }
 
   function catchUp() {
-    const seen = new Set();
-    regions().forEach(function (el) {
-      if (seen.has(id(el) + (el.id || ""))) return;
-      seen.add(id(el) + (el.id || ""));
-      refresh(el);
-    });
+    regions().forEach(function (el) { refresh(el); });
   }
 
   document.addEventListener("focusout", function () {

@@ -17,6 +17,7 @@ from incidents.models import (
     Approval,
     ChainStep,
     Incident,
+    RoleAssignment,
     Statement,
     StatementError,
     StatementVersion,
@@ -108,4 +109,24 @@ def record(incident: Incident, actor: User | None, text: str, *, statement: Stat
     """The statement event on the timeline, in the change's transaction (it rides the room's stream), and
     the nudge, after commit, to the regions that show the statement (incidents/live.py)."""
     timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)
-    live.statement_changed(incident.pk, statement.code)
+    live.statement_changed(incident.pk, statement.code, approvers(statement))
+
+
+def approvers(statement: Statement) -> set[int]:
+    """Everyone whose "My approvals" may list this statement, at any step of any of its versions (a step
+    that closes removes it from some queues, the next one adds it to others). Two small queries."""
+    roles: set[int] = set()
+    people: set[int] = set()
+    for role_id, ids in ChainStep.objects.filter(version__statement_id=statement.pk).values_list(
+        "role_id", "approver_ids"
+    ):
+        if role_id:
+            roles.add(role_id)
+        people.update(ids)
+    if roles:
+        people |= set(
+            RoleAssignment.objects.current()
+            .filter(incident_id=statement.incident_id, role_id__in=roles)
+            .values_list("user_id", flat=True)
+        )
+    return people
