@@ -17,7 +17,7 @@ def warroom(request: HttpRequest) -> dict[str, Any]:
         "ORGANISATION_NAME": settings.ORGANISATION_NAME,
         "VIEWER_TIME_ZONE": timezone.get_current_timezone_name(),
         # Version of every live region rendered in this response (see incidents/live.py).
-        "LIVE_STAMP": getattr(request, "live_stamp", None) or live.now_stamp(),
+        "LIVE_STAMP": live.request_stamp(getattr(request, "live_stamp", None) or live.now_stamp()),
         # The page's nudge stream (the viewer's own topics); signed only if a template asks for it.
         "LIVE_STREAM": lambda: _live_stream(request),
     }

@@ -6,6 +6,7 @@ something new up to seq N". The events process (warroom/events/) replays from Po
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -103,6 +104,22 @@ def now_stamp() -> int:
     return time.time_ns() // 1_000_000
 
 
+# The newest nudge this thread sent during the current request: the fragment a write answers with is read
+# after its own commit, so it carries that version and the writer's page does not fetch it a second time.
+# A context variable, not a thread-local: under ASGI one thread runs the sync code of many requests in turn.
+_sent: contextvars.ContextVar[int] = contextvars.ContextVar("live_nudge_sent", default=0)
+
+
+def begin_request() -> int:
+    """The stamp of a request's live regions, taken before it reads anything (UserTimezoneMiddleware)."""
+    _sent.set(0)
+    return now_stamp()
+
+
+def request_stamp(started: int) -> int:
+    return max(started, _sent.get())
+
+
 def live_channel() -> str:
     """Nudges travel on their own channel; each events process subscribes to it on its one connection."""
     return channel_name("live")
@@ -176,7 +193,9 @@ def nudge_on_commit(
         return
 
     def send() -> None:
-        payload: dict[str, object] = {"n": [region, key, version or now_stamp()]}
+        stamp = version or now_stamp()
+        _sent.set(max(_sent.get(), stamp))
+        payload: dict[str, object] = {"n": [region, key, stamp]}
         if incident_id is not None:
             payload["i"] = incident_id
         if users:

@@ -1,14 +1,15 @@
-"""Request middleware of the base app: the viewer's time zone, the live-regions stamp, cache headers. Imports nothing of the project."""
+"""Request middleware of the base app: the viewer's time zone, the live-regions stamp, cache headers. Imports incidents.live only."""
 
 from __future__ import annotations
 
-import time
 import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+
+from incidents import live
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -22,7 +23,7 @@ class UserTimezoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # The version every live region of this response carries (incidents/live.py): taken before any of
         # its data is read, so a nudge stamped after a later commit is always newer.
-        request.live_stamp = time.time_ns() // 1_000_000  # type: ignore[attr-defined]
+        request.live_stamp = live.begin_request()  # type: ignore[attr-defined]
         user = getattr(request, "user", None)
         tz_name = getattr(user, "time_zone", None) if user is not None and user.is_authenticated else None
         try:

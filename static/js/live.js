@@ -43,11 +43,11 @@
     return dirty(el);
   }
 
-  function notice(el, text, button) {
+  function notice(el, text, button, extra) {
     let note = el.querySelector(":scope > .live-notice");
     if (!note) {
       note = document.createElement("p");
-      note.className = "notice notice-warn live-notice";
+      note.className = "notice notice-warn live-notice" + (extra ? " " + extra : "");
       note.setAttribute("role", "status");
       note.append(document.createElement("span"));
       if (button) {
@@ -78,16 +78,23 @@
     }
     if (!force && busy(el)) {
       deferred.add(k);
-      notice(el, "Something changed here. It will show when you finish —", "show it now");
+      notice(el, "Something changed here. It will show when you finish —", "show it now", "live-stale");
       return;
     }
     deferred.delete(k);
     const url = el.dataset.liveUrl;
     if (!url || !window.htmx) return;
+    if (personal.has(el)) {
+      // The person's own request to this region is on its way back, newer than anything we would fetch.
+      afterPersonal.set(k, true);
+      return;
+    }
     inflight.set(k, true);
+    fetching.add(el);
     htmx.ajax("GET", url, { source: el, target: el, swap: "outerHTML" }).then(done, done);
 
     function done() {
+      fetching.delete(el);
       inflight.delete(k);
       if (!again.delete(k)) return;
       regions(el.dataset.live, el.dataset.liveKey).forEach(function (e) { if (id(e) === k) refresh(e); });
@@ -124,6 +131,45 @@
   function catchUp() {
     regions().forEach(function (el) { refresh(el); });
   }
+
+  // --- the person's own requests win --------------------------------------------------------------------------
+  // A form inside a region (approve, save, change severity) answers with that region, newer than any live
+  // fetch: a live answer must not replace the element the person's answer is aimed at.
+  const fetching = new WeakSet(); // region elements with a live fetch in flight
+  const personal = new Set(); // region elements a person's request will replace
+  const afterPersonal = new Map(); // "slot" → a nudge arrived meanwhile: check again once it is back
+
+  const byRequest = new WeakMap(); // a person's request → the region element it replaces
+
+  function replaces(detail) {
+    const target = detail.target;
+    return target && target.hasAttribute && target.hasAttribute("data-live") && detail.elt !== target ? target : null;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    const region = replaces(evt.detail);
+    if (!region) return;
+    personal.add(region);
+    byRequest.set(evt.detail.xhr, region);
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const target = evt.detail.target;
+    if (!target || !fetching.has(target) || evt.detail.elt !== target) return;
+    if (personal.has(target) || !document.body.contains(target)) evt.detail.shouldSwap = false;
+  });
+
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    const region = byRequest.get(evt.detail.xhr);
+    if (!region) return;
+    byRequest.delete(evt.detail.xhr);
+    personal.delete(region);
+    window.setTimeout(function () {
+      regions().forEach(function (el) {
+        if (afterPersonal.delete(id(el))) refresh(el);
+      });
+    }, 50);
+  });
 
   document.addEventListener("focusout", function () {
     window.setTimeout(function () {
