@@ -214,7 +214,7 @@ def approval_fetches(server: Any) -> dict[str, Any]:
         for name, user in people.items():
             context = browser.new_context()
             cookie = session_cookie(user)
-            context.add_cookies([{**cookie, "url": base}])
+            context.add_cookies([{"name": cookie["name"], "value": cookie["value"], "url": base}])
             paths = [f"/incidents/{incident.code}/", "/"]
             if name == "legal":
                 paths.append(f"/incidents/{incident.code}/statements/{statement.code}/")
@@ -245,6 +245,7 @@ def approval_fetches(server: Any) -> dict[str, Any]:
         timings.clear()
         fresh = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
         version = fresh.current_version
+        assert version is not None
         started = time.monotonic()
         services.statement_approve(
             statement=fresh, actor=people["legal"], version_number=version.number, sha256=version.sha256

@@ -91,6 +91,7 @@
     }
     inflight.set(k, true);
     fetching.add(el);
+    if (force) forced.add(el);
     htmx.ajax("GET", url, { source: el, target: el, swap: "outerHTML" }).then(done, done);
 
     function done() {
@@ -136,6 +137,7 @@
   // A form inside a region (approve, save, change severity) answers with that region, newer than any live
   // fetch: a live answer must not replace the element the person's answer is aimed at.
   const fetching = new WeakSet(); // region elements with a live fetch in flight
+  const forced = new WeakSet(); // ...that the person asked for ("show it now", "Reload the editor")
   const personal = new Set(); // region elements a person's request will replace
   const afterPersonal = new Map(); // "slot" → a nudge arrived meanwhile: check again once it is back
 
@@ -156,7 +158,14 @@
   document.addEventListener("htmx:beforeSwap", function (evt) {
     const target = evt.detail.target;
     if (!target || !fetching.has(target) || evt.detail.elt !== target) return;
-    if (personal.has(target) || !document.body.contains(target)) evt.detail.shouldSwap = false;
+    if (personal.has(target) || !document.body.contains(target)) {
+      evt.detail.shouldSwap = false;
+    } else if (!forced.has(target) && busy(target)) {
+      // The person started typing while we fetched: keep their text, say so, swap when they are done.
+      evt.detail.shouldSwap = false;
+      deferred.add(id(target));
+      notice(target, "Something changed here. It will show when you finish —", "show it now", "live-stale");
+    }
   });
 
   document.addEventListener("htmx:afterRequest", function (evt) {
