@@ -116,6 +116,8 @@ async def measure(server: Any, paths: list[str], route: dict[str, Any], count: i
     from incidents import live
 
     clients = await open_live(server.host, server.port, paths)
+    # The events process subscribes to Redis when its first stream opens: measure once it listens.
+    server.wait_for_stats(lambda s: s.get("redis") == "subscribed", timeout=10)
     before = server.stats().get("counters", {})
     deliveries: list[float] = []
     lasts: list[float] = []
@@ -200,6 +202,10 @@ def approval_fetches(server: Any) -> dict[str, Any]:
     from incidents.models import Statement
 
     incident, statement, people = approval_cast()
+    cookies = {name: session_cookie(user) for name, user in people.items()}
+    # Playwright's sync API runs an event loop in this thread; the few ORM calls below are plain sync code
+    # (this process only; the servers were started with their own environment).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     base = f"http://{server.host}:{server.port}"
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -211,14 +217,15 @@ def approval_fetches(server: Any) -> dict[str, Any]:
             executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         )
         pages = []
-        for name, user in people.items():
-            context = browser.new_context()
-            cookie = session_cookie(user)
-            context.add_cookies([{"name": cookie["name"], "value": cookie["value"], "url": base}])
+        for name in people:
+            cookie = cookies[name]
             paths = [f"/incidents/{incident.code}/", "/"]
             if name == "legal":
                 paths.append(f"/incidents/{incident.code}/statements/{statement.code}/")
             for path in paths:
+                # A context (window) per page: Chromium throttles the timers of background tabs.
+                context = browser.new_context()
+                context.add_cookies([{"name": cookie["name"], "value": cookie["value"], "url": base}])
                 page = context.new_page()
                 label = f"{name} {path}"
 
@@ -228,19 +235,22 @@ def approval_fetches(server: Any) -> dict[str, Any]:
                             (time.monotonic(), label, request.url.removeprefix(base).split("?")[0])
                         )
 
-                def done(response: Any) -> None:
-                    timing = response.request.timing
-                    if (
-                        response.request.resource_type in ("xhr", "fetch")
-                        and timing.get("responseEnd", -1) > 0
-                    ):
-                        timings.append(timing["responseEnd"] - timing.get("requestStart", 0))
+                def done(request: Any) -> None:
+                    timing = request.timing
+                    if request.resource_type in ("xhr", "fetch") and timing.get("responseEnd", -1) > 0:
+                        timings.append(timing["responseEnd"] - max(timing.get("requestStart", 0), 0))
 
                 page.on("request", seen)
-                page.on("response", done)
+                page.on("requestfinished", done)
                 page.goto(base + path)
                 pages.append(page)
-        quiet(requests)  # every page loaded its lazy regions and caught up once its stream opened
+        # Every page's stream is open, its lazy regions loaded and its first catch-up done.
+        deadline = time.monotonic() + 30
+        while not all(p.evaluate("window.warroomLive && window.warroomLive.connected()") for p in pages):
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every page's stream opened within 30 s")
+            time.sleep(0.1)
+        quiet(requests)
         requests.clear()
         timings.clear()
         fresh = Statement.objects.select_related("current_version", "incident").get(pk=statement.pk)
@@ -260,6 +270,7 @@ def approval_fetches(server: Any) -> dict[str, Any]:
         "pages": len(pages),
         "fetches": len(requests),
         "by_region": dict(by_path.most_common()),
+        "by_page": [f"{label}: {_kind(path)}" for _, label, path in requests],
         "first_fetch_ms": (first - started) * 1000,
         "fetch_ms_total": sum(timings),
         "fetch_ms_max": max(timings, default=0.0),
@@ -376,6 +387,8 @@ def report(results: dict[str, Any]) -> tuple[list[Check], list[str]]:
     if "fetches" in approval:
         common.heading("nudges: one approval with 5 people's pages open (11 pages)")
         print(f"  region fetches: {approval['fetches']} — {approval['by_region']}")
+        for line in approval.get("by_page", []):
+            print(f"    {line}")
         print(
             f"  first fetch {approval['first_fetch_ms']:.0f} ms after the approval; request time total "
             f"{approval['fetch_ms_total']:.0f} ms, longest {approval['fetch_ms_max']:.0f} ms (browser-measured)"

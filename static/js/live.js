@@ -225,13 +225,17 @@
     paused(false);
   }
 
+  let connected = false;
+
   function opened() {
+    connected = true;
     failures = 0;
     stopPolling();
     catchUp();
   }
 
   function failed() {
+    connected = false;
     failures += 1;
     if (failures >= 3) startPolling();
   }
@@ -273,6 +277,11 @@
   // --- the room: its timeline stream carries the nudges ------------------------------------------------------
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
     const msg = evt.detail;
+    if (msg.type === "hello") {
+      evt.preventDefault();
+      catchUp(); // the events process lost its Redis subscription for a while: fetch what may have changed
+      return;
+    }
     if (msg.type !== "nudge") return;
     evt.preventDefault();
     const n = JSON.parse(msg.data);
@@ -281,5 +290,15 @@
   document.addEventListener("htmx:sseOpen", opened);
   document.addEventListener("htmx:sseError", failed);
 
-  window.warroomLive = { nudge: nudge, catchUp: catchUp, refresh: refresh };
+  // For the benchmark and the curious: whether this page's stream is open.
+  window.warroomLive = {
+    connected: function () { return connected; },
+    state: function () {
+      return regions().map(function (el) {
+        const k = id(el);
+        return k + "@" + el.dataset.liveVersion + (inflight.get(k) ? " inflight" : "") +
+          (personal.has(el) ? " personal" : "") + (deferred.has(k) ? " deferred" : "") + (busy(el) ? " busy" : "");
+      });
+    },
+  };
 })();

@@ -475,6 +475,8 @@ class Hub:
                 self.counters["redis_subscribes"] += 1
                 delay = 0.5
                 self._tick_now.set()
+                # Nudges published while we were not subscribed are gone: every open page catches up once.
+                self.router.everyone_stale()
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise

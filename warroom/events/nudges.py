@@ -122,6 +122,11 @@ class Router:
                     del self.topics[topic]
         self.live.discard(stream)
 
+    def everyone_stale(self) -> None:
+        streams = {s for streams in self.topics.values() for s in streams}
+        for stream in streams:
+            deliver(stream, STALE)
+
     def route(self, payload: dict[str, Any]) -> bool:
         """Deliver what needs no check at once; queue the rest. True when a check must run."""
         region, key, version = payload["n"]
