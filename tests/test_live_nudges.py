@@ -36,11 +36,17 @@ def live_path(token: str) -> str:
     return f"/events/live?t={quote(token)}"
 
 
-def open_live(server, user: User, *, incident: Incident | None = None, dash: bool = False) -> SSEClient:
+def open_live(
+    server, user: User, *, incident: Incident | None = None, dash: bool = False, since: int | None = None
+) -> SSEClient:
     token = live.mint_live_token(user=user, incident=incident, dash=dash)
-    client = SSEClient.open(server.url, live_path(token))
+    path = live_path(token) + (f"&since={since}" if since is not None else "")
+    client = SSEClient.open(server.url, path)
     assert client.status == 200, (client.status, client.raw)
     assert client.wait_for(lambda c: any(e.event == "hello" for e in c.events), 5), client.raw
+    # A fresh events process subscribes to Redis when its first stream opens; nudges published before that
+    # are gone (the page is told to catch up instead): the tests publish once it listens.
+    server.wait_for_stats(lambda s: s.get("redis") == "subscribed")
     return client
 
 
@@ -214,6 +220,31 @@ def test_a_member_removed_from_a_restricted_incident_gets_no_more_nudges(server,
         key = marker(IncidentFactory.create(declared_by=manager))
         assert dash.wait_for(lambda c: has(c, "marker", key))
         assert ["dash", "open", 424242] not in nudges(dash)
+
+
+def test_a_page_that_connects_hears_what_changed_since_it_was_rendered_and_nothing_older(
+    server, manager, member
+):
+    room = IncidentFactory.create(declared_by=manager)
+    with open_live(server, manager) as first:  # the process is up and subscribed
+        server.wait_for_stats(lambda s: s.get("redis") == "subscribed")
+        hellos = [json.loads(e.data) for e in first.events if e.event == "hello"]
+        assert hellos[0] == {"stale": True}  # no `since`: re-fetch everything once
+        older = live.now_stamp()
+        live.publish_nudge({"n": ["bell", "me", older], "u": [member.pk]})
+        rendered = older + 1
+        live.publish_nudge({"n": ["statement", "s1", rendered + 5], "i": room.pk})
+        live.publish_nudge({"n": ["bell", "me", rendered + 6], "u": [member.pk]})
+        live.publish_nudge({"n": ["bell", "me", rendered + 7], "u": [manager.pk]})
+        key = "marker-since"
+        live.publish_nudge({"n": ["marker", key, rendered + 10], "i": room.pk})
+        assert first.wait_for(lambda c: has(c, "bell", "me"))
+        server.wait_for_stats(lambda s: s["counters"].get("nudges", 0) >= 5)
+        with open_live(server, member, incident=room, since=rendered) as page:
+            assert page.wait_for(lambda c: has(c, "marker", key))
+            assert others(page) == [["bell", "me", rendered + 6], ["statement", "s1", rendered + 5]]
+            hello = [json.loads(e.data) for e in page.events if e.event == "hello"]
+            assert hello == [{"stale": False}]
 
 
 # --- refused connections ------------------------------------------------------------------------------------

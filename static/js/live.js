@@ -227,11 +227,16 @@
 
   let connected = false;
 
-  function opened() {
+  // The stream's first event: whether the page must re-fetch what it shows (it was rendered longer ago than
+  // the events process remembers, or the process lost Redis for a while); otherwise the nudges since the
+  // page was rendered came just before it.
+  function hello(data) {
     connected = true;
     failures = 0;
     stopPolling();
-    catchUp();
+    let stale = true;
+    try { stale = JSON.parse(data).stale !== false; } catch (e) { stale = true; }
+    if (stale) catchUp();
   }
 
   function failed() {
@@ -244,7 +249,7 @@
   function open(url) {
     if (source) source.close();
     source = new EventSource(url);
-    source.addEventListener("hello", opened);
+    source.addEventListener("hello", function (evt) { hello(evt.data); });
     source.addEventListener("nudge", function (evt) {
       const n = JSON.parse(evt.data);
       nudge(n[0], n[1], n[2]);
@@ -272,14 +277,19 @@
       .catch(function () { if (pollTimer === null) startPolling(); });
   }
 
-  if (body.dataset.liveStream) open(body.dataset.liveStream);
+  if (body.dataset.liveStream) {
+    // The first connection says when the page was rendered, so it hears only what changed since.
+    const first = new URL(body.dataset.liveStream, window.location.href);
+    if (body.dataset.liveSince) first.searchParams.set("since", body.dataset.liveSince);
+    open(first.toString());
+  }
 
   // --- the room: its timeline stream carries the nudges ------------------------------------------------------
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
     const msg = evt.detail;
     if (msg.type === "hello") {
       evt.preventDefault();
-      catchUp(); // the events process lost its Redis subscription for a while: fetch what may have changed
+      hello(msg.data);
       return;
     }
     if (msg.type !== "nudge") return;
@@ -287,7 +297,7 @@
     const n = JSON.parse(msg.data);
     nudge(n[0], n[1], n[2]);
   });
-  document.addEventListener("htmx:sseOpen", opened);
+
   document.addEventListener("htmx:sseError", failed);
 
   // For the benchmark and the curious: whether this page's stream is open.

@@ -187,6 +187,8 @@ async def timeline(scope: Scope, receive: Receive, send: Send) -> None:
         cursor = min(cursor, access.newest)
         # Register BEFORE replaying: an entry committed during the replay is announced to the Feed, not lost.
         stream = hub.register(grant, cursor, access)
+        # The room's other regions: what changed since the page was rendered, then `hello`.
+        hub.catch_up(stream, _since(query))
     finally:
         hub.unwatch(feed)
     watcher = asyncio.ensure_future(_watch_disconnect(receive, stream))
@@ -204,9 +206,11 @@ async def timeline(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-# The first frame of a nudge stream: the page re-fetches the regions it shows once, so whatever changed
-# before the stream was registered (or while it was away) is caught up.
-HELLO: Final = b'event: hello\ndata: {"stale":true}\n\n'
+def _since(query: dict[str, list[str]]) -> int | None:
+    """When the page was rendered (epoch ms, its regions' version): it is told what changed since."""
+    values = query.get("since")
+    raw = values[-1].strip() if values else ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 15 else None
 
 
 def _read_live_token(query: dict[str, list[str]]) -> LiveGrant | None:
@@ -245,10 +249,13 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
     # Registered before the hello goes out: a nudge from now on is queued, and the hello's catch-up
     # covers everything before.
     hub.register_live(stream)
+    # What changed since the page was rendered (or "re-fetch everything"), then `hello`: queued now, so
+    # nothing heard from here on is missed, and sent right after the opening.
+    hub.catch_up(stream, _since(query))
     watcher = asyncio.ensure_future(_watch_disconnect(receive, stream))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *cors]})
-        await send({"type": "http.response.body", "body": OPENING + HELLO, "more_body": True})
+        await send({"type": "http.response.body", "body": OPENING, "more_body": True})
         while True:
             await stream.woken_up()
             if stream.is_closed():

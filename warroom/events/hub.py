@@ -242,7 +242,18 @@ class Hub:
 
     def on_nudge(self, payload: dict[str, Any]) -> None:
         self.counters["nudges"] += 1
-        if self.router.route(payload) and (self._checker is None or self._checker.done()):
+        self.router.remember(payload)
+        if self.router.route(payload):
+            self._start_checks()
+
+    def catch_up(self, stream: Stream | LiveStream, since: int | None) -> None:
+        """Right after registering: the nudges heard since the page was rendered, then `hello`."""
+        topics = stream.grant.topics if isinstance(stream, LiveStream) else self._topics(stream)
+        if self.router.catch_up(stream, topics, since):
+            self._start_checks()
+
+    def _start_checks(self) -> None:
+        if self._checker is None or self._checker.done():
             self._checker = self.loop.create_task(self._check_nudges())
 
     async def _check_nudges(self) -> None:
@@ -476,12 +487,14 @@ class Hub:
                 delay = 0.5
                 self._tick_now.set()
                 # Nudges published while we were not subscribed are gone: every open page catches up once.
+                self.router.listening(int(time.time() * 1000))
                 self.router.everyone_stale()
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
             except (aioredis.RedisError, OSError) as exc:
                 self.redis_state = "down"
+                self.router.listening(None)
                 self.warn("redis", f"Redis subscription lost ({exc!r}); streams rely on the safety tick")
             except Exception:
                 self.redis_state = "down"

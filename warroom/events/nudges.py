@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -25,6 +27,11 @@ from incidents.live import LiveGrant
 PENDING_MAX: Final = 200
 
 STALE: Final = b'event: hello\ndata: {"stale":true}\n\n'
+FRESH: Final = b'event: hello\ndata: {"stale":false}\n\n'
+# Nudges this process heard recently, so a page that connects (or reconnects) is told what changed since it
+# was rendered instead of re-fetching every region it shows.
+RECENT_MAX: Final = 2000
+RECENT_SECONDS: Final = 120.0
 
 
 def nudge_frame(region: str, key: str, version: int) -> bytes:
@@ -106,6 +113,8 @@ class Router:
         self.live: set[LiveStream] = set()
         # (frame, streams to check, incident) — one query answers every item queued meanwhile.
         self.checking: list[tuple[bytes, list[Any], int]] = []
+        self.recent: deque[tuple[int, dict[str, Any]]] = deque(maxlen=RECENT_MAX)  # (heard at, payload)
+        self.heard_since: int | None = None  # epoch ms since which every nudge published was heard
 
     def add(self, stream: Any, topics: Iterable[str]) -> None:
         for topic in topics:
@@ -127,23 +136,61 @@ class Router:
         for stream in streams:
             deliver(stream, STALE)
 
-    def route(self, payload: dict[str, Any]) -> bool:
-        """Deliver what needs no check at once; queue the rest. True when a check must run."""
+    def listening(self, since_ms: int | None) -> None:
+        """The subscription (re)started at since_ms (None: lost). What was published before is gone."""
+        self.heard_since = since_ms
+        self.recent.clear()
+
+    def remember(self, payload: dict[str, Any]) -> None:
+        now = int(time.time() * 1000)
+        self.recent.append((now, payload))
+        while self.recent and self.recent[0][0] < now - RECENT_SECONDS * 1000:
+            self.recent.popleft()
+
+    def catch_up(self, stream: Any, topics: Iterable[str], since: int | None) -> bool:
+        """A page rendered at `since` (epoch ms) opened a stream: send it the nudges heard since, and say
+        whether it must re-fetch everything instead (it is older than what this process remembers).
+        True when a visibility check must run."""
+        oldest = self.recent[0][0] if len(self.recent) == RECENT_MAX else None
+        if (
+            since is None
+            or self.heard_since is None
+            or since < self.heard_since
+            or (oldest and since < oldest)
+        ):
+            deliver(stream, STALE)
+            return False
+        wanted = set(topics)
+        check = False
+        for _, payload in self.recent:
+            if int(payload["n"][2]) > since:
+                check = self.route(payload, only=stream, topics=wanted) or check
+        deliver(stream, FRESH)
+        return check
+
+    def route(self, payload: dict[str, Any], *, only: Any = None, topics: set[str] | None = None) -> bool:
+        """Deliver what needs no check at once; queue the rest. True when a check must run. With `only`,
+        route to that one stream (whose `topics` are given) as if it were the only one listening."""
+        if only is not None:
+            assert topics is not None
+            lookup = {t: {only} for t in topics}
+        else:
+            lookup = self.topics
         region, key, version = payload["n"]
         frame = nudge_frame(str(region), str(key), int(version))
         incident = int(payload["i"]) if payload.get("i") is not None else None
         # Addressed to named users by the writer, which decided they may know (their own bell, queue).
         direct: set[Any] = set()
         for user_id in payload.get("u") or ():
-            direct |= self.topics.get(f"u:{int(user_id)}", set())
+            direct |= lookup.get(f"u:{int(user_id)}", set())
         checked: set[Any] = set()
         if incident is not None:
-            checked |= self.topics.get(f"i:{incident}", set())
+            checked |= lookup.get(f"i:{incident}", set())
         if payload.get("b"):
             if incident is None:
-                direct |= self.topics.get("dash", set())
+                direct |= lookup.get("dash", set())
             else:
-                checked |= self.topics.get("dash", set())
+                checked |= lookup.get("dash", set())
         for stream in direct:
             deliver(stream, frame)
         checked -= direct
