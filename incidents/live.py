@@ -241,6 +241,11 @@ def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval
         nudge_on_commit("approvals", "me", user_ids=users)
 
 
+def notifications_read(user_id: int) -> None:
+    """Read in one tab: the person's bell and lists in their other tabs."""
+    notified(user_id)
+
+
 def notified(user_id: int) -> None:
     """A new notification: the person's bell and their notification lists."""
     nudge_on_commit("bell", "me", user_ids=[user_id])

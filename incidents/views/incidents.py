@@ -113,6 +113,7 @@ def live_stream(request: AuthRequest) -> JsonResponse:
 @login_required
 def mark_notifications_read(request: AuthRequest) -> HttpResponse:
     Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    live.notifications_read(request.user.pk)
     return redirect("incidents:dashboard")
 
 

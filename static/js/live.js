@@ -130,7 +130,12 @@
   }
 
   function catchUp() {
-    regions().forEach(function (el) { refresh(el); });
+    regions().forEach(function (el) {
+      // An editor with unsaved text is left alone: if its statement did change, the refreshed state above
+      // it says so (#editor-stale), and a false "a colleague saved" would only alarm.
+      if (el.hasAttribute("data-live-keep") && dirty(el)) return;
+      refresh(el);
+    });
   }
 
   // --- the person's own requests win --------------------------------------------------------------------------
