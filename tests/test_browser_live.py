@@ -131,3 +131,31 @@ def test_the_approver_s_bell_and_queue_show_the_waiting_approval_without_reload(
     expect(approver.locator("#approvals-queue")).to_contain_text("Your decision")
     expect(approver.locator("#bell [data-bell-count]")).to_have_text(str(before + 1), timeout=LIVE)
     finish([drafter, approver], problems)
+
+
+def test_without_its_stream_a_page_says_so_polls_its_regions_and_reconnects(
+    browser: Browser, asgi_server, manager, member
+):
+    from incidents import services
+
+    incident = IncidentFactory.create(declared_by=manager, severity=Severity.SEV3, title="Jackets leak")
+    problems: list[str] = []
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    problems += watch(page)
+    blocked = "**/events/live**"
+    page.route(blocked, lambda route: route.abort())  # the stream cannot be reached (a proxy, say)
+    log_in(page, asgi_server.url, member.email)
+    page.evaluate("window.__noReload = true")
+    expect(page.locator("#live-paused")).to_have_text("Live updates paused — retrying", timeout=20_000)
+    expect(page.locator("#open-incidents")).to_contain_text("Jackets leak")
+
+    services.incident_change_severity(
+        incident=incident, actor=manager, new_severity=Severity.SEV1, expected_severity=Severity.SEV3, note=""
+    )
+    # The fallback polls the page's regions every 30 s.
+    expect(page.locator("#open-incidents")).to_contain_text("SEV1", timeout=40_000)
+
+    page.unroute(blocked)
+    expect(page.locator("#live-paused")).to_have_count(0, timeout=40_000)
+    assert page.evaluate("window.warroomLive.connected()") is True
+    finish([page], problems)
