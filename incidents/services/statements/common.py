@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents import live
 from incidents.models import (
@@ -113,13 +116,16 @@ def record(incident: Incident, actor: User | None, text: str, *, statement: Stat
 
 
 def approvers(statement: Statement) -> set[int]:
-    """Everyone whose "My approvals" may list this statement, at any step of any of its versions (a step
-    that closes removes it from some queues, the next one adds it to others). Two small queries."""
+    """Everyone whose "My approvals" may list or have listed this statement just now: the approvers of its
+    steps that are active, or closed within the last minute (a step that closes takes it out of their
+    queues, the next one puts it in others'). Steps not reached yet change nobody's queue. Two small queries."""
     roles: set[int] = set()
     people: set[int] = set()
-    for role_id, ids in ChainStep.objects.filter(version__statement_id=statement.pk).values_list(
-        "role_id", "approver_ids"
-    ):
+    recent = timezone.now() - timedelta(minutes=1)
+    steps = ChainStep.objects.filter(version__statement_id=statement.pk, activated_at__isnull=False).filter(
+        Q(completed_at__isnull=True) | Q(completed_at__gte=recent)
+    )
+    for role_id, ids in steps.values_list("role_id", "approver_ids"):
         if role_id:
             roles.add(role_id)
         people.update(ids)
