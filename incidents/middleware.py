@@ -1,5 +1,5 @@
-"""Request middleware of the base app: input PostgreSQL cannot store, the viewer's time zone, cache headers.
-Imports nothing of the project."""
+"""Request middleware of the base app: input PostgreSQL cannot store, the viewer's time zone, the live-regions
+stamp, cache headers. Imports incidents.live only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
+
+from incidents import live
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -48,6 +50,9 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The version every live region of this response carries (incidents/live.py): taken before any of
+        # its data is read, so a nudge stamped after a later commit is always newer.
+        request.live_stamp = live.begin_request()  # type: ignore[attr-defined]
         user = getattr(request, "user", None)
         tz_name = getattr(user, "time_zone", None) if user is not None and user.is_authenticated else None
         try:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("notifications/read-all/", views.notifications_read_all, name="notifications-read-all"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
     path("deadlines/mine/", views.my_due_items, name="my-due"),
+    path("live/stream/", views.live_stream, name="live-stream"),
     path("incidents/<uuid:code>/", views.room, name="room"),
     path("incidents/<uuid:code>/status/", views.change_status, name="change-status"),
     path("incidents/<uuid:code>/severity/", views.change_severity, name="change-severity"),

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import (
     ChainStep,
     Deadline,
@@ -137,6 +138,7 @@ def deadline_create(
         created_by=actor,
     )
     plan_reminders(deadline, fresh=True)
+    _nudge(deadline)
     return deadline
 
 
@@ -191,6 +193,19 @@ def _bump(deadline: Deadline, fields: list[str]) -> None:
     deadline.updated_at = timezone.now()
     deadline.save(update_fields=[*fields, "version", "updated_at"])
     plan_reminders(deadline)
+    _nudge(deadline)
+
+
+def _nudge(deadline: Deadline) -> None:
+    """After commit: the room's deadlines panel and the queues of whoever answers for this deadline."""
+    people: set[int] = {deadline.owner_id} if deadline.owner_id else set()
+    if deadline.role_id:
+        people |= set(
+            RoleAssignment.objects.current()
+            .filter(incident_id=deadline.incident_id, role_id=deadline.role_id)
+            .values_list("user_id", flat=True)
+        )
+    live.deadline_changed(deadline.incident_id, people, approval=deadline.kind == DeadlineKind.APPROVAL)
 
 
 @transaction.atomic

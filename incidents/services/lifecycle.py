@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from incidents import live
 from incidents.hooks import incident_aware_changed, incident_resolved
 from incidents.models import (
     DrillSpeed,
@@ -168,6 +169,7 @@ def incident_change_status(
         text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
     )
     on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
+    live.incident_changed(locked.pk)
     return locked
 
 
@@ -214,6 +216,7 @@ def incident_change_severity(
         text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
     on_severity_changed(locked)  # a policy-derived first response follows the new SLA
+    live.incident_changed(locked.pk)
     return locked
 
 

@@ -4,7 +4,7 @@ Every outgoing message is a row written in the same transaction as its cause, un
 sent after commit by a worker (and again by a beat sweep if that kick was lost). A retried cause therefore
 never rings a bell, sends an e-mail or posts a webhook twice. The Celery tasks that send them are defined
 here, beside what they run (registered as "incidents.tasks.…", the names the beat schedule uses).
-May import models and incidents.timetext only.
+May import models, incidents.timetext and incidents.live only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import Incident, Notification, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
 from incidents.timetext import for_zone, organisation_zone, zone_of
 
@@ -54,6 +55,7 @@ def notify(
         [Notification(recipient=user, key=key, incident=incident, text=text[:500], url=url)],
         ignore_conflicts=True,
     )
+    live.notified(user.pk)
     if email and user.email:
         link = f"\n\nOpen the war room: {settings.SITE_URL.rstrip('/')}{url}" if url else ""
         # One INSERT … ON CONFLICT DO NOTHING on the unique key: a repeated cause adds nothing.

@@ -33,6 +33,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import (
     Deadline,
     DeadlineKind,
@@ -309,6 +310,8 @@ def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
         deadline.missed_at = now
         fields.append("missed_at")
     Deadline.objects.filter(pk=deadline.pk).update(**{f: getattr(deadline, f) for f in fields})
+    # Escalated or missed: the room's deadlines panel, and the due lists of the people told about it.
+    live.deadline_changed(deadline.incident_id, {u.pk for u in recipients})
     Reminder.objects.filter(pk=reminder.pk).update(
         state=ReminderState.SENT, claimed_at=reminder.claimed_at or now, sent_at=timezone.now(), fired_by=by
     )

@@ -89,6 +89,8 @@ def _current(incident: Incident, user: User) -> list[RoleAssignment]:
 
 def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra: object) -> TeamEvent:
     event = TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
+    other = extra.get("other")
+    live.team_changed(incident.pk, [subject.pk, *([other.pk] if isinstance(other, User) else [])])
     note = f" — “{event.note}”" if event.note else ""
     timeline_record(
         incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=f"{event.describe()}{note}"

@@ -187,8 +187,16 @@
     const current = parseInt(live.dataset.currentVersion || "0", 10);
     const mine = parseInt((form.querySelector("input[name=version]") || {}).value || "0", 10);
     if (current > mine) {
-      warn.textContent = "v" + current + " was saved by " + (live.dataset.currentAuthor || "someone") +
-        " while you were editing. If you save, you will see both texts side by side first; nothing is lost.";
+      // Live updates never replace an editor with unsaved text (live.js): this says what happened instead.
+      warn.replaceChildren();
+      const text = document.createElement("span");
+      text.textContent = (live.dataset.currentAuthor || "A colleague") + " saved v" + current +
+        " — reload the editor to continue from it. If you save yours, you will see both texts side by side first; nothing is lost.";
+      const reload = document.createElement("button");
+      reload.type = "button";
+      reload.className = "linkbutton live-notice-apply";
+      reload.textContent = "Reload the editor";
+      warn.append(text, " ", reload);
       warn.hidden = false;
     } else {
       warn.hidden = true;

@@ -206,6 +206,7 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
         actor,
         f"{actor} submitted v{version.number} of {statement_label(locked)} for approval: "
         f"{' → '.join(s.name for s in steps)}{shorter}.",
+        statement=locked,
     )
     _notify_step(
         incident=incident, statement=locked, version=version, step=steps[0], steps=steps, decisions=[]
@@ -374,6 +375,7 @@ def statement_approve(
                 actor,
                 f"{who} approved v{version.number} of {label} — step {step.order} of {len(steps)} "
                 f"({step.name}) complete; waiting for {following.name}.",
+                statement=locked,
             )
             _notify_step(
                 incident=incident,
@@ -396,6 +398,7 @@ def statement_approve(
                 actor,
                 f"{who} approved v{version.number} of {label} — every step is complete "
                 f"({' → '.join(s.name for s in steps)}); it may be published.",
+                statement=locked,
             )
             if version.author_id != actor.pk:
                 notify(
@@ -412,6 +415,7 @@ def statement_approve(
             incident,
             actor,
             f"{who} approved v{version.number} of {label} at step {step.order} ({step.name}): {progress}.",
+            statement=locked,
         )
     return ApprovalResult(
         approval=approval, created=True, statement=locked, chain=ChainState(steps=steps, decisions=decisions)
@@ -464,6 +468,7 @@ def statement_reject(
         actor,
         f"{_as(actor, on_behalf_of)} rejected v{version.number} of {label} at step {step.order} "
         f"({step.name}): {quote(reason)}",
+        statement=locked,
     )
     if version.author_id != actor.pk:
         notify(

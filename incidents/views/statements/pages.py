@@ -61,7 +61,7 @@ _RANK: dict[str, int] = {
 PAGE = "incidents/statements/statement.html"
 ROOM = "incidents/room.html"
 QUEUE = "incidents/statements/approvals.html"
-LIVE_FRAGMENTS = {"statement-live", "statement-versions", "diff"}
+LIVE_FRAGMENTS = {"statement-live", "statement-versions", "statement-editor", "diff"}
 PAGE_PARTS = frozenset({"statement-live", "statement-versions", "diff", "statement-editor"})
 
 
@@ -309,7 +309,8 @@ def statement_context(
         if plan["stalled"] is not None:
             context["actions"] = replace(context["actions"], submit=False)
     if parts == PAGE_PARTS:
-        context["stream_url"] = live.stream_url(user=request.user, incident=incident)
+        # The page's one stream: the viewer's nudges and this incident's (static/js/live.js).
+        context["page_live_stream"] = live.live_url(user=request.user, incident=incident)
         decide = _int(request.GET.get("decide"))
         if decide is not None and "progress" in context:
             context |= _decision_asked(context["progress"], decide)
