@@ -238,6 +238,7 @@
   function hello(data) {
     connected = true;
     failures = 0;
+    body.dataset.liveConnected = "true"; // for people's tools and the tests: this page hears its nudges
     stopPolling();
     let stale = true;
     try { stale = JSON.parse(data).stale !== false; } catch (e) { stale = true; }
@@ -246,6 +247,7 @@
 
   function failed() {
     connected = false;
+    delete body.dataset.liveConnected;
     failures += 1;
     if (failures >= 3) startPolling();
   }
