@@ -214,6 +214,7 @@ def incident_changed(incident_id: int) -> None:
     """Status, severity, commander: the room's header and the dashboard's open-incidents list."""
     nudge_on_commit("incident", str(incident_id), incident_id=incident_id)
     nudge_on_commit("dash", "open", incident_id=incident_id, dash=True)
+    playbook_changed(incident_id)  # the after-action summary says whether the incident still runs
 
 
 def team_changed(incident_id: int, user_ids: Iterable[int] = ()) -> None:
@@ -229,6 +230,7 @@ def statement_changed(incident_id: int, statement_code: object, approver_ids: It
     nudge_on_commit("statements", str(incident_id), incident_id=incident_id)
     nudge_on_commit("statement", str(statement_code), incident_id=incident_id)
     nudge_on_commit("approvals", "me", user_ids=approver_ids)
+    playbook_changed(incident_id)  # the summary's statements, approvals and first-statement time
 
 
 def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval: bool = False) -> None:
@@ -237,8 +239,21 @@ def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval
     users = list(user_ids)
     nudge_on_commit("deadlines", str(incident_id), incident_id=incident_id)
     nudge_on_commit("due", "me", user_ids=users)
+    playbook_changed(incident_id)  # the summary's deadlines: tasks and regulatory clocks are deadlines
     if approval:
         nudge_on_commit("approvals", "me", user_ids=users)
+
+
+def deliveries_changed(incident_id: int, statement_code: object) -> None:
+    """A delivery of a statement moved (queued, sending, sent, failed, retrying — mostly in a Celery worker):
+    the channels region of the statement's page."""
+    nudge_on_commit("deliveries", str(statement_code), incident_id=incident_id)
+
+
+def playbook_changed(incident_id: int) -> None:
+    """Something the incident's after-action summary (templates/playbooks/summary.html) shows moved: a
+    statement or approval, a deadline (tasks and clocks are deadlines), an inject, a drill's timeline."""
+    nudge_on_commit("playbook", str(incident_id), incident_id=incident_id)
 
 
 def notifications_read(user_id: int) -> None:

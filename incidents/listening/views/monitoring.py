@@ -18,11 +18,13 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from incidents import live
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
 from incidents.listening import charts
 from incidents.listening.forms import DeclareForm, DismissForm, HideForm, SentimentForm
@@ -243,7 +245,18 @@ def _context(request: AuthRequest, *, with_list: bool = True, **extra: Any) -> d
         ),
         "is_manager": may_declare(request.user),
         "version": monitoring_version(),
+        "live_url": _live_region_url(request),
+        "page_live_stream": lambda: live.live_url(user=request.user, dash=True),
     } | extra
+
+
+def _live_region_url(request: AuthRequest) -> str:
+    """The monitoring body as it is shown (watch, range), for live.js to fetch when it is nudged."""
+    params = request.GET.copy()
+    for name in ("before", "region"):
+        params.pop(name, None)
+    params["region"] = "monitoring-body"
+    return f"{reverse('listening:monitoring')}?{params.urlencode()}"
 
 
 @require_GET
@@ -342,6 +355,7 @@ def _alert_page(
         "playbooks": _playbooks(
             form.data.get("scenario", plan.scenario) if form is not None else plan.scenario
         ),
+        "page_live_stream": lambda: live.live_url(user=request.user, dash=True),
         "incident_visible": alert.incident_id is not None
         and visible_incidents(request.user).filter(pk=alert.incident_id or 0).exists(),
     }

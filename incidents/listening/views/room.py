@@ -1,8 +1,7 @@
 """The room's mentions panel and the incident's response queue.
 
 The panel loads in its own request right after the room (the room keeps its query budget) and refreshes
-when its version changes (static/js/listening.js asks `mentions_version` every few seconds until the push
-path exists, and also re-fetches when a listening entry arrives on the room's stream). Every action answers
+when a listening change of its incident is nudged (incidents/listening/push.py, static/js/live.js). Every action answers
 with the region it changed: 409 for a stale or lost click (someone else claimed it), 422 for bad input,
 nothing changed in either case.
 """
@@ -22,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from incidents import live
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
 from incidents.listening import charts
 from incidents.listening.forms import CloseForm, DrillForm, ReplyForm, VersionedForm, WatchForm
@@ -52,7 +52,7 @@ from incidents.listening.services.watches import (
     incident_watch_start,
     parse_terms,
 )
-from incidents.models import Incident, Perm, StatementVersion
+from incidents.models import Incident, Perm, StatementVersion, User
 from incidents.permissions import get_incident_for
 
 PANEL = "listening/panel.html"
@@ -93,6 +93,8 @@ def panel_context(request: AuthRequest, incident: Incident, **extra: Any) -> dic
         "can_act": Perm.POST in incident.viewer_perms,
         "can_lead": Perm.CHANGE_STATUS in incident.viewer_perms,
         "panel_loaded": True,
+        # Its own page's nudge stream (signed only when the whole page renders, not for the room's fetch).
+        "page_live_stream": lambda: live.live_url(user=request.user, incident=incident),
     }
     if watch is None:
         proposal = incident_watch_proposal(incident)
@@ -159,7 +161,7 @@ def mentions_version(request: AuthRequest, code: UUID) -> HttpResponse:
 # --- the queue page ---------------------------------------------------------------------------------------------
 
 
-def queue_context(incident: Incident, **extra: Any) -> dict[str, Any]:
+def queue_context(incident: Incident, *, user: User, **extra: Any) -> dict[str, Any]:
     items = list(
         ResponseItem.objects.filter(incident=incident)
         .select_related("mention", "mention__source", "claimed_by", "replied_by", "closed_by", "deadline")
@@ -170,6 +172,7 @@ def queue_context(incident: Incident, **extra: Any) -> dict[str, Any]:
     return {
         "version": room_version(incident, watch_id),
         "incident": incident,
+        "page_live_stream": lambda: live.live_url(user=user, incident=incident),
         "open_items": [i for i in items if i.is_open],
         "done_items": [i for i in items if not i.is_open],
         "counts": queue_counts(incident),
@@ -198,7 +201,7 @@ def _queue(
         elif notice:
             messages.success(request, notice)
         return redirect("listening:queue", code=incident.code)
-    context = queue_context(incident, queue_notice=notice, queue_error=error, **extra)
+    context = queue_context(incident, user=request.user, queue_notice=notice, queue_error=error, **extra)
     return render_page_or_fragment(request, QUEUE, "queue-list", context, status=status)
 
 
