@@ -14,8 +14,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Sum
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,7 +29,6 @@ from incidents.listening.models import (
     HideState,
     Mention,
     MentionHide,
-    MentionRollup,
     ReplyTemplate,
     ResponseItem,
     Watch,
@@ -66,19 +64,6 @@ def _range(request: AuthRequest, incident: Incident) -> str:
     if wanted in charts.RANGES:
         return wanted
     return "6h" if timezone.now() - incident.declared_at < timedelta(hours=5) else "24h"
-
-
-def room_version(incident: Incident, watch_id: int | None) -> str:
-    """Changes whenever anything the panel shows changes (three indexed aggregates)."""
-    rollups = (
-        MentionRollup.objects.filter(watch_id=watch_id).aggregate(m=Max("updated_at"))["m"]
-        if watch_id
-        else None
-    )
-    items = ResponseItem.objects.filter(incident=incident).aggregate(n=Count("pk"), v=Sum("version"))
-    hides = MentionHide.objects.filter(incident=incident).aggregate(m=Max("pk"), p=Count("pk", filter=None))
-    stamp = rollups.timestamp() if rollups else 0
-    return f"{watch_id or 0}.{stamp:.6f}.{items['n']}.{items['v'] or 0}.{hides['m'] or 0}"
 
 
 def panel_context(request: AuthRequest, incident: Incident, **extra: Any) -> dict[str, Any]:
@@ -123,7 +108,6 @@ def panel_context(request: AuthRequest, incident: Incident, **extra: Any) -> dic
     if incident.is_drill:
         context["drill_spikes"] = list(DrillSpike.objects.filter(incident=incident)[:3])
         context["drill_form"] = extra.pop("drill_form", None) or DrillForm()
-    context["version"] = room_version(incident, watch.pk if watch else None)
     return context | extra
 
 
@@ -151,13 +135,6 @@ def mentions_panel(request: AuthRequest, code: UUID) -> HttpResponse:
     return _panel(request, get_incident_for(request.user, code))
 
 
-@require_GET
-def mentions_version(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, people=False)
-    watch_id = Watch.objects.filter(incident=incident, is_active=True).values_list("pk", flat=True).first()
-    return JsonResponse({"version": room_version(incident, watch_id)})
-
-
 # --- the queue page ---------------------------------------------------------------------------------------------
 
 
@@ -168,9 +145,7 @@ def queue_context(incident: Incident, *, user: User, **extra: Any) -> dict[str, 
         .order_by("-reach", "created_at")[:300]
     )
     templates, versions = reply_choices(incident)
-    watch_id = Watch.objects.filter(incident=incident, is_active=True).values_list("pk", flat=True).first()
     return {
-        "version": room_version(incident, watch_id),
         "incident": incident,
         "page_live_stream": lambda: live.live_url(user=user, incident=incident),
         "open_items": [i for i in items if i.is_open],
