@@ -10,7 +10,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -187,10 +187,21 @@ def nudge_on_commit(
 ) -> None:
     """After commit, tell the pages showing (region, key) that it changed. Routed by the events process to
     streams of the incident (members re-checked there), of the named users, and/or of dashboards (only to
-    viewers who may see `incident_id`, when one is given). Nothing is sent if the transaction rolls back."""
+    viewers who may see `incident_id`, when one is given). Nothing is sent if the transaction rolls back.
+    The same nudge asked for twice in one transaction (a task is a deadline and a timeline entry) goes once."""
     users = sorted({int(u) for u in user_ids})
     if incident_id is None and not users and not dash:
         return
+    connection = transaction.get_connection()
+    ident = (region, key, version, incident_id, tuple(users), dash)
+    if connection.in_atomic_block:
+        waiting: dict[object, Callable[[], None]] = connection.__dict__.setdefault("_live_nudges", {})
+        if not connection.run_on_commit:
+            waiting.clear()  # nothing waits for a commit: what is listed is from committed or rolled-back work
+        earlier = waiting.get(ident)
+        # Still queued unless the savepoint that queued it was rolled back (that drops its callback).
+        if earlier is not None and any(func is earlier for _, func, _ in connection.run_on_commit):
+            return
 
     def send() -> None:
         stamp = version or now_stamp()
@@ -204,6 +215,8 @@ def nudge_on_commit(
             payload["b"] = 1
         publish_nudge(payload)
 
+    if connection.in_atomic_block:
+        waiting[ident] = send
     transaction.on_commit(send)
 
 

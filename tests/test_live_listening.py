@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import live
 from incidents.listening import live as listening_live
 from incidents.listening.ingest import enrich_pending, ingest
 from incidents.listening.models import MentionRollup, SpikeAlert
@@ -96,6 +97,26 @@ def test_a_rolled_back_change_announces_nothing_and_a_rolled_back_savepoint_keep
             _failing(region="queue", incident_id=3)
         listening_live.changed(region="sources")
     assert seen == [listening_live.Change(region="sources")]
+
+
+def _nudge_then_fail() -> None:
+    with transaction.atomic():
+        live.nudge_on_commit("playbook", "5", incident_id=5)
+        raise RuntimeError("a savepoint fails")
+
+
+def test_the_same_nudge_twice_in_a_transaction_goes_once_and_a_rolled_back_one_is_not_counted(listener):
+    with transaction.atomic():
+        for _ in range(3):
+            live.nudge_on_commit("playbook", "4", incident_id=4)
+        live.nudge_on_commit("playbook", "4", incident_id=4, dash=True)  # another route: another nudge
+    assert regions(heard(listener)) == [("playbook", "4", 4, False), ("playbook", "4", 4, True)]
+
+    with transaction.atomic():
+        with pytest.raises(RuntimeError):
+            _nudge_then_fail()
+        live.nudge_on_commit("playbook", "5", incident_id=5)  # not mistaken for the rolled-back one
+    assert regions(heard(listener)) == [("playbook", "5", 5, False)]
 
 
 # --- listening ------------------------------------------------------------------------------------------------
@@ -229,6 +250,7 @@ def test_tasks_and_a_drill_s_timeline_nudge_the_summary(listener, manager, membe
     drill = IncidentFactory.create(declared_by=manager, is_drill=True)
     give_role(drill, member, "observer")
     key = ("playbook", str(drill.pk), drill.pk, False)
+    heard(listener, 1.0)  # the declaration's and the team's
     with transaction.atomic():
         task = task_add(
             incident=drill,
@@ -237,7 +259,7 @@ def test_tasks_and_a_drill_s_timeline_nudge_the_summary(listener, manager, membe
             owner=manager,
             due_at=timezone.now() + timedelta(hours=1),
         )
-    assert key in regions(heard(listener))
+    assert regions(heard(listener)).count(key) == 1  # once, though the task is a deadline and an entry
     deadline_complete(deadline=task, actor=manager)
     assert key in regions(heard(listener))
     timeline_append(incident=drill, kind="note", author=member, body="Regulator called back")
