@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from incidents import live
@@ -209,6 +210,21 @@ def test_a_spike_alert_nudges_the_crisis_managers_dashboards_and_the_monitoring_
     assert len(got) == len(set(got))
 
 
+def test_a_source_s_health_nudges_the_sources_page_which_answers_with_its_region(listener, manager, client):
+    source = make_source(name="Brand24")
+    with transaction.atomic():
+        source.consecutive_failures = 2
+        source.save(update_fields=["consecutive_failures"])
+        listening_live.changed(region="sources")
+        listening_live.changed(region="sources")
+    assert regions(heard(listener)) == [("sources", "org", None, True)]
+    client.force_login(manager)
+    region = client.get(reverse("listening:sources"), headers={"HX-Request": "true"}).content.decode()
+    assert 'id="source-list" data-live="sources"' in region
+    assert "<html" not in region
+    assert "Brand24" in region
+
+
 # --- publishing -------------------------------------------------------------------------------------------
 
 
@@ -277,7 +293,7 @@ def test_listening_publishing_and_playbook_pages_do_not_poll():
     script = (base / "static" / "js" / "listening.js").read_text()
     assert "setInterval" not in script
     assert "data-version-url" not in script
-    for name in ("panel.html", "queue.html", "monitoring.html", "alert.html"):
+    for name in ("panel.html", "queue.html", "monitoring.html", "alert.html", "sources.html"):
         assert 'data-live="' in (base / "templates" / "listening" / name).read_text(), name
     assert 'data-live="deliveries"' in (base / "templates" / "publishing" / "region.html").read_text()
     assert 'data-live="playbook"' in (base / "templates" / "playbooks" / "summary.html").read_text()
