@@ -10,7 +10,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -187,10 +187,21 @@ def nudge_on_commit(
 ) -> None:
     """After commit, tell the pages showing (region, key) that it changed. Routed by the events process to
     streams of the incident (members re-checked there), of the named users, and/or of dashboards (only to
-    viewers who may see `incident_id`, when one is given). Nothing is sent if the transaction rolls back."""
+    viewers who may see `incident_id`, when one is given). Nothing is sent if the transaction rolls back.
+    The same nudge asked for twice in one transaction (a task is a deadline and a timeline entry) goes once."""
     users = sorted({int(u) for u in user_ids})
     if incident_id is None and not users and not dash:
         return
+    connection = transaction.get_connection()
+    ident = (region, key, version, incident_id, tuple(users), dash)
+    if connection.in_atomic_block:
+        waiting: dict[object, Callable[[], None]] = connection.__dict__.setdefault("_live_nudges", {})
+        if not connection.run_on_commit:
+            waiting.clear()  # nothing waits for a commit: what is listed is from committed or rolled-back work
+        earlier = waiting.get(ident)
+        # Still queued unless the savepoint that queued it was rolled back (that drops its callback).
+        if earlier is not None and any(func is earlier for _, func, _ in connection.run_on_commit):
+            return
 
     def send() -> None:
         stamp = version or now_stamp()
@@ -204,6 +215,8 @@ def nudge_on_commit(
             payload["b"] = 1
         publish_nudge(payload)
 
+    if connection.in_atomic_block:
+        waiting[ident] = send
     transaction.on_commit(send)
 
 
@@ -214,6 +227,7 @@ def incident_changed(incident_id: int) -> None:
     """Status, severity, commander: the room's header and the dashboard's open-incidents list."""
     nudge_on_commit("incident", str(incident_id), incident_id=incident_id)
     nudge_on_commit("dash", "open", incident_id=incident_id, dash=True)
+    playbook_changed(incident_id)  # the after-action summary says whether the incident still runs
 
 
 def team_changed(incident_id: int, user_ids: Iterable[int] = ()) -> None:
@@ -229,6 +243,7 @@ def statement_changed(incident_id: int, statement_code: object, approver_ids: It
     nudge_on_commit("statements", str(incident_id), incident_id=incident_id)
     nudge_on_commit("statement", str(statement_code), incident_id=incident_id)
     nudge_on_commit("approvals", "me", user_ids=approver_ids)
+    playbook_changed(incident_id)  # the summary's statements, approvals and first-statement time
 
 
 def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval: bool = False) -> None:
@@ -237,8 +252,21 @@ def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval
     users = list(user_ids)
     nudge_on_commit("deadlines", str(incident_id), incident_id=incident_id)
     nudge_on_commit("due", "me", user_ids=users)
+    playbook_changed(incident_id)  # the summary's deadlines: tasks and regulatory clocks are deadlines
     if approval:
         nudge_on_commit("approvals", "me", user_ids=users)
+
+
+def deliveries_changed(incident_id: int, statement_code: object) -> None:
+    """A delivery of a statement moved (queued, sending, sent, failed, retrying — mostly in a Celery worker):
+    the channels region of the statement's page."""
+    nudge_on_commit("deliveries", str(statement_code), incident_id=incident_id)
+
+
+def playbook_changed(incident_id: int) -> None:
+    """Something the incident's after-action summary (templates/playbooks/summary.html) shows moved: a
+    statement or approval, a deadline (tasks and clocks are deadlines), an inject, a drill's timeline."""
+    nudge_on_commit("playbook", str(incident_id), incident_id=incident_id)
 
 
 def notifications_read(user_id: int) -> None:

@@ -157,8 +157,9 @@ def test_room_panel_and_queue_render_for_the_team(client, manager):
     assert "ls-chart-svg" in text
     queue = client.get(reverse("listening:queue", args=[incident.code]))
     assert queue.status_code == 200
-    version = client.get(reverse("listening:room-version", args=[incident.code])).json()["version"]
-    assert version == client.get(reverse("listening:room-version", args=[incident.code])).json()["version"]
+    # Both are live regions of the incident (nudged after each listening change), nothing polls them.
+    assert f'data-live="mentions" data-live-key="{incident.pk}"' in text
+    assert f'data-live="queue" data-live-key="{incident.pk}"' in queue.content.decode()
 
 
 def test_room_without_a_watch_proposes_one_from_the_incident(client, manager):

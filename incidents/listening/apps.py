@@ -28,3 +28,7 @@ class ListeningConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_seed_reply_templates, sender=self)
+        # Listening changes reach open pages as live nudges (incidents/listening/push.py).
+        from incidents.listening import live, push
+
+        live.connect(push.push)

@@ -1,10 +1,10 @@
-"""The one seam between listening and the live push path (issue #15, not built yet).
+"""The one seam between listening and the live push path.
 
 Every listening change that a page shows calls `changed(region=…)` inside its transaction; after commit the
-change is handed to whatever `connect()`ed to it. Today nothing is connected: pages learn about changes by
-asking a cheap version endpoint every few seconds (views/room.py `mentions_version`, views/monitoring.py),
-and spike alerts reach people through `notify()` (bell, e-mail). The lead connects the per-person and
-per-incident nudge channel here, and the pages' polling can then go.
+changes are handed to whatever `connect()`ed to it — `incidents.listening.push` (connected by the app's
+`ready()`), which turns them into nudges for the pages' live regions. Changes are collected per
+transaction and merged by (region, incident, alert), the watches joined: however many times a transaction
+calls `changed()` (a webhook batch, a moderation sweep), each region hears once after its commit.
 
 Regions: "mentions" (charts and lists of the given watches), "queue" (an incident's response queue),
 "alerts" (spike alerts), "sources" (source health).
@@ -44,6 +44,38 @@ def disconnect(listener: Listener) -> None:
         _listeners.remove(listener)
 
 
+class _Batch:
+    """The changes one transaction announced, merged, waiting for its commit."""
+
+    def __init__(self) -> None:
+        self.changes: dict[tuple[str, int | None, int | None], set[int]] = {}
+        self.callback: Callable[[], None] | None = None
+
+    def add(self, change: Change) -> None:
+        self.changes.setdefault((change.region, change.incident_id, change.alert_id), set()).update(
+            change.watch_ids
+        )
+
+    def deliver(self) -> None:
+        for (region, incident_id, alert_id), watch_ids in self.changes.items():
+            _deliver(
+                Change(
+                    region=region,
+                    incident_id=incident_id,
+                    watch_ids=tuple(sorted(watch_ids)),
+                    alert_id=alert_id,
+                )
+            )
+
+
+def _deliver(change: Change) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(change)
+        except Exception:  # a broken push path must never fail the write that already committed
+            log.warning("Listening change listener failed for %s", change, exc_info=True)
+
+
 def changed(
     *,
     region: str,
@@ -55,12 +87,23 @@ def changed(
     change = Change(
         region=region, incident_id=incident_id, watch_ids=tuple(sorted(set(watch_ids))), alert_id=alert_id
     )
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _deliver(change)  # autocommit: it is committed already
+        return
+    batch: _Batch | None = getattr(connection, "_listening_batch", None)
+    # The batch is the transaction's while its callback is still queued: a rollback (of the transaction, or of
+    # the savepoint that queued it) drops the callback, and the next change starts a new batch.
+    if batch is None or not any(func is batch.callback for _, func, _ in connection.run_on_commit):
+        batch = _Batch()
+        fresh = batch
 
-    def deliver() -> None:
-        for listener in list(_listeners):
-            try:
-                listener(change)
-            except Exception:  # a broken push path must never fail the write that already committed
-                log.warning("Listening change listener failed for %s", change, exc_info=True)
+        def callback() -> None:
+            if getattr(connection, "_listening_batch", None) is fresh:
+                connection._listening_batch = None
+            fresh.deliver()
 
-    transaction.on_commit(deliver)
+        batch.callback = callback
+        connection._listening_batch = batch
+        transaction.on_commit(callback)
+    batch.add(change)

@@ -12,7 +12,6 @@ L = login_required
 urlpatterns = [
     # Organisation-wide monitoring and configuration.
     path("monitoring/", L(monitoring.monitoring), name="monitoring"),
-    path("monitoring/version/", L(monitoring.version), name="version"),
     path("monitoring/insights/", L(monitoring.insights), name="insights"),
     path("monitoring/alerts/<uuid:alert>/", L(monitoring.alert), name="alert"),
     path("monitoring/alerts/<uuid:alert>/declare/", L(monitoring.alert_declare_view), name="alert-declare"),
@@ -38,7 +37,6 @@ urlpatterns = [
     path("monitoring/hooks/<uuid:source>/", hooks.webhook, name="hook"),
     # Incident-scoped: the IDOR sweep in tests/test_team.py covers these (`<uuid:code>`).
     path("incidents/<uuid:code>/mentions/", L(room.mentions_panel), name="panel"),
-    path("incidents/<uuid:code>/mentions/version/", L(room.mentions_version), name="room-version"),
     path("incidents/<uuid:code>/mentions/watch/", L(room.watch_start), name="watch-start"),
     path("incidents/<uuid:code>/mentions/drill/", L(room.drill_spike), name="drill"),
     path("incidents/<uuid:code>/queue/", L(room.queue), name="queue"),

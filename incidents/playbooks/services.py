@@ -19,6 +19,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import Audience, Channel, Incident, StatementTemplate, TimelineEntry, User
 from incidents.models.errors import InputRefused
 from incidents.models.statements import canonical_text
@@ -328,6 +329,7 @@ def inject_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
                     incident=row.incident, kind=TimelineEntry.Kind.EXTERNAL, author=None, body=row.body
                 )
             row.save(update_fields=["posted_at", "entry"])
+            live.playbook_changed(row.incident_id)
             posted += 1
     return posted
 

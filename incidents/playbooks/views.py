@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from incidents import live
 from incidents.forms import DeclareForm
 from incidents.http import AuthRequest, render_page_or_fragment
 from incidents.models import SEVERITY_MEANING, Incident, User
@@ -340,6 +341,7 @@ def drill_summary(request: AuthRequest, code: UUID) -> HttpResponse:
             for d in metrics.deadlines
         ],
         "pending_injects": sum(1 for i in injects if i.posted_at is None),
+        "page_live_stream": lambda: live.live_url(user=request.user, incident=incident),
     }
     answers = context.get("inject_answers", {})
     for x in injects:

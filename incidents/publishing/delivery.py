@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import Channel, StatementError, TimelineEntry
 from incidents.models.statements import statement_label
 from incidents.publishing.connectors import Failed, Outcome, Parcel, Sent, Unknown, send
@@ -71,7 +72,13 @@ def claim(delivery_id: int) -> Delivery | None:
         row.last_attempt_at = now
         row.first_attempt_at = row.first_attempt_at or now
         row.save(update_fields=["state", "attempts", "lease_until", "last_attempt_at", "first_attempt_at"])
+        _moved(row)
     return row
+
+
+def _moved(row: Delivery) -> None:
+    # People watching the statement's page see "sending", "sent", "failed", "retrying" without reloading.
+    live.deliveries_changed(row.statement.incident_id, row.statement.code)
 
 
 def parcel_of(row: Delivery) -> Parcel:
@@ -152,6 +159,7 @@ def record(claimed: Delivery, outcome: Outcome) -> Delivery:
                 update_fields=["state", "uncertain", "next_attempt_at", "http_status", "error", "lease_until"]
             )
             transaction.on_commit(lambda: kick(row.pk, at=row.next_attempt_at))
+            _moved(row)
         else:
             maybe_posted = (row.uncertain or outcome.uncertain) and not outcome.checked
             row.http_status = outcome.http_status
@@ -169,6 +177,7 @@ def record(claimed: Delivery, outcome: Outcome) -> Delivery:
 
 def _published(row: Delivery, outcome: Sent) -> None:
     now = timezone.now()
+    _moved(row)
     row.state = D.PUBLISHED
     row.sent_at = now
     row.remote_id = outcome.remote_id[:300]
@@ -221,6 +230,7 @@ def confirm(row: Delivery, *, published_at: datetime, link: str) -> None:
 
 
 def _settle(row: Delivery, state: str, message: str) -> None:
+    _moved(row)
     row.state = state
     row.error = message[:1000]
     row.lease_until = None
@@ -256,7 +266,8 @@ def sweep(*, limit: int = 100) -> int:
     now = timezone.now()
     with transaction.atomic():
         stale = list(
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("statement")
             .filter(state=D.SENDING, lease_until__lt=now)
             .order_by("lease_until")[:limit]
         )
@@ -270,6 +281,7 @@ def sweep(*, limit: int = 100) -> int:
                 "the next attempt asks the platform first."
             )
             row.save(update_fields=["state", "uncertain", "next_attempt_at", "lease_until", "error"])
+            _moved(row)
     due = list(
         Delivery.objects.filter(state=D.QUEUED, next_attempt_at__lte=now)
         .order_by("next_attempt_at")

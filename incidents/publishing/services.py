@@ -20,6 +20,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import live
 from incidents.models import Channel, Perm, Statement, StatementError, TextRefused, TimelineEntry, User
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
@@ -134,6 +135,7 @@ def release_publish(
     )
     ids = [d.pk for d in deliveries]
     transaction.on_commit(lambda: _kick_all(ids))
+    live.deliveries_changed(gate.incident.pk, locked.code)
     return ReleaseResult(release=release, deliveries=[*existing.values(), *deliveries], gate=gate)
 
 
@@ -182,6 +184,7 @@ def delivery_retry(*, delivery: Delivery, actor: User) -> Delivery:
     row.note = f"Retried by {actor}."
     row.settled_by = actor
     row.save(update_fields=["state", "next_attempt_at", "attempts_allowed", "note", "settled_by"])
+    live.deliveries_changed(row.statement.incident_id, row.statement.code)
     timeline_record(
         incident=statement.incident,
         kind=TimelineEntry.Kind.STATEMENT,
@@ -211,6 +214,7 @@ def delivery_cancel(*, delivery: Delivery, actor: User) -> Delivery:
     row.note = f"Cancelled by {actor}."
     row.settled_by = actor
     row.save(update_fields=["state", "note", "settled_by"])
+    live.deliveries_changed(row.statement.incident_id, row.statement.code)
     timeline_record(
         incident=row.statement.incident,
         kind=TimelineEntry.Kind.STATEMENT,
@@ -244,5 +248,6 @@ def delivery_mark_posted(*, delivery: Delivery, actor: User, link: str) -> Deliv
     row.note = f"Found on the platform and recorded by {actor}."
     row.settled_by = actor
     row.save(update_fields=["state", "sent_at", "remote_url", "error", "note", "settled_by"])
+    live.deliveries_changed(row.statement.incident_id, row.statement.code)
     confirm(row, published_at=now, link=link)
     return row

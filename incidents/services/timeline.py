@@ -157,6 +157,9 @@ def timeline_append(
             ) from None
         return existing
     live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=is_privileged)
+    if incident.is_drill:
+        # A drill's summary scores how soon the team wrote after each inject.
+        live.playbook_changed(incident.pk)
     return entry
 
 

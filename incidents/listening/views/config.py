@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents.http import AuthRequest
+from incidents import live
+from incidents.http import AuthRequest, render_page_or_fragment
 from incidents.listening.forms import SourceForm, UploadForm, WatchForm
 from incidents.listening.models import CsvImport, Source, SourceKind, Watch
 from incidents.listening.services import ListeningError
@@ -51,7 +52,8 @@ def _first_error(form: Any) -> str:
 def sources(request: AuthRequest) -> HttpResponse:
     _require_manager(request)
     rows = Source.objects.exclude(kind=SourceKind.DRILL).select_related("owner", "watch")
-    return render(request, "listening/sources.html", {"sources": rows})
+    context = {"sources": rows, "page_live_stream": lambda: live.live_url(user=request.user, dash=True)}
+    return render_page_or_fragment(request, "listening/sources.html", "source-list", context)
 
 
 def _source(code: UUID) -> Source:

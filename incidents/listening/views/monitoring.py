@@ -14,15 +14,16 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.db import connection
 from django.db.models import Count, F, Max, Q
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from incidents import live
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
 from incidents.listening import charts
 from incidents.listening.forms import DeclareForm, DismissForm, HideForm, SentimentForm
@@ -152,19 +153,6 @@ def _chosen(request: AuthRequest, watches: list[Watch]) -> list[Watch]:
     return [w for w in watches if w.incident_id is None][:1]
 
 
-_VERSION_SQL = """
-SELECT (SELECT max(updated_at) FROM listening_mentionrollup), count(*), max(decided_at) FROM listening_spikealert
-"""
-
-
-def monitoring_version() -> str:
-    """Moves whenever a rollup, an alert or an alert decision changes (one statement, two index steps)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_VERSION_SQL)
-        updated, alerts, decided = cursor.fetchone()
-    return f"{updated.timestamp() if updated else 0:.6f}.{alerts}.{decided.timestamp() if decided else 0:.0f}"
-
-
 def _filters(request: AuthRequest) -> dict[str, str]:
     g = request.GET
     return {
@@ -242,8 +230,18 @@ def _context(request: AuthRequest, *, with_list: bool = True, **extra: Any) -> d
             )
         ),
         "is_manager": may_declare(request.user),
-        "version": monitoring_version(),
+        "live_url": _live_region_url(request),
+        "page_live_stream": lambda: live.live_url(user=request.user, dash=True),
     } | extra
+
+
+def _live_region_url(request: AuthRequest) -> str:
+    """The monitoring body as it is shown (watch, range), for live.js to fetch when it is nudged."""
+    params = request.GET.copy()
+    for name in ("before", "region"):
+        params.pop(name, None)
+    params["region"] = "monitoring-body"
+    return f"{reverse('listening:monitoring')}?{params.urlencode()}"
 
 
 @require_GET
@@ -253,11 +251,6 @@ def monitoring(request: AuthRequest) -> HttpResponse:
         fragment = "monitoring-body"
     context = _context(request, with_list=not (wants_fragment(request) and fragment == "monitoring-body"))
     return render_page_or_fragment(request, PAGE, fragment, context)
-
-
-@require_GET
-def version(request: AuthRequest) -> HttpResponse:
-    return JsonResponse({"version": monitoring_version()})
 
 
 @require_GET
@@ -342,6 +335,7 @@ def _alert_page(
         "playbooks": _playbooks(
             form.data.get("scenario", plan.scenario) if form is not None else plan.scenario
         ),
+        "page_live_stream": lambda: live.live_url(user=request.user, dash=True),
         "incident_visible": alert.incident_id is not None
         and visible_incidents(request.user).filter(pk=alert.incident_id or 0).exists(),
     }

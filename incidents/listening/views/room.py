@@ -1,8 +1,7 @@
 """The room's mentions panel and the incident's response queue.
 
 The panel loads in its own request right after the room (the room keeps its query budget) and refreshes
-when its version changes (static/js/listening.js asks `mentions_version` every few seconds until the push
-path exists, and also re-fetches when a listening entry arrives on the room's stream). Every action answers
+when a listening change of its incident is nudged (incidents/listening/push.py, static/js/live.js). Every action answers
 with the region it changed: 409 for a stale or lost click (someone else claimed it), 422 for bad input,
 nothing changed in either case.
 """
@@ -15,13 +14,13 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Sum
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from incidents import live
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
 from incidents.listening import charts
 from incidents.listening.forms import CloseForm, DrillForm, ReplyForm, VersionedForm, WatchForm
@@ -30,7 +29,6 @@ from incidents.listening.models import (
     HideState,
     Mention,
     MentionHide,
-    MentionRollup,
     ReplyTemplate,
     ResponseItem,
     Watch,
@@ -52,7 +50,7 @@ from incidents.listening.services.watches import (
     incident_watch_start,
     parse_terms,
 )
-from incidents.models import Incident, Perm, StatementVersion
+from incidents.models import Incident, Perm, StatementVersion, User
 from incidents.permissions import get_incident_for
 
 PANEL = "listening/panel.html"
@@ -68,19 +66,6 @@ def _range(request: AuthRequest, incident: Incident) -> str:
     return "6h" if timezone.now() - incident.declared_at < timedelta(hours=5) else "24h"
 
 
-def room_version(incident: Incident, watch_id: int | None) -> str:
-    """Changes whenever anything the panel shows changes (three indexed aggregates)."""
-    rollups = (
-        MentionRollup.objects.filter(watch_id=watch_id).aggregate(m=Max("updated_at"))["m"]
-        if watch_id
-        else None
-    )
-    items = ResponseItem.objects.filter(incident=incident).aggregate(n=Count("pk"), v=Sum("version"))
-    hides = MentionHide.objects.filter(incident=incident).aggregate(m=Max("pk"), p=Count("pk", filter=None))
-    stamp = rollups.timestamp() if rollups else 0
-    return f"{watch_id or 0}.{stamp:.6f}.{items['n']}.{items['v'] or 0}.{hides['m'] or 0}"
-
-
 def panel_context(request: AuthRequest, incident: Incident, **extra: Any) -> dict[str, Any]:
     watch = Watch.objects.filter(incident=incident, is_active=True).first()
     now = timezone.now()
@@ -93,6 +78,8 @@ def panel_context(request: AuthRequest, incident: Incident, **extra: Any) -> dic
         "can_act": Perm.POST in incident.viewer_perms,
         "can_lead": Perm.CHANGE_STATUS in incident.viewer_perms,
         "panel_loaded": True,
+        # Its own page's nudge stream (signed only when the whole page renders, not for the room's fetch).
+        "page_live_stream": lambda: live.live_url(user=request.user, incident=incident),
     }
     if watch is None:
         proposal = incident_watch_proposal(incident)
@@ -121,7 +108,6 @@ def panel_context(request: AuthRequest, incident: Incident, **extra: Any) -> dic
     if incident.is_drill:
         context["drill_spikes"] = list(DrillSpike.objects.filter(incident=incident)[:3])
         context["drill_form"] = extra.pop("drill_form", None) or DrillForm()
-    context["version"] = room_version(incident, watch.pk if watch else None)
     return context | extra
 
 
@@ -149,27 +135,19 @@ def mentions_panel(request: AuthRequest, code: UUID) -> HttpResponse:
     return _panel(request, get_incident_for(request.user, code))
 
 
-@require_GET
-def mentions_version(request: AuthRequest, code: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, people=False)
-    watch_id = Watch.objects.filter(incident=incident, is_active=True).values_list("pk", flat=True).first()
-    return JsonResponse({"version": room_version(incident, watch_id)})
-
-
 # --- the queue page ---------------------------------------------------------------------------------------------
 
 
-def queue_context(incident: Incident, **extra: Any) -> dict[str, Any]:
+def queue_context(incident: Incident, *, user: User, **extra: Any) -> dict[str, Any]:
     items = list(
         ResponseItem.objects.filter(incident=incident)
         .select_related("mention", "mention__source", "claimed_by", "replied_by", "closed_by", "deadline")
         .order_by("-reach", "created_at")[:300]
     )
     templates, versions = reply_choices(incident)
-    watch_id = Watch.objects.filter(incident=incident, is_active=True).values_list("pk", flat=True).first()
     return {
-        "version": room_version(incident, watch_id),
         "incident": incident,
+        "page_live_stream": lambda: live.live_url(user=user, incident=incident),
         "open_items": [i for i in items if i.is_open],
         "done_items": [i for i in items if not i.is_open],
         "counts": queue_counts(incident),
@@ -198,7 +176,7 @@ def _queue(
         elif notice:
             messages.success(request, notice)
         return redirect("listening:queue", code=incident.code)
-    context = queue_context(incident, queue_notice=notice, queue_error=error, **extra)
+    context = queue_context(incident, user=request.user, queue_notice=notice, queue_error=error, **extra)
     return render_page_or_fragment(request, QUEUE, "queue-list", context, status=status)
 
 
