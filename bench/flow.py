@@ -545,8 +545,10 @@ def run(ctx: Context) -> ScenarioResult:
     latencies = [ms for t in flow.turns for ms in t["latencies_ms"].values()]
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     by_region: dict[str, int] = {}
-    for _, region, *_rest in log.fetches:
+    ms_by_region: dict[str, float] = {}
+    for _, region, _start, _end, ms in log.fetches:
         by_region[region] = by_region.get(region, 0) + 1
+        ms_by_region[region] = ms_by_region.get(region, 0.0) + ms
 
     heading("flow: 5 people, declare → holding statement → 3 approvals → published, 11 pages open")
     print(
@@ -568,7 +570,12 @@ def run(ctx: Context) -> ScenarioResult:
         ["both", str(len(log.flow) + len(log.fetches)), f"{flow_ms + fetch_ms:.0f}", ""],
     ]
     print_table(["requests", "count", "server ms", "÷ bare server ms"], rows, right=(1, 2, 3))
-    print(f"  re-fetches by region: {by_region}")
+    print(
+        "  re-fetches by region: "
+        + ", ".join(
+            f"{r} {n} ({ms_by_region[r]:.0f} ms)" for r, n in sorted(by_region.items(), key=lambda x: -x[1])
+        )
+    )
     print(f"  first loads and catch-ups (not counted): {len(log.loads)}, {sum(log.loads):.0f} ms")
     for who, path, ms in log.flow:
         print(f"    {who:>6} {path}: {ms:.1f} ms")
@@ -589,6 +596,12 @@ def run(ctx: Context) -> ScenarioResult:
             f"≤ {FLOW_TARGET_MS:.0f} ms",
             f"{flow_ms:.0f} ms",
             flow_ms <= FLOW_TARGET_MS,
+        ),
+        Check(
+            "flow: server time including the open pages' re-fetches",
+            f"≤ {FLOW_TARGET_MS:.0f} ms",
+            f"{flow_ms + fetch_ms:.0f} ms",
+            flow_ms + fetch_ms <= FLOW_TARGET_MS,
         ),
         Check("flow: turn latency p50", f"≤ {TURN_P50_MS:.0f} ms", f"{p50:.0f} ms", p50 <= TURN_P50_MS),
         Check("flow: turn latency p99", f"≤ {TURN_P99_MS:.0f} ms", f"{p99:.0f} ms", p99 <= TURN_P99_MS),
