@@ -151,6 +151,10 @@ class Answer:
     started: float
     ended: float
 
+    @property
+    def queries(self) -> int:
+        return int(self.headers.get("x-query-count", "0") or 0)
+
 
 class Person:
     def __init__(self, name: str, user: User, web: tuple[str, int]) -> None:
@@ -196,8 +200,9 @@ class Log:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.flow: list[tuple[str, str, float]] = []  # (who, path, server ms)
-        self.fetches: list[tuple[str, str, float, float, float]] = []  # (page, region, start, end, server ms)
+        self.flow: list[tuple[str, str, float, int]] = []  # (who, path, server ms, queries)
+        # (page, region, start, end, server ms, queries)
+        self.fetches: list[tuple[str, str, float, float, float, int]] = []
         self.loads: list[float] = []  # server ms of first loads and catch-ups (not caused by the flow)
         self.activity = time.monotonic()
         self.pending = 0
@@ -338,7 +343,9 @@ class OpenPage:
             if load:
                 self.log.loads.append(answer.server_ms)
             else:
-                self.log.fetches.append((self.label, slot[0], answer.started, answer.ended, answer.server_ms))
+                self.log.fetches.append(
+                    (self.label, slot[0], answer.started, answer.ended, answer.server_ms, answer.queries)
+                )
             self.log.activity = time.monotonic()
 
     def close(self) -> None:
@@ -431,7 +438,7 @@ class Flow:
     def do(self, person: Person, method: str, path: str, data: Any = None, hx: str = "") -> Answer:
         answer = person.request(method, path, data, hx)
         with self.log.lock:
-            self.log.flow.append((person.name, urlsplit(path).path, answer.server_ms))
+            self.log.flow.append((person.name, urlsplit(path).path, answer.server_ms, answer.queries))
         if answer.status >= 400:
             raise RuntimeError(f"{person.name} {method} {path}: HTTP {answer.status}: {answer.body[:300]}")
         if answer.status in (301, 302, 303):
@@ -445,7 +452,7 @@ class Flow:
         result = action()
         self.log.quiet()
         done: dict[str, float] = {}
-        for label, _region, start, end, _ms in self.log.fetches:
+        for label, _region, start, end, _ms, _q in self.log.fetches:
             if start >= t0 and (page is None or label != page.label):
                 done[label] = max(done.get(label, 0.0), end)
         self.turns.append({"who": who, "latencies_ms": {k: (v - t0) * 1000 for k, v in done.items()}})
@@ -540,15 +547,17 @@ def run(ctx: Context) -> ScenarioResult:
         outcome = flow.run()
         baseline = bare(ctx, Person("bare", flow.pages[0].person.user, flow.web))
     log = flow.log
-    flow_ms = sum(ms for _, _, ms in log.flow)
+    flow_ms = sum(f[2] for f in log.flow)
     fetch_ms = sum(f[4] for f in log.fetches)
     latencies = [ms for t in flow.turns for ms in t["latencies_ms"].values()]
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     by_region: dict[str, int] = {}
     ms_by_region: dict[str, float] = {}
-    for _, region, _start, _end, ms in log.fetches:
+    queries_by_region: dict[str, int] = {}
+    for _, region, _start, _end, ms, queries in log.fetches:
         by_region[region] = by_region.get(region, 0) + 1
         ms_by_region[region] = ms_by_region.get(region, 0.0) + ms
+        queries_by_region[region] = max(queries_by_region.get(region, 0), queries)
 
     heading("flow: 5 people, declare → holding statement → 3 approvals → published, 11 pages open")
     print(
@@ -573,12 +582,13 @@ def run(ctx: Context) -> ScenarioResult:
     print(
         "  re-fetches by region: "
         + ", ".join(
-            f"{r} {n} ({ms_by_region[r]:.0f} ms)" for r, n in sorted(by_region.items(), key=lambda x: -x[1])
+            f"{r} {n} ({ms_by_region[r]:.0f} ms, ≤ {queries_by_region[r]} queries each)"
+            for r, n in sorted(by_region.items(), key=lambda x: -x[1])
         )
     )
     print(f"  first loads and catch-ups (not counted): {len(log.loads)}, {sum(log.loads):.0f} ms")
-    for who, path, ms in log.flow:
-        print(f"    {who:>6} {path}: {ms:.1f} ms")
+    for who, path, ms, queries in log.flow:
+        print(f"    {who:>6} {path}: {ms:.1f} ms, {queries} queries")
     base_rt = baseline["round_trip_ms"]
     print(
         f"  turn latency (click → each other page re-fetched), {len(latencies)} page-turns: p50 {p50:.0f} ms "
