@@ -400,14 +400,7 @@ def statement_approve(
                 f"({' → '.join(s.name for s in steps)}); it may be published.",
                 statement=locked,
             )
-            if version.author_id != actor.pk:
-                notify(
-                    user=version.author,
-                    incident=incident,
-                    text=f"{label} v{version.number} is approved by every step and may be published.",
-                    url=statement_url(locked, incident),
-                    key=f"statement-approved:{version.pk}:{version.author_id}",
-                )
+            _notify_ready_to_publish(locked, incident, version, actor, label)
     else:
         locked.updated_at = now
         locked.save(update_fields=["updated_at"])
@@ -420,6 +413,29 @@ def statement_approve(
     return ApprovalResult(
         approval=approval, created=True, statement=locked, chain=ChainState(steps=steps, decisions=decisions)
     )
+
+
+def _notify_ready_to_publish(
+    statement: Statement, incident: Incident, version: StatementVersion, actor: User, label: str
+) -> None:
+    """The author, and everyone on the team whose role publishes (the spokesperson, say), hear that it may
+    go out — the link opens the page with "Record as published" focused, so publishing is the next click
+    (issue #15: nobody had to go looking for the approved statement)."""
+    publishers = set(
+        RoleAssignment.objects.current()
+        .filter(incident=incident, role__can_publish=True)
+        .values_list("user_id", flat=True)
+    )
+    recipients = User.objects.filter(pk__in=publishers | {version.author_id}).exclude(pk=actor.pk)
+    url = f"{statement_url(statement, incident)}?publish=1"
+    for person in recipients.order_by("pk"):
+        notify(
+            user=person,
+            incident=incident,
+            text=f"{label} v{version.number} is approved by every step and may be published.",
+            url=url,
+            key=f"statement-approved:{version.pk}:{person.pk}",
+        )
 
 
 @transaction.atomic

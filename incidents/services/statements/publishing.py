@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,6 +37,7 @@ from incidents.models.approval_chains import chain_steps_complete
 from incidents.models.statement_text import check_text
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
+from incidents.services.notify import notify
 from incidents.services.statements.common import (
     ChainState,
     lock_incident,
@@ -307,4 +309,29 @@ def _write_publication(
         )
     # The first response (or the due update) is met; the next update is due by the cadence or the promise.
     deadline_hooks.on_published(incident, actor, published_at, next_update_at)
+    _notify_published(locked, version, incident, actor, where)
     return publication
+
+
+def _notify_published(
+    statement: Statement, version: StatementVersion, incident: Incident, actor: User, where: str
+) -> None:
+    """Those who approved the text, and its author, hear that it is out — a withdrawal tells them too; the
+    approvers' own screens (the queue) no longer show the statement once they have decided."""
+    people = set(
+        Approval.objects.filter(version=version, decision=Approval.Decision.APPROVED).values_list(
+            "approver_id", flat=True
+        )
+    )
+    people.add(version.author_id)
+    people.discard(actor.pk)
+    url = reverse("incidents:statement", args=[incident.code, statement.code])
+    for person in User.objects.filter(pk__in=people).order_by("pk"):
+        notify(
+            user=person,
+            incident=incident,
+            text=_("Published: v%(n)d of %(label)s%(where)s, by %(who)s.")
+            % {"n": version.number, "label": statement_label(statement), "where": where, "who": actor},
+            url=url,
+            key=f"statement-published:{version.pk}:{person.pk}",
+        )

@@ -314,6 +314,8 @@ def statement_context(
         decide = _int(request.GET.get("decide"))
         if decide is not None and "progress" in context:
             context |= _decision_asked(context["progress"], decide)
+        # "Ready to publish" links ask for the publish button: focused, so Enter records it.
+        context["focus_publish"] = bool(request.GET.get("publish")) and context["actions"].publish
     return context | extra
 
 
