@@ -230,7 +230,7 @@ class ProfileForm(forms.ModelForm[User]):
 
     class Meta:
         model = User
-        fields = ["display_name", "phone", "time_zone"]
+        fields = ["display_name", "phone", "time_zone", "language"]
 
 
 __all__ = ["DeclareForm", "ProfileForm", "SeverityChangeForm", "StatusChangeForm"]

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 
 from incidents import urls as incident_urls
 from incidents import views as incident_views
+from incidents.views import language as language_views
 from incidents.playbooks import views as playbook_views
 from incidents.reviews import views as review_views
 
@@ -32,6 +33,8 @@ urlpatterns = [
     path("", include("incidents.listening.urls")),
     path("publishing/", include("incidents.publishing.urls")),
     path("", include("incidents.stakeholders.urls")),
+    path("i18n/language/", language_views.set_language, name="set-language"),
+    path("i18n/catalog.js", language_views.javascript_catalog, name="javascript-catalog"),
     path("accounts/profile/", incident_views.profile, name="profile"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
