@@ -9,9 +9,9 @@ from django.views.generic import RedirectView
 
 from incidents import urls as incident_urls
 from incidents import views as incident_views
-from incidents.views import language as language_views
 from incidents.playbooks import views as playbook_views
 from incidents.reviews import views as review_views
+from incidents.views import language as language_views
 
 admin.site.site_header = "War Room configuration"
 admin.site.site_title = "War Room admin"

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from incidents.models.errors import Refused
 
@@ -60,19 +62,20 @@ CHANNEL_LIMITS: Mapping[str, int] = {
     Channel.BLUESKY: 300,
 }
 
-LANGUAGES: list[tuple[str, str]] = [
-    ("en", "English"),
-    ("sv", "Swedish"),
-    ("pl", "Polish"),
-    ("de", "German"),
-    ("fr", "French"),
-    ("es", "Spanish"),
-    ("nl", "Dutch"),
-    ("no", "Norwegian"),
-    ("da", "Danish"),
-    ("fi", "Finnish"),
-    ("it", "Italian"),
-    ("pt", "Portuguese"),
+LANGUAGES: list[tuple[str, str | Promise]] = [
+    ("en", gettext_lazy("English")),
+    ("sv", gettext_lazy("Swedish")),
+    ("pl", gettext_lazy("Polish")),
+    ("ru", gettext_lazy("Russian")),
+    ("de", gettext_lazy("German")),
+    ("fr", gettext_lazy("French")),
+    ("es", gettext_lazy("Spanish")),
+    ("nl", gettext_lazy("Dutch")),
+    ("no", gettext_lazy("Norwegian")),
+    ("da", gettext_lazy("Danish")),
+    ("fi", gettext_lazy("Finnish")),
+    ("it", gettext_lazy("Italian")),
+    ("pt", gettext_lazy("Portuguese")),
 ]
 
 # Facebook's 63,206 is the longest channel limit; nothing needs more.

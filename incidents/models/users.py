@@ -67,7 +67,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     # The interface language (one of settings.LANGUAGES); blank follows the browser. Also the language of
     # this person's notifications, e-mails and reminders (incidents.services.notify).
     language = models.CharField(
-        _("language"), max_length=8, blank=True, choices=settings.LANGUAGES, help_text=_("Blank: as your browser asks.")
+        _("language"),
+        max_length=8,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Blank: as your browser asks."),
     )
     org_role = models.CharField(max_length=20, choices=OrgRole.choices, default=OrgRole.MEMBER)
     is_active = models.BooleanField(default=True)

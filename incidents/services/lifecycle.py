@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.hooks import incident_aware_changed, incident_resolved
 from incidents.models import (
@@ -27,7 +28,7 @@ from incidents.models.errors import Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_status
 from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.team import assign_command, assign_role
 from incidents.services.timeline import timeline_record
 
@@ -85,10 +86,16 @@ def incident_declare(
     if commander.pk != actor.pk:
         # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
         assign_role(incident=incident, actor=actor, user=actor, role=IncidentRole.objects.get(slug="deputy"))
+        with in_language_of(commander):
+            text = _("%(actor)s declared %(ref)s “%(title)s” and named you incident commander.") % {
+                "actor": actor,
+                "ref": incident.reference,
+                "title": incident.title,
+            }
         notify(
             user=commander,
             incident=incident,
-            text=f"{actor} declared {incident.reference} “{incident.title}” and named you incident commander.",
+            text=text,
             url=incident.room_url,
             key=f"declared-commander:{incident.pk}",
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import (
@@ -28,7 +29,7 @@ from incidents.models import (
 from incidents.models.errors import Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_assignment, may_manage_team
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.timeline import timeline_record
 
 
@@ -152,11 +153,17 @@ def _assign(
     kind = TeamEvent.Kind.ROLE_ASSIGNED if held else TeamEvent.Kind.JOINED
     event = _event(incident, kind, actor=actor, subject=user, role=role, note=note.strip())
     if user.pk != actor.pk:
-        verb = "added you to" if not held else "gave you a role in"
+        values = {"actor": actor, "ref": incident.reference, "title": incident.title, "role": role.name}
+        with in_language_of(user):
+            text = (
+                _("%(actor)s added you to %(ref)s “%(title)s” as %(role)s.")
+                if not held
+                else _("%(actor)s gave you a role in %(ref)s “%(title)s” as %(role)s.")
+            ) % values
         notify(
             user=user,
             incident=incident,
-            text=f"{actor} {verb} {incident.reference} “{incident.title}” as {role.name}.",
+            text=text,
             url=incident.room_url,
             key=f"team-event:{event.pk}:{user.pk}",
         )
@@ -253,11 +260,19 @@ def team_handover(
         role=assignment.role,
         note=note.strip(),
     )
-    reason = f" Note: “{note.strip()}”" if note.strip() else ""
+    with in_language_of(to_user):
+        text = _("%(from)s handed %(role)s of %(ref)s “%(title)s” to you.") % {
+            "from": assignment.user,
+            "role": assignment.role.name,
+            "ref": incident.reference,
+            "title": incident.title,
+        }
+        if note.strip():
+            text += " " + _("Note: “%(note)s”") % {"note": note.strip()}
     notify(
         user=to_user,
         incident=incident,
-        text=f"{assignment.user} handed {assignment.role.name} of {incident.reference} “{incident.title}” to you.{reason}",
+        text=text,
         url=incident.room_url,
         key=f"team-event:{event.pk}:{to_user.pk}",
     )

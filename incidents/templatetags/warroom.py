@@ -24,7 +24,7 @@ from incidents.models import (
     Severity,
     Status,
 )
-from incidents.timetext import for_zone
+from incidents.timetext import for_zone, month_abbr
 
 register = template.Library()
 
@@ -50,7 +50,7 @@ def when(value: datetime | None, fmt: str = "j M, H:i") -> SafeString | str:
     if pattern is None:
         text = dateformat.format(local, fmt)
     else:
-        text = pattern.format(d=local.day, m=_MONTHS[local.month - 1], y=local.year, t=f"{local:%H:%M}")
+        text = pattern.format(d=local.day, m=month_abbr(local.month), y=local.year, t=f"{local:%H:%M}")
     return format_html(
         '<time datetime="{}" title="{}">{} {}</time>',
         value.isoformat(),
@@ -63,9 +63,6 @@ def when(value: datetime | None, fmt: str = "j M, H:i") -> SafeString | str:
 @functools.cache
 def _zone(name: str) -> SafeString:
     return format_html('<abbr class="tz">{}</abbr>', name)
-
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 _BADGE_STATUS = {s.value: s.label for s in Status}

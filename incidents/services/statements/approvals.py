@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
@@ -35,7 +36,7 @@ from incidents.models import (
 from incidents.models.statement_text import check_text
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.chains import chain_plan, choose_chain, no_chain, snapshot
 from incidents.services.statements.common import (
     ChainState,
@@ -143,16 +144,25 @@ def _notify_step(
     for user in _step_candidates(
         incident=incident, step=step, steps=steps, version=version, decisions=decisions
     ):
-        notify(
-            user=user,
-            incident=incident,
-            text=(
-                f"Your approval is needed: {statement_label(statement)} v{version.number}, "
-                f"step {step.order} of {len(steps)} ({step.name}), in {incident.reference}."
-            ),
-            url=decision_url(statement, incident, step),
-            key=f"statement-step:{step.pk}:{user.pk}",
-        )
+        with in_language_of(user):
+            text = _(
+                "Your approval is needed: %(label)s v%(version)s, step %(step)s of %(steps)s (%(name)s), "
+                "in %(ref)s."
+            ) % {
+                "label": statement_label(statement),
+                "version": version.number,
+                "step": step.order,
+                "steps": len(steps),
+                "name": step.name,
+                "ref": incident.reference,
+            }
+            notify(
+                user=user,
+                incident=incident,
+                text=text,
+                url=decision_url(statement, incident, step),
+                key=f"statement-step:{step.pk}:{user.pk}",
+            )
 
 
 # --- submit, approve, reject ----------------------------------------------------------------------------------
@@ -332,13 +342,15 @@ def statement_approve(
                 f"({' → '.join(s.name for s in steps)}); it may be published.",
             )
             if version.author_id != actor.pk:
-                notify(
-                    user=version.author,
-                    incident=incident,
-                    text=f"{label} v{version.number} is approved by every step and may be published.",
-                    url=statement_url(locked, incident),
-                    key=f"statement-approved:{version.pk}:{version.author_id}",
-                )
+                with in_language_of(version.author):
+                    notify(
+                        user=version.author,
+                        incident=incident,
+                        text=_("%(label)s v%(version)s is approved by every step and may be published.")
+                        % {"label": label, "version": version.number},
+                        url=statement_url(locked, incident),
+                        key=f"statement-approved:{version.pk}:{version.author_id}",
+                    )
     else:
         locked.updated_at = now
         locked.save(update_fields=["updated_at"])
@@ -394,11 +406,15 @@ def statement_reject(
         f"{actor} rejected v{version.number} of {label} at step {step.order} ({step.name}): {quote(reason)}",
     )
     if version.author_id != actor.pk:
-        notify(
-            user=version.author,
-            incident=incident,
-            text=f"{actor} rejected v{version.number} of {label}: {quote(reason)} Edit it and submit a new version.",
-            url=statement_url(locked, incident),
-            key=f"statement-rejected:{version.pk}:{version.author_id}",
-        )
+        with in_language_of(version.author):
+            notify(
+                user=version.author,
+                incident=incident,
+                text=_(
+                    "%(actor)s rejected v%(version)s of %(label)s: %(reason)s Edit it and submit a new version."
+                )
+                % {"actor": actor, "version": version.number, "label": label, "reason": quote(reason)},
+                url=statement_url(locked, incident),
+                key=f"statement-rejected:{version.pk}:{version.author_id}",
+            )
     return locked
