@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import polib
+import polib  # type: ignore[import-untyped]  # no stubs published
 
 LOCALE = Path(__file__).resolve().parent.parent / "locale"
 

@@ -14,6 +14,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models.errors import Refused
 
@@ -26,21 +27,21 @@ class InvalidTransition(Refused):
 
 
 class Scenario(models.TextChoices):
-    OUTAGE = "outage", "Technical failure / outage"
-    DATA_BREACH = "data_breach", "Data breach / security"
-    CONTROVERSIAL_POST = "controversial_post", "Controversial post or campaign"
-    COMPLAINT = "complaint", "Product or service complaint"
-    CONDUCT = "conduct", "Executive / employee conduct"
-    MISINFORMATION = "misinformation", "Misinformation / rumour"
-    LEGAL = "legal", "Legal / regulatory"
-    OTHER = "other", "Other"
+    OUTAGE = "outage", _("Technical failure / outage")
+    DATA_BREACH = "data_breach", _("Data breach / security")
+    CONTROVERSIAL_POST = "controversial_post", _("Controversial post or campaign")
+    COMPLAINT = "complaint", _("Product or service complaint")
+    CONDUCT = "conduct", _("Executive / employee conduct")
+    MISINFORMATION = "misinformation", _("Misinformation / rumour")
+    LEGAL = "legal", _("Legal / regulatory")
+    OTHER = "other", _("Other")
 
 
 class Severity(models.TextChoices):
-    SEV1 = "sev1", "SEV1"
-    SEV2 = "sev2", "SEV2"
-    SEV3 = "sev3", "SEV3"
-    SEV4 = "sev4", "SEV4"
+    SEV1 = "sev1", _("SEV1")
+    SEV2 = "sev2", _("SEV2")
+    SEV3 = "sev3", _("SEV3")
+    SEV4 = "sev4", _("SEV4")
 
 
 SEVERITY_MEANING: dict[str, str] = {
@@ -52,12 +53,12 @@ SEVERITY_MEANING: dict[str, str] = {
 
 
 class Status(models.TextChoices):
-    DETECTED = "detected", "Detected"
-    ASSESSING = "assessing", "Assessing"
-    RESPONDING = "responding", "Responding"
-    MONITORING = "monitoring", "Monitoring"
-    RESOLVED = "resolved", "Resolved"
-    CLOSED = "closed", "Closed"
+    DETECTED = "detected", _("Detected")
+    ASSESSING = "assessing", _("Assessing")
+    RESPONDING = "responding", _("Responding")
+    MONITORING = "monitoring", _("Monitoring")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
 
 
 STATUS_MEANING: dict[str, str] = {
@@ -71,17 +72,17 @@ STATUS_MEANING: dict[str, str] = {
 
 
 class Platform(models.TextChoices):
-    X = "x", "X"
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    TIKTOK = "tiktok", "TikTok"
-    LINKEDIN = "linkedin", "LinkedIn"
-    YOUTUBE = "youtube", "YouTube"
-    REDDIT = "reddit", "Reddit"
-    NEWS = "news", "News media"
-    REVIEWS = "reviews", "Review sites"
-    WEBSITE = "website", "Own website"
-    OTHER = "other", "Other"
+    X = "x", _("X")
+    FACEBOOK = "facebook", _("Facebook")
+    INSTAGRAM = "instagram", _("Instagram")
+    TIKTOK = "tiktok", _("TikTok")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    YOUTUBE = "youtube", _("YouTube")
+    REDDIT = "reddit", _("Reddit")
+    NEWS = "news", _("News media")
+    REVIEWS = "reviews", _("Review sites")
+    WEBSITE = "website", _("Own website")
+    OTHER = "other", _("Other")
 
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
@@ -240,7 +241,7 @@ class Incident(models.Model):
             )
 
     def platform_labels(self) -> list[str]:
-        return [Platform(p).label for p in self.affected_platforms if p in Platform.values]
+        return [str(Platform(p).label) for p in self.affected_platforms if p in Platform.values]
 
     @staticmethod
     def next_reference(year: int) -> str:

@@ -16,6 +16,7 @@ from typing import ClassVar
 from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models.errors import Refused
 
@@ -23,27 +24,27 @@ from incidents.models.errors import Refused
 
 
 class Audience(models.TextChoices):
-    PUBLIC = "public", "Public"
-    CUSTOMERS = "customers", "Customers"
-    EMPLOYEES = "employees", "Employees"
-    PRESS = "press", "Press"
-    REGULATORS = "regulators", "Regulators"
-    PARTNERS = "partners", "Partners"
+    PUBLIC = "public", _("Public")
+    CUSTOMERS = "customers", _("Customers")
+    EMPLOYEES = "employees", _("Employees")
+    PRESS = "press", _("Press")
+    REGULATORS = "regulators", _("Regulators")
+    PARTNERS = "partners", _("Partners")
 
 
 class Channel(models.TextChoices):
-    X = "x", "X"
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    LINKEDIN = "linkedin", "LinkedIn"
-    TIKTOK = "tiktok", "TikTok"
-    WEBSITE = "website", "Website"
-    PRESS_RELEASE = "press_release", "Press release"
-    EMAIL = "email", "E-mail"
-    INTERNAL_NOTE = "internal_note", "Internal note"
-    SUPPORT_MACRO = "support_macro", "Support macro"
-    MASTODON = "mastodon", "Mastodon"
-    BLUESKY = "bluesky", "Bluesky"
+    X = "x", _("X")
+    FACEBOOK = "facebook", _("Facebook")
+    INSTAGRAM = "instagram", _("Instagram")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    TIKTOK = "tiktok", _("TikTok")
+    WEBSITE = "website", _("Website")
+    PRESS_RELEASE = "press_release", _("Press release")
+    EMAIL = "email", _("E-mail")
+    INTERNAL_NOTE = "internal_note", _("Internal note")
+    SUPPORT_MACRO = "support_macro", _("Support macro")
+    MASTODON = "mastodon", _("Mastodon")
+    BLUESKY = "bluesky", _("Bluesky")
 
 
 # Characters a post may have on each channel; channels not listed have no limit. Counted as Unicode code

@@ -52,9 +52,9 @@ class UserManager(BaseUserManager["User"]):
 
 
 class OrgRole(models.TextChoices):
-    ADMINISTRATOR = "administrator", "Administrator"
-    CRISIS_MANAGER = "crisis_manager", "Crisis manager"
-    MEMBER = "member", "Member"
+    ADMINISTRATOR = "administrator", _("Administrator")
+    CRISIS_MANAGER = "crisis_manager", _("Crisis manager")
+    MEMBER = "member", _("Member")
 
 
 class User(AbstractBaseUser, PermissionsMixin):

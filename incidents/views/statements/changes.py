@@ -20,6 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from incidents import services
@@ -216,7 +217,7 @@ def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
         lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
         form=StatementVersionForm(request.POST),
         invalid="That submission was not understood.",
-        notice="Submitted. The first approvers have been told.",
+        notice=_("Submitted. The first approvers have been told."),
     )
 
 
@@ -315,7 +316,7 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
             publication=result.publication,
         )
 
-    return act(change, answer, form=form, notice="Recorded as published. The text is now frozen.")
+    return act(change, answer, form=form, notice=_("Recorded as published. The text is now frozen."))
 
 
 @require_POST
@@ -329,7 +330,7 @@ def statement_withdraw(request: AuthRequest, code: UUID, statement: UUID) -> Htt
         lambda data: services.statement_withdraw(statement=found, actor=request.user, reason=data["reason"]),
         lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
         form=StatementWithdrawForm(request.POST),
-        notice="Withdrawn. The reason is on the timeline.",
+        notice=_("Withdrawn. The reason is on the timeline."),
     )
 
 
