@@ -176,8 +176,8 @@ class Approval(models.Model):
     """
 
     class Decision(models.TextChoices):
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
 
     version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="approvals")
     sha256 = models.CharField(max_length=64)

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from incidents.models.errors import Refused
 
@@ -44,11 +45,13 @@ class Severity(models.TextChoices):
     SEV4 = "sev4", _("SEV4")
 
 
-SEVERITY_MEANING: dict[str, str] = {
-    Severity.SEV1: "Critical: harm spreading fast to people, trust or the business; executives engaged now.",
-    Severity.SEV2: "Major: wide public attention or customer impact; first response within the hour.",
-    Severity.SEV3: "Moderate: limited spread or a contained audience; respond the same working day.",
-    Severity.SEV4: "Minor: low visibility; monitor and respond through normal channels.",
+SEVERITY_MEANING: dict[str, StrOrPromise] = {
+    Severity.SEV1: _(
+        "Critical: harm spreading fast to people, trust or the business; executives engaged now."
+    ),
+    Severity.SEV2: _("Major: wide public attention or customer impact; first response within the hour."),
+    Severity.SEV3: _("Moderate: limited spread or a contained audience; respond the same working day."),
+    Severity.SEV4: _("Minor: low visibility; monitor and respond through normal channels."),
 }
 
 
@@ -61,13 +64,13 @@ class Status(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
-STATUS_MEANING: dict[str, str] = {
-    Status.DETECTED: "Something surfaced; nobody has assessed it yet.",
-    Status.ASSESSING: "The team is establishing facts, reach and risk.",
-    Status.RESPONDING: "The team is acting and communicating publicly.",
-    Status.MONITORING: "Response is out; watching reactions for a relapse.",
-    Status.RESOLVED: "The crisis is over; the review is due.",
-    Status.CLOSED: "Review done (or a false alarm); the record is archived.",
+STATUS_MEANING: dict[str, StrOrPromise] = {
+    Status.DETECTED: _("Something surfaced; nobody has assessed it yet."),
+    Status.ASSESSING: _("The team is establishing facts, reach and risk."),
+    Status.RESPONDING: _("The team is acting and communicating publicly."),
+    Status.MONITORING: _("Response is out; watching reactions for a relapse."),
+    Status.RESOLVED: _("The crisis is over; the review is due."),
+    Status.CLOSED: _("Review done (or a false alarm); the record is archived."),
 }
 
 
@@ -210,11 +213,11 @@ class Incident(models.Model):
 
     @property
     def severity_meaning(self) -> str:
-        return SEVERITY_MEANING[self.severity]
+        return str(SEVERITY_MEANING[self.severity])
 
     @property
     def status_meaning(self) -> str:
-        return STATUS_MEANING[self.status]
+        return str(STATUS_MEANING[self.status])
 
     @property
     def is_open(self) -> bool:
@@ -282,8 +285,8 @@ class IncidentChange(models.Model):
     """One status or severity change: who, when, from what to what. Never edited."""
 
     class Field(models.TextChoices):
-        STATUS = "status", "Status"
-        SEVERITY = "severity", "Severity"
+        STATUS = "status", _("Status")
+        SEVERITY = "severity", _("Severity")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="changes")
     field = models.CharField(max_length=16, choices=Field.choices)

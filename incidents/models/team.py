@@ -145,13 +145,13 @@ class TeamEvent(models.Model):
     """A team change, recorded for the timeline: who did what to whom, when, and why."""
 
     class Kind(models.TextChoices):
-        JOINED = "joined", "added to the team"
-        ROLE_ASSIGNED = "role_assigned", "given a role"
-        ROLE_REMOVED = "role_removed", "removed from a role"
-        HANDOVER = "handover", "handed over a role"
-        BACKUP_SET = "backup_set", "backup named"
-        LEFT = "left", "left the team"
-        REMOVED = "removed", "removed from the team"
+        JOINED = "joined", _("added to the team")
+        ROLE_ASSIGNED = "role_assigned", _("given a role")
+        ROLE_REMOVED = "role_removed", _("removed from a role")
+        HANDOVER = "handover", _("handed over a role")
+        BACKUP_SET = "backup_set", _("backup named")
+        LEFT = "left", _("left the team")
+        REMOVED = "removed", _("removed from the team")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="team_events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

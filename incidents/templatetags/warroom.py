@@ -12,9 +12,10 @@ import functools
 from datetime import datetime
 
 from django import template
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from incidents.models import (
     SEVERITY_MEANING,
@@ -72,12 +73,18 @@ _BADGE_SEVERITY = {s.value: s.label for s in Severity}
 @register.simple_tag
 def badges(incident: Incident) -> SafeString:
     """Severity, status, drill and restricted badges — one call per row instead of an include."""
-    return _badges(incident.severity, incident.status, incident.is_drill, incident.is_restricted)
+    return _badges(
+        incident.severity,
+        incident.status,
+        incident.is_drill,
+        incident.is_restricted,
+        translation.get_language(),
+    )
 
 
 @functools.cache
-def _badges(severity: str, status: str, drill: bool, restricted: bool) -> SafeString:
-    # A few dozen combinations, no user text: built once each (list pages show hundreds of rows).
+def _badges(severity: str, status: str, drill: bool, restricted: bool, language: str | None) -> SafeString:
+    # A few dozen combinations per language, no user text: built once each (list pages show hundreds of rows).
     return format_html(
         '<span class="sev sev-{}" title="{}">{}</span> <span class="status status-{}">{}</span>{}{}',
         severity,
@@ -85,18 +92,25 @@ def _badges(severity: str, status: str, drill: bool, restricted: bool) -> SafeSt
         _BADGE_SEVERITY.get(severity, severity),
         status,
         _BADGE_STATUS.get(status, status),
-        _DRILL_BADGE if drill else "",
-        _RESTRICTED_BADGE if restricted else "",
+        _drill_badge() if drill else "",
+        _restricted_badge() if restricted else "",
     )
 
 
-_DRILL_BADGE = format_html(
-    ' <span class="badge badge-drill" title="{}">DRILL</span>', "A rehearsal: kept out of metrics"
-)
-_RESTRICTED_BADGE = format_html(
-    ' <span class="badge badge-restricted" title="{}">Restricted</span>',
-    "Only the incident team can see this incident",
-)
+def _drill_badge() -> SafeString:
+    return format_html(
+        ' <span class="badge badge-drill" title="{}">{}</span>',
+        _("A rehearsal: kept out of metrics"),
+        _("DRILL"),
+    )
+
+
+def _restricted_badge() -> SafeString:
+    return format_html(
+        ' <span class="badge badge-restricted" title="{}">{}</span>',
+        _("Only the incident team can see this incident"),
+        _("Restricted"),
+    )
 
 
 @register.filter
@@ -116,13 +130,13 @@ def age(value: datetime | None) -> str:
 
 @register.filter
 def severity_meaning(value: str) -> str:
-    return SEVERITY_MEANING.get(str(value), "")
+    return str(SEVERITY_MEANING.get(str(value), ""))
 
 
 @register.filter
 def severity_name(value: str) -> str:
     """The one-word name of a severity ("Critical"), from the start of its meaning."""
-    return SEVERITY_MEANING.get(str(value), "").split(":", 1)[0]
+    return str(SEVERITY_MEANING.get(str(value), "")).split(":", 1)[0]
 
 
 # --- list rows ---------------------------------------------------------------------------------------------
@@ -180,34 +194,45 @@ def past_row(incident: Incident) -> SafeString:
             age_between(incident.declared_at, incident.resolved_at),
         )
     flags, severity, scenario, status = _past_cells(
-        incident.severity, incident.status, incident.scenario, incident.is_drill, incident.is_restricted
+        incident.severity,
+        incident.status,
+        incident.scenario,
+        incident.is_drill,
+        incident.is_restricted,
+        translation.get_language(),
     )
     return format_html(
-        '<tr><td data-label="Incident"><a href="{}"><span class="incident-ref">{}</span> {}</a>{}</td>'
-        '<td data-label="Severity">{}</td><td data-label="Scenario">{}</td><td data-label="Declared">{}</td>'
-        '<td data-label="Resolved">{}</td><td data-label="Status">{}</td></tr>',
+        '<tr><td data-label="{}"><a href="{}"><span class="incident-ref">{}</span> {}</a>{}</td>'
+        '<td data-label="{}">{}</td><td data-label="{}">{}</td><td data-label="{}">{}</td>'
+        '<td data-label="{}">{}</td><td data-label="{}">{}</td></tr>',
+        _("Incident"),
         incident.room_url,
         incident.reference,
         incident.title,
         flags,
+        _("Severity"),
         severity,
+        _("Scenario"),
         scenario,
+        _("Declared"),
         when(incident.declared_at, "j M Y, H:i"),
+        _("Resolved"),
         resolved,
+        _("Status"),
         status,
     )
 
 
 @functools.cache
 def _past_cells(
-    severity: str, status: str, scenario: str, drill: bool, restricted: bool
+    severity: str, status: str, scenario: str, drill: bool, restricted: bool, language: str | None
 ) -> tuple[SafeString, SafeString, SafeString, SafeString]:
     """The parts of an archive row that hold no user text (a few hundred combinations), built once each."""
     return (
         format_html(
             "{}{}",
-            format_html(' <span class="badge badge-drill">{}</span>', "DRILL") if drill else "",
-            format_html(' <span class="badge badge-restricted">{}</span>', "Restricted")
+            format_html(' <span class="badge badge-drill">{}</span>', _("DRILL")) if drill else "",
+            format_html(' <span class="badge badge-restricted">{}</span>', _("Restricted"))
             if restricted
             else "",
         ),
