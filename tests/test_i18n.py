@@ -239,3 +239,17 @@ def test_times_name_the_month_in_the_active_language():
         assert local(at, UTC) == "5 gru, 09:30 UTC"
     with translation.override("sv"):
         assert local(at, UTC) == "5 dec, 09:30 UTC"
+
+
+@pytest.mark.django_db
+def test_the_scripts_catalogue_follows_the_persons_language(client):
+    person = UserFactory.create(language="pl")
+    client.force_login(person)
+    page = client.get(reverse("incidents:dashboard")).content.decode()
+    assert f'<script src="{reverse("javascript-catalog")}" defer></script>' in page  # external: CSP-safe
+    catalogue = client.get(reverse("javascript-catalog"))
+    assert catalogue.status_code == 200
+    assert "javascript" in catalogue["Content-Type"]
+    body = catalogue.content.decode()
+    assert "pokaż teraz" in body or "poka\\u017c teraz" in body  # "show it now", from static/js/statements.js
+    assert "nplurals" in body or "pluralidx" in body
