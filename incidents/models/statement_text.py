@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from django.db import models
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from incidents.models.errors import Refused
 
@@ -63,7 +63,7 @@ CHANNEL_LIMITS: Mapping[str, int] = {
     Channel.BLUESKY: 300,
 }
 
-LANGUAGES: list[tuple[str, str | Promise]] = [
+LANGUAGES: list[tuple[str, StrOrPromise]] = [
     ("en", gettext_lazy("English")),
     ("sv", gettext_lazy("Swedish")),
     ("pl", gettext_lazy("Polish")),
@@ -137,15 +137,15 @@ def check_text(canonical: str, channel: str) -> None:
 # --- statement templates ------------------------------------------------------------------------------------
 
 # Placeholders a template may use, and what the drafter is asked for.
-PLACEHOLDERS: dict[str, str] = {
-    "company": "Company name",
-    "incident_title": "What happened, in a few words",
-    "reference": "Incident reference",
-    "next_update_time": "When the next update comes",
-    "affected": "Who is affected",
-    "action": "What we are doing about it",
-    "contact": "Where people can get help",
-    "claim": "The claim going round, in a few words",
+PLACEHOLDERS: dict[str, StrOrPromise] = {
+    "company": gettext_lazy("Company name"),
+    "incident_title": gettext_lazy("What happened, in a few words"),
+    "reference": gettext_lazy("Incident reference"),
+    "next_update_time": gettext_lazy("When the next update comes"),
+    "affected": gettext_lazy("Who is affected"),
+    "action": gettext_lazy("What we are doing about it"),
+    "contact": gettext_lazy("Where people can get help"),
+    "claim": gettext_lazy("The claim going round, in a few words"),
 }
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # A placeholder's value: one line, a sentence at most. Longer free text belongs in an edit, which needs the
@@ -169,7 +169,9 @@ def fill_template(body: str, values: Mapping[str, str]) -> str:
     missing = [name for name in template_placeholders(body) if not values.get(name, "").strip()]
     if missing:
         labels = ", ".join(f"{{{name}}}" for name in missing)
-        raise TextRefused(f"Fill in every placeholder of the template: {labels}.")
+        raise TextRefused(
+            gettext("Fill in every placeholder of the template: %(labels)s.") % {"labels": labels}
+        )
     for name in template_placeholders(body):
         value = values[name].strip()
         if "\n" in value or len(value) > MAX_FILL:

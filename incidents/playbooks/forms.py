@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
 from incidents.forms import PersonField
@@ -142,7 +143,9 @@ class TemplateRow(forms.Form):
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}),
         max_length=10_000,
-        help_text=gettext_lazy("Placeholders: ") + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+        help_text=format_lazy(
+            "{}{}", gettext_lazy("Placeholders: "), ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        ),
     )
     guidance = forms.CharField(max_length=300, required=False)
 
