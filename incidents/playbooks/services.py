@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.models import Audience, Channel, Incident, StatementTemplate, TimelineEntry, User
 from incidents.models.errors import InputRefused
@@ -45,7 +46,7 @@ from incidents.playbooks.models import (
     PlaybookTemplate,
     PlaybookVersion,
 )
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.timeline import timeline_append
 
 
@@ -359,11 +360,15 @@ def review_reminders_send(*, today: date | None = None) -> int:
             if not claimed or playbook.owner is None:
                 continue
             days = (today - playbook.reviewed_on).days
+            with in_language_of(playbook.owner):
+                text = _(
+                    "The playbook “%(name)s” was last reviewed %(days)s days ago. Read it through: "
+                    "are the people, contacts and templates still right? Save or mark it reviewed."
+                ) % {"name": playbook.name, "days": days}
             notify(
                 user=playbook.owner,
                 incident=None,
-                text=f"The playbook “{playbook.name}” was last reviewed {days} days ago. Read it through: "
-                "are the people, contacts and templates still right? Save or mark it reviewed.",
+                text=text,
                 url=playbook_url(playbook),
                 key=f"playbook-review:{playbook.pk}:{playbook.reviewed_on.isoformat()}",
             )

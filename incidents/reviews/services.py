@@ -8,12 +8,13 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.models import Deadline, DeadlineKind, DeadlineState, Incident, RoleAssignment, Status, User
 from incidents.models.errors import InputRefused, Refused
 from incidents.reviews.models import SECTION_MAX_CHARS, Feedback, FollowUp, Review, ReviewSection, SectionKey
 from incidents.services.deadlines import deadline_create, deadline_met
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 
 
 class ReviewError(InputRefused):
@@ -111,10 +112,16 @@ def follow_up_add(
     )
     follow_up.save(update_fields=["deadline"])
     if owner.pk != actor.pk:
+        with in_language_of(owner):
+            text = _("%(actor)s gave you a follow-up action from the review of %(ref)s: “%(title)s”.") % {
+                "actor": actor,
+                "ref": incident.reference,
+                "title": title,
+            }
         notify(
             user=owner,
             incident=incident,
-            text=f"{actor} gave you a follow-up action from the review of {incident.reference}: “{title}”.",
+            text=text,
             url=reverse("reviews:review", args=[incident.code]) + "#follow-ups",
             key=f"follow-up:{follow_up.pk}",
         )
@@ -149,7 +156,7 @@ def feedback_save(*, review: Review, actor: User, rating: int | None, comment: s
     if actor.pk not in _participant_ids(Incident.objects.get(pk=locked.incident_id)):
         raise ReviewError("Only people who worked on this incident give feedback.")
     now = timezone.now()
-    feedback, _ = Feedback.objects.update_or_create(
+    feedback, _created = Feedback.objects.update_or_create(
         review=locked, user=actor, defaults={"rating": rating, "comment": comment, "updated_at": now}
     )
     return feedback
