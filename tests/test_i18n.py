@@ -253,3 +253,23 @@ def test_the_scripts_catalogue_follows_the_persons_language(client):
     body = catalogue.content.decode()
     assert "pokaż teraz" in body or "poka\\u017c teraz" in body  # "show it now", from static/js/statements.js
     assert "nplurals" in body or "pluralidx" in body
+
+
+@pytest.mark.parametrize(
+    ("lang", "forms"),
+    [
+        ("pl", {1: "1 zmiana", 3: "3 zmiany", 5: "5 zmian", 22: "22 zmiany"}),
+        (
+            "ru",
+            {1: "1 изменение", 3: "3 изменения", 5: "5 изменений", 21: "21 изменение", 22: "22 изменения"},
+        ),
+        ("sv", {1: "1 ändring", 3: "3 ändringar"}),
+    ],
+)
+def test_plural_forms_follow_the_language(lang, forms):
+    """The catalogues' Plural-Forms reach the compiled files (a header dropped as fuzzy would lose them)."""
+    from django.utils.translation import ngettext
+
+    with translation.override(lang):
+        for n, expected in forms.items():
+            assert ngettext("%(n)s change", "%(n)s changes", n) % {"n": n} == expected  # the audit log's

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from incidents.forms import PersonField
@@ -104,7 +105,7 @@ class PlaybookForm(forms.Form):
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
         if not name:
-            raise ValidationError("Give the playbook a name.")
+            raise ValidationError(_("Give the playbook a name."))
         return name
 
 
@@ -117,7 +118,7 @@ class RoleRow(forms.Form):
         data = super().clean() or {}
         person, backup = data.get("person"), data.get("backup")
         if person is not None and backup is not None and person.pk == backup.pk:
-            raise ValidationError("Nobody can be their own backup.")
+            raise ValidationError(_("Nobody can be their own backup."))
         return data
 
 

@@ -169,12 +169,12 @@ def _write_version(playbook: Playbook, number: int, actor: User | None, content:
 def _check_name(name: str, *, exclude: Playbook | None = None) -> str:
     name = name.strip()
     if not name:
-        raise PlaybookError("Give the playbook a name.")
+        raise PlaybookError(_("Give the playbook a name."))
     clash = Playbook.objects.filter(name__iexact=name)
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
-        raise PlaybookError(f"There is already a playbook called “{name}”.")
+        raise PlaybookError(_("There is already a playbook called “%(name)s”.") % {"name": name})
     return name
 
 
@@ -226,7 +226,7 @@ def playbook_save_version(
     current = Playbook.objects.get(pk=playbook.pk)
     if not won:
         if current.is_retired:
-            raise PlaybookError("This playbook has been retired; restore it before editing.")
+            raise PlaybookError(_("This playbook has been retired; restore it before editing."))
         raise StaleVersion(
             f"{current.name} was saved as v{current.latest_number} while you were editing v{base_number}. "
             "Nothing was saved; your changes are still in the form. Compare the versions, then save again.",

@@ -138,14 +138,16 @@ def _assign(
     incident: Incident, *, actor: User, user: User, role: IncidentRole, backup: User | None, note: str
 ) -> RoleAssignment:
     if not user.is_active:
-        raise TeamError(f"{user} has no active account.")
+        raise TeamError(_("%(user)s has no active account.") % {"user": user})
     if role.is_command:
-        raise TeamError("Command changes hands only by a handover, so there is always exactly one commander.")
+        raise TeamError(
+            _("Command changes hands only by a handover, so there is always exactly one commander.")
+        )
     held = _current(incident, user)
     if any(a.role_id == role.pk for a in held):
-        raise TeamError(f"{user} is already {role.name}.")
+        raise TeamError(_("%(user)s is already %(name)s.") % {"user": user, "name": role.name})
     if backup is not None and backup.pk == user.pk:
-        raise TeamError("Nobody can be their own backup.")
+        raise TeamError(_("Nobody can be their own backup."))
     assignment = RoleAssignment.objects.create(
         incident=incident, user=user, role=role, backup=backup, started_by=actor, start_note=note.strip()
     )
@@ -179,9 +181,9 @@ def team_remove_role(*, incident: Incident, actor: User, assignment: RoleAssignm
         pk=assignment.pk, incident=incident
     )
     if not assignment.is_current:
-        raise TeamError("That role assignment has already ended.")
+        raise TeamError(_("That role assignment has already ended."))
     if assignment.is_command:
-        raise TeamError("The commander cannot be removed; hand command over to someone else instead.")
+        raise TeamError(_("The commander cannot be removed; hand command over to someone else instead."))
     _end(assignment, actor=actor, note=note)
     user = assignment.user
     remaining = sync_permissions(incident=incident, user=user)
@@ -216,13 +218,15 @@ def team_handover(
     incident = _lock(incident)
     assignment = _locked_assignment(incident, assignment, actor)
     if not assignment.is_current:
-        raise TeamError("That role has already been handed over or ended.")
+        raise TeamError(_("That role has already been handed over or ended."))
     if to_user.pk == assignment.user_id:
-        raise TeamError(f"{to_user} already holds this role.")
+        raise TeamError(_("%(to_user)s already holds this role.") % {"to_user": to_user})
     if not to_user.is_active:
-        raise TeamError(f"{to_user} has no active account.")
+        raise TeamError(_("%(to_user)s has no active account.") % {"to_user": to_user})
     if any(a.role_id == assignment.role_id for a in _current(incident, to_user)):
-        raise TeamError(f"{to_user} is already {assignment.role.name}.")
+        raise TeamError(
+            _("%(to_user)s is already %(name)s.") % {"to_user": to_user, "name": assignment.role.name}
+        )
     _end(assignment, actor=actor, note=note)
     successor = RoleAssignment.objects.create(
         incident=incident,
@@ -287,11 +291,11 @@ def team_set_backup(
     incident = _lock(incident)
     assignment = _locked_assignment(incident, assignment, actor)
     if not assignment.is_current:
-        raise TeamError("That role assignment has ended.")
+        raise TeamError(_("That role assignment has ended."))
     if backup is not None and backup.pk == assignment.user_id:
-        raise TeamError("Nobody can be their own backup.")
+        raise TeamError(_("Nobody can be their own backup."))
     if backup is not None and not backup.is_active:
-        raise TeamError(f"{backup} has no active account.")
+        raise TeamError(_("%(backup)s has no active account.") % {"backup": backup})
     assignment.backup = backup
     assignment.save(update_fields=["backup"])
     _event(
@@ -310,9 +314,9 @@ def team_leave(*, incident: Incident, actor: User, note: str = "") -> None:
     incident = _lock(incident)
     held = _current(incident, actor)
     if not held:
-        raise TeamError("You are not on this incident's team.")
+        raise TeamError(_("You are not on this incident's team."))
     if any(a.is_command for a in held):
-        raise TeamError("Hand command over before leaving: an incident always has a commander.")
+        raise TeamError(_("Hand command over before leaving: an incident always has a commander."))
     for assignment in held:
         _end(assignment, actor=actor, note=note)
     sync_permissions(incident=incident, user=actor)

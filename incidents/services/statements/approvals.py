@@ -239,7 +239,7 @@ def _review_checks(
     steps = list(version.steps.select_related("role").order_by("order"))
     step = next((s for s in steps if s.completed_at is None), None)
     if step is None:  # cannot happen while in review; the state says otherwise
-        raise StatementError("Every step of this chain is already complete.")
+        raise StatementError(_("Every step of this chain is already complete."))
     if step_order is not None and step_order != step.order:
         asked = next((s for s in steps if s.order == step_order), None)
         if step_order > step.order:

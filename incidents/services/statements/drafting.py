@@ -162,13 +162,13 @@ def statement_create(
         if existing is not None:
             return existing  # a double-click or a retried POST: the statement it already created
     if incident.status == Status.CLOSED:
-        raise StatementError("This incident is closed; reopen it before drafting statements.")
+        raise StatementError(_("This incident is closed; reopen it before drafting statements."))
     template_body = ""
     now = timezone.now()
     public_label = ""
     if template is not None:
         if not template.is_active:
-            raise StatementError(f"The template “{template.name}” is no longer in use.")
+            raise StatementError(_("The template “%(name)s” is no longer in use.") % {"name": template.name})
         values = template_values(incident, fill)
         if next_update_at is not None:
             _check_promise(next_update_at, now)
@@ -190,7 +190,7 @@ def statement_create(
         supersedes = Statement.objects.get(pk=supersedes.pk)
     if master is not None:
         if master.incident_id != incident.pk:
-            raise StatementError("A variant belongs to the same incident as its master statement.")
+            raise StatementError(_("A variant belongs to the same incident as its master statement."))
         if master.master_id is not None:
             master = master.master  # variants hang off the master, one level deep
             assert master is not None
@@ -199,18 +199,20 @@ def statement_create(
         audience = master.audience
     if supersedes is not None:
         if supersedes.incident_id != incident.pk:
-            raise StatementError("Only a published statement of this incident can be updated by a new one.")
+            raise StatementError(
+                _("Only a published statement of this incident can be updated by a new one.")
+            )
         check_update(supersedes, perms)
         title = title.strip() or supersedes.title
     title = " ".join(title.split())
     if not title:
-        raise TextRefused("Give the statement a short working title.")
+        raise TextRefused(_("Give the statement a short working title."))
     if channel not in Channel.values:
-        raise TextRefused("Choose the channel the statement is for.")
+        raise TextRefused(_("Choose the channel the statement is for."))
     if audience not in Audience.values:
-        raise TextRefused("Choose who the statement is for.")
+        raise TextRefused(_("Choose who the statement is for."))
     if language not in dict(LANGUAGES):
-        raise TextRefused("Choose the statement's language.")
+        raise TextRefused(_("Choose the statement's language."))
     canonical = canonical_text(body)
     check_text(canonical, channel)
     statement = Statement.objects.create(
@@ -313,7 +315,10 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
             receiver(statement=locked, change="edit")
         previous = locked.current_version
         if previous is not None and previous.body == canonical:
-            raise StatementError(f"Nothing changed since v{previous.number}; there is nothing to save.")
+            raise StatementError(
+                _("Nothing changed since v%(number)s; there is nothing to save.")
+                % {"number": previous.number}
+            )
         old_status = locked.status
         version = StatementVersion.objects.create(
             statement=locked,
@@ -440,12 +445,14 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
     check_comment(incident_perms(actor, statement.incident))
     body = body.strip()
     if not body:
-        raise TextRefused("Write a comment first.")
+        raise TextRefused(_("Write a comment first."))
     if len(body) > MAX_COMMENT:
         raise TextRefused(f"Keep a comment under {MAX_COMMENT:,} characters.")
     version = StatementVersion.objects.filter(statement=statement, number=version_number).first()
     if version is None:
-        raise StatementError(f"This statement has no v{version_number}.")
+        raise StatementError(
+            _("This statement has no v%(version_number)s.") % {"version_number": version_number}
+        )
     comment = VersionComment.objects.create(version=version, author=actor, body=body)
     record(
         statement.incident,

@@ -167,14 +167,14 @@ def statement_publish(
     gate = _gate_checks(locked, predecessor, incident, perms, version_number, "")
     channel = channel or gate.statement.channel
     if channel not in Channel.values:
-        raise TextRefused("Choose the channel it was published on.")
+        raise TextRefused(_("Choose the channel it was published on."))
     check_text(gate.version.body, channel)
     now = timezone.now()
     published_at = published_at or now
     if published_at > now + timedelta(minutes=1):
-        raise TextRefused("Record a publication when it has happened, not in advance.")
+        raise TextRefused(_("Record a publication when it has happened, not in advance."))
     if published_at < gate.approved_at - timedelta(minutes=1):
-        raise TextRefused("It cannot have gone out before its last approval; check the time.")
+        raise TextRefused(_("It cannot have gone out before its last approval; check the time."))
     promised = gate.version.next_update_at  # asked once, when the text was drafted: it says this time
     if promised is not None:
         said = local(promised, timezone.get_current_timezone())
@@ -192,7 +192,7 @@ def statement_publish(
             )
         next_update_at = promised
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
-        raise TextRefused("The promised next update must be later than now and within a week.")
+        raise TextRefused(_("The promised next update must be later than now and within a week."))
     link = link.strip()
     if link:
         try:

@@ -68,7 +68,7 @@ def check_submit(statement: Statement, version: StatementVersion, perms: Collect
     require(perms, Perm.DRAFT)
     statement.ensure_can_move_to(S.IN_REVIEW)
     if not version.body:
-        raise StatementError("Write the statement before submitting it.")
+        raise StatementError(_("Write the statement before submitting it."))
 
 
 def check_publish(statement: Statement, perms: Collection[str]) -> None:
@@ -86,7 +86,7 @@ def check_update(statement: Statement, perms: Collection[str]) -> None:
     """Start a statement that will supersede this one when it is published."""
     require(perms, Perm.DRAFT)
     if not statement.is_published:
-        raise StatementError("Only a published statement of this incident can be updated by a new one.")
+        raise StatementError(_("Only a published statement of this incident can be updated by a new one."))
 
 
 def check_variant(master: Statement, perms: Collection[str]) -> None:
@@ -157,7 +157,10 @@ def check_decide(
         if other is not None:
             done = next((s for s in steps if s.pk == other.step_id), None)
             named = f"step {done.order} ({done.name})" if done is not None else "another step"
-            raise StatementError(f"You approved {named} of this version; each step needs a different person.")
+            raise StatementError(
+                _("You approved %(named)s of this version; each step needs a different person.")
+                % {"named": named}
+            )
 
 
 # --- can the chain be completed? -------------------------------------------------------------------------------
