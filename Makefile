@@ -8,12 +8,13 @@ PY := .venv/bin/python
 export PYENV_VERSION ?= 3.11.7
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help run test lint typecheck pytest bench install system-deps pg-client backup restore clean
+.PHONY: help run test lint typecheck pytest bench install system-deps pg-client backup restore clean code
 
 help:
 	@echo "make run    - start the war room (web, events, worker, beat) with demo data"
 	@echo "make test   - ruff, mypy and every test, browser tests included"
 	@echo "make bench  - performance figures against same-run baselines"
+	@echo "make code [EMAIL=...] - a demo login's current second-factor code"
 	@echo "make backup [DIR=...] / make restore DIR=... - database and evidence files (README, Backup and restore)"
 
 $(UV):
@@ -91,6 +92,11 @@ test: install system-deps lint typecheck pytest
 
 bench: install
 	$(PY) -m bench
+
+# The demo's second factor: the code a demo login's authenticator app would show now (no database needed).
+EMAIL ?= maja@northwind.example
+code: install
+	@DEBUG=true $(PY) manage.py demo_code "$(EMAIL)"
 
 clean:
 	rm -rf .venv .tools staticfiles .mypy_cache .ruff_cache

@@ -32,11 +32,13 @@ from bench.common import (
 def scenarios() -> list[ModuleType]:
     # One module per scenario.
     from bench import (
+        accounts,
         audit,
         deadlines,
         fanout,
         idle_streams,
         listening,
+        nudges,
         pages,
         playbooks,
         proxy,
@@ -51,12 +53,14 @@ def scenarios() -> list[ModuleType]:
         timeline,
         statements,
         fanout,
+        nudges,
         idle_streams,
         proxy,
         playbooks,
         deadlines,
         search,
         audit,
+        accounts,
         listening,
         publishing,
     ]

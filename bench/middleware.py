@@ -36,3 +36,19 @@ class ServerTiming:
         response["Server-Timing"] = f"app;dur={elapsed_ms:.3f}"
         response["X-Query-Count"] = str(counter.count)
         return response
+
+
+class SwitchableGate:
+    """The second-factor gate (incidents/accounts/gate.py), passed by for a request marked
+    `X-Bench-Gate: off`, so one worker measures the same POST with and without it (bench/accounts.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from incidents.accounts.gate import SecondFactorGate
+
+        self.get_response = get_response
+        self.gate = SecondFactorGate(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.headers.get("X-Bench-Gate") == "off":
+            return self.get_response(request)
+        return self.gate(request)

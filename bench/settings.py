@@ -22,6 +22,11 @@ from warroom.settings import *  # noqa: F403
 ROOT_URLCONF = "bench.urls"
 # Outermost, so its figures cover the whole Django stack (every middleware, the view, the template).
 MIDDLEWARE = ["bench.middleware.ServerTiming", *MIDDLEWARE]  # noqa: F405
+# The same gate, which bench/accounts.py can switch off per request to measure what it costs.
+MIDDLEWARE = [
+    "bench.middleware.SwitchableGate" if m == "incidents.accounts.gate.SecondFactorGate" else m
+    for m in MIDDLEWARE
+]
 # Templates only need {% static %} URLs, not a collectstatic manifest.
 STORAGES = {
     **STORAGES,  # noqa: F405

@@ -17,9 +17,10 @@ from functools import partial
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from incidents import services
-from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+from incidents.demo_accounts import DEMO_PASSWORD, DEMO_USERS, demo_totp_key
 from incidents.demo_clock import Step, demo_clock, minutes
 from incidents.demo_history import Play, Said, history
 from incidents.demo_plots import DANIEL, ERIK, MAJA, PRIYA, SOFIA
@@ -96,6 +97,11 @@ def _ensure_users() -> dict[str, User]:
             if _PROFILES[email]["org_role"] == OrgRole.ADMINISTRATOR:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
+        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            # The published demo key (incidents/demo_accounts.py): `manage.py demo_code` shows its codes.
+            TOTPDevice.objects.create(
+                user=user, name="Demo authenticator", key=demo_totp_key(email).hex(), confirmed=True
+            )
         users[email] = user
     return users
 

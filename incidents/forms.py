@@ -12,6 +12,7 @@ from incidents.models import (
     PLACEHOLDERS,
     Audience,
     Channel,
+    DrillSpeed,
     IncidentRole,
     Platform,
     Scenario,
@@ -122,6 +123,23 @@ class DeclareForm(forms.Form):
         ),
     )
     is_drill = forms.BooleanField(required=False, label=gettext_lazy("This is a drill"))
+    drill_speed = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=int(DrillSpeed.REAL),  # type: ignore[arg-type]  # stubs say str; Django takes any
+        initial=DrillSpeed.REAL,
+        choices=[
+            (DrillSpeed.REAL, gettext_lazy("×1 — real time")),
+            (DrillSpeed.X5, gettext_lazy("×5 — 12 minutes here are an hour")),
+            (DrillSpeed.X10, gettext_lazy("×10 — 6 minutes here are an hour")),
+            (DrillSpeed.X30, gettext_lazy("×30 — 2 minutes here are an hour")),
+        ],
+        label=gettext_lazy("Drill speed"),
+        help_text=gettext_lazy(
+            "Injects, the first-response SLA, the update cadence, tasks and approval SLAs all come this many "
+            "times sooner, so a drill fits in a training hour. Real incidents always run in real time."
+        ),
+    )
     is_restricted = forms.BooleanField(
         required=False,
         label=gettext_lazy("Restricted"),
@@ -141,6 +159,7 @@ class DeclareForm(forms.Form):
         "is_drill",
         "is_restricted",
         "commander",
+        "drill_speed",
     )
 
     def __init__(self, *args: Any, team: Any = (), **kwargs: Any) -> None:
@@ -216,6 +235,9 @@ class DeclareForm(forms.Form):
             person, backup = data.get(f"person_{key}"), data.get(f"backup_{key}")
             if person is not None and backup is not None and person.pk == backup.pk:
                 self.add_error(f"backup_{key}", "Nobody can be their own backup.")
+        if not data.get("is_drill"):
+            # The speed is a drill's; a real incident keeps real times whatever the form said.
+            data["drill_speed"] = DrillSpeed.REAL
         return data
 
     def clean_title(self) -> str:
@@ -439,6 +461,8 @@ class StatementDecisionForm(StatementVersionForm):
     where = forms.ChoiceField(
         choices=[("page", "page"), ("room", "room"), ("queue", "queue")], required=False
     )
+    # A backup deciding for this approver once the step's SLA has passed (the service checks it all).
+    on_behalf_of = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
 
 
 class StatementRejectForm(StatementDecisionForm):

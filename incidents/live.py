@@ -6,8 +6,11 @@ something new up to seq N". The events process (warroom/events/) replays from Po
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
@@ -84,3 +87,166 @@ def publish_on_commit(*, incident_id: int, seq: int, html: str = "", privileged:
 def publish_revocation_on_commit(*, incident_id: int, user_id: int) -> None:
     """Tell events processes to re-check one member now (they also re-check every few seconds)."""
     transaction.on_commit(lambda: publish({"i": incident_id, "r": user_id}))
+
+
+# --- Nudges: every other live region (README, "Live updates") --------------------------------------------
+#
+# A nudge says only "region R, key K, is now at version V" — never HTML. The page that shows (R, K) at an
+# older version fetches that one region once through its ordinary, permission-checked fragment view.
+# Versions are epoch milliseconds: a nudge is stamped after its commit, a fragment with the start of the
+# request that rendered it, so a fragment whose stamp is newer than a nudge already shows that change.
+
+LIVE_SALT = "warroom.live.v1"
+
+
+def now_stamp() -> int:
+    """The version clock: epoch milliseconds (cheap, monotonic enough across one deployment's hosts)."""
+    return time.time_ns() // 1_000_000
+
+
+# The newest nudge this thread sent during the current request: the fragment a write answers with is read
+# after its own commit, so it carries that version and the writer's page does not fetch it a second time.
+# A context variable, not a thread-local: under ASGI one thread runs the sync code of many requests in turn.
+_sent: contextvars.ContextVar[int] = contextvars.ContextVar("live_nudge_sent", default=0)
+
+
+def begin_request() -> int:
+    """The stamp of a request's live regions, taken before it reads anything (UserTimezoneMiddleware)."""
+    _sent.set(0)
+    return now_stamp()
+
+
+def request_stamp(started: int) -> int:
+    return max(started, _sent.get())
+
+
+def live_channel() -> str:
+    """Nudges travel on their own channel; each events process subscribes to it on its one connection."""
+    return channel_name("live")
+
+
+@dataclass(frozen=True)
+class LiveGrant:
+    user_id: int
+    topics: frozenset[str]
+
+    @property
+    def incidents(self) -> frozenset[int]:
+        return frozenset(int(t[2:]) for t in self.topics if t.startswith("i:"))
+
+
+def mint_live_token(*, user: User, incident: Incident | None = None, dash: bool = False) -> str:
+    """A signed pass for one page's stream of nudges: always the viewer's own (u:<id>), plus one incident's
+    (the page checked the viewer may see it) and/or the dashboard's open-incidents list."""
+    topics = [f"u:{user.pk}"]
+    if incident is not None:
+        topics.append(f"i:{incident.pk}")
+    if dash:
+        topics.append("dash")
+    return signing.dumps({"u": user.pk, "k": topics}, salt=LIVE_SALT, compress=True)
+
+
+def read_live_token(token: str, *, max_age: int | None = None) -> LiveGrant:
+    """Raises signing.BadSignature (or SignatureExpired), KeyError/TypeError/ValueError for anything odd."""
+    data = signing.loads(token, salt=LIVE_SALT, max_age=max_age or settings.STREAM_TOKEN_MAX_AGE)
+    user_id = int(data["u"])
+    topics = frozenset(str(t) for t in data["k"])
+    own = {t for t in topics if t.startswith("u:")} == {f"u:{user_id}"}
+    if not own or not all(_valid_topic(t) for t in topics):
+        raise ValueError("malformed topics")
+    return LiveGrant(user_id=user_id, topics=topics)
+
+
+def _valid_topic(topic: str) -> bool:
+    return topic == "dash" or (topic[:2] in ("u:", "i:") and topic[2:].isdigit())
+
+
+def live_url(*, user: User, incident: Incident | None = None, dash: bool = False) -> str:
+    base = settings.EVENTS_URL.rstrip("/")
+    return f"{base}/live?t={mint_live_token(user=user, incident=incident, dash=dash)}"
+
+
+def publish_nudge(payload: dict[str, object]) -> None:
+    try:
+        get_redis().publish(
+            live_channel(), json.dumps({**payload, "d": deployment_id()}, separators=(",", ":"))
+        )
+    except redis.RedisError:
+        # The change is committed; open pages catch up when their stream reconnects or their fallback polls.
+        log.warning("Redis unavailable; a live nudge was not sent (pages catch up on reconnect).")
+
+
+def nudge_on_commit(
+    region: str,
+    key: str,
+    version: int | None = None,
+    *,
+    incident_id: int | None = None,
+    user_ids: Iterable[int] = (),
+    dash: bool = False,
+) -> None:
+    """After commit, tell the pages showing (region, key) that it changed. Routed by the events process to
+    streams of the incident (members re-checked there), of the named users, and/or of dashboards (only to
+    viewers who may see `incident_id`, when one is given). Nothing is sent if the transaction rolls back."""
+    users = sorted({int(u) for u in user_ids})
+    if incident_id is None and not users and not dash:
+        return
+
+    def send() -> None:
+        stamp = version or now_stamp()
+        _sent.set(max(_sent.get(), stamp))
+        payload: dict[str, object] = {"n": [region, key, stamp]}
+        if incident_id is not None:
+            payload["i"] = incident_id
+        if users:
+            payload["u"] = users
+        if dash:
+            payload["b"] = 1
+        publish_nudge(payload)
+
+    transaction.on_commit(send)
+
+
+# --- Which regions a change touches: one helper per kind of change, called by the services -----------------
+
+
+def incident_changed(incident_id: int) -> None:
+    """Status, severity, commander: the room's header and the dashboard's open-incidents list."""
+    nudge_on_commit("incident", str(incident_id), incident_id=incident_id)
+    nudge_on_commit("dash", "open", incident_id=incident_id, dash=True)
+
+
+def team_changed(incident_id: int, user_ids: Iterable[int] = ()) -> None:
+    """The team panel, the header (it names the commander), and "My incidents" of the people concerned."""
+    nudge_on_commit("team", str(incident_id), incident_id=incident_id)
+    incident_changed(incident_id)
+    nudge_on_commit("mine", "me", user_ids=user_ids)
+
+
+def statement_changed(incident_id: int, statement_code: object, approver_ids: Iterable[int] = ()) -> None:
+    """The room's statements panel, the statement's own page, and "My approvals" of its chain's approvers
+    (their bells ring through their notifications: notified)."""
+    nudge_on_commit("statements", str(incident_id), incident_id=incident_id)
+    nudge_on_commit("statement", str(statement_code), incident_id=incident_id)
+    nudge_on_commit("approvals", "me", user_ids=approver_ids)
+
+
+def deadline_changed(incident_id: int, user_ids: Iterable[int] = (), *, approval: bool = False) -> None:
+    """The room's deadlines panel; "My due items" (and "My approvals", for a step's deadline) of the people
+    who answer for it."""
+    users = list(user_ids)
+    nudge_on_commit("deadlines", str(incident_id), incident_id=incident_id)
+    nudge_on_commit("due", "me", user_ids=users)
+    if approval:
+        nudge_on_commit("approvals", "me", user_ids=users)
+
+
+def notifications_read(user_id: int) -> None:
+    """Read in one tab: the person's bell and lists in their other tabs."""
+    notified(user_id)
+
+
+def notified(user_id: int) -> None:
+    """A new notification: the person's bell and their notification lists."""
+    nudge_on_commit("bell", "me", user_ids=[user_id])
+    nudge_on_commit("notifications", "me", user_ids=[user_id])

@@ -86,3 +86,12 @@ def may_act_on_deadline(*, actor: User, perms: Set[str], responsible: Collection
     """Whoever answers for a deadline (see `services.reminders.responsible`) may complete, snooze or move
     it; so may those who manage the incident's deadlines."""
     return Perm.MANAGE_DEADLINES in perms or actor.pk in {p.pk for p in responsible}
+
+
+# --- drills -------------------------------------------------------------------------------------------------
+
+
+@rule(_("Only those who may change the drill's status (its commander and deputy) may pause or resume it."))
+def may_run_drill(*, perms: Set[str]) -> bool:
+    """Pausing a drill stops its clock for everyone: the same people who may end it."""
+    return Perm.CHANGE_STATUS in perms

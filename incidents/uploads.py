@@ -1,19 +1,23 @@
 """Evidence uploads: allowlisted types, checked by their bytes (not their names), images re-encoded.
 
 Re-encoding rebuilds an image from its pixels: EXIF/GPS and text chunks are gone, and so is anything
-smuggled after the image data (a PNG+HTML polyglot). PDFs cannot be rebuilt; they are only ever served
-as attachments with `nosniff` and a sandboxing CSP.
+smuggled after the image data (a PNG+HTML polyglot). PDFs cannot be rebuilt; one with active content
+(scripts, actions run on opening, launching programs) is refused, and the rest are only ever served as
+attachments with `nosniff` and a sandboxing CSP.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 import warnings
+import zlib
 from dataclasses import dataclass
 
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 from PIL import Image
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -58,6 +62,36 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+# PDF names that make a reader run something: on opening (/OpenAction), on events (/AA), scripts
+# (/JavaScript, /JS) or other programs (/Launch). A name ends at a delimiter, so /JSON is not /JS.
+_ACTIVE_PDF = re.compile(rb"/(OpenAction|JavaScript|JS|Launch|AA)(?![A-Za-z0-9#_.-])")
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.DOTALL)
+MAX_INFLATED = 50 * 1024 * 1024
+
+
+def pdf_active_content(data: bytes) -> str | None:
+    """The first active-content name in a PDF, looked for in its plain objects and in its compressed
+    streams (object streams hide dictionaries there), with `#xx` escapes in names undone (/J#61vaScript)."""
+    chunks = [data]
+    budget = MAX_INFLATED
+    for match in _STREAM.finditer(data):
+        try:
+            inflater = zlib.decompressobj()
+            inflated = inflater.decompress(match.group(1), budget)
+        except zlib.error:
+            continue
+        budget -= len(inflated)
+        chunks.append(inflated)
+        if budget <= 0:
+            return "(too much compressed content to check)"
+    for chunk in chunks:
+        found = _ACTIVE_PDF.search(_NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), chunk))
+        if found:
+            return "/" + found.group(1).decode()
+    return None
+
+
 def safe_display_name(name: str) -> str:
     """What the file is called when downloaded: no paths, no control characters, bounded length."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
@@ -85,6 +119,15 @@ def clean_upload(upload: UploadedFile) -> CleanFile:
     if pil_format is None:
         if b"%%EOF" not in data[-2048:]:
             raise UploadRejected(f"“{name}” is not a complete PDF.")
+        active = pdf_active_content(data)
+        if active is not None:
+            raise UploadRejected(
+                _(
+                    "“%(name)s” contains active content (%(what)s: scripts or actions a reader would run) and "
+                    "was not stored. Print it to a new PDF (or take a screenshot) and upload that."
+                )
+                % {"name": name, "what": active}
+            )
     else:
         data, width, height = _reencode(data, pil_format, name)
     return CleanFile(

@@ -8,10 +8,15 @@ import shutil
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest
+import redis
 from playwright.sync_api import expect
 
 from incidents.models import OrgRole, User
 from tests.factories import IncidentFactory, UserFactory
+from tests.helpers import install_sign_in
+
+# Every test client signs in with password and second factor (tests/helpers.py: sign_in).
+install_sign_in()
 
 # The app under uvicorn (pages and the raw-ASGI event stream) for live tests: `asgi_server`; and the
 # live-stream tests' `server` (it, with no stream open) and `room` (an incident with a few entries).
@@ -80,3 +85,20 @@ def member_client(client, member):
 def _private_media_root(settings, tmp_path):
     """Evidence files written by a test go to its own folder, never to the developer's var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _full_throttle_buckets() -> None:
+    """Every test starts with full buckets. The buckets live in Redis, keyed per deployment (the test
+    database), so without this the logins from 127.0.0.1 of earlier browser tests spend a later test's
+    per-address login bucket and it is refused with a 429 — one machine, dozens of people signing in."""
+    from incidents.accounts.throttle import bucket_redis
+    from warroom.redis import channel_name
+
+    client = bucket_redis()
+    try:
+        keys = list(client.scan_iter(match=channel_name("bucket:") + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass  # no Redis: the buckets let everything through anyway

@@ -1,4 +1,4 @@
-"""Shared test helpers: snapshots for "nothing changed" checks, a thread race runner, a held row lock."""
+"""Shared test helpers: signing in with the second factor, snapshots for "nothing changed" checks, a thread race runner, a held row lock."""
 
 from __future__ import annotations
 
@@ -78,3 +78,80 @@ def room_held(incident: Any, *, release_after: float | None = None) -> Iterator[
         holder.join(5)
         if timer is not None:
             timer.cancel()
+
+
+# --- signing in ---------------------------------------------------------------------------------------------
+
+# Django's own Client.force_login, kept for `sign_in(..., verified=False)`; conftest makes every test client's
+# force_login go through sign_in, so tests sign in as people do: password and second factor.
+_password_only_login: Any = None
+
+
+def authenticator(user: Any) -> Any:
+    """The person's confirmed authenticator app (made on first use), its time-step counter and failure throttle
+    reset so a test may use a fresh code at any moment."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    elif device.last_t != -1 or device.throttling_failure_count:
+        TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0)
+        device.refresh_from_db()
+    return device
+
+
+def current_code(user: Any) -> str:
+    """The code the person's authenticator app shows now."""
+    from django_otp.oath import totp
+
+    device = authenticator(user)
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):0{device.digits}d}"
+
+
+def sign_in(client: Any, user: Any, *, verified: bool = True, backend: str | None = None) -> None:
+    """Sign `client` in as `user`; unless `verified=False` (a password-only session), the session has also
+    passed the second factor just now, as the verify page leaves it."""
+    import time
+
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from incidents.accounts import otp, sessions
+
+    login = _password_only_login or Client.force_login
+    login(client, user, backend)
+    if not verified:
+        return
+    device = authenticator(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[otp.VERIFIED_AT] = time.time()
+    session[sessions.SEEN] = time.time()  # "last seen" is fresh: no tracking write inside a counted request
+    session.save()
+
+
+def install_sign_in() -> None:
+    """Route every test client's force_login through sign_in (called once, from conftest)."""
+    global _password_only_login
+    from django.test import Client
+
+    if _password_only_login is not None:
+        return
+    _password_only_login = Client.force_login
+
+    def force_login(self: Any, user: Any, backend: str | None = None) -> None:
+        sign_in(self, user, backend=backend)
+
+    Client.force_login = force_login  # type: ignore[method-assign]
+
+
+def age_verification(client: Any, seconds: float) -> None:
+    """Pretend the session's last second-factor check was `seconds` ago (step-up tests)."""
+    import time
+
+    from incidents.accounts import otp
+
+    session = client.session
+    session[otp.VERIFIED_AT] = time.time() - seconds
+    session.save()

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_commander_staffs_the_room_and_the_new_member_sees_it_appear(
-    browser: Browser, live_server, manager, member
+    browser: Browser, asgi_server, manager, member
 ):
     secret = IncidentFactory.create(
         declared_by=manager, is_restricted=True, title="Loyalty e-mails found on a public bucket"
@@ -22,11 +22,11 @@ def test_commander_staffs_the_room_and_the_new_member_sees_it_appear(
     commander, erik = commander_ctx.new_page(), member_ctx.new_page()
     problems = watch(commander) + watch(erik)
 
-    log_in(erik, live_server.url, member.email)
+    log_in(erik, asgi_server.url, member.email)
     expect(erik.locator("#open-incidents")).not_to_contain_text("Loyalty e-mails")
 
-    log_in(commander, live_server.url, manager.email)
-    commander.goto(f"{live_server.url}/incidents/{secret.code}/")
+    log_in(commander, asgi_server.url, manager.email)
+    commander.goto(f"{asgi_server.url}/incidents/{secret.code}/")
     panel = commander.locator("#team-panel")
     commander.get_by_label("Person").fill("erik")  # the type-ahead offers matching people
     expect(commander.locator("#team-people option")).to_have_count(1)
@@ -50,7 +50,7 @@ def test_commander_staffs_the_room_and_the_new_member_sees_it_appear(
     expect(panel.locator(".person", has_text=manager.display_name)).to_contain_text("Observer")
     expect(panel.get_by_role("button", name="Add to team")).to_have_count(0)  # no longer manages the team
 
-    # Erik's dashboard picks the incident up by itself (it refreshes every 10 s), no reload.
+    # Erik's dashboard picks the incident up by itself (its stream nudges it), no reload.
     erik.evaluate("window.__noReload = true")
     expect(erik.locator("#open-incidents")).to_contain_text("Loyalty e-mails", timeout=15_000)
     assert erik.evaluate("window.__noReload") is True

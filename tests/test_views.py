@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from incidents.models import Incident, IncidentChange, Severity, Status
 from tests.factories import PASSWORD, IncidentFactory, UserFactory
-from tests.helpers import snapshot
+from tests.helpers import current_code, snapshot
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -37,6 +37,13 @@ def test_login_with_email_any_case_and_logout(client, manager):
     response = client.post(reverse("login"), {"username": "MAJA@example.com", "password": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == reverse("incidents:dashboard")
+    # The password alone is not enough: the second factor comes next.
+    gate = client.get(reverse("incidents:dashboard"))
+    assert gate.status_code == 302
+    assert gate["Location"].startswith(reverse("accounts:enrol"))
+    passed = client.post(reverse("accounts:verify"), {"code": current_code(manager), "next": "/"})
+    assert passed.status_code == 302
+    assert passed["Location"] == "/"
     assert client.get(reverse("incidents:dashboard")).status_code == 200
     assert client.get(reverse("logout")).status_code == 405  # no state change on GET
     client.post(reverse("logout"))

@@ -46,7 +46,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "guardian",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "incidents",
+    "incidents.accounts",
     "incidents.playbooks",
     "incidents.reviews",
     "incidents.audit",
@@ -64,7 +69,11 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # A NUL byte in a query or form field is a clear 400, not a 500 from PostgreSQL.
+    "incidents.middleware.NulByteMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A password-only session reaches nothing but the second-factor pages (incidents/accounts/gate.py).
+    "incidents.accounts.gate.SecondFactorGate",
     # Every write of the request carries its user and request id to the audit triggers.
     "incidents.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -74,6 +83,8 @@ MIDDLEWARE = [
     "incidents.middleware.UserTimezoneMiddleware",
     "incidents.middleware.UserLanguageMiddleware",
     "incidents.middleware.PrivateCacheMiddleware",
+    # Last: it answers a locked-out login attempt before the login view runs (django-axes' own advice).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Widgets may be overridden from templates/ (the severity cards on the declare form).
@@ -236,6 +247,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # --- Auth ----------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "incidents.User"
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out account and address pair is refused before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -252,6 +265,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Second factor (django-otp; incidents/accounts). Everyone who can approve, publish or administer must have
+# one, and in practice that is every member, so the policy is one switch, on by default.
+OTP_REQUIRED = env_bool("OTP_REQUIRED", True)
+OTP_TOTP_ISSUER = f"War Room · {ORGANISATION_NAME}"
+# Approving, rejecting, publishing, handing over command and changing a restriction need a second-factor
+# check at most this old (seconds); older, the action asks for one code in place.
+STEP_UP_MAX_AGE = env_int("STEP_UP_MAX_AGE", 5 * 60)
+
+# Login throttling (django-axes): failures are counted per account *and* address together, so an attacker
+# elsewhere cannot lock the real person out on their own device; a flood from one address across many accounts
+# is caught by the per-address bucket in incidents/accounts/throttle.py. Every failure is logged.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "incidents.accounts.throttle.locked_out"
+# The login form's field is "username" (holding the e-mail), lower-cased so "MAJA@" and "maja@" count as one.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "incidents.accounts.throttle.login_name"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_TLS_PROXY", False) else ["REMOTE_ADDR"]
+)
+# Per-address login attempts (any account) and password-reset requests: a token bucket each (burst, then
+# one more every so many seconds).
+LOGIN_ADDRESS_BURST = env_int("LOGIN_ADDRESS_BURST", 20)
+LOGIN_ADDRESS_REFILL_SECONDS = env_float("LOGIN_ADDRESS_REFILL_SECONDS", 15)
+PASSWORD_RESET_BURST = env_int("PASSWORD_RESET_BURST", 3)
+PASSWORD_RESET_REFILL_SECONDS = env_float("PASSWORD_RESET_REFILL_SECONDS", 600)
+# Writes per person (timeline posts, comments, statements, uploads): a burst, then one every so many seconds.
+WRITE_BURST = env_int("WRITE_BURST", 30)
+WRITE_REFILL_SECONDS = env_float("WRITE_REFILL_SECONDS", 1)
 
 # Sessions live in PostgreSQL (they survive a Redis outage) and expire 12 hours after login: one long shift.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.functional import lazy
@@ -9,6 +8,7 @@ from django.views.generic import RedirectView
 
 from incidents import urls as incident_urls
 from incidents import views as incident_views
+from incidents.accounts import views as account_views
 from incidents.playbooks import views as playbook_views
 from incidents.reviews import views as review_views
 from incidents.views import language as language_views
@@ -36,7 +36,16 @@ urlpatterns = [
     path("i18n/language/", language_views.set_language, name="set-language"),
     path("i18n/catalog.js", language_views.javascript_catalog, name="javascript-catalog"),
     path("accounts/profile/", incident_views.profile, name="profile"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
+    # Before Django's own: these end the person's other sessions, and password reset is throttled.
+    path("accounts/password_change/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_reset/", account_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        account_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("accounts/", include("incidents.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", incident_views.healthz, name="healthz"),

@@ -132,7 +132,7 @@ class HiddenRun:
         for row in self.rows:
             key = f"{row.operation} {row.label}"
             counts[key] = counts.get(key, 0) + 1
-        return ", ".join(f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items())  # noqa: RUF001
+        return ", ".join(f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items())
 
     @property
     def seqs(self) -> str:

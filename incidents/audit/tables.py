@@ -74,6 +74,7 @@ AUDITED: tuple[Audited, ...] = (
     Audited("incidents_approval", _("Approval decision"), "version:version_id"),
     Audited("incidents_publication", _("Publication"), "statement:statement_id"),
     Audited("incidents_deadline", _("Deadline"), "row:incident_id", ignored=("updated_at",)),
+    Audited("incidents_summaryversion", _("Living summary version"), "row:incident_id"),
     # Post-incident reviews.
     Audited("reviews_review", _("Review"), "row:incident_id"),
     Audited("reviews_reviewsection", _("Review section"), "review:review_id"),
@@ -157,6 +158,18 @@ NOT_AUDITED: dict[str, str] = {
     "audit_event": "the audit log itself",
     "audit_seal": "the hash chain over the audit log",
     "audit_sealer": "the sealer's bookmark",
+    # Accounts (incidents/accounts): secrets and counters. A device row changes on every code checked (its last
+    # time step, its throttle), so capturing it would copy secrets into the log and bury it in noise; enrolment,
+    # new recovery codes and ended sessions go to the "warroom.security" log.
+    "otp_totp_totpdevice": "authenticator secrets and per-code counters (changes on every sign-in); enrolment "
+    "is logged to the security log",
+    "otp_static_staticdevice": "holder of recovery codes (secrets); new codes are logged to the security log",
+    "otp_static_statictoken": "recovery codes are secrets, deleted when used",
+    "axes_accessattempt": "login throttling counters (django-axes), changed on every failed login",
+    "axes_accessattemptexpiration": "expiry times of those counters",
+    "axes_accesslog": "login history kept by django-axes itself",
+    "axes_accessfailurelog": "the failed-login log kept by django-axes itself",
+    "accounts_signedinsession": "session keys are secrets, and last-seen changes every minute",
 }
 
 BY_TABLE: dict[str, Audited] = {a.table: a for a in AUDITED}

@@ -29,6 +29,7 @@ from incidents.models.errors import InputRefused, NotAllowed, Refused
 from incidents.models.incident import (
     SEVERITY_MEANING,
     STATUS_MEANING,
+    DrillSpeed,
     Incident,
     IncidentChange,
     IncidentQuerySet,
@@ -57,6 +58,7 @@ from incidents.models.statements import (
     StatementVersion,
     VersionComment,
 )
+from incidents.models.summary import SummaryVersion
 from incidents.models.team import (
     IncidentGroupObjectPermission,
     IncidentRole,
@@ -85,6 +87,7 @@ __all__ = [
     "Deadline",
     "DeadlineKind",
     "DeadlineState",
+    "DrillSpeed",
     "Evidence",
     "FiredBy",
     "Incident",
@@ -117,6 +120,7 @@ __all__ = [
     "StatementTemplate",
     "StatementVersion",
     "Status",
+    "SummaryVersion",
     "TeamEvent",
     "TextRefused",
     "TimelineEntry",

@@ -135,6 +135,9 @@ class ChainStep(models.Model):
     allow_self_approval = models.BooleanField(default=False)
     distinct_approvers = models.BooleanField(default=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # When the SLA runs out, fixed when the step becomes current: a compressed drill's SLA is shorter, and
+    # pausing a drill moves it on. Empty for steps without an SLA (and for steps from before it was stored).
+    sla_due_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -151,6 +154,8 @@ class ChainStep(models.Model):
     def due_at(self) -> datetime | None:
         if self.activated_at is None or self.sla_minutes is None:
             return None
+        if self.sla_due_at is not None:
+            return self.sla_due_at
         return self.activated_at + timedelta(minutes=self.sla_minutes)
 
     def who(self) -> str:
@@ -183,6 +188,10 @@ class Approval(models.Model):
     sha256 = models.CharField(max_length=64)
     step = models.ForeignKey(ChainStep, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # A backup deciding after the step's SLA passed: the approver they stood in for (None: their own call).
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.APPROVED)
     note = models.CharField(max_length=2000, blank=True)
     decided_at = models.DateTimeField(default=timezone.now)

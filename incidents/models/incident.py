@@ -4,7 +4,7 @@ Imports only errors (and, for types, the user model)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, ClassVar
 
@@ -88,6 +88,21 @@ class Platform(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class DrillSpeed(models.IntegerChoices):
+    """How much faster than real time a drill runs: its injects and deadlines come this many times sooner."""
+
+    REAL = 1, _("×1 (real time)")
+    X5 = 5, _("×5")
+    X10 = 10, _("×10")
+    X30 = 30, _("×30")
+
+
+def first_line(text: str, *, limit: int = 200) -> str:
+    """The short form shown in lists: the first non-empty line, cut at `limit` characters."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 class IncidentQuerySet(models.QuerySet["Incident"]):
     def open(self) -> IncidentQuerySet:
         return self.exclude(status__in=Incident.ARCHIVED_STATUSES)
@@ -111,6 +126,8 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
         "is_drill",
         "is_restricted",
         "commander",
+        "summary",
+        "current_summary",
     )
 
 
@@ -161,12 +178,22 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     is_drill = models.BooleanField("drill", default=False)
+    # A drill's speed, chosen when it starts (real incidents are always 1: see `scaled`).
+    drill_speed = models.PositiveSmallIntegerField(
+        "drill speed", choices=DrillSpeed.choices, default=DrillSpeed.REAL
+    )
+    # While a drill is paused: since when. Resuming shifts everything still pending by the pause.
+    drill_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_restricted = models.BooleanField(
         "restricted", default=False, help_text="Only the incident team can see a restricted incident."
     )
     updated_at = models.DateTimeField(auto_now=True)
     # Last timeline seq handed out; bumped under this row's lock (see services.timeline).
     timeline_seq = models.PositiveIntegerField(default=0, editable=False)
+    # The living summary's latest text and version (services.summary keeps them in step with
+    # SummaryVersion, under this row's lock); 0 until the commander first writes one.
+    current_summary = models.TextField(blank=True, editable=False)
+    summary_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -202,6 +229,14 @@ class Incident(models.Model):
             ),
             models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),
             models.CheckConstraint(condition=Q(severity__in=Severity.values), name="incident_severity_valid"),
+            models.CheckConstraint(
+                condition=Q(drill_speed=1) | Q(is_drill=True, drill_speed__in=DrillSpeed.values),
+                name="incident_speed_drills_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(drill_paused_at__isnull=True) | Q(is_drill=True),
+                name="incident_pause_drills_only",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -220,8 +255,36 @@ class Incident(models.Model):
         return str(STATUS_MEANING[self.status])
 
     @property
+    def state_line(self) -> str:
+        """The incident's current state in one line: the living summary's first line, else the summary
+        written at declaration (what lists, notifications and exports show)."""
+        return first_line(self.current_summary or self.summary)
+
+    @property
     def is_open(self) -> bool:
         return self.status not in self.ARCHIVED_STATUSES
+
+    @property
+    def speed(self) -> int:
+        """The factor time runs faster by here: a drill's chosen speed; 1 for every real incident."""
+        return self.drill_speed if self.is_drill and self.drill_speed > 1 else 1
+
+    @property
+    def is_compressed(self) -> bool:
+        return self.speed > 1
+
+    @property
+    def is_paused(self) -> bool:
+        return self.is_drill and self.drill_paused_at is not None
+
+    def scaled(self, real: timedelta) -> timedelta:
+        """How long `real` (an SLA, a cadence, a task's or an inject's offset) lasts in this incident.
+
+        The one place time compression is applied: every inject time and every deadline of a drill is
+        computed through here, so a real incident (speed 1) keeps real times by construction.
+        """
+        speed = self.speed
+        return real if speed == 1 else real / speed
 
     @property
     def became_aware_at(self) -> datetime:

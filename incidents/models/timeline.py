@@ -31,6 +31,7 @@ class TimelineEntry(models.Model):
         TEAM = "team", _("Team change")
         STATEMENT = "statement", _("Statement event")
         REMINDER = "reminder", _("Reminder / escalation")
+        SUMMARY = "summary", _("Summary update")
         # Entries about other entries:
         CORRECTION = "correction", _("Correction")
         RETRACTION = "retraction", _("Retraction")

@@ -71,6 +71,7 @@ def declare_from_playbook(
     is_drill: bool = False,
     is_restricted: bool = False,
     commander: User | None = None,
+    drill_speed: int | None = None,
 ) -> Declared:
     """Declare, staff, schedule the checklist and (for a drill) the injects, in one transaction."""
     playbook = version.playbook
@@ -89,6 +90,7 @@ def declare_from_playbook(
         is_drill=is_drill,
         is_restricted=is_restricted,
         commander=commander,
+        drill_speed=drill_speed,
     )
     IncidentPlaybook.objects.create(incident=incident, version=version)
     result = Declared(incident=incident)
@@ -121,7 +123,7 @@ def declare_from_playbook(
             incident=incident,
             kind=DeadlineKind.TASK,
             title=task.title,
-            due_at=incident.declared_at + timedelta(minutes=task.offset_minutes),
+            due_at=incident.declared_at + incident.scaled(timedelta(minutes=task.offset_minutes)),
             owner=holders.get(task.role_id) if task.role_id else None,
             role=task.role,
             actor=actor,
@@ -134,7 +136,7 @@ def declare_from_playbook(
         DrillInject(
             incident=incident,
             source=x,
-            due_at=incident.declared_at + timedelta(seconds=x.offset_seconds),
+            due_at=incident.declared_at + incident.scaled(timedelta(seconds=x.offset_seconds)),
             kind=x.kind,
             text=x.text,
         )

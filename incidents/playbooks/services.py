@@ -316,6 +316,7 @@ def inject_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
                 DrillInject.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("incident")
                 .filter(posted_at__isnull=True, due_at__lte=now or timezone.now())
+                .filter(incident__drill_paused_at__isnull=True)  # resuming moves it on by the pause
                 .order_by("due_at", "pk")
                 .first()
             )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from incidents.playbooks import clock_views, views
+from incidents.playbooks import clock_views, drill_views, views
 
 app_name = "playbooks"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("<uuid:playbook>/compare/", views.playbook_compare, name="compare"),
     # Incident-scoped: the IDOR sweep in tests/test_team.py covers it (`<uuid:code>`).
     path("drills/<uuid:code>/summary/", views.drill_summary, name="summary"),
+    path("drills/<uuid:code>/pause/", drill_views.pause, name="drill-pause"),
+    path("drills/<uuid:code>/resume/", drill_views.resume, name="drill-resume"),
     path("incidents/<uuid:code>/clocks/", clock_views.clocks, name="clocks"),
     path("incidents/<uuid:code>/clocks/aware/", clock_views.aware, name="clocks-aware"),
     path("incidents/<uuid:code>/clocks/<int:pk>/notified/", clock_views.notified, name="clocks-notified"),

@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -28,11 +29,13 @@ from incidents.forms import DeclareForm
 from incidents.http import AuthRequest, render_page_or_fragment
 from incidents.models import SEVERITY_MEANING, Incident, User
 from incidents.permissions import get_incident_for, may_declare, visible_incidents
-from incidents.playbooks import declaring, services
+from incidents.playbooks import declaring, scoring, services
 from incidents.playbooks.compare import compare_versions
+from incidents.playbooks.drills import speed_line
 from incidents.playbooks.forms import LISTS, EditorForms, initial_from
 from incidents.playbooks.models import DrillInject, IncidentPlaybook, Playbook, PlaybookVersion
 from incidents.reviews.metrics import format_duration, incident_metrics
+from incidents.reviews.trends import bar_chart
 from incidents.services.lifecycle import incident_declare
 from incidents.views.actions import Outcome, act
 
@@ -320,7 +323,7 @@ def drill_summary(request: AuthRequest, code: UUID) -> HttpResponse:
     record = IncidentPlaybook.objects.filter(incident=incident).select_related("version__playbook").first()
     metrics = incident_metrics(incident)
     injects = list(DrillInject.objects.filter(incident=incident).select_related("entry"))
-    context = {
+    context = _score_context(request, incident) | {
         "incident": incident,
         "record": record,
         "metrics": metrics,
@@ -338,7 +341,50 @@ def drill_summary(request: AuthRequest, code: UUID) -> HttpResponse:
         ],
         "pending_injects": sum(1 for i in injects if i.posted_at is None),
     }
+    answers = context.get("inject_answers", {})
+    for x in injects:
+        x.answer = answers.get(x.pk)  # type: ignore[attr-defined]
     return render_page_or_fragment(request, "playbooks/summary.html", "summary", context)
+
+
+def _score_context(request: AuthRequest, incident: Incident) -> dict[str, Any]:
+    """A drill's score, its parts and the playbook's earlier drills as a chart (nothing for a real incident:
+    real incidents are never scored against drills, nor drills against them)."""
+    if not incident.is_drill:
+        return {}
+    score = scoring.drill_score(incident)
+    history = scoring.earlier_drills(incident, visible_incidents(request.user), score)
+    chart = None
+    if len(history) > 1:
+        chart = bar_chart(
+            chart_id="drill-scores",
+            title=_("Score of this playbook's drills, oldest first"),
+            desc=_("Longer bars are better; the last bar is this drill."),
+            unit="/ 100",
+            data=[
+                (
+                    f"{d.incident.reference} · {timezone.localtime(d.incident.declared_at):%d %b}"
+                    + (" ◀" if d.is_this else ""),
+                    d.score,
+                )
+                for d in history
+            ],
+        )
+    answers = {a.inject.pk: a for a in score.injects}
+    return {
+        "score": score,
+        "history": history,
+        "history_chart": chart,
+        "first_took": format_duration(score.first_statement_took),
+        "first_sla": format_duration(score.first_statement_sla),
+        "real_equivalent": format_duration(score.first_statement_took * incident.speed)
+        if score.first_statement_took is not None and incident.speed > 1
+        else "",
+        "inject_answers": answers,
+        "weights": scoring.WEIGHTS,
+        "answer_target": format_duration(incident.scaled(scoring.INJECT_ANSWER_TARGET)),
+        "speed_line": speed_line(incident),
+    }
 
 
 # --- declaring ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from incidents.accounts.stepup import step_up_required
 from incidents.http import AuthRequest
 from incidents.models import Incident, InputRefused, Perm, Statement
 from incidents.permissions import get_incident_for
@@ -115,6 +116,7 @@ def region(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
 
 @require_POST
 @login_required
+@step_up_required
 def send(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     """Publish the approved version to the chosen connectors (a step-up action: see issue #16)."""
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
@@ -157,6 +159,7 @@ def _delivery(incident: Incident, statement: Statement, pk: int) -> Delivery:
 
 @require_POST
 @login_required
+@step_up_required
 def retry(request: AuthRequest, code: UUID, statement: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
@@ -183,6 +186,7 @@ def cancel(request: AuthRequest, code: UUID, statement: UUID, pk: int) -> HttpRe
 
 @require_POST
 @login_required
+@step_up_required
 def mark_posted(request: AuthRequest, code: UUID, statement: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)

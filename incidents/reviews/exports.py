@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,10 +164,20 @@ def _header(d: ExportData) -> str:
 
 # --- Markdown --------------------------------------------------------------------------------------------
 
+# Schemes that run code or smuggle content when a Markdown viewer turns text into a link.
+_ACTIVE_SCHEME = re.compile(r"\b(javascript|vbscript|data)(\s*):", re.IGNORECASE)
+
+
+def _md(text: str) -> str:
+    """User text as inert Markdown: HTML is escaped (a viewer renders `<script>` as text, not a tag) and
+    `javascript:`-like schemes lose their colon, so no link made from them can run anything."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _ACTIVE_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}&#58;", escaped)
+
 
 def to_markdown(d: ExportData) -> str:
     i = d.incident
-    out = [f"# {_header(d)}", ""]
+    out = [f"# {_md(_header(d))}", ""]
     if i.is_drill:
         out += ["**DRILL** — this incident was an exercise.", ""]
     out += [
@@ -181,26 +192,28 @@ def to_markdown(d: ExportData) -> str:
         f"> {d.privilege_note}",
         "",
     ]
+    if i.current_summary:
+        out += [f"## Current summary (v{i.summary_version})", "", i.current_summary, ""]
     if i.summary:
-        out += ["## Summary at declaration", "", i.summary, ""]
+        out += ["## Summary at declaration", "", _md(i.summary), ""]
     out += ["## Response metrics", ""]
     out += [f"- {label}: {value}" for label, value in _metric_lines(d.metrics)]
     out += ["", "## Timeline", ""]
     for e in d.entries:
         flag = " **PRIVILEGED**" if e.privileged else ""
         about = f" (on #{e.target_seq})" if e.target_seq else ""
-        body = e.body.replace("\n", "\n  ")
+        body = _md(e.body).replace("\n", "\n  ")
         out.append(
-            f"- **#{e.seq}** {_utc(e.occurred_at)} · {e.kind_label}{about} · {e.author}{flag}  \n  {body}"
+            f"- **#{e.seq}** {_utc(e.occurred_at)} · {e.kind_label}{about} · {_md(str(e.author))}{flag}  \n  {body}"
         )
     if not d.entries:
         out.append("_No entries._")
     out += ["", "## Published statements", ""]
     for p in d.publications:
         out += [
-            f"### {p.statement.title} ({p.get_channel_display()}, {_utc(p.published_at)})",
+            f"### {_md(p.statement.title)} ({p.get_channel_display()}, {_utc(p.published_at)})",
             "",
-            p.version.body,
+            _md(p.version.body),
             "",
         ]
     if not d.publications:
@@ -216,14 +229,14 @@ def to_markdown(d: ExportData) -> str:
         )
         out += [signed, ""]
         for label, text in d.sections:
-            out += [f"### {label}", "", text or "_Not written._", ""]
+            out += [f"### {label}", "", _md(text) if text else "_Not written._", ""]
         out += ["### Follow-up actions", ""]
         out += [
-            f"- [{'x' if f.is_done else ' '}] {f.title} — {f.owner}, due {_utc(f.due_at)}"
+            f"- [{'x' if f.is_done else ' '}] {_md(f.title)} — {_md(str(f.owner))}, due {_utc(f.due_at)}"
             for f in d.follow_ups
         ] or ["_None._"]
         out += ["", "### Participants' feedback", ""]
-        out += [f"- {f.user}: {f.rating}/5 — {f.comment}" for f in d.feedback] or ["_None._"]
+        out += [f"- {_md(str(f.user))}: {f.rating}/5 — {_md(f.comment)}" for f in d.feedback] or ["_None._"]
         out.append("")
     return "\n".join(out)
 
@@ -269,6 +282,8 @@ def to_json(d: ExportData) -> str:
         "reference": i.reference,
         "title": i.title,
         "summary": i.summary,
+        "current_summary": i.current_summary,
+        "summary_version": i.summary_version,
         "scenario": i.scenario,
         "severity": i.severity,
         "status": i.status,

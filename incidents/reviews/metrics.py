@@ -193,7 +193,8 @@ def incident_metrics(incident: Incident) -> IncidentMetrics:
         .annotate(n=Count("pk"))
         .values_list("kind", "n")
     )
-    cadence = timedelta(minutes=policy_for(incident.severity).update_cadence_minutes)
+    # A compressed drill promised its updates as much sooner (Incident.scaled).
+    cadence = incident.scaled(timedelta(minutes=policy_for(incident.severity).update_cadence_minutes))
 
     activated = {s.pk: s.activated_at for s in steps}
     by_step: dict[int, list[ApproverDecision]] = {}

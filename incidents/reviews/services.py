@@ -8,8 +8,10 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
+from incidents import mentions
 from incidents.models import Deadline, DeadlineKind, DeadlineState, Incident, RoleAssignment, Status, User
 from incidents.models.errors import InputRefused, Refused
 from incidents.reviews.models import SECTION_MAX_CHARS, Feedback, FollowUp, Review, ReviewSection, SectionKey
@@ -59,6 +61,13 @@ def review_section_save(
     if len(text) > SECTION_MAX_CHARS:
         raise ReviewError(f"Keep a section under {SECTION_MAX_CHARS:,} characters (this is {len(text):,}).")
     _lock_open(review)  # sign-off takes the same lock: no edit lands after the review is locked
+    incident = Incident.objects.get(pk=review.incident_id)
+    try:
+        # Anyone who held a role in the incident may be called in: the team has often stood down by now.
+        mentioned = mentions.check(incident, text, ever=True)
+    except mentions.MentionRefused as exc:
+        raise ReviewError(str(exc)) from exc
+    before = ReviewSection.objects.filter(review=review, key=key).values_list("text", flat=True).first() or ""
     now = timezone.now()
     changed = ReviewSection.objects.filter(review=review, key=key, version=expected_version).update(
         text=text, version=F("version") + 1, updated_at=now, updated_by=actor
@@ -66,6 +75,17 @@ def review_section_save(
     current = ReviewSection.objects.select_related("updated_by").get(review=review, key=key)
     if not changed:
         raise SectionConflict(current)
+    # Only people this save calls in for the first time: re-saving a section does not ring them again.
+    already = {m.user_id for m in mentions.parse(before)}
+    mentions.notify_mentioned(
+        incident=incident,
+        actor=actor,
+        people=[p for p in mentioned if p.pk not in already],
+        where=gettext("the review's “%(section)s”") % {"section": SectionKey(key).label},
+        excerpt=text,
+        url=reverse("reviews:review", args=[incident.code]) + f"#section-{key}",
+        key=f"mention:review:{current.pk}:{current.version}",
+    )
     return current
 
 

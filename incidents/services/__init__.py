@@ -52,6 +52,7 @@ from incidents.services.team import (
     team_set_backup,
 )
 from incidents.services.timeline import (
+    KeyReused,
     TimelineError,
     new_idempotency_key,
     pinned_seqs,
@@ -66,6 +67,7 @@ __all__ = [
     "ApprovalProgress",
     "ApprovalResult",
     "ChainState",
+    "KeyReused",
     "PublishResult",
     "StaleDraft",
     "StaleEdit",

@@ -22,6 +22,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from incidents import live
 from incidents.models import (
     ChainStep,
     Deadline,
@@ -138,6 +139,7 @@ def deadline_create(
         created_by=actor,
     )
     plan_reminders(deadline, fresh=True)
+    _nudge(deadline)
     return deadline
 
 
@@ -192,6 +194,19 @@ def _bump(deadline: Deadline, fields: list[str]) -> None:
     deadline.updated_at = timezone.now()
     deadline.save(update_fields=[*fields, "version", "updated_at"])
     plan_reminders(deadline)
+    _nudge(deadline)
+
+
+def _nudge(deadline: Deadline) -> None:
+    """After commit: the room's deadlines panel and the queues of whoever answers for this deadline."""
+    people: set[int] = {deadline.owner_id} if deadline.owner_id else set()
+    if deadline.role_id:
+        people |= set(
+            RoleAssignment.objects.current()
+            .filter(incident_id=deadline.incident_id, role_id=deadline.role_id)
+            .values_list("user_id", flat=True)
+        )
+    live.deadline_changed(deadline.incident_id, people, approval=deadline.kind == DeadlineKind.APPROVAL)
 
 
 @transaction.atomic
@@ -318,7 +333,7 @@ def on_declared(incident: Incident, actor: User) -> Deadline:
         kind=DeadlineKind.FIRST_RESPONSE,
         key="first_response",
         title="First public response",
-        due_at=incident.declared_at + timedelta(minutes=policy.first_response_minutes),
+        due_at=incident.declared_at + incident.scaled(timedelta(minutes=policy.first_response_minutes)),
         role=_comms_role(),
         actor=actor,
     )
@@ -331,7 +346,7 @@ def on_severity_changed(incident: Incident) -> None:
     if deadline is None or deadline.due_at != deadline.original_due_at:
         return
     policy = policy_for(incident.severity)
-    due = incident.declared_at + timedelta(minutes=policy.first_response_minutes)
+    due = incident.declared_at + incident.scaled(timedelta(minutes=policy.first_response_minutes))
     if due == deadline.due_at:
         return
     current = _lock(deadline, None)
@@ -353,6 +368,23 @@ def deadline_rebase(*, deadline: Deadline, due_at: datetime) -> Deadline:
     current.snoozed_until = None
     _bump(current, ["due_at", "original_due_at", "escalation_level", "snoozed_until"])
     return current
+
+
+def deadlines_shift(*, incident: Incident, by: timedelta) -> int:
+    """Move every open deadline of `incident` on by `by` (a drill resumed after a pause: what was still
+    pending is due as much later as the pause lasted). Due and original due time move together — nobody
+    moved the deadline, time stood still — and the reminders are planned again. The caller holds the
+    incident's lock and its own rule allowed it. Returns how many moved."""
+    moved = 0
+    for current in Deadline.objects.open().filter(incident=incident).select_for_update().order_by("pk"):
+        current.incident = incident
+        current.due_at += by
+        current.original_due_at += by
+        if current.snoozed_until is not None:
+            current.snoozed_until += by
+        _bump(current, ["due_at", "original_due_at", "snoozed_until"])
+        moved += 1
+    return moved
 
 
 # Deadlines that belong to the live response and end with it; reviews and follow-ups outlive closure.
@@ -411,7 +443,8 @@ def on_published(
         # The time itself is the deadline's due time, which every page shows in its viewer's zone.
         due, title = next_update_at, "Next public update (as promised)"
     else:
-        due, title = published_at + timedelta(minutes=policy.update_cadence_minutes), "Next public update"
+        cadence = incident.scaled(timedelta(minutes=policy.update_cadence_minutes))
+        due, title = published_at + cadence, "Next public update"
     return deadline_create(
         incident=incident,
         kind=DeadlineKind.UPDATE,
@@ -425,10 +458,14 @@ def on_published(
 
 
 def on_step_activated(statement: Statement, step: ChainStep, total: int) -> Deadline | None:
-    """The chain step became current: its approvers owe a decision within the step's SLA (if it has one)."""
-    due = step.due_at
-    if due is None:
+    """The chain step became current: its approvers owe a decision within the step's SLA (if it has one),
+    scaled for a compressed drill; the step keeps the time (its backups may decide once it has passed)."""
+    if step.activated_at is None or step.sla_minutes is None:
         return None
+    incident = statement.incident
+    due = step.activated_at + incident.scaled(timedelta(minutes=step.sla_minutes))
+    step.sla_due_at = due
+    ChainStep.objects.filter(pk=step.pk).update(sla_due_at=due)
     return deadline_create(
         incident=statement.incident,
         kind=DeadlineKind.APPROVAL,
@@ -479,6 +516,7 @@ __all__ = [
     "deadline_rebase",
     "deadline_reschedule",
     "deadline_snooze",
+    "deadlines_shift",
     "ensure_policies",
     "my_due",
     "on_chain_void",

@@ -13,8 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from incidents import live
 from incidents.hooks import incident_aware_changed, incident_resolved
 from incidents.models import (
+    DrillSpeed,
     Incident,
     IncidentChange,
     IncidentRole,
@@ -24,7 +26,7 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
-from incidents.models.errors import Refused
+from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_status
 from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
@@ -54,8 +56,15 @@ def incident_declare(
     is_drill: bool = False,
     is_restricted: bool = False,
     commander: User | None = None,
+    drill_speed: int | None = None,
 ) -> Incident:
-    """Open a new incident. The declaring user commands it unless they name someone else."""
+    """Open a new incident. The declaring user commands it unless they name someone else. A drill may run
+    faster than real time (`drill_speed`: 1, 5, 10 or 30); a real incident never does."""
+    speed = int(drill_speed or DrillSpeed.REAL)
+    if speed not in DrillSpeed.values:
+        raise InputRefused(_("Choose a drill speed of ×1, ×5, ×10 or ×30."))
+    if speed != DrillSpeed.REAL and not is_drill:
+        raise InputRefused(_("Only a drill can run faster than real time; a real incident keeps real times."))
     now = timezone.now()
     detected = min(detected_at or now, now)
     incident = Incident.objects.create(
@@ -72,9 +81,12 @@ def incident_declare(
         status_changed_at=now,
         is_drill=is_drill,
         is_restricted=is_restricted,
+        drill_speed=speed,
     )
     commander = commander or actor
     drill = "Drill declared" if is_drill else "Declared"
+    if speed != DrillSpeed.REAL:
+        drill = f"{drill} at ×{speed}"
     timeline_record(
         incident=incident,
         kind=TimelineEntry.Kind.STATUS,
@@ -163,6 +175,7 @@ def incident_change_status(
         text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
     )
     on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
+    live.incident_changed(locked.pk)
     return locked
 
 
@@ -209,6 +222,7 @@ def incident_change_severity(
         text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
     on_severity_changed(locked)  # a policy-derived first response follows the new SLA
+    live.incident_changed(locked.pk)
     return locked
 
 

@@ -4,7 +4,7 @@ Every outgoing message is a row written in the same transaction as its cause, un
 sent after commit by a worker (and again by a beat sweep if that kick was lost). A retried cause therefore
 never rings a bell, sends an e-mail or posts a webhook twice. The Celery tasks that send them are defined
 here, beside what they run (registered as "incidents.tasks.…", the names the beat schedule uses).
-May import models and incidents.timetext only.
+May import models, incidents.timetext and incidents.live only.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from incidents import live
 from incidents.models import Incident, Notification, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
 from incidents.timetext import for_zone, organisation_zone, zone_of
 
@@ -67,6 +68,7 @@ def _store(*, user: User, incident: Incident | None, text: str, url: str, key: s
         [Notification(recipient=user, key=key, incident=incident, text=text[:500], url=url)],
         ignore_conflicts=True,
     )
+    live.notified(user.pk)
     if email and user.email:
         link = (
             "\n\n" + _("Open the war room: %(url)s") % {"url": settings.SITE_URL.rstrip("/") + url}

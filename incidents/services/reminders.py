@@ -35,8 +35,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from incidents import live
 from incidents.models import (
     Deadline,
+    DeadlineKind,
     DeadlineState,
     FiredBy,
     Incident,
@@ -101,10 +103,12 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
         return []
     if not fresh:
         pending.exclude(version=deadline.version).update(state=ReminderState.CANCELLED)
-    grace = timedelta(minutes=deadline.escalation_grace_minutes)
+    # A compressed drill's reminders and escalations come as much sooner as its deadlines do.
+    incident = deadline.incident
+    grace = incident.scaled(timedelta(minutes=deadline.escalation_grace_minutes))
     moments = [(ReminderKind.DUE, deadline.due_at)]
     if deadline.remind_before_minutes:
-        before = deadline.due_at - timedelta(minutes=deadline.remind_before_minutes)
+        before = deadline.due_at - incident.scaled(timedelta(minutes=deadline.remind_before_minutes))
         if before > now:  # a deadline set 5 minutes out gets no "due in 10 minutes" message
             moments.insert(0, (ReminderKind.BEFORE, before))
     moments += [
@@ -199,7 +203,8 @@ def responsible(
 
 
 def _claimable() -> Q:
-    return Q(state=ReminderState.PENDING)
+    # A paused drill owes nothing until it resumes (resuming moves its deadlines and plans them again).
+    return Q(state=ReminderState.PENDING) & Q(deadline__incident__drill_paused_at__isnull=True)
 
 
 def _claim_query(now: datetime) -> object:
@@ -230,7 +235,16 @@ def _message(
             return _("%(ref)s: %(title)s is overdue (was due %(due)s) — %(names)s.") % values, who.people
         case ReminderKind.ESCALATE_BACKUP:
             if who.backups:
-                text = _("%(ref)s: escalated to you as backup for %(names)s: %(title)s is %(late)s overdue.")
+                # An approval step past its SLA is the backup's to decide now, not only to chase.
+                if deadline.kind == DeadlineKind.APPROVAL:
+                    text = _(
+                        "%(ref)s: escalated to you as backup for %(names)s: %(title)s is %(late)s overdue. "
+                        "As their backup you may decide it now, standing in for them."
+                    )
+                else:
+                    text = _(
+                        "%(ref)s: escalated to you as backup for %(names)s: %(title)s is %(late)s overdue."
+                    )
                 return text % values, who.backups
             commander = [who.commander] if who.commander else []
             text = _(
@@ -309,6 +323,8 @@ def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
         deadline.missed_at = now
         fields.append("missed_at")
     Deadline.objects.filter(pk=deadline.pk).update(**{f: getattr(deadline, f) for f in fields})
+    # Escalated or missed: the room's deadlines panel, and the due lists of the people told about it.
+    live.deadline_changed(deadline.incident_id, {u.pk for u in recipients})
     Reminder.objects.filter(pk=reminder.pk).update(
         state=ReminderState.SENT, claimed_at=reminder.claimed_at or now, sent_at=timezone.now(), fired_by=by
     )
@@ -489,6 +505,7 @@ def fire_reminder(*, reminder_id: int, version: int, handed: str | None = None, 
             version=version,
             state=ReminderState.PENDING,
             due_at__lte=now + timedelta(seconds=1),
+            deadline__incident__drill_paused_at__isnull=True,  # paused: resuming plans it again
         ).exists()
         if not still:
             return False

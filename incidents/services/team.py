@@ -37,6 +37,14 @@ class TeamError(Refused):
     """A team change that is not allowed; the message is shown to the user as is. Nothing was changed."""
 
 
+def _state(incident: Incident) -> str:
+    """ " Now: <the living summary's first line>", once the commander keeps one: what someone called in
+    needs to know first."""
+    if not (incident.summary_version and incident.current_summary):
+        return ""
+    return " " + _("Now: %(state)s") % {"state": incident.state_line}
+
+
 def _lock(incident: Incident) -> Incident:
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
@@ -84,6 +92,8 @@ def _current(incident: Incident, user: User) -> list[RoleAssignment]:
 
 def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra: object) -> TeamEvent:
     event = TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
+    other = extra.get("other")
+    live.team_changed(incident.pk, [subject.pk, *([other.pk] if isinstance(other, User) else [])])
     note = f" — “{event.note}”" if event.note else ""
     timeline_record(
         incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=f"{event.describe()}{note}"
@@ -161,7 +171,7 @@ def _assign(
                 _("%(actor)s added you to %(ref)s “%(title)s” as %(role)s.")
                 if not held
                 else _("%(actor)s gave you a role in %(ref)s “%(title)s” as %(role)s.")
-            ) % values
+            ) % values + _state(incident)
         notify(
             user=user,
             incident=incident,
@@ -273,6 +283,7 @@ def team_handover(
         }
         if note.strip():
             text += " " + _("Note: “%(note)s”") % {"note": note.strip()}
+        text += _state(incident)
     notify(
         user=to_user,
         incident=incident,

@@ -23,23 +23,31 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, urlize
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
-from incidents import live
+from incidents import live, mentions
 from incidents.models import Evidence, Incident, TimelineEntry, User
-from incidents.models.errors import InputRefused
+from incidents.models.errors import InputRefused, Refused
 from incidents.timetext import stamps_to_html
 from incidents.uploads import CleanFile
 
 MAX_BODY = 5000
 # Tags that escaped text plus urlize/linebreaks and the time stamps can produce; nh3 removes anything else
 # on the way out.
-_ALLOWED_TAGS = {"a", "br", "time"}
-_ALLOWED_ATTRS = {"a": {"href"}, "time": {"datetime", "data-local"}}
+_ALLOWED_TAGS = {"a", "br", "time", "mark"}
+_ALLOWED_ATTRS = {"a": {"href"}, "time": {"datetime", "data-local"}, "mark": {"class", "data-user"}}
 
 
 class TimelineError(InputRefused):
     """A refused timeline write; the message is shown to the user. Nothing was written."""
+
+
+class KeyReused(Refused):
+    """A form sent again under an idempotency key already used for a *different* entry (another text, kind
+    or incident): answering with the old entry would silently drop the new text, so it is a conflict."""
+
+    status = 409
 
 
 def render_body(text: str) -> SafeString:
@@ -52,8 +60,9 @@ def render_body(text: str) -> SafeString:
     restates in each viewer's zone, like the entry's own time.
     """
     html = linebreaksbr(urlize(escape(text), nofollow=True, autoescape=False), autoescape=False)
+    # @mentions become the person's highlighted name, in the stored bytes: everyone sees the same entry.
     clean = nh3.clean(
-        stamps_to_html(str(html)),
+        mentions.highlight(stamps_to_html(str(html))),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRS,
         url_schemes={"https", "http", "mailto"},
@@ -139,6 +148,13 @@ def timeline_append(
         existing = _existing(author, idempotency_key)
         if existing is None:
             raise
+        if (existing.incident_id, existing.kind, existing.body) != (incident.pk, kind, body):
+            raise KeyReused(
+                _(
+                    "This form was already sent once with a different text, which was saved then. Your new "
+                    "text is still here: send it again and it becomes an entry of its own."
+                )
+            ) from None
         return existing
     live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=is_privileged)
     return entry
@@ -264,15 +280,41 @@ def timeline_post(
             raise TimelineError(_("An entry cannot be dated in the future."))
         if occurred_at < incident.detected_at - timedelta(days=30):
             raise TimelineError(_("That is more than 30 days before the incident was detected."))
-    return timeline_append(
+    mentioned = mentions.check(incident, body)  # before anything is written
+
+    def append() -> TimelineEntry:
+        return timeline_append(
+            incident=incident,
+            kind=kind,
+            author=actor,
+            body=body,
+            occurred_at=occurred_at,
+            is_privileged=is_privileged,
+            idempotency_key=idempotency_key[:64],
+            files=files,
+        )
+
+    if not mentioned:
+        return append()
+    with transaction.atomic():  # the entry and its notifications commit together
+        entry = append()
+        _notify_mentioned(incident, actor, entry, mentioned)
+    return entry
+
+
+def _notify_mentioned(incident: Incident, actor: User, entry: TimelineEntry, people: list[User]) -> None:
+    mentions.notify_mentioned(
         incident=incident,
-        kind=kind,
-        author=actor,
-        body=body,
-        occurred_at=occurred_at,
-        is_privileged=is_privileged,
-        idempotency_key=idempotency_key[:64],
-        files=files,
+        actor=actor,
+        people=people,
+        where=gettext("timeline entry #%(seq)s") % {"seq": entry.seq},
+        # A privileged entry's words stay in the room (the notification also goes out by e-mail).
+        excerpt=gettext("legally privileged: open the room to read it")
+        if entry.is_privileged
+        else entry.body,
+        url=f"{incident.room_url}#entry-{entry.seq}",
+        # Keyed by the entry: a replayed idempotent POST (same entry back) tells nobody twice.
+        key=f"mention:entry:{entry.pk}",
     )
 
 
@@ -300,15 +342,25 @@ def timeline_correct(
     if len(body) > MAX_BODY:
         raise TimelineError(_("Keep an entry under %(MAX_BODY)s characters.") % {"MAX_BODY": MAX_BODY})
     kind = TimelineEntry.Kind.RETRACTION if retract else TimelineEntry.Kind.CORRECTION
-    return timeline_append(
-        incident=incident,
-        kind=kind,
-        author=actor,
-        body=body,
-        target=target,
-        is_privileged=target.is_privileged,
-        idempotency_key=idempotency_key[:64],
-    )
+    mentioned = mentions.check(incident, body)
+
+    def append() -> TimelineEntry:
+        return timeline_append(
+            incident=incident,
+            kind=kind,
+            author=actor,
+            body=body,
+            target=target,
+            is_privileged=target.is_privileged,
+            idempotency_key=idempotency_key[:64],
+        )
+
+    if not mentioned:
+        return append()
+    with transaction.atomic():  # the entry and its notifications commit together
+        entry = append()
+        _notify_mentioned(incident, actor, entry, mentioned)
+    return entry
 
 
 def pinned_seqs(incident: Incident) -> set[int]:

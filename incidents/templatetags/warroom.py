@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from incidents.mentions import plain, render_plain_text
 from incidents.models import (
     SEVERITY_MEANING,
     Incident,
@@ -121,6 +122,12 @@ def local_stamps(value: str | None) -> str:
 
 
 @register.filter
+def mentions(value: str | None) -> SafeString:
+    """A person's plain text: escaped, line breaks kept, @mentions shown as the highlighted name."""
+    return render_plain_text(value or "")
+
+
+@register.filter
 def age(value: datetime | None) -> str:
     """Compact elapsed time ("3h 12m") — at 2 a.m. nobody wants to read "3 hours, 12 minutes"."""
     if value is None:
@@ -151,19 +158,26 @@ def dashboard_row(incident: Incident) -> SafeString:
     local = incident.declared_at.astimezone(timezone.get_current_timezone())
     return format_html(
         '<li class="incident-row incident-row-{}"><a class="incident-link" href="{}">'
-        '<span class="incident-ref">{}</span><span class="incident-title">{}</span></a>'
+        '<span class="incident-ref">{}</span><span class="incident-title">{}</span></a>{}'
         '<div class="incident-meta">{}<span class="meta" title="Declared {} {}">open {}</span>'
         '<span class="meta">Commander: {}</span></div></li>',
         incident.severity,
         incident.room_url,
         incident.reference,
         incident.title,
+        _state_line(incident),
         badges(incident),
         f"{local:%d %b %H:%M}",
         local.tzname(),
         age(incident.declared_at),
         incident.commander if incident.commander_id else "nobody yet",
     )
+
+
+def _state_line(incident: Incident) -> SafeString | str:
+    """The incident's current state (living summary, else the declaration summary), mentions as names."""
+    line = incident.state_line
+    return format_html('<p class="incident-state">{}</p>', plain(line)) if line else ""
 
 
 @register.simple_tag
@@ -174,11 +188,12 @@ def my_incident_row(incident: Incident, roles: list[IncidentRole]) -> SafeString
         ((" role-chip-command" if role.is_command else "", role.name) for role in roles),
     )
     return format_html(
-        '<li><a href="{}"><span class="incident-ref">{}</span> {}</a><div class="incident-meta">{}</div>'
+        '<li><a href="{}"><span class="incident-ref">{}</span> {}</a>{}<div class="incident-meta">{}</div>'
         '<div class="role-lines-inline">{}</div></li>',
         incident.room_url,
         incident.reference,
         incident.title,
+        _state_line(incident),
         badges(incident),
         chips,
     )

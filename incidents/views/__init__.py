@@ -23,6 +23,7 @@ from incidents.views.incidents import (
     change_status,
     dashboard,
     healthz,
+    live_stream,
     mark_notifications_read,
     profile,
     room,
@@ -40,6 +41,7 @@ from incidents.views.statements import (
     statement_withdraw,
     statements,
 )
+from incidents.views.summary import mention_people, summary_edit_view, summary_history, summary_region
 from incidents.views.team import (
     contact_sheet,
     people_search,
@@ -71,7 +73,9 @@ __all__ = [
     "deadlines_panel",
     "evidence_download",
     "healthz",
+    "live_stream",
     "mark_notifications_read",
+    "mention_people",
     "my_approvals",
     "my_due_items",
     "notification_bell",
@@ -91,6 +95,9 @@ __all__ = [
     "statement_submit",
     "statement_withdraw",
     "statements",
+    "summary_edit_view",
+    "summary_history",
+    "summary_region",
     "team_add",
     "team_backup",
     "team_handover",

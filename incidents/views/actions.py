@@ -69,6 +69,10 @@ def act(
     try:
         result = change(data)
     except Refused as exc:
-        return answer(Outcome(error=str(exc), status=exc.status, form=form, refused=exc))
+        response = answer(Outcome(error=str(exc), status=exc.status, form=form, refused=exc))
+        retry_after = getattr(exc, "retry_after", None)  # a throttle says when to try again
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
     said = notice(result) if callable(notice) else notice
     return answer(Outcome(result=result, notice=said, form=form))

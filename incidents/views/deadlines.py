@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from incidents import live
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
 from incidents.models import Deadline, DeadlineState, Incident, NotAllowed, Notification, RoleAssignment, User
 from incidents.permissions import get_incident_for
@@ -385,6 +386,7 @@ def notification_read(request: AuthRequest, pk: int) -> HttpResponse:
         raise Http404("No such notification.")
     if found.read_at is None:
         Notification.objects.filter(pk=pk, read_at__isnull=True).update(read_at=timezone.now())
+        live.notifications_read(request.user.pk)
     if request.POST.get("open") and found.url.startswith("/"):
         return redirect(found.url)
     return _notifications_answer(request)
@@ -394,6 +396,7 @@ def notification_read(request: AuthRequest, pk: int) -> HttpResponse:
 @login_required
 def notifications_read_all(request: AuthRequest) -> HttpResponse:
     Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    live.notifications_read(request.user.pk)
     return _notifications_answer(request)
 
 

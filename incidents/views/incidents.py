@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -24,9 +24,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from incidents import services
+from incidents import live, services
 from incidents.forms import ProfileForm, SeverityChangeForm, StatusChangeForm
-from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment
+from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment, wants_fragment
 from incidents.models import (
     Incident,
     IncidentQuerySet,
@@ -40,6 +40,7 @@ from incidents.permissions import get_incident_for, may_declare, visible_inciden
 from incidents.rules import may_change_status
 from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
+from incidents.views.summary import summary_context
 from incidents.views.team import team_add_preset, team_context
 from incidents.views.timeline import timeline_context
 from warroom.launcher.state import read_state
@@ -75,33 +76,69 @@ def dashboard(request: AuthRequest) -> HttpResponse:
         entry = mine.setdefault(a.incident_id, {"incident": a.incident, "roles": []})
         entry["roles"].append(a.role)  # type: ignore[attr-defined]
     context = {
+        "page_live_stream": live.live_url(user=user, dash=True),
         "incidents": incidents,
         "my_incidents": list(mine.values()),
         # Notifications about a restricted incident are deleted when access to it ends (team services).
         "notifications": list(Notification.objects.filter(recipient=user, read_at__isnull=True)[:10]),
         "may_declare": may_declare(user),
     }
-    return render_page_or_fragment(request, "incidents/dashboard.html", "open-incidents", context)
+    # Each live region of the dashboard fetches itself (static/js/live.js names it in HX-Target).
+    target = request.htmx.target if request.htmx else None
+    part = target if target in _DASHBOARD_PARTS else "open-incidents"
+    return render_page_or_fragment(request, "incidents/dashboard.html", part, context)
+
+
+_DASHBOARD_PARTS = frozenset({"open-incidents", "my-incidents", "dash-notifications"})
+
+
+@require_GET
+@login_required
+def live_stream(request: AuthRequest) -> JsonResponse:
+    """A freshly signed address for the page's nudge stream (its pass expires; static/js/live.js asks
+    again when the stream is refused). The incident's is given only to those who may see it (404)."""
+    code = request.GET.get("incident")
+    incident = None
+    if code:
+        try:
+            incident = get_incident_for(request.user, UUID(code))
+        except ValueError:
+            raise Http404("No such incident.") from None
+    url = live.live_url(user=request.user, incident=incident, dash=request.GET.get("dash") == "1")
+    response = JsonResponse({"url": url})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
 @login_required
 def mark_notifications_read(request: AuthRequest) -> HttpResponse:
     Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    live.notifications_read(request.user.pk)
     return redirect("incidents:dashboard")
 
 
 def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
-    return team_context(request.user, incident) | {
-        "can_change_status": may_change_status(perms=incident.viewer_perms),
-        "severity_choices": Severity.choices,
-    }
+    return (
+        team_context(request.user, incident)
+        | {
+            "can_change_status": may_change_status(perms=incident.viewer_perms),
+            "severity_choices": Severity.choices,
+        }
+        | summary_context(incident)
+    )
 
 
 @require_GET
 @login_required
 def room(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code)
+    if wants_fragment(request):
+        # The header alone (its live region re-fetching itself): none of the room's other queries.
+        header = {"can_change_status": may_change_status(perms=incident.viewer_perms), "incident": incident}
+        return render_page_or_fragment(
+            request, "incidents/room.html", "incident-header", header | {"severity_choices": Severity.choices}
+        )
     context = (
         _room_context(request, incident)
         | timeline_context(request, incident)

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from incidents import services
+from incidents.accounts.stepup import step_up_required
 from incidents.forms import AddMemberForm, BackupForm, HandoverForm, NoteForm
 from incidents.http import AuthRequest, render_page_or_fragment
 from incidents.models import Incident, IncidentRole, NotAllowed, RoleAssignment, User
@@ -196,6 +197,7 @@ def _own_or_manager(request: AuthRequest, code: UUID, pk: int) -> tuple[Incident
 
 @require_POST
 @login_required
+@step_up_required
 def team_handover(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident, assignment = _own_or_manager(request, code, pk)
 

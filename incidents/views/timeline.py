@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents import live, services
+from incidents.accounts.throttle import spend_write
 from incidents.forms import CorrectionForm, TimelineEntryForm
 from incidents.http import AuthRequest
 from incidents.models import Evidence, Incident, Perm, TimelineEntry
@@ -172,6 +173,7 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
     form = TimelineEntryForm(request.POST, request.FILES)
 
     def change(data: Mapping[str, Any]) -> TimelineEntry:
+        spend_write(request.user)  # a sustained flood is refused here, before any lock (R33)
         return services.timeline_post(
             incident=incident,
             actor=request.user,
@@ -186,7 +188,13 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
     def answer(outcome: Outcome[TimelineEntry]) -> HttpResponse:
         entry = outcome.result
         if entry is None:
-            return _composer(request, incident, form, error=outcome.error, status=outcome.status)
+            shown = form
+            if isinstance(outcome.refused, services.KeyReused):
+                # The text stays; a new key makes sending it again a new entry, not the old one's twin.
+                again = request.POST.copy()
+                again["idempotency_key"] = services.new_idempotency_key()
+                shown = TimelineEntryForm(again)
+            return _composer(request, incident, shown, error=outcome.error, status=outcome.status)
         if not request.htmx:
             messages.success(request, _("Entry #%(seq)s added.") % {"seq": entry.seq})
             return redirect(incident.room_url + f"#entry-{entry.seq}")
@@ -215,6 +223,7 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
         return correction_form()
 
     def change(data: Mapping[str, Any]) -> TimelineEntry:
+        spend_write(request.user)
         return services.timeline_correct(
             incident=incident,
             actor=request.user,

@@ -48,6 +48,15 @@
     const status = evt.detail.xhr ? evt.detail.xhr.status : 0;
     showError(MESSAGES[status] || fmt_(gettext("Something went wrong (HTTP %(status)s). Nothing you typed was lost."), { status: status }));
   });
+  // A decisive action without a recent second-factor check answers 403 with a one-field prompt
+  // (incidents/accounts/stepup.py): swap it into the form instead of showing the error banner.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const xhr = evt.detail.xhr;
+    if (xhr && xhr.status === 403 && xhr.getResponseHeader("X-Step-Up")) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
   document.addEventListener("htmx:sendError", function () {
     showError(MESSAGES[0]);
   });

@@ -199,9 +199,17 @@
     const current = parseInt(live.dataset.currentVersion || "0", 10);
     const mine = parseInt((form.querySelector("input[name=version]") || {}).value || "0", 10);
     if (current > mine) {
-      warn.textContent = fmt_(gettext("v%(version)s was saved by %(author)s while you were editing. If you save, you will see both texts side by side first; nothing is lost."), {
-        version: current, author: live.dataset.currentAuthor || gettext("someone"),
+      // Live updates never replace an editor with unsaved text (live.js): this says what happened instead.
+      warn.replaceChildren();
+      const text = document.createElement("span");
+      text.textContent = fmt_(gettext("%(author)s saved v%(version)s — reload the editor to continue from it. If you save yours, you will see both texts side by side first; nothing is lost."), {
+        version: current, author: live.dataset.currentAuthor || gettext("A colleague"),
       });
+      const reload = document.createElement("button");
+      reload.type = "button";
+      reload.className = "linkbutton live-notice-apply";
+      reload.textContent = gettext("Reload the editor");
+      warn.append(text, " ", reload);
       warn.hidden = false;
     } else {
       warn.hidden = true;

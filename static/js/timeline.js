@@ -115,8 +115,19 @@
     if (msg.type !== "entry") return;
     const seq = parseInt(msg.lastEventId, 10);
     if (seq > lastSeq) lastSeq = seq;
+    if (!document.getElementById("entry-" + seq)) summaryChanged(msg.data);
     if (document.getElementById("entry-" + seq) || !wanted(msg.data)) evt.preventDefault();
   });
+
+  // A new version of the living summary lands on the timeline; the summary region at the top of the room
+  // re-fetches itself on this event (hx-trigger="summary-changed from:body"). Not while its editor is open:
+  // the typed text must survive, and saving it over a newer version answers with a conflict that shows both.
+  function summaryChanged(html) {
+    if (!/data-kind="summary"/.test(html)) return;
+    const region = document.getElementById("summary-region");
+    if (!region || region.hasAttribute("data-editing")) return;
+    htmx.trigger(document.body, "summary-changed");
+  }
 
   document.addEventListener("htmx:sseOpen", function () {
     failures = 0;
@@ -162,6 +173,7 @@
         const tpl = document.createElement("template");
         tpl.innerHTML = html;
         Array.from(tpl.content.children).forEach(function (li) {
+          if (!document.getElementById(li.id)) summaryChanged(li.outerHTML);
           if (!document.getElementById(li.id) && wanted(li.outerHTML)) {
             list().prepend(li);
             htmx.process(li);

@@ -1,4 +1,4 @@
-"""The ASGI endpoints (/events/timeline, /healthz, /stats) and a stream's life: verify, authorise, serve.
+"""The ASGI endpoints (/events/timeline, /events/live, /healthz, /stats) and a stream's life: verify, authorise, serve.
 May import every other module of this package, incidents.live and Django settings."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from django.http.request import validate_host
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from incidents.live import StreamGrant, read_stream_token
+from incidents.live import LiveGrant, StreamGrant, read_live_token, read_stream_token
 from warroom.events.feeds import Stream
 from warroom.events.hub import REPLAY_BATCH, Hub, current_hub, get_hub
+from warroom.events.nudges import LiveStream
 from warroom.events.protocol import (
     HEARTBEAT,
     OPENING,
@@ -108,7 +109,7 @@ def _read_token(query: dict[str, list[str]]) -> StreamGrant | None:
 async def events_app(scope: Scope, receive: Receive, send: Send) -> None:
     path = scope["path"]
     method = scope["method"]
-    if path == "/events/timeline" and method == "OPTIONS":
+    if path in ("/events/timeline", "/events/live") and method == "OPTIONS":
         # EventSource's reconnect carries Last-Event-ID, which is not a CORS-safelisted header.
         await _respond(
             send,
@@ -127,6 +128,8 @@ async def events_app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if path == "/events/timeline":
         await timeline(scope, receive, send)
+    elif path == "/events/live":
+        await live(scope, receive, send)
     elif path == "/events/healthz":
         ok = await _redis_ok()
         body = json.dumps({"status": "ok" if ok else "degraded", "redis": "ok" if ok else "unreachable"})
@@ -184,6 +187,8 @@ async def timeline(scope: Scope, receive: Receive, send: Send) -> None:
         cursor = min(cursor, access.newest)
         # Register BEFORE replaying: an entry committed during the replay is announced to the Feed, not lost.
         stream = hub.register(grant, cursor, access)
+        # The room's other regions: what changed since the page was rendered, then `hello`.
+        hub.catch_up(stream, _since(query))
     finally:
         hub.unwatch(feed)
     watcher = asyncio.ensure_future(_watch_disconnect(receive, stream))
@@ -201,7 +206,79 @@ async def timeline(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _watch_disconnect(receive: Receive, stream: Stream) -> None:
+def _since(query: dict[str, list[str]]) -> int | None:
+    """When the page was rendered (epoch ms, its regions' version): it is told what changed since."""
+    values = query.get("since")
+    raw = values[-1].strip() if values else ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 15 else None
+
+
+def _read_live_token(query: dict[str, list[str]]) -> LiveGrant | None:
+    values = query.get("t")
+    if not values:
+        return None
+    try:
+        return read_live_token(values[-1])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+async def live(scope: Scope, receive: Receive, send: Send) -> None:
+    """One page's nudges (its user's, plus one incident's and/or the dashboard's): verify the token, check
+    the incident is still visible (403 otherwise, not one byte of stream), register, then only nudges."""
+    cors = cors_headers(scope)
+    query = parse_qs(bytes(scope.get("query_string") or b"").decode("latin-1"))
+    grant = _read_live_token(query)
+    if grant is None:
+        await _respond(send, 403, b"", content_type=b"text/plain", extra=cors)
+        return
+    hub = get_hub()
+    pairs = {(grant.user_id, i) for i in grant.incidents}
+    if pairs:
+        try:
+            allowed = await hub.authorise(pairs)
+        except DB_ERRORS as exc:
+            hub.warn("db", f"cannot authorise a new nudge stream ({exc!r}); answering 503")
+            await _respond(send, 503, b"", content_type=b"text/plain", extra=[*cors, (b"retry-after", b"2")])
+            return
+        if set(allowed) != pairs:
+            await _respond(send, 403, b"", content_type=b"text/plain", extra=cors)
+            return
+    loop = asyncio.get_running_loop()
+    stream = LiveStream(grant, now=loop.time())
+    # Registered before the hello goes out: a nudge from now on is queued, and the hello's catch-up
+    # covers everything before.
+    hub.register_live(stream)
+    # What changed since the page was rendered (or "re-fetch everything"), then `hello`: queued now, so
+    # nothing heard from here on is missed, and sent right after the opening.
+    hub.catch_up(stream, _since(query))
+    watcher = asyncio.ensure_future(_watch_disconnect(receive, stream))
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *cors]})
+        await send({"type": "http.response.body", "body": OPENING, "more_body": True})
+        while True:
+            await stream.woken_up()
+            if stream.is_closed():
+                break
+            chunks = stream.pending[:]
+            stream.pending.clear()
+            if stream.heartbeat_due:
+                stream.heartbeat_due = False
+                if not chunks:
+                    chunks.append(HEARTBEAT)
+            if chunks:
+                await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
+                stream.last_write = loop.time()
+                hub.counters["live_writes"] += 1
+    finally:
+        watcher.cancel()
+        hub.unregister_live(stream)
+    if stream.close_reason == "revoked":
+        await send({"type": "http.response.body", "body": REVOKED, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _watch_disconnect(receive: Receive, stream: Stream | LiveStream) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -264,6 +341,9 @@ async def _serve(hub: Hub, stream: Stream, send: Send) -> None:
             if feed.presence != stream.presence_sent:
                 chunks.append(feed.presence)
                 stream.presence_sent = feed.presence
+        if stream.pending:
+            chunks.extend(stream.pending)
+            stream.pending.clear()
         if stream.heartbeat_due:
             stream.heartbeat_due = False
             if not chunks:

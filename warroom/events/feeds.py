@@ -37,6 +37,7 @@ class Stream:
         "last_sent",
         "last_write",
         "on_team",
+        "pending",
         "presence_pending",
         "presence_sent",
         "replayed",
@@ -53,6 +54,8 @@ class Stream:
         # so someone leaving the team of an open incident stops receiving them within seconds.
         self.on_team = on_team
         self.replayed = False
+        # Nudges for the room's other regions (warroom/events/nudges.py), sent with the next write.
+        self.pending: list[bytes] = []
         self.presence_pending = False
         self.presence_sent = b""
         self.heartbeat_due = False

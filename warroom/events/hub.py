@@ -22,8 +22,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from incidents.live import StreamGrant, channel
+from incidents.live import StreamGrant, channel, live_channel
 from warroom.events.feeds import WINDOW, Access, Feed, Row, Stream
+from warroom.events.nudges import LiveStream, Router
 from warroom.events.protocol import presence_frame
 from warroom.events.queries import DB_ERRORS, conninfo, statements
 from warroom.events.stats import gc_pauses
@@ -58,6 +59,7 @@ class Hub:
         self.stream_count = 0
         self.counters: Counter[str] = Counter()
         self.deployment = deployment_id()  # doorbells naming another deployment are dropped
+        self.nudge_channel = live_channel()
         self.redis_state = "not started"
         self.last_tick_ms: float | None = None  # the whole tick: query and the sweep over the streams
         self.last_tick_query_ms: float | None = None
@@ -70,6 +72,8 @@ class Hub:
         self._auth_waiting: dict[tuple[int, int], list[asyncio.Future[Access | None]]] = {}
         self._auth_task: asyncio.Task[None] | None = None
         self._last_warning: dict[str, float] = {}
+        self.router = Router()
+        self._checker: asyncio.Task[None] | None = None
 
     # -- database ---------------------------------------------------------------------------------------
 
@@ -193,6 +197,7 @@ class Hub:
         stream = Stream(grant, cursor, feed, on_team=access.on_team, now=self.loop.time())
         feed.streams.add(stream)
         self.by_user.setdefault(grant.user_id, set()).add(stream)
+        self.router.add(stream, self._topics(stream))
         self.stream_count += 1
         self.counters["streams_opened"] += 1
         if feed.add_person(grant):
@@ -205,6 +210,7 @@ class Hub:
         if stream not in feed.streams:
             return
         feed.streams.discard(stream)
+        self.router.remove(stream, self._topics(stream))
         users = self.by_user.get(stream.grant.user_id)
         if users is not None:
             users.discard(stream)
@@ -216,6 +222,63 @@ class Hub:
         if feed.streams and changed:
             self._presence_changed(feed)
         self._forget_if_unused(feed)
+
+    @staticmethod
+    def _topics(stream: Stream) -> tuple[str, str]:
+        # A room's timeline stream also carries the nudges of its incident and of its user (the bell).
+        return (f"u:{stream.grant.user_id}", f"i:{stream.grant.incident_id}")
+
+    # -- nudge streams (/events/live) ---------------------------------------------------------------------
+
+    def register_live(self, stream: LiveStream) -> None:
+        self.router.add(stream, stream.grant.topics)
+        self.counters["live_opened"] += 1
+        self._ensure_background()
+
+    def unregister_live(self, stream: LiveStream) -> None:
+        if stream in self.router.live:
+            self.router.remove(stream, stream.grant.topics)
+            self.counters["live_closed"] += 1
+
+    def on_nudge(self, payload: dict[str, Any]) -> None:
+        self.counters["nudges"] += 1
+        self.router.remember(payload)
+        if self.router.route(payload):
+            self._start_checks()
+
+    def catch_up(self, stream: Stream | LiveStream, since: int | None) -> None:
+        """Right after registering: the nudges heard since the page was rendered, then `hello`."""
+        topics = stream.grant.topics if isinstance(stream, LiveStream) else self._topics(stream)
+        if self.router.catch_up(stream, topics, since):
+            self._start_checks()
+
+    def _start_checks(self) -> None:
+        if self._checker is None or self._checker.done():
+            self._checker = self.loop.create_task(self._check_nudges())
+
+    async def _check_nudges(self) -> None:
+        """Incident nudges go out only to streams whose user may see the incident now: one query answers
+        every nudge queued while the previous one ran (a burst of changes costs a handful of queries)."""
+        while self.router.checking:
+            batch, pairs = self.router.take_checks()
+            try:
+                allowed = await self.authorise(pairs)
+            except DB_ERRORS as exc:
+                # Withheld, not guessed: the pages catch up when their stream reconnects or they poll.
+                self.warn("db", f"cannot check who may see a nudge ({exc!r}); withholding it")
+                self.counters["nudges_withheld"] += sum(len(streams) for _, streams, _ in batch)
+                continue
+            self.counters["nudge_checks"] += 1
+            self.counters["nudges_withheld"] += self.router.deliver_checked(batch, set(allowed))
+
+    def _live_pairs(self, streams: Iterable[LiveStream]) -> set[tuple[int, int]]:
+        return {(s.user_id, i) for s in streams for i in s.grant.incidents}
+
+    def _apply_live(self, streams: Iterable[LiveStream], allowed: dict[tuple[int, int], Access]) -> None:
+        for stream in streams:
+            if any((stream.user_id, i) not in allowed for i in stream.grant.incidents):
+                stream.close("revoked")
+                self.counters["revoked"] += 1
 
     def _presence_changed(self, feed: Feed) -> None:
         # Presence is per process: a user connected to another events process is not listed here. With one
@@ -304,16 +367,23 @@ class Hub:
             for s in self.by_user.get(user_id, ())
             if incident_id is None or s.grant.incident_id == incident_id
         ]
-        if streams:
-            self._spawn(self._recheck(streams))
+        lives = [
+            s
+            for s in self.router.topics.get(f"u:{user_id}", ())
+            if isinstance(s, LiveStream) and (incident_id is None or incident_id in s.grant.incidents)
+        ]
+        if streams or lives:
+            self._spawn(self._recheck(streams, lives))
 
-    async def _recheck(self, streams: list[Stream]) -> None:
+    async def _recheck(self, streams: list[Stream], lives: list[LiveStream] | None = None) -> None:
+        lives = lives or []
         try:
-            allowed = await self.authorise({s.pair for s in streams})
+            allowed = await self.authorise({s.pair for s in streams} | self._live_pairs(lives))
         except DB_ERRORS as exc:
             self.warn("db", f"re-check after a revocation hint failed ({exc!r}); the next tick retries")
             return
         self._apply(streams, allowed)
+        self._apply_live(lives, allowed)
 
     def _apply(self, streams: Iterable[Stream], allowed: dict[tuple[int, int], Access]) -> None:
         for stream in streams:
@@ -343,7 +413,7 @@ class Hub:
                 async with asyncio.timeout(AUTH_INTERVAL):
                     await self._tick_now.wait()
             self._tick_now.clear()
-            if self.stream_count == 0:
+            if self.stream_count == 0 and not self.router.live:
                 continue
             self._heartbeats()
             try:
@@ -364,17 +434,23 @@ class Hub:
                 if stream.last_write <= due and not stream.heartbeat_due:
                     stream.heartbeat_due = True
                     stream.wake()
+        for live in self.router.live:
+            if live.last_write <= due and not live.heartbeat_due:
+                live.heartbeat_due = True
+                live.wake()
 
     async def tick(self) -> None:
         """Re-authorise every open stream and repair lost doorbells: ONE query for the whole process."""
         started = time.perf_counter()
         streams = [s for feed in self.feeds.values() for s in feed.streams]
-        pairs = {s.pair for s in streams}
+        lives = list(self.router.live)
+        pairs = {s.pair for s in streams} | self._live_pairs(lives)
         asked = time.perf_counter()
         allowed = await self.authorise(pairs)
         self.last_tick_query_ms = (time.perf_counter() - asked) * 1000
         self.counters["ticks"] += 1
         self._apply(streams, allowed)
+        self._apply_live(lives, allowed)
         newest: dict[int, int] = {}
         for (_, incident_id), access in allowed.items():
             newest[incident_id] = max(newest.get(incident_id, 0), access.newest)
@@ -404,16 +480,21 @@ class Hub:
             pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
             try:
                 self.redis_state = "connecting"
-                await pubsub.subscribe(channel())
+                # One subscription, two channels: timeline doorbells and nudges.
+                await pubsub.subscribe(channel(), live_channel())
                 self.redis_state = "subscribed"
                 self.counters["redis_subscribes"] += 1
                 delay = 0.5
                 self._tick_now.set()
+                # Nudges published while we were not subscribed are gone: every open page catches up once.
+                self.router.listening(int(time.time() * 1000))
+                self.router.everyone_stale()
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
             except (aioredis.RedisError, OSError) as exc:
                 self.redis_state = "down"
+                self.router.listening(None)
                 self.warn("redis", f"Redis subscription lost ({exc!r}); streams rely on the safety tick")
             except Exception:
                 self.redis_state = "down"
@@ -441,7 +522,20 @@ class Hub:
                 continue
             heard, pinged = now, False
             if message.get("type") == "message":
-                self.on_message(message.get("data"))
+                if _text(message.get("channel")) == self.nudge_channel:
+                    self.on_nudge_message(message.get("data"))
+                else:
+                    self.on_message(message.get("data"))
+
+    def on_nudge_message(self, data: Any) -> None:
+        try:
+            payload = json.loads(data)
+            if payload.get("d") != self.deployment:
+                self.counters["foreign_doorbells"] += 1
+                return
+            self.on_nudge(payload)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self.warn("payload", f"ignored a malformed nudge: {data!r:.200}")
 
     def on_message(self, data: Any) -> None:
         try:
@@ -477,6 +571,7 @@ class Hub:
             "streams": self.stream_count,
             "incidents": len(self.feeds),
             "users": len(self.by_user),
+            "live_streams": len(self.router.live),
             "redis": self.redis_state,
             "db_pool": {
                 "open": self._pool is not None,
@@ -489,6 +584,10 @@ class Hub:
             "gc": gc_pauses.stats(),
             "counters": dict(self.counters),
         }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _hub: Hub | None = None

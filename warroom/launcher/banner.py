@@ -63,6 +63,7 @@ def demo_login_lines() -> list[str]:
         return ["Demo logins: see README"]
     lines = [f"Demo logins (password: {password}):"]
     lines += [f"  {email:<30} {name} ({role})" for email, name, role in users]
+    lines.append("Second factor: `make code EMAIL=maja@northwind.example` prints that login's current code")
     return lines
 
 

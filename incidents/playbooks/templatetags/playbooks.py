@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from incidents.models import Incident
+from incidents.playbooks.drills import speed_line
 from incidents.playbooks.models import IncidentPlaybook
 
 register = template.Library()
@@ -39,3 +40,15 @@ def playbook_links(incident: Incident) -> SafeString | str:
         record.version.number,
         drill,
     )
+
+
+@register.inclusion_tag("playbooks/_drill_clock.html", takes_context=True)
+def drill_clock(context: template.Context, incident: Incident) -> dict[str, object]:
+    """A drill's clock in the room header: its speed (“×10: 6 minutes here are an hour”), whether it is
+    paused, and pause/resume for those who may run it (the page's own rule answer, `can_change_status`)."""
+    return {
+        "incident": incident,
+        "speed_line": speed_line(incident),
+        "may_run": bool(context.get("can_change_status")),
+        "csrf_token": context.get("csrf_token"),
+    }

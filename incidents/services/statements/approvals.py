@@ -50,7 +50,14 @@ from incidents.services.statements.common import (
     same_version,
     statement_url,
 )
-from incidents.services.statements.rules import Standing, allowed, check_decide, check_submit, require
+from incidents.services.statements.rules import (
+    Standing,
+    allowed,
+    check_decide,
+    check_stand_in,
+    check_submit,
+    require,
+)
 
 S = StatementStatus
 
@@ -208,12 +215,28 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
         actor,
         f"{actor} submitted v{version.number} of {statement_label(locked)} for approval: "
         f"{' → '.join(s.name for s in steps)}{shorter}.",
+        statement=locked,
     )
     _notify_step(
         incident=incident, statement=locked, version=version, step=steps[0], steps=steps, decisions=[]
     )
     deadline_hooks.on_step_activated(locked, steps[0], len(steps))  # the step's SLA becomes a deadline
     return locked
+
+
+def backs_up(incident: Incident, step: ChainStep, backup: User) -> dict[int, User]:
+    """The people `backup` is the named backup of (on their current role in `incident`) who may decide
+    `step` — holding its role, or named on it — by id (one query)."""
+    who = Q(user_id__in=step.approver_ids)
+    if step.role_id is not None:
+        who |= Q(role_id=step.role_id)
+    return {
+        a.user_id: a.user
+        for a in RoleAssignment.objects.current()
+        .filter(who, incident=incident, backup=backup)
+        .select_related("user")
+        .order_by("started_at", "pk")
+    }
 
 
 def _review_checks(
@@ -223,10 +246,13 @@ def _review_checks(
     sha256: str,
     step_order: int | None,
     decisions: list[Approval],
+    on_behalf_of: User | None = None,
 ) -> tuple[StatementVersion, list[ChainStep], ChainStep]:
     """Everything an approver must satisfy, checked under the locks. Returns (version, steps, step).
 
-    `decisions` are the current version's approvals and rejections so far (read once by the caller)."""
+    `decisions` are the current version's approvals and rejections so far (read once by the caller).
+    `on_behalf_of`: the actor decides as that approver's backup (`rules.check_stand_in`), not in their own
+    right; the hash, the step order and the separation of duties are checked all the same."""
     version = same_version(locked, version_number)
     if sha256 and sha256 != version.sha256:
         raise StatementError(
@@ -251,26 +277,58 @@ def _review_checks(
             f"Step {step_order}{f' ({asked.name})' if asked else ''} is already complete; "
             f"it is now waiting for step {step.order} ({step.name})."
         )
+    standing = _standing(actor, locked.incident, step.role_id)
+    if on_behalf_of is not None:
+        check_stand_in(
+            step=step,
+            steps=steps,
+            version=version,
+            person_id=actor.pk,
+            on_team=standing.on_team,
+            principal_id=on_behalf_of.pk,
+            principal_name=str(on_behalf_of),
+            backs_up=backs_up(locked.incident, step, actor),
+            decisions=decisions,
+            now=timezone.now(),
+        )
+        return version, steps, step
     check_decide(
         step=step,
         steps=steps,
         version=version,
         person_id=actor.pk,
-        standing=_standing(actor, locked.incident, step.role_id),
+        standing=standing,
         decisions=decisions,
     )
     return version, steps, step
 
 
+def _as(actor: User, on_behalf_of: User | None) -> str:
+    """“Ana” or “Ana (standing in for Ben, whose time to decide had passed)” — for the timeline."""
+    if on_behalf_of is None:
+        return str(actor)
+    return _("%(actor)s (standing in for %(principal)s, whose time to decide had passed)") % {
+        "actor": actor,
+        "principal": on_behalf_of,
+    }
+
+
 @transaction.atomic
 def statement_approve(
-    *, statement: Statement, actor: User, version_number: int, sha256: str, step_order: int | None = None
+    *,
+    statement: Statement,
+    actor: User,
+    version_number: int,
+    sha256: str,
+    step_order: int | None = None,
+    on_behalf_of: User | None = None,
 ) -> ApprovalResult:
     """Approve the current step for exactly the version (and sha256) the approver read.
 
     A replay by someone who already approved this version changes nothing and says so. When the step has
     its approvals it completes and the next step's approvers are told; after the last step the statement
-    is approved and may be published.
+    is approved and may be published. `on_behalf_of`: a backup deciding for that approver once the step's
+    SLA has passed; the approval row and the timeline say so.
     """
     locked = lock_statement(statement)
     incident = lock_incident(locked)
@@ -293,11 +351,19 @@ def statement_approve(
         and version_number == locked.current_version.number
     ):
         return ApprovalResult(approval=mine, created=False, statement=locked)
-    version, steps, step = _review_checks(locked, actor, version_number, sha256, step_order, decisions)
+    version, steps, step = _review_checks(
+        locked, actor, version_number, sha256, step_order, decisions, on_behalf_of
+    )
     now = timezone.now()
     approval = Approval.objects.create(
-        version=version, sha256=version.sha256, step=step, approver=actor, decided_at=now
+        version=version,
+        sha256=version.sha256,
+        step=step,
+        approver=actor,
+        on_behalf_of=on_behalf_of,
+        decided_at=now,
     )
+    who = _as(actor, on_behalf_of)
     decisions.append(approval)
     approved = [a for a in decisions if a.decision == Approval.Decision.APPROVED]
     count = sum(1 for a in approved if a.step_id == step.pk)
@@ -316,8 +382,9 @@ def statement_approve(
             record(
                 incident,
                 actor,
-                f"{actor} approved v{version.number} of {label} — step {step.order} of {len(steps)} "
+                f"{who} approved v{version.number} of {label} — step {step.order} of {len(steps)} "
                 f"({step.name}) complete; waiting for {following.name}.",
+                statement=locked,
             )
             _notify_step(
                 incident=incident,
@@ -338,8 +405,9 @@ def statement_approve(
             record(
                 incident,
                 actor,
-                f"{actor} approved v{version.number} of {label} — every step is complete "
+                f"{who} approved v{version.number} of {label} — every step is complete "
                 f"({' → '.join(s.name for s in steps)}); it may be published.",
+                statement=locked,
             )
             if version.author_id != actor.pk:
                 with in_language_of(version.author):
@@ -357,7 +425,8 @@ def statement_approve(
         record(
             incident,
             actor,
-            f"{actor} approved v{version.number} of {label} at step {step.order} ({step.name}): {progress}.",
+            f"{who} approved v{version.number} of {label} at step {step.order} ({step.name}): {progress}.",
+            statement=locked,
         )
     return ApprovalResult(
         approval=approval, created=True, statement=locked, chain=ChainState(steps=steps, decisions=decisions)
@@ -373,23 +442,28 @@ def statement_reject(
     reason: str,
     sha256: str = "",
     step_order: int | None = None,
+    on_behalf_of: User | None = None,
 ) -> Statement:
-    """Reject the current version at the current step, with a reason; it goes back to its author."""
+    """Reject the current version at the current step, with a reason; it goes back to its author.
+    `on_behalf_of`: a backup deciding for that approver once the step's SLA has passed."""
     locked = lock_statement(statement)
     incident = lock_incident(locked)
     reason = reason_given(reason, "for rejecting")
     version = current_version(locked)
-    decisions = list(Approval.objects.filter(version=version).select_related("step"))
+    decisions = list(Approval.objects.filter(version=version).select_related("step", "approver"))
     replay = any(a.approver_id == actor.pk and a.decision == Approval.Decision.REJECTED for a in decisions)
     if replay and locked.is_rejected and version.number == version_number:
         return locked  # a replay of the same rejection
-    version, _steps, step = _review_checks(locked, actor, version_number, sha256, step_order, decisions)
+    version, _steps, step = _review_checks(
+        locked, actor, version_number, sha256, step_order, decisions, on_behalf_of
+    )
     now = timezone.now()
     Approval.objects.create(
         version=version,
         sha256=version.sha256,
         step=step,
         approver=actor,
+        on_behalf_of=on_behalf_of,
         decision=Approval.Decision.REJECTED,
         note=reason,
         decided_at=now,
@@ -403,7 +477,9 @@ def statement_reject(
     record(
         incident,
         actor,
-        f"{actor} rejected v{version.number} of {label} at step {step.order} ({step.name}): {quote(reason)}",
+        f"{_as(actor, on_behalf_of)} rejected v{version.number} of {label} at step {step.order} "
+        f"({step.name}): {quote(reason)}",
+        statement=locked,
     )
     if version.author_id != actor.pk:
         with in_language_of(version.author):

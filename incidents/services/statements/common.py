@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from incidents import live
 from incidents.models import (
     Approval,
     ChainStep,
     Incident,
+    RoleAssignment,
     Statement,
     StatementError,
     StatementVersion,
@@ -104,6 +109,31 @@ def names(users: Iterable[User]) -> str:
     return ", ".join(str(u) for u in users)
 
 
-def record(incident: Incident, actor: User | None, text: str) -> None:
-    """The statement event on the timeline, in the change's transaction (it rides the room's stream)."""
+def record(incident: Incident, actor: User | None, text: str, *, statement: Statement) -> None:
+    """The statement event on the timeline, in the change's transaction (it rides the room's stream), and
+    the nudge, after commit, to the regions that show the statement (incidents/live.py)."""
     timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)
+    live.statement_changed(incident.pk, statement.code, approvers(statement))
+
+
+def approvers(statement: Statement) -> set[int]:
+    """Everyone whose "My approvals" may list or have listed this statement just now: the approvers of its
+    steps that are active, or closed within the last minute (a step that closes takes it out of their
+    queues, the next one puts it in others'). Steps not reached yet change nobody's queue. Two small queries."""
+    roles: set[int] = set()
+    people: set[int] = set()
+    recent = timezone.now() - timedelta(minutes=1)
+    steps = ChainStep.objects.filter(version__statement_id=statement.pk, activated_at__isnull=False).filter(
+        Q(completed_at__isnull=True) | Q(completed_at__gte=recent)
+    )
+    for role_id, ids in steps.values_list("role_id", "approver_ids"):
+        if role_id:
+            roles.add(role_id)
+        people.update(ids)
+    if roles:
+        people |= set(
+            RoleAssignment.objects.current()
+            .filter(incident_id=statement.incident_id, role_id__in=roles)
+            .values_list("user_id", flat=True)
+        )
+    return people

@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
-from incidents import hooks
+from incidents import hooks, mentions
 from incidents.models import (
     Approval,
     Audience,
@@ -260,7 +260,12 @@ def statement_create(
         origin = f" as a {Channel(channel).label} variant of “{master.title}”"
     elif supersedes is not None:
         origin = f" as an update to “{supersedes.title}”"
-    record(incident, actor, f"Statement drafted{origin}: {statement_label(statement)}, v1.{named}")
+    record(
+        incident,
+        actor,
+        f"Statement drafted{origin}: {statement_label(statement)}, v1.{named}",
+        statement=statement,
+    )
     return statement
 
 
@@ -365,7 +370,7 @@ def _after_new_version(
     label = statement_label(statement)
     if previous is None or old_status not in Statement.UNDER_APPROVAL:
         after = f" after v{previous.number} was rejected" if old_status == S.REJECTED and previous else ""
-        record(incident, actor, f"{actor} saved v{version.number} of {label}{after}.")
+        record(incident, actor, f"{actor} saved v{version.number} of {label}{after}.", statement=statement)
         return
     approvers = [
         a.approver
@@ -383,6 +388,7 @@ def _after_new_version(
         actor,
         f"{actor} saved v{version.number} of {label} while v{previous.number} was {was}: back to draft, "
         f"the approval chain starts again when v{version.number} is submitted.{voided}",
+        statement=statement,
     )
     url = f"{statement_url(statement, incident)}?a={previous.number}&b={version.number}#diff"
     for user in {a.pk: a for a in approvers if a.pk != actor.pk}.values():
@@ -418,7 +424,7 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
     locked.save(update_fields=["status", "status_note", "updated_at"])
     label = statement_label(locked)
     what = "withdrew the published statement" if was_published else "withdrew the draft"
-    record(incident, actor, f"{actor} {what} {label}: {quote(reason)}")
+    record(incident, actor, f"{actor} {what} {label}: {quote(reason)}", statement=locked)
     deadline_hooks.on_chain_void(locked, actor)
     if was_published:
         version = current_version(locked)
@@ -453,10 +459,22 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
         raise StatementError(
             _("This statement has no v%(version_number)s.") % {"version_number": version_number}
         )
+    mentioned = mentions.check(statement.incident, body)  # refused before anything is written
     comment = VersionComment.objects.create(version=version, author=actor, body=body)
     record(
         statement.incident,
         actor,
         f"{actor} commented on v{version.number} of {statement_label(statement)}: {quote(body)}",
+        statement=statement,
+    )
+    mentions.notify_mentioned(
+        incident=statement.incident,
+        actor=actor,
+        people=mentioned,
+        where=_("a comment on v%(number)s of %(statement)s")
+        % {"number": version.number, "statement": statement_label(statement)},
+        excerpt=body,
+        url=f"{statement_url(statement, statement.incident)}#comment-{comment.pk}",
+        key=f"mention:comment:{comment.pk}",
     )
     return comment

@@ -292,13 +292,19 @@ def _write_publication(
         actor,
         f"{actor} published v{version.number} of {statement_label(locked)}{where} "
         f"(sha256 {version.short_sha}, exactly as approved).",
+        statement=locked,
     )
     if predecessor is not None and predecessor.is_published:
         predecessor.status = S.SUPERSEDED
         predecessor.status_note = f"Superseded by “{locked.title}”, published {stamp(now)}."
         predecessor.updated_at = now
         predecessor.save(update_fields=["status", "status_note", "updated_at"])
-        record(incident, actor, f"{statement_label(predecessor)} is superseded by “{locked.title}”.")
+        record(
+            incident,
+            actor,
+            f"{statement_label(predecessor)} is superseded by “{locked.title}”.",
+            statement=predecessor,
+        )
     # The first response (or the due update) is met; the next update is due by the cadence or the promise.
     deadline_hooks.on_published(incident, actor, published_at, next_update_at)
     return publication

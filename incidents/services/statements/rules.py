@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ParamSpec
 
 from django.utils.translation import gettext as _
@@ -144,7 +145,16 @@ def check_decide(
             f"You wrote v{version.number}, and nobody approves their own text (separation of duties). "
             "Someone else in the step must decide."
         )
-    mine = [a for a in decisions if a.approver_id == person_id]
+    mine = [a for a in decisions if a.approver_id == person_id or a.on_behalf_of_id == person_id]
+    stood_in = next((a for a in mine if a.step_id == step.pk and a.on_behalf_of_id == person_id), None)
+    if stood_in is not None:
+        raise StatementError(
+            _(
+                "%(backup)s already decided step %(order)d (%(name)s) of v%(number)d standing in for you, "
+                "after its SLA passed. Nothing was changed."
+            )
+            % {"backup": stood_in.approver, "order": step.order, "name": step.name, "number": version.number}
+        )
     if any(a.step_id == step.pk for a in mine):
         raise StatementError(
             f"You have already decided step {step.order} ({step.name}) of v{version.number}; "
@@ -161,6 +171,103 @@ def check_decide(
                 _("You approved %(named)s of this version; each step needs a different person.")
                 % {"named": named}
             )
+
+
+# --- a backup standing in -----------------------------------------------------------------------------------
+
+
+class StandInRefused(StatementError):
+    """A backup may not (yet) decide this step for the approver they back up."""
+
+
+def check_stand_in(
+    *,
+    step: ChainStep,
+    steps: Sequence[ChainStep],
+    version: StatementVersion,
+    person_id: int,
+    on_team: bool,
+    principal_id: int,
+    principal_name: str,
+    backs_up: Collection[int],
+    decisions: Iterable[Approval],
+    now: datetime,
+) -> None:
+    """May this person decide `step` — the version's first incomplete one — standing in for `principal_id`?
+
+    Only once the step's SLA has passed (`step.due_at`, scaled in a compressed drill), only for someone they
+    are the named backup of who may decide the step (`backs_up`: those people, read under the lock), only
+    while neither that approver nor another backup has decided it for them — and with the same separation
+    of duties as the approver's own decision: nobody decides their own text, nor (where the chain asks for
+    a different person per step) two steps of one version, in their own name or in another's.
+    """
+    if not on_team:
+        raise _not_allowed(False)
+    if principal_id not in backs_up:
+        raise StandInRefused(
+            _(
+                "You are not %(name)s's backup for step %(order)d (%(step)s); only the backup named on the "
+                "role of someone who decides it may stand in."
+            )
+            % {"name": principal_name, "order": step.order, "step": step.name}
+        )
+    due = step.due_at
+    if due is None:
+        raise StandInRefused(
+            _("Step %(order)d (%(step)s) has no time limit, so nobody stands in: its approvers decide it.")
+            % {"order": step.order, "step": step.name}
+        )
+    if now < due:
+        raise StandInRefused(
+            _(
+                "Step %(order)d (%(step)s) is still within its time limit: %(name)s decides it until then. "
+                "As their backup you may decide once it has passed."
+            )
+            % {"order": step.order, "step": step.name, "name": principal_name}
+        )
+    if not step.allow_self_approval and person_id == version.author_id:
+        raise OwnText(
+            f"You wrote v{version.number}, and nobody approves their own text (separation of duties). "
+            "Someone else in the step must decide."
+        )
+    if not step.allow_self_approval and principal_id == version.author_id:
+        raise StandInRefused(
+            _("%(name)s wrote v%(number)d and may not decide it, so nobody can decide it in their place.")
+            % {"name": principal_name, "number": version.number}
+        )
+    decisions = list(decisions)
+    for a in decisions:
+        if a.step_id != step.pk:
+            continue
+        if a.approver_id == principal_id or a.on_behalf_of_id == principal_id:
+            raise StandInRefused(
+                _("Step %(order)d (%(step)s) has already been decided for %(name)s. Nothing was changed.")
+                % {"order": step.order, "step": step.name, "name": principal_name}
+            )
+        if a.approver_id == person_id:
+            raise StatementError(
+                f"You have already decided step {step.order} ({step.name}) of v{version.number}; "
+                "someone else in the step decides the rest."
+            )
+    if step.distinct_approvers:
+        for who in (person_id, principal_id):
+            other = next(
+                (
+                    a
+                    for a in decisions
+                    if a.step_id != step.pk
+                    and a.decision == Approval.Decision.APPROVED
+                    and who in (a.approver_id, a.on_behalf_of_id)
+                ),
+                None,
+            )
+            if other is not None:
+                done = next((s for s in steps if s.pk == other.step_id), None)
+                named = f"step {done.order} ({done.name})" if done is not None else _("another step")
+                raise StandInRefused(
+                    _("%(who)s approved %(step)s of this version; each step needs a different person.")
+                    % {"who": _("You") if who == person_id else principal_name, "step": named}
+                )
 
 
 # --- can the chain be completed? -------------------------------------------------------------------------------

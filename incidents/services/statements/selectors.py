@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -43,6 +44,7 @@ from incidents.services.statements.rules import (
     check_decide,
     check_edit,
     check_publish,
+    check_stand_in,
     check_submit,
     check_update,
     check_variant,
@@ -161,6 +163,8 @@ class ApprovalProgress:
     base: StatementVersion | None = None  # the version the diff starts from
     base_reason: str = ""
     diff: SafeString | None = None
+    # The step's SLA passed and the viewer backs up one of its approvers: they may decide it for them.
+    stand_in_for: User | None = None
 
     @property
     def decisions(self) -> list[Approval]:
@@ -254,7 +258,8 @@ def approval_progress(
         progress.current_step = next((v.step for v in views if v.is_current), None)
         result[statement.pk] = progress
     _mark_mine(viewer, result, perms)
-    _attach_diffs(viewer, [p for p in result.values() if p.mine])
+    _mark_stand_in(viewer, result, perms)
+    _attach_diffs(viewer, [p for p in result.values() if p.mine or p.stand_in_for is not None])
     return result
 
 
@@ -307,6 +312,59 @@ def _mark_mine(
             progress.mine = True
         elif isinstance(refused, OwnText):
             progress.blocked = str(refused)  # they hold the step's role: say why it is not theirs
+
+
+def _mark_stand_in(
+    viewer: User, result: dict[int, ApprovalProgress], perms: Mapping[int, Collection[str]]
+) -> None:
+    """Where the viewer may decide the current step as the backup of one of its approvers — its SLA has
+    passed — by the rule the decision is checked with (`rules.check_stand_in`). One query, and none at all
+    unless some step the viewer may not decide themselves is past its time."""
+    now = timezone.now()
+    late = [
+        p
+        for p in result.values()
+        if not p.mine
+        and p.current_step is not None
+        and p.current_step.due_at is not None
+        and p.current_step.due_at <= now
+        and perms.get(p.statement.incident_id)
+    ]
+    if not late:
+        return
+    backed: dict[int, list[RoleAssignment]] = defaultdict(list)
+    for assignment in (
+        RoleAssignment.objects.current()
+        .filter(backup=viewer, incident_id__in={p.statement.incident_id for p in late})
+        .select_related("user")
+        .order_by("started_at", "pk")
+    ):
+        backed[assignment.incident_id].append(assignment)
+    for progress in late:
+        step = progress.current_step
+        assert step is not None
+        principals = {
+            a.user_id: a.user
+            for a in backed[progress.statement.incident_id]
+            if a.role_id == step.role_id or a.user_id in step.approver_ids
+        }
+        for principal in principals.values():
+            if allowed(
+                check_stand_in,
+                step=step,
+                steps=[v.step for v in progress.steps],
+                version=progress.version,
+                person_id=viewer.pk,
+                on_team=True,
+                principal_id=principal.pk,
+                principal_name=str(principal),
+                backs_up=principals,
+                decisions=progress.decisions,
+                now=now,
+            ):
+                progress.stand_in_for = principal
+                progress.blocked = ""
+                break
 
 
 def _attach_diffs(viewer: User, mine: list[ApprovalProgress]) -> None:
@@ -364,17 +422,42 @@ def _attach_diffs(viewer: User, mine: list[ApprovalProgress]) -> None:
 
 
 def awaiting(viewer: User) -> list[ApprovalProgress]:
-    """Statements waiting on a step the viewer may decide now, across every incident they approve in."""
+    """Statements waiting on a step the viewer may decide now, across every incident they approve in — and,
+    in the incidents where they are on the team as someone's backup, the steps past their time that they may
+    decide standing in for that person."""
     if not viewer.is_active:
         return []
     approve_in = IncidentUserObjectPermission.objects.filter(
         user=viewer, permission__codename=Perm.APPROVE
     ).values("content_object_id")
+    backup_in = (
+        RoleAssignment.objects.current()
+        .filter(
+            backup=viewer,
+            incident_id__in=IncidentUserObjectPermission.objects.filter(user=viewer).values(
+                "content_object_id"
+            ),
+        )
+        .values("incident_id")
+    )
     statements = list(
-        Statement.objects.filter(status=S.IN_REVIEW, incident_id__in=approve_in)
+        Statement.objects.filter(
+            Q(incident_id__in=approve_in) | Q(incident_id__in=backup_in), status=S.IN_REVIEW
+        )
         .select_related("current_version", "current_version__author", "incident")
         .order_by("updated_at", "pk")
     )
-    perms = {s.incident_id: frozenset({Perm.APPROVE.value}) for s in statements}
+    approving = set(approve_in.values_list("content_object_id", flat=True)) if statements else set()
+    # On the team everywhere listed; the approve permission only where they hold it.
+    perms = {
+        s.incident_id: frozenset(
+            {Perm.VIEW.value, *([Perm.APPROVE.value] if s.incident_id in approving else [])}
+        )
+        for s in statements
+    }
     found = approval_progress(viewer, statements, perms)
-    return [found[s.pk] for s in statements if s.pk in found and found[s.pk].mine]
+    return [
+        found[s.pk]
+        for s in statements
+        if s.pk in found and (found[s.pk].mine or found[s.pk].stand_in_for is not None)
+    ]

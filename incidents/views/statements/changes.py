@@ -24,6 +24,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from incidents import services
+from incidents.accounts.stepup import step_up_required
+from incidents.accounts.throttle import spend_write
 from incidents.forms import (
     StatementCommentForm,
     StatementDecisionForm,
@@ -153,10 +155,14 @@ def statement_save(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
         assert saved.current_version is not None
         return f"Saved as v{saved.current_version.number}."
 
-    return act(
-        lambda data: services.statement_save_draft(
+    def change(data: Mapping[str, Any]) -> Statement:
+        spend_write(request.user)
+        return services.statement_save_draft(
             statement=found, actor=request.user, expected_version=data["version"], body=data["body"]
-        ),
+        )
+
+    return act(
+        change,
         answer,
         form=form,
         invalid="" if form.is_valid() else "The text was not saved: " + form_error(form),
@@ -221,10 +227,19 @@ def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
     )
 
 
+def _decider_incident(request: AuthRequest, code: UUID) -> Incident:
+    """The incident, for someone deciding a step: an approver, or — standing in for one after the step's
+    SLA passed — their backup, who need only be on the team (the service checks the rest under its locks)."""
+    if request.POST.get("on_behalf_of"):
+        return get_incident_for(request.user, code, Perm.VIEW)
+    return get_incident_for(request.user, code, Perm.APPROVE)
+
+
 @require_POST
 @login_required
+@step_up_required
 def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.APPROVE)
+    incident = _decider_incident(request, code)
     found = find_statement(incident, statement, for_action=True)
     form = StatementDecisionForm(request.POST)
 
@@ -235,10 +250,17 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
             version_number=data["version"],
             sha256=data["sha256"],
             step_order=data["step"],
+            on_behalf_of=data.get("on_behalf_of"),
         )
 
     def notice(result: ApprovalResult) -> str:
         number, step = form.cleaned_data["version"], result.approval.step.name
+        if result.created and result.approval.on_behalf_of_id:
+            return _("You approved v%(number)s as %(step)s, standing in for %(principal)s.") % {
+                "number": number,
+                "step": step,
+                "principal": result.approval.on_behalf_of,
+            }
         if result.created:
             return f"You approved v{number} as {step}."
         return f"Already approved by you (v{number}, {step}); nothing changed."
@@ -260,8 +282,9 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
 
 @require_POST
 @login_required
+@step_up_required
 def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
-    incident = get_incident_for(request.user, code, Perm.APPROVE)
+    incident = _decider_incident(request, code)
     found = find_statement(incident, statement, for_action=True)
     form = StatementRejectForm(request.POST)
     return act(
@@ -272,6 +295,7 @@ def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
             sha256=data["sha256"],
             step_order=data["step"],
             reason=data["reason"],
+            on_behalf_of=data.get("on_behalf_of"),
         ),
         lambda outcome: _answer(request, incident, found, _where(request), outcome, after=outcome.result),
         form=form,
@@ -284,6 +308,7 @@ def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
 
 @require_POST
 @login_required
+@step_up_required
 def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.PUBLISH)
     found = find_statement(incident, statement, for_action=True)
@@ -353,10 +378,14 @@ def statement_comment(request: AuthRequest, code: UUID, statement: UUID) -> Http
         context = statement_context(request, incident, found, parts=parts, **extra)
         return fragment(request, f"{PAGE}#statement-versions", context, status=outcome.status)
 
-    return act(
-        lambda data: services.statement_comment(
+    def change(data: Mapping[str, Any]) -> Any:
+        spend_write(request.user)
+        return services.statement_comment(
             statement=found, actor=request.user, version_number=data["version"], body=data["body"]
-        ),
+        )
+
+    return act(
+        change,
         answer,
         form=form,
     )

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from incidents import hooks, services
+from incidents.accounts.throttle import spend_write
 from incidents.forms import StatementCreateForm
 from incidents.http import AuthRequest, wants_fragment
 from incidents.models import (
@@ -214,6 +215,7 @@ def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
             "supersedes": supersedes,
             "idempotency_key": data["idempotency_key"],
         }
+        spend_write(request.user)
         if submit:
             return services.statement_create_and_submit(incident=incident, actor=request.user, **kwargs)
         return services.statement_create(incident=incident, actor=request.user, **kwargs)

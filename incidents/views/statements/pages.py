@@ -61,7 +61,7 @@ _RANK: dict[str, int] = {
 PAGE = "incidents/statements/statement.html"
 ROOM = "incidents/room.html"
 QUEUE = "incidents/statements/approvals.html"
-LIVE_FRAGMENTS = {"statement-live", "statement-versions", "diff"}
+LIVE_FRAGMENTS = {"statement-live", "statement-versions", "statement-editor", "diff"}
 PAGE_PARTS = frozenset({"statement-live", "statement-versions", "diff", "statement-editor"})
 
 
@@ -309,7 +309,8 @@ def statement_context(
         if plan["stalled"] is not None:
             context["actions"] = replace(context["actions"], submit=False)
     if parts == PAGE_PARTS:
-        context["stream_url"] = live.stream_url(user=request.user, incident=incident)
+        # The page's one stream: the viewer's nudges and this incident's (static/js/live.js).
+        context["page_live_stream"] = live.live_url(user=request.user, incident=incident)
         decide = _int(request.GET.get("decide"))
         if decide is not None and "progress" in context:
             context |= _decision_asked(context["progress"], decide)
@@ -319,7 +320,7 @@ def statement_context(
 def _decision_asked(progress: ApprovalProgress, order: int) -> dict[str, Any]:
     """A notification asked for step `order`'s decision: focus its form, or say why it is not waiting."""
     step = progress.current_step
-    if progress.mine and step is not None and step.order == order:
+    if (progress.mine or progress.stand_in_for is not None) and step is not None and step.order == order:
         return {"focus_step": order}
     view = next((v for v in progress.steps if v.step.order == order), None)
     if view is None:
@@ -327,7 +328,13 @@ def _decision_asked(progress: ApprovalProgress, order: int) -> dict[str, Any]:
             "decide_notice": _("This version has no step %(n)d; nothing is waiting for you.") % {"n": order}
         }
     if view.decisions and view.state == StepState.DONE:
-        people = ", ".join(str(a.approver) for a in view.decisions)
+        people = ", ".join(
+            _("%(backup)s standing in for %(principal)s")
+            % {"backup": a.approver, "principal": a.on_behalf_of}
+            if a.on_behalf_of_id
+            else str(a.approver)
+            for a in view.decisions
+        )
         text = _("Step %(n)d (%(name)s) is already decided, by %(people)s: nothing is waiting for you.")
         return {"decide_notice": text % {"n": order, "name": view.step.name, "people": people}}
     if not progress.statement.is_in_review:
