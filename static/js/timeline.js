@@ -132,13 +132,13 @@
   document.addEventListener("htmx:sseOpen", function () {
     failures = 0;
     stopPolling();
-    say("Live", false);
+    say(gettext("Live"), false);
   });
 
   document.addEventListener("htmx:sseError", function () {
     failures += 1;
     if (failures >= 3 && pollTimer === null) startPolling();
-    else if (pollTimer === null) say("Reconnecting…", true);
+    else if (pollTimer === null) say(gettext("Reconnecting…"), true);
   });
 
   ["htmx:afterSettle", "htmx:oobAfterSwap", "htmx:sseMessage"].forEach(function (name) {
