@@ -42,6 +42,12 @@ ENGLISH_UI = [
     "Log out",
     "Skip to content",
     "Times are shown in",
+    "Sign-in and sessions",
+    "Where we stand",
+    "Write the summary",
+    "Active sessions",
+    "Sign out everywhere else",
+    "Second factor",
 ]
 # Words that are the same in the other language ("Team" is Swedish too).
 SAME_IN = {"sv": {"Team"}}
@@ -129,7 +135,23 @@ def test_the_same_pages_in_english_do_have_those_words(client):
     incident = IncidentFactory.create(declared_by=person)
     client.force_login(person)
     html = client.get(reverse("incidents:room", args=[incident.code])).content.decode()
-    assert {"Timeline", "Statements", "Team", "Deadlines"} <= set(_english_left(html))
+    assert {"Timeline", "Statements", "Team", "Deadlines", "Where we stand", "Write the summary"} <= set(
+        _english_left(html)
+    )
+    security = client.get(reverse("accounts:security")).content.decode()
+    assert {"Sign-in and sessions", "Active sessions", "Sign out everywhere else"} <= set(
+        _english_left(security)
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lang", LOCALES)
+def test_the_sign_in_and_sessions_page_speaks_the_persons_language(client, lang):
+    person = UserFactory.create(language=lang)
+    client.force_login(person)
+    response = client.get(reverse("accounts:security"))
+    assert response.status_code == 200
+    assert _english_left(response.content.decode(), lang) == []
 
 
 @pytest.mark.django_db
