@@ -48,6 +48,7 @@ ENGLISH_UI = [
     "Active sessions",
     "Sign out everywhere else",
     "Second factor",
+    "Commander:",
 ]
 # Words that are the same in the other language ("Team" is Swedish too).
 SAME_IN = {"sv": {"Team"}}

@@ -159,18 +159,18 @@ def dashboard_row(incident: Incident) -> SafeString:
     return format_html(
         '<li class="incident-row incident-row-{}"><a class="incident-link" href="{}">'
         '<span class="incident-ref">{}</span><span class="incident-title">{}</span></a>{}'
-        '<div class="incident-meta">{}<span class="meta" title="Declared {} {}">open {}</span>'
-        '<span class="meta">Commander: {}</span></div></li>',
+        '<div class="incident-meta">{}<span class="meta" title="{}">{}</span>'
+        '<span class="meta">{}</span></div></li>',
         incident.severity,
         incident.room_url,
         incident.reference,
         incident.title,
         _state_line(incident),
         badges(incident),
-        f"{local:%d %b %H:%M}",
-        local.tzname(),
-        age(incident.declared_at),
-        incident.commander if incident.commander_id else "nobody yet",
+        # Whole phrases through the catalogue, then escaped as arguments (the commander's name is user text).
+        _("Declared %(time)s %(zone)s") % {"time": f"{local:%d %b %H:%M}", "zone": local.tzname()},
+        _("open %(age)s") % {"age": age(incident.declared_at)},
+        _("Commander: %(name)s") % {"name": incident.commander if incident.commander_id else _("nobody yet")},
     )
 
 
@@ -204,9 +204,9 @@ def past_row(incident: Incident) -> SafeString:
     resolved: SafeString | str = "—"
     if incident.resolved_at:
         resolved = format_html(
-            '{} <span class="help">after {}</span>',
+            '{} <span class="help">{}</span>',
             when(incident.resolved_at, "j M Y, H:i"),
-            age_between(incident.declared_at, incident.resolved_at),
+            _("after %(age)s") % {"age": age_between(incident.declared_at, incident.resolved_at)},
         )
     flags, severity, scenario, status = _past_cells(
         incident.severity,
