@@ -68,6 +68,7 @@ RUN SECRET_KEY=collectstatic-build-only-not-a-secret \
     DATABASE_URL=postgresql://build:build@localhost:5432/build \
     REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput \
+    && python -m warroom.compilemessages \
     && mkdir -p /app/var/media \
     && chown -R warroom:warroom /app/var
 

@@ -27,7 +27,14 @@ $(UV):
 	$(UV) sync --frozen --inexact
 	@touch $@
 
-install: .venv/.synced
+# Translation catalogues: each .mo (gitignored) is compiled by polib from its .po whenever the .po changes.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+locale/%.mo: locale/%.po .venv/.synced
+	$(PY) -m warroom.compilemessages $<
+
+install: .venv/.synced $(MO_FILES)
 
 run: install
 	$(PY) -m warroom.launcher

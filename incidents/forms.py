@@ -86,7 +86,10 @@ class DeclareForm(forms.Form):
     title = forms.CharField(
         max_length=200,
         widget=forms.TextInput(
-            attrs={"autofocus": True, "placeholder": "e.g. Checkout outage: customers charged twice"}
+            attrs={
+                "autofocus": True,
+                "placeholder": gettext_lazy("e.g. Checkout outage: customers charged twice"),
+            }
         ),
     )
     scenario = forms.ChoiceField(choices=Scenario.choices, widget=forms.RadioSelect)
@@ -95,7 +98,10 @@ class DeclareForm(forms.Form):
         required=False,
         max_length=5000,
         widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "What do we know so far? Links, reach, who raised it."}
+            attrs={
+                "rows": 3,
+                "placeholder": gettext_lazy("What do we know so far? Links, reach, who raised it."),
+            }
         ),
     )
     affected_platforms = forms.MultipleChoiceField(
@@ -103,16 +109,20 @@ class DeclareForm(forms.Form):
     )
     detected_at = forms.DateTimeField(
         required=False,
-        label="Detected at",
-        help_text="Leave empty for “now”. Use it when the problem surfaced before you declared.",
+        label=gettext_lazy("Detected at"),
+        help_text=gettext_lazy(
+            "Leave empty for “now”. Use it when the problem surfaced before you declared."
+        ),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     commander = PersonField(
         required=False,
-        label="Incident commander",
-        help_text="Leave empty to command it yourself; if you name someone else, you stay on as deputy.",
+        label=gettext_lazy("Incident commander"),
+        help_text=gettext_lazy(
+            "Leave empty to command it yourself; if you name someone else, you stay on as deputy."
+        ),
     )
-    is_drill = forms.BooleanField(required=False, label="This is a drill")
+    is_drill = forms.BooleanField(required=False, label=gettext_lazy("This is a drill"))
     drill_speed = forms.TypedChoiceField(
         required=False,
         coerce=int,
@@ -132,13 +142,13 @@ class DeclareForm(forms.Form):
     )
     is_restricted = forms.BooleanField(
         required=False,
-        label="Restricted",
-        help_text="Only the incident team will see it (e.g. a data breach).",
+        label=gettext_lazy("Restricted"),
+        help_text=gettext_lazy("Only the incident team will see it (e.g. a data breach)."),
     )
     # The playbook chosen first (if any) and the version the declarer was shown: that one is recorded.
     playbook = forms.UUIDField(required=False, widget=forms.HiddenInput)
     playbook_version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    accept_team = forms.BooleanField(required=False, initial=True, label="Bring in this team")
+    accept_team = forms.BooleanField(required=False, initial=True, label=gettext_lazy("Bring in this team"))
 
     INCIDENT_FIELDS = (
         "title",
@@ -166,7 +176,11 @@ class DeclareForm(forms.Form):
                 label=slot.role.name,
                 initial=person_choice(person) if person and person.is_active else "",
                 widget=forms.TextInput(
-                    attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "Nobody yet"}
+                    attrs={
+                        "list": "declare-people",
+                        "autocomplete": "off",
+                        "placeholder": gettext_lazy("Nobody yet"),
+                    }
                 ),
             )
             self.fields[f"backup_{key}"] = PersonField(
@@ -174,7 +188,11 @@ class DeclareForm(forms.Form):
                 label=f"Backup for {slot.role.name}",
                 initial=person_choice(slot.backup) if slot.backup and slot.backup.is_active else "",
                 widget=forms.TextInput(
-                    attrs={"list": "declare-people", "autocomplete": "off", "placeholder": "No backup"}
+                    attrs={
+                        "list": "declare-people",
+                        "autocomplete": "off",
+                        "placeholder": gettext_lazy("No backup"),
+                    }
                 ),
             )
         if self.team_slots or self.initial.get("playbook"):  # the view sets it only for a real playbook
@@ -253,16 +271,19 @@ class ProfileForm(forms.ModelForm[User]):
 
     class Meta:
         model = User
-        fields = ["display_name", "phone", "time_zone"]
+        fields = ["display_name", "phone", "time_zone", "language"]
 
 
 __all__ = ["DeclareForm", "ProfileForm", "SeverityChangeForm", "StatusChangeForm"]
 
 
 class AddMemberForm(forms.Form):
-    person = PersonField(label="Person", widget=forms.TextInput(attrs={"placeholder": "Name or e-mail"}))
+    person = PersonField(
+        label=gettext_lazy("Person"),
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Name or e-mail")}),
+    )
     role = forms.ModelChoiceField(queryset=IncidentRole.objects.none(), empty_label=None)
-    backup = PersonField(label="Backup (optional)", required=False)
+    backup = PersonField(label=gettext_lazy("Backup (optional)"), required=False)
     note = forms.CharField(required=False, max_length=500)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -271,8 +292,8 @@ class AddMemberForm(forms.Form):
 
 
 class HandoverForm(forms.Form):
-    to = PersonField(label="Hand over to")
-    note = forms.CharField(required=False, max_length=500, label="Handover note")
+    to = PersonField(label=gettext_lazy("Hand over to"))
+    note = forms.CharField(required=False, max_length=500, label=gettext_lazy("Handover note"))
     stay_as = forms.ModelChoiceField(queryset=IncidentRole.objects.none(), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -281,7 +302,7 @@ class HandoverForm(forms.Form):
 
 
 class BackupForm(forms.Form):
-    backup = PersonField(label="Backup", required=False)
+    backup = PersonField(label=gettext_lazy("Backup"), required=False)
 
 
 class NoteForm(forms.Form):
@@ -313,17 +334,22 @@ class TimelineEntryForm(forms.Form):
         required=False,
         max_length=5000,
         widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "What happened, what was decided, what was said publicly…"}
+            attrs={
+                "rows": 3,
+                "placeholder": gettext_lazy("What happened, what was decided, what was said publicly…"),
+            }
         ),
     )
     occurred_at = forms.DateTimeField(
         required=False,
-        label="Happened at",
-        help_text="Only if it happened before now (it will be marked as backdated).",
+        label=gettext_lazy("Happened at"),
+        help_text=gettext_lazy("Only if it happened before now (it will be marked as backdated)."),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    is_privileged = forms.BooleanField(required=False, label="Legal privilege")
-    evidence = MultipleFileField(required=False, label="Evidence (PNG, JPEG, WebP or PDF, up to 10 MB each)")
+    is_privileged = forms.BooleanField(required=False, label=gettext_lazy("Legal privilege"))
+    evidence = MultipleFileField(
+        required=False, label=gettext_lazy("Evidence (PNG, JPEG, WebP or PDF, up to 10 MB each)")
+    )
     idempotency_key = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
     def clean_evidence(self) -> list[CleanFile]:
@@ -360,8 +386,10 @@ class StatementCreateForm(forms.Form):
     title = forms.CharField(
         max_length=200,
         required=False,
-        label="Working title",
-        widget=forms.TextInput(attrs={"placeholder": "e.g. Holding statement on the checkout outage"}),
+        label=gettext_lazy("Working title"),
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("e.g. Holding statement on the checkout outage")}
+        ),
     )
     channel = forms.ChoiceField(choices=[("", "Choose a channel…"), *Channel.choices], required=False)
     # A template brings its own channel, audience and language; the template form does not send them.
@@ -371,7 +399,7 @@ class StatementCreateForm(forms.Form):
         required=False,
         strip=False,
         max_length=_MAX_RAW_BODY,
-        label="Text",
+        label=gettext_lazy("Text"),
         widget=forms.Textarea(attrs={"rows": 8}),
     )
     master = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -448,13 +476,15 @@ class StatementPublishForm(StatementVersionForm):
     channel = forms.ChoiceField(choices=Channel.choices)
     published_at = forms.DateTimeField(
         required=False,
-        label="Went out at",
-        help_text="Leave empty for “now”.",
+        label=gettext_lazy("Went out at"),
+        help_text=gettext_lazy("Leave empty for “now”."),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    link = forms.URLField(required=False, max_length=500, assume_scheme="https", label="Link to the post")
+    link = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label=gettext_lazy("Link to the post")
+    )
     # Asked only when the text itself promised no time (a template's blank asks it once, when drafting).
-    next_update_at = TypedTimeField(required=False, label="Next update promised at")
+    next_update_at = TypedTimeField(required=False, label=gettext_lazy("Next update promised at"))
     next_update_tomorrow = forms.BooleanField(required=False, label=ROLLOVER_CONFIRM)
 
     def clean(self) -> dict[str, Any]:

@@ -18,15 +18,37 @@ Imports nothing of the project but settings (models, services, views and templat
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.dates import MONTHS_3, MONTHS_ALT
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 STAMP = re.compile(r"\b(\d{4})-(\d{2})-(\d{2}) ([01]\d|2[0-3]):([0-5]\d) UTC\b")
+
+
+@functools.cache
+def _months(language: str | None) -> tuple[str, ...]:
+    # Django's own catalogues translate the month names; English keeps "Jan", other languages their usual
+    # lower-case abbreviation ("sty", "янв", "jan"). Cached per language: list pages format hundreds of times.
+    abbreviations = tuple(str(MONTHS_3[n]) for n in range(1, 13))
+    return tuple(m.title() for m in abbreviations) if (language or "en").startswith("en") else abbreviations
+
+
+@functools.cache
+def _full_months(language: str | None) -> tuple[str, ...]:
+    # The form that follows a day number ("5 grudnia", "5 декабря"): Django's "alt. month" names.
+    return tuple(str(MONTHS_ALT[n]) for n in range(1, 13))
+
+
+def month_abbr(month: int) -> str:
+    """The month's short name in the active language: "Jun", "cze", "июн", "jun"."""
+    return _months(translation.get_language())[month - 1]
 
 
 def organisation_zone() -> tzinfo:
@@ -57,23 +79,7 @@ def local(at: datetime, zone: tzinfo, *, date: bool = True) -> str:
     The same words as the pages' `when` tag and the room's script."""
     moment = at.astimezone(zone)
     clock = f"{moment:%H:%M} {moment.tzname() or ''}".rstrip()
-    return f"{moment.day} {_MONTHS[moment.month - 1]}, {clock}" if date else clock
-
-
-_FULL_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+    return f"{moment.day} {month_abbr(moment.month)}, {clock}" if date else clock
 
 
 def public_time(at: datetime, zone: tzinfo, *, said_at: datetime) -> str:
@@ -84,7 +90,8 @@ def public_time(at: datetime, zone: tzinfo, *, said_at: datetime) -> str:
     clock = f"{moment:%H:%M} {moment.tzname() or ''}".rstrip()
     if moment.date() == said_at.astimezone(zone).date():
         return clock
-    return f"{clock} on {moment.day} {_FULL_MONTHS[moment.month - 1]}"
+    day = f"{moment.day} {_full_months(translation.get_language())[moment.month - 1]}"
+    return _("%(time)s on %(day)s") % {"time": clock, "day": day}
 
 
 def _parse(match: re.Match[str]) -> datetime | None:

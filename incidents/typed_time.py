@@ -19,8 +19,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from incidents.timetext import month_abbr
+
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def rollover_question(typed: Typed, *, now: datetime | None = None, zone: tzinfo
         "typed": typed.typed,
         "now": f"{local_now:%H:%M}",
         "day": at.day,
-        "month": _MONTHS[at.month - 1],
+        "month": month_abbr(at.month),
         "time": f"{at:%H:%M}",
         "zone": at.tzname() or "",
     }

@@ -46,8 +46,9 @@ def log_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> N
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/accounts/second-factor/verify/"))
-    page.get_by_role("textbox", name="Code").fill(code)
-    page.get_by_role("button", name="Continue").click()
+    # By name, not by label: the password names the person, so this page is already in their language.
+    page.locator("form[action$='/verify/'] input[name=code]").fill(code)
+    page.locator("form[action$='/verify/'] button[type=submit]").click()
     page.wait_for_url(f"{base_url}/")
 
 

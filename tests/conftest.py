@@ -102,3 +102,15 @@ def _full_throttle_buckets() -> None:
             client.delete(*keys)
     except redis.RedisError:
         pass  # no Redis: the buckets let everything through anyway
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Every test starts in English. LocaleMiddleware activates the person's language for a request and the
+    thread keeps it afterwards, so a Polish page in one test would otherwise leak into the next test's
+    renders (a cached Polish badge where an English one is asserted)."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()

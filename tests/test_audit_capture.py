@@ -157,7 +157,7 @@ def test_secrets_and_password_hashes_are_never_copied_only_their_change():
     password_change = next(r for r in rows if r.table_name == "incidents_user" and r.op == "U")
     assert password_change.changed == ["password"]
     assert password_change.old_values == password_change.new_values == {"password": "[redacted]"}
-    # By table too: on a fresh database the person and the hook are both row 1.
+    # By table as well as pk: in a fresh database the person and the hook are both row 1.
     hook_row = next(
         r for r in rows if r.table_name == "incidents_webhookendpoint" and r.row_pk == str(hook.pk)
     )

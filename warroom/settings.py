@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before login the browser's Accept-Language (or the switcher's cookie) picks the language;
+    # UserLanguageMiddleware below overrides it with a signed-in person's own choice.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     # A NUL byte in a query or form field is a clear 400, not a 500 from PostgreSQL.
@@ -78,6 +81,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "incidents.middleware.UserTimezoneMiddleware",
+    "incidents.middleware.UserLanguageMiddleware",
     "incidents.middleware.PrivateCacheMiddleware",
     # Last: it answers a locked-out login attempt before the login view runs (django-axes' own advice).
     "axes.middleware.AxesMiddleware",
@@ -311,6 +315,9 @@ CSRF_COOKIE_NAME = "__Host-csrftoken" if SECURE_COOKIES else "csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Container health checks probe over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -372,6 +379,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# The interface languages (a statement's own language is separate: incidents.models.statement_text).
+# Names in their own language: the switcher is read by someone who may not read the current one.
+LANGUAGES = [
+    ("en", "English"),
+    ("pl", "Polski"),
+    ("ru", "Русский"),
+    ("sv", "Svenska"),
+]
+# Compiled (.mo) by `make install` from the .po files kept in git.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static and uploaded files -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from incidents import views as incident_views
 from incidents.accounts import views as account_views
 from incidents.playbooks import views as playbook_views
 from incidents.reviews import views as review_views
+from incidents.views import language as language_views
 
 admin.site.site_header = "War Room configuration"
 admin.site.site_title = "War Room admin"
@@ -32,6 +33,8 @@ urlpatterns = [
     path("", include("incidents.listening.urls")),
     path("publishing/", include("incidents.publishing.urls")),
     path("", include("incidents.stakeholders.urls")),
+    path("i18n/language/", language_views.set_language, name="set-language"),
+    path("i18n/catalog.js", language_views.javascript_catalog, name="javascript-catalog"),
     path("accounts/profile/", incident_views.profile, name="profile"),
     path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     # Before Django's own: these end the person's other sessions, and password reset is throttled.

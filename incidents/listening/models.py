@@ -36,15 +36,15 @@ def new_secret() -> str:
 
 
 class MentionPlatform(models.TextChoices):
-    X = "x", "X"
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    TIKTOK = "tiktok", "TikTok"
-    LINKEDIN = "linkedin", "LinkedIn"
-    YOUTUBE = "youtube", "YouTube"
-    REDDIT = "reddit", "Reddit"
-    MASTODON = "mastodon", "Mastodon"
-    BLUESKY = "bluesky", "Bluesky"
+    X = "x", _("X")
+    FACEBOOK = "facebook", _("Facebook")
+    INSTAGRAM = "instagram", _("Instagram")
+    TIKTOK = "tiktok", _("TikTok")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    YOUTUBE = "youtube", _("YouTube")
+    REDDIT = "reddit", _("Reddit")
+    MASTODON = "mastodon", _("Mastodon")
+    BLUESKY = "bluesky", _("Bluesky")
     NEWS = "news", _("News media")
     BLOG = "blog", _("Blogs")
     FORUM = "forum", _("Forums")

@@ -15,6 +15,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models.incident import Scenario, Severity
 from incidents.models.statement_text import Audience
@@ -25,9 +26,9 @@ from incidents.models.team import IncidentRole
 
 
 class ApprovalRule(models.TextChoices):
-    ANY = "any", "Any one of them"
-    ALL = "all", "All of them"
-    N = "n", "A number of them"
+    ANY = "any", _("Any one of them")
+    ALL = "all", _("All of them")
+    N = "n", _("A number of them")
 
 
 class ApprovalChainTemplate(models.Model):
@@ -180,8 +181,8 @@ class Approval(models.Model):
     """
 
     class Decision(models.TextChoices):
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
 
     version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="approvals")
     sha256 = models.CharField(max_length=64)

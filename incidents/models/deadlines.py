@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models.incident import Incident, Severity
 from incidents.models.team import IncidentRole
@@ -51,20 +52,20 @@ class ResponsePolicy(models.Model):
 
 
 class DeadlineKind(models.TextChoices):
-    FIRST_RESPONSE = "first_response", "First public response"
-    UPDATE = "update", "Next public update"
-    APPROVAL = "approval", "Approval decision"
-    TASK = "task", "Task"
-    REVIEW = "review", "Post-incident review"
-    FOLLOW_UP = "follow_up", "Follow-up action"
+    FIRST_RESPONSE = "first_response", _("First public response")
+    UPDATE = "update", _("Next public update")
+    APPROVAL = "approval", _("Approval decision")
+    TASK = "task", _("Task")
+    REVIEW = "review", _("Post-incident review")
+    FOLLOW_UP = "follow_up", _("Follow-up action")
     # A notification the law requires by a time (GDPR Art. 33: 72 h from awareness); outlives closure.
-    REGULATORY = "regulatory", "Regulatory notification"
+    REGULATORY = "regulatory", _("Regulatory notification")
 
 
 class DeadlineState(models.TextChoices):
-    OPEN = "open", "Open"
-    DONE = "done", "Done"
-    CANCELLED = "cancelled", "Cancelled"
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class DeadlineQuerySet(models.QuerySet["Deadline"]):
@@ -167,21 +168,21 @@ class Deadline(models.Model):
 
 
 class ReminderKind(models.TextChoices):
-    BEFORE = "before", "Coming due"
-    DUE = "due", "Overdue"
-    ESCALATE_BACKUP = "escalate_backup", "Escalated to backup"
-    ESCALATE_COMMANDER = "escalate_commander", "Escalated to commander"
+    BEFORE = "before", _("Coming due")
+    DUE = "due", _("Overdue")
+    ESCALATE_BACKUP = "escalate_backup", _("Escalated to backup")
+    ESCALATE_COMMANDER = "escalate_commander", _("Escalated to commander")
 
 
 class ReminderState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class FiredBy(models.TextChoices):
-    ETA = "eta", "its ETA task"
-    SWEEP = "sweep", "a sweep"
+    ETA = "eta", _("its ETA task")
+    SWEEP = "sweep", _("a sweep")
 
 
 class Reminder(models.Model):

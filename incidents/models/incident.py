@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from incidents.models.errors import Refused
 
@@ -27,62 +28,64 @@ class InvalidTransition(Refused):
 
 
 class Scenario(models.TextChoices):
-    OUTAGE = "outage", "Technical failure / outage"
-    DATA_BREACH = "data_breach", "Data breach / security"
-    CONTROVERSIAL_POST = "controversial_post", "Controversial post or campaign"
-    COMPLAINT = "complaint", "Product or service complaint"
-    CONDUCT = "conduct", "Executive / employee conduct"
-    MISINFORMATION = "misinformation", "Misinformation / rumour"
-    LEGAL = "legal", "Legal / regulatory"
-    OTHER = "other", "Other"
+    OUTAGE = "outage", _("Technical failure / outage")
+    DATA_BREACH = "data_breach", _("Data breach / security")
+    CONTROVERSIAL_POST = "controversial_post", _("Controversial post or campaign")
+    COMPLAINT = "complaint", _("Product or service complaint")
+    CONDUCT = "conduct", _("Executive / employee conduct")
+    MISINFORMATION = "misinformation", _("Misinformation / rumour")
+    LEGAL = "legal", _("Legal / regulatory")
+    OTHER = "other", _("Other")
 
 
 class Severity(models.TextChoices):
-    SEV1 = "sev1", "SEV1"
-    SEV2 = "sev2", "SEV2"
-    SEV3 = "sev3", "SEV3"
-    SEV4 = "sev4", "SEV4"
+    SEV1 = "sev1", _("SEV1")
+    SEV2 = "sev2", _("SEV2")
+    SEV3 = "sev3", _("SEV3")
+    SEV4 = "sev4", _("SEV4")
 
 
-SEVERITY_MEANING: dict[str, str] = {
-    Severity.SEV1: "Critical: harm spreading fast to people, trust or the business; executives engaged now.",
-    Severity.SEV2: "Major: wide public attention or customer impact; first response within the hour.",
-    Severity.SEV3: "Moderate: limited spread or a contained audience; respond the same working day.",
-    Severity.SEV4: "Minor: low visibility; monitor and respond through normal channels.",
+SEVERITY_MEANING: dict[str, StrOrPromise] = {
+    Severity.SEV1: _(
+        "Critical: harm spreading fast to people, trust or the business; executives engaged now."
+    ),
+    Severity.SEV2: _("Major: wide public attention or customer impact; first response within the hour."),
+    Severity.SEV3: _("Moderate: limited spread or a contained audience; respond the same working day."),
+    Severity.SEV4: _("Minor: low visibility; monitor and respond through normal channels."),
 }
 
 
 class Status(models.TextChoices):
-    DETECTED = "detected", "Detected"
-    ASSESSING = "assessing", "Assessing"
-    RESPONDING = "responding", "Responding"
-    MONITORING = "monitoring", "Monitoring"
-    RESOLVED = "resolved", "Resolved"
-    CLOSED = "closed", "Closed"
+    DETECTED = "detected", _("Detected")
+    ASSESSING = "assessing", _("Assessing")
+    RESPONDING = "responding", _("Responding")
+    MONITORING = "monitoring", _("Monitoring")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
 
 
-STATUS_MEANING: dict[str, str] = {
-    Status.DETECTED: "Something surfaced; nobody has assessed it yet.",
-    Status.ASSESSING: "The team is establishing facts, reach and risk.",
-    Status.RESPONDING: "The team is acting and communicating publicly.",
-    Status.MONITORING: "Response is out; watching reactions for a relapse.",
-    Status.RESOLVED: "The crisis is over; the review is due.",
-    Status.CLOSED: "Review done (or a false alarm); the record is archived.",
+STATUS_MEANING: dict[str, StrOrPromise] = {
+    Status.DETECTED: _("Something surfaced; nobody has assessed it yet."),
+    Status.ASSESSING: _("The team is establishing facts, reach and risk."),
+    Status.RESPONDING: _("The team is acting and communicating publicly."),
+    Status.MONITORING: _("Response is out; watching reactions for a relapse."),
+    Status.RESOLVED: _("The crisis is over; the review is due."),
+    Status.CLOSED: _("Review done (or a false alarm); the record is archived."),
 }
 
 
 class Platform(models.TextChoices):
-    X = "x", "X"
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    TIKTOK = "tiktok", "TikTok"
-    LINKEDIN = "linkedin", "LinkedIn"
-    YOUTUBE = "youtube", "YouTube"
-    REDDIT = "reddit", "Reddit"
-    NEWS = "news", "News media"
-    REVIEWS = "reviews", "Review sites"
-    WEBSITE = "website", "Own website"
-    OTHER = "other", "Other"
+    X = "x", _("X")
+    FACEBOOK = "facebook", _("Facebook")
+    INSTAGRAM = "instagram", _("Instagram")
+    TIKTOK = "tiktok", _("TikTok")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    YOUTUBE = "youtube", _("YouTube")
+    REDDIT = "reddit", _("Reddit")
+    NEWS = "news", _("News media")
+    REVIEWS = "reviews", _("Review sites")
+    WEBSITE = "website", _("Own website")
+    OTHER = "other", _("Other")
 
 
 class DrillSpeed(models.IntegerChoices):
@@ -245,11 +248,11 @@ class Incident(models.Model):
 
     @property
     def severity_meaning(self) -> str:
-        return SEVERITY_MEANING[self.severity]
+        return str(SEVERITY_MEANING[self.severity])
 
     @property
     def status_meaning(self) -> str:
-        return STATUS_MEANING[self.status]
+        return str(STATUS_MEANING[self.status])
 
     @property
     def state_line(self) -> str:
@@ -304,7 +307,7 @@ class Incident(models.Model):
             )
 
     def platform_labels(self) -> list[str]:
-        return [Platform(p).label for p in self.affected_platforms if p in Platform.values]
+        return [str(Platform(p).label) for p in self.affected_platforms if p in Platform.values]
 
     @staticmethod
     def next_reference(year: int) -> str:
@@ -345,8 +348,8 @@ class IncidentChange(models.Model):
     """One status or severity change: who, when, from what to what. Never edited."""
 
     class Field(models.TextChoices):
-        STATUS = "status", "Status"
-        SEVERITY = "severity", "Severity"
+        STATUS = "status", _("Status")
+        SEVERITY = "severity", _("Severity")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="changes")
     field = models.CharField(max_length=16, choices=Field.choices)

@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from django.db import models
+from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from incidents.models.errors import Refused
 
@@ -21,27 +24,27 @@ from incidents.models.errors import Refused
 
 
 class Audience(models.TextChoices):
-    PUBLIC = "public", "Public"
-    CUSTOMERS = "customers", "Customers"
-    EMPLOYEES = "employees", "Employees"
-    PRESS = "press", "Press"
-    REGULATORS = "regulators", "Regulators"
-    PARTNERS = "partners", "Partners"
+    PUBLIC = "public", _("Public")
+    CUSTOMERS = "customers", _("Customers")
+    EMPLOYEES = "employees", _("Employees")
+    PRESS = "press", _("Press")
+    REGULATORS = "regulators", _("Regulators")
+    PARTNERS = "partners", _("Partners")
 
 
 class Channel(models.TextChoices):
-    X = "x", "X"
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    LINKEDIN = "linkedin", "LinkedIn"
-    TIKTOK = "tiktok", "TikTok"
-    WEBSITE = "website", "Website"
-    PRESS_RELEASE = "press_release", "Press release"
-    EMAIL = "email", "E-mail"
-    INTERNAL_NOTE = "internal_note", "Internal note"
-    SUPPORT_MACRO = "support_macro", "Support macro"
-    MASTODON = "mastodon", "Mastodon"
-    BLUESKY = "bluesky", "Bluesky"
+    X = "x", _("X")
+    FACEBOOK = "facebook", _("Facebook")
+    INSTAGRAM = "instagram", _("Instagram")
+    LINKEDIN = "linkedin", _("LinkedIn")
+    TIKTOK = "tiktok", _("TikTok")
+    WEBSITE = "website", _("Website")
+    PRESS_RELEASE = "press_release", _("Press release")
+    EMAIL = "email", _("E-mail")
+    INTERNAL_NOTE = "internal_note", _("Internal note")
+    SUPPORT_MACRO = "support_macro", _("Support macro")
+    MASTODON = "mastodon", _("Mastodon")
+    BLUESKY = "bluesky", _("Bluesky")
 
 
 # Characters a post may have on each channel; channels not listed have no limit. Counted as Unicode code
@@ -60,19 +63,20 @@ CHANNEL_LIMITS: Mapping[str, int] = {
     Channel.BLUESKY: 300,
 }
 
-LANGUAGES: list[tuple[str, str]] = [
-    ("en", "English"),
-    ("sv", "Swedish"),
-    ("pl", "Polish"),
-    ("de", "German"),
-    ("fr", "French"),
-    ("es", "Spanish"),
-    ("nl", "Dutch"),
-    ("no", "Norwegian"),
-    ("da", "Danish"),
-    ("fi", "Finnish"),
-    ("it", "Italian"),
-    ("pt", "Portuguese"),
+LANGUAGES: list[tuple[str, StrOrPromise]] = [
+    ("en", gettext_lazy("English")),
+    ("sv", gettext_lazy("Swedish")),
+    ("pl", gettext_lazy("Polish")),
+    ("ru", gettext_lazy("Russian")),
+    ("de", gettext_lazy("German")),
+    ("fr", gettext_lazy("French")),
+    ("es", gettext_lazy("Spanish")),
+    ("nl", gettext_lazy("Dutch")),
+    ("no", gettext_lazy("Norwegian")),
+    ("da", gettext_lazy("Danish")),
+    ("fi", gettext_lazy("Finnish")),
+    ("it", gettext_lazy("Italian")),
+    ("pt", gettext_lazy("Portuguese")),
 ]
 
 # Facebook's 63,206 is the longest channel limit; nothing needs more.
@@ -133,15 +137,15 @@ def check_text(canonical: str, channel: str) -> None:
 # --- statement templates ------------------------------------------------------------------------------------
 
 # Placeholders a template may use, and what the drafter is asked for.
-PLACEHOLDERS: dict[str, str] = {
-    "company": "Company name",
-    "incident_title": "What happened, in a few words",
-    "reference": "Incident reference",
-    "next_update_time": "When the next update comes",
-    "affected": "Who is affected",
-    "action": "What we are doing about it",
-    "contact": "Where people can get help",
-    "claim": "The claim going round, in a few words",
+PLACEHOLDERS: dict[str, StrOrPromise] = {
+    "company": gettext_lazy("Company name"),
+    "incident_title": gettext_lazy("What happened, in a few words"),
+    "reference": gettext_lazy("Incident reference"),
+    "next_update_time": gettext_lazy("When the next update comes"),
+    "affected": gettext_lazy("Who is affected"),
+    "action": gettext_lazy("What we are doing about it"),
+    "contact": gettext_lazy("Where people can get help"),
+    "claim": gettext_lazy("The claim going round, in a few words"),
 }
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # A placeholder's value: one line, a sentence at most. Longer free text belongs in an edit, which needs the
@@ -165,7 +169,9 @@ def fill_template(body: str, values: Mapping[str, str]) -> str:
     missing = [name for name in template_placeholders(body) if not values.get(name, "").strip()]
     if missing:
         labels = ", ".join(f"{{{name}}}" for name in missing)
-        raise TextRefused(f"Fill in every placeholder of the template: {labels}.")
+        raise TextRefused(
+            gettext("Fill in every placeholder of the template: %(labels)s.") % {"labels": labels}
+        )
     for name in template_placeholders(body):
         value = values[name].strip()
         if "\n" in value or len(value) > MAX_FILL:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from incidents.models.incident import Incident
@@ -20,14 +21,14 @@ from incidents.models.incident import Incident
 class Perm(models.TextChoices):
     """Per-incident permissions; codenames of Incident's custom permissions."""
 
-    VIEW = "view_incident", "View the incident"
-    POST = "post_to_timeline", "Post to the timeline"
-    DRAFT = "draft_statement", "Draft statements"
-    APPROVE = "approve_statement", "Approve statements (as a chain step's role)"
-    PUBLISH = "publish_statement", "Publish statements"
-    MANAGE_TEAM = "manage_team", "Manage the team"
-    CHANGE_STATUS = "change_status", "Change status and severity"
-    MANAGE_DEADLINES = "manage_deadlines", "Manage deadlines and tasks"
+    VIEW = "view_incident", _("View the incident")
+    POST = "post_to_timeline", _("Post to the timeline")
+    DRAFT = "draft_statement", _("Draft statements")
+    APPROVE = "approve_statement", _("Approve statements (as a chain step's role)")
+    PUBLISH = "publish_statement", _("Publish statements")
+    MANAGE_TEAM = "manage_team", _("Manage the team")
+    CHANGE_STATUS = "change_status", _("Change status and severity")
+    MANAGE_DEADLINES = "manage_deadlines", _("Manage deadlines and tasks")
 
 
 class IncidentRole(models.Model):
@@ -144,13 +145,13 @@ class TeamEvent(models.Model):
     """A team change, recorded for the timeline: who did what to whom, when, and why."""
 
     class Kind(models.TextChoices):
-        JOINED = "joined", "added to the team"
-        ROLE_ASSIGNED = "role_assigned", "given a role"
-        ROLE_REMOVED = "role_removed", "removed from a role"
-        HANDOVER = "handover", "handed over a role"
-        BACKUP_SET = "backup_set", "backup named"
-        LEFT = "left", "left the team"
-        REMOVED = "removed", "removed from the team"
+        JOINED = "joined", _("added to the team")
+        ROLE_ASSIGNED = "role_assigned", _("given a role")
+        ROLE_REMOVED = "role_removed", _("removed from a role")
+        HANDOVER = "handover", _("handed over a role")
+        BACKUP_SET = "backup_set", _("backup named")
+        LEFT = "left", _("left the team")
+        REMOVED = "removed", _("removed from the team")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="team_events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -13,29 +13,30 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models.incident import Incident
 
 
 class TimelineEntry(models.Model):
     class Kind(models.TextChoices):
-        NOTE = "note", "Note"
-        DECISION = "decision", "Decision"
-        ACTION = "action", "Action taken"
-        EXTERNAL = "external", "External update"
-        EVIDENCE = "evidence", "Social mention / evidence"
+        NOTE = "note", _("Note")
+        DECISION = "decision", _("Decision")
+        ACTION = "action", _("Action taken")
+        EXTERNAL = "external", _("External update")
+        EVIDENCE = "evidence", _("Social mention / evidence")
         # Written by the system, through the same service:
-        STATUS = "status", "Status change"
-        SEVERITY = "severity", "Severity change"
-        TEAM = "team", "Team change"
-        STATEMENT = "statement", "Statement event"
-        REMINDER = "reminder", "Reminder / escalation"
-        SUMMARY = "summary", "Summary update"
+        STATUS = "status", _("Status change")
+        SEVERITY = "severity", _("Severity change")
+        TEAM = "team", _("Team change")
+        STATEMENT = "statement", _("Statement event")
+        REMINDER = "reminder", _("Reminder / escalation")
+        SUMMARY = "summary", _("Summary update")
         # Entries about other entries:
-        CORRECTION = "correction", "Correction"
-        RETRACTION = "retraction", "Retraction"
-        PIN = "pin", "Pinned as key event"
-        UNPIN = "unpin", "Unpinned"
+        CORRECTION = "correction", _("Correction")
+        RETRACTION = "retraction", _("Retraction")
+        PIN = "pin", _("Pinned as key event")
+        UNPIN = "unpin", _("Unpinned")
 
     POSTABLE: ClassVar[tuple[str, ...]] = (
         Kind.NOTE,

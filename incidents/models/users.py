@@ -6,11 +6,13 @@ import zoneinfo
 from functools import cache
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 @cache
@@ -50,9 +52,9 @@ class UserManager(BaseUserManager["User"]):
 
 
 class OrgRole(models.TextChoices):
-    ADMINISTRATOR = "administrator", "Administrator"
-    CRISIS_MANAGER = "crisis_manager", "Crisis manager"
-    MEMBER = "member", "Member"
+    ADMINISTRATOR = "administrator", _("Administrator")
+    CRISIS_MANAGER = "crisis_manager", _("Crisis manager")
+    MEMBER = "member", _("Member")
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -62,6 +64,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     display_name = models.CharField(max_length=120)
     phone = models.CharField(max_length=40, blank=True, help_text="Reachable number during an incident.")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # The interface language (one of settings.LANGUAGES); blank follows the browser. Also the language of
+    # this person's notifications, e-mails and reminders (incidents.services.notify).
+    language = models.CharField(
+        _("language"),
+        max_length=8,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Blank: as your browser asks."),
+    )
     org_role = models.CharField(max_length=20, choices=OrgRole.choices, default=OrgRole.MEMBER)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May log in to the configuration admin.")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.models import DeadlineKind, Incident, InputRefused, Refused, TimelineEntry, User
 from incidents.playbooks.models import ClockStart, IncidentClock, PlaybookVersion
@@ -74,14 +75,17 @@ def clock_notified(
             "Give the authority's reference (case or receipt number); it is what proves the notification."
         )
     if len(reference) > 200:
-        raise InputRefused("Keep the reference under 200 characters.")
+        raise InputRefused(_("Keep the reference under 200 characters."))
     now = timezone.now()
     notified_at = notified_at or now
     if notified_at > now + timedelta(minutes=1):
-        raise InputRefused("Record the notification once it has been made.")
+        raise InputRefused(_("Record the notification once it has been made."))
     locked = IncidentClock.objects.select_for_update().select_related("deadline", "incident").get(pk=clock.pk)
     if locked.is_done:
-        raise Refused(f"“{locked.name}” was already recorded, reference {locked.reference}.")
+        raise Refused(
+            _("“%(name)s” was already recorded, reference %(reference)s.")
+            % {"name": locked.name, "reference": locked.reference}
+        )
     deadline_complete(deadline=locked.deadline, actor=actor)
     locked.reference = reference
     locked.notified_at = notified_at

@@ -76,7 +76,9 @@ def declare_from_playbook(
     """Declare, staff, schedule the checklist and (for a drill) the injects, in one transaction."""
     playbook = version.playbook
     if playbook.is_retired:
-        raise PlaybookError(f"The playbook “{playbook.name}” has been retired; choose another.")
+        raise PlaybookError(
+            _("The playbook “%(name)s” has been retired; choose another.") % {"name": playbook.name}
+        )
     incident = incident_declare(
         actor=actor,
         title=title,

@@ -7,6 +7,9 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from incidents.forms import PersonField
 from incidents.models import (
@@ -38,44 +41,61 @@ MAX_ROWS = 40
 
 
 def _person_input() -> forms.TextInput:
-    return forms.TextInput(attrs={"list": "playbook-people", "autocomplete": "off", "placeholder": "e-mail"})
+    return forms.TextInput(
+        attrs={"list": "playbook-people", "autocomplete": "off", "placeholder": gettext_lazy("e-mail")}
+    )
 
 
 class PlaybookForm(forms.Form):
     name = forms.CharField(max_length=120)
     scenario = forms.ChoiceField(choices=Scenario.choices)
     owner = PersonField(
-        label="Owner",
+        label=gettext_lazy("Owner"),
         required=False,
         widget=_person_input(),
-        help_text="Keeps it current; reminded after 90 days without a review. Empty: you.",
+        help_text=gettext_lazy("Keeps it current; reminded after 90 days without a review. Empty: you."),
     )
     title_hint = forms.CharField(
-        max_length=200, required=False, label="Suggested incident title", help_text="e.g. “Outage: ”"
+        max_length=200,
+        required=False,
+        label=gettext_lazy("Suggested incident title"),
+        help_text=gettext_lazy("e.g. “Outage: ”"),
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
     risk_notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, required=False, label="Risk notes"
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        required=False,
+        label=gettext_lazy("Risk notes"),
     )
-    default_severity = forms.ChoiceField(choices=Severity.choices, label="Default severity")
-    default_restricted = forms.BooleanField(required=False, label="Restricted by default")
+    default_severity = forms.ChoiceField(choices=Severity.choices, label=gettext_lazy("Default severity"))
+    default_restricted = forms.BooleanField(required=False, label=gettext_lazy("Restricted by default"))
     platforms = forms.MultipleChoiceField(
-        choices=Platform.choices, required=False, widget=forms.CheckboxSelectMultiple, label="Usual platforms"
+        choices=Platform.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Usual platforms"),
     )
     approval_chain = forms.ModelChoiceField(
         queryset=ApprovalChainTemplate.objects.filter(is_active=True, fill_only=False),
         required=False,
-        label="Approval chain",
-        empty_label="Chosen by severity and audience",
+        label=gettext_lazy("Approval chain"),
+        empty_label=gettext_lazy("Chosen by severity and audience"),
     )
-    bridge_line = forms.CharField(max_length=200, required=False, label="Bridge line")
-    chat_channel = forms.CharField(max_length=200, required=False, label="Chat channel")
-    press_inbox = forms.CharField(max_length=200, required=False, label="Press inbox")
+    bridge_line = forms.CharField(max_length=200, required=False, label=gettext_lazy("Bridge line"))
+    chat_channel = forms.CharField(max_length=200, required=False, label=gettext_lazy("Chat channel"))
+    press_inbox = forms.CharField(max_length=200, required=False, label=gettext_lazy("Press inbox"))
     other_channels = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, required=False, label="Other channels"
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+        label=gettext_lazy("Other channels"),
     )
     change_note = forms.CharField(
-        max_length=300, required=False, label="What changed", help_text="Shown in the version history."
+        max_length=300,
+        required=False,
+        label=gettext_lazy("What changed"),
+        help_text=gettext_lazy("Shown in the version history."),
     )
     # The version the editor was opened on; a newer one saved meanwhile makes this save stale (409).
     base_number = forms.IntegerField(min_value=0, widget=forms.HiddenInput, required=False)
@@ -85,20 +105,20 @@ class PlaybookForm(forms.Form):
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
         if not name:
-            raise ValidationError("Give the playbook a name.")
+            raise ValidationError(_("Give the playbook a name."))
         return name
 
 
 class RoleRow(forms.Form):
     role = forms.ModelChoiceField(queryset=IncidentRole.objects.filter(is_command=False), empty_label=None)
-    person = PersonField(required=False, label="Proposed person", widget=_person_input())
-    backup = PersonField(required=False, label="Backup", widget=_person_input())
+    person = PersonField(required=False, label=gettext_lazy("Proposed person"), widget=_person_input())
+    backup = PersonField(required=False, label=gettext_lazy("Backup"), widget=_person_input())
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         person, backup = data.get("person"), data.get("backup")
         if person is not None and backup is not None and person.pk == backup.pk:
-            raise ValidationError("Nobody can be their own backup.")
+            raise ValidationError(_("Nobody can be their own backup."))
         return data
 
 
@@ -107,24 +127,26 @@ class TaskRow(forms.Form):
     offset_minutes = forms.IntegerField(
         min_value=0,
         max_value=MAX_TASK_OFFSET,
-        label="Due after (minutes)",
+        label=gettext_lazy("Due after (minutes)"),
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     role = forms.ModelChoiceField(
-        queryset=IncidentRole.objects.all(), required=False, empty_label="Commander"
+        queryset=IncidentRole.objects.all(), required=False, empty_label=gettext_lazy("Commander")
     )
     notes = forms.CharField(max_length=500, required=False)
 
 
 class TemplateRow(forms.Form):
-    name = forms.CharField(max_length=80, label="Name")
+    name = forms.CharField(max_length=80, label=gettext_lazy("Name"))
     channel = forms.ChoiceField(choices=Channel.choices)
     audience = forms.ChoiceField(choices=Audience.choices, initial=Audience.PUBLIC)
-    title = forms.CharField(max_length=200, label="Statement title")
+    title = forms.CharField(max_length=200, label=gettext_lazy("Statement title"))
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}),
         max_length=10_000,
-        help_text="Placeholders: " + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+        help_text=format_lazy(
+            "{}{}", gettext_lazy("Placeholders: "), ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        ),
     )
     guidance = forms.CharField(max_length=300, required=False)
 
@@ -154,7 +176,7 @@ class InjectRow(forms.Form):
     offset_seconds = forms.IntegerField(
         min_value=0,
         max_value=MAX_INJECT_OFFSET,
-        label="After (seconds)",
+        label=gettext_lazy("After (seconds)"),
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     kind = forms.ChoiceField(choices=InjectKind.choices)
@@ -162,12 +184,14 @@ class InjectRow(forms.Form):
 
 
 class ClockRow(forms.Form):
-    name = forms.CharField(max_length=160, label="Notification")
-    authority = forms.CharField(max_length=160, required=False, label="To whom")
-    basis = forms.CharField(max_length=120, required=False, label="Rule")
-    hours = forms.IntegerField(min_value=1, max_value=24 * 366, label="Within (hours)")
-    starts = forms.ChoiceField(choices=ClockStart.choices, label="Counted from")
-    role = forms.ModelChoiceField(queryset=IncidentRole.objects.all(), required=False, label="Owner role")
+    name = forms.CharField(max_length=160, label=gettext_lazy("Notification"))
+    authority = forms.CharField(max_length=160, required=False, label=gettext_lazy("To whom"))
+    basis = forms.CharField(max_length=120, required=False, label=gettext_lazy("Rule"))
+    hours = forms.IntegerField(min_value=1, max_value=24 * 366, label=gettext_lazy("Within (hours)"))
+    starts = forms.ChoiceField(choices=ClockStart.choices, label=gettext_lazy("Counted from"))
+    role = forms.ModelChoiceField(
+        queryset=IncidentRole.objects.all(), required=False, label=gettext_lazy("Owner role")
+    )
     notes = forms.CharField(max_length=500, required=False)
 
 

@@ -21,6 +21,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models import (
     ApprovalChainTemplate,
@@ -206,13 +207,13 @@ class PlaybookTemplate(models.Model):
 
 
 class ContactKind(models.TextChoices):
-    AGENCY = "agency", "Agency"
-    REGULATOR = "regulator", "Regulator / authority"
-    COUNSEL = "counsel", "Counsel"
-    PRESS = "press", "Press"
-    PARTNER = "partner", "Partner / supplier"
-    INTERNAL = "internal", "Internal"
-    OTHER = "other", "Other"
+    AGENCY = "agency", _("Agency")
+    REGULATOR = "regulator", _("Regulator / authority")
+    COUNSEL = "counsel", _("Counsel")
+    PRESS = "press", _("Press")
+    PARTNER = "partner", _("Partner / supplier")
+    INTERNAL = "internal", _("Internal")
+    OTHER = "other", _("Other")
 
 
 class PlaybookContact(models.Model):
@@ -233,8 +234,8 @@ class PlaybookContact(models.Model):
 
 
 class ClockStart(models.TextChoices):
-    AWARE = "aware", "When the organisation became aware"
-    DECLARED = "declared", "When the incident was declared"
+    AWARE = "aware", _("When the organisation became aware")
+    DECLARED = "declared", _("When the incident was declared")
 
 
 class PlaybookClock(models.Model):
@@ -298,12 +299,12 @@ class IncidentClock(models.Model):
 
 
 class InjectKind(models.TextChoices):
-    JOURNALIST = "journalist", "Journalist enquiry"
-    MENTIONS = "mentions", "Spike of mentions"
-    APPROVER_UNREACHABLE = "approver_unreachable", "Approver unreachable"
-    CUSTOMER = "customer", "Customer / influencer post"
-    REGULATOR = "regulator", "Regulator enquiry"
-    INTERNAL = "internal", "Internal development"
+    JOURNALIST = "journalist", _("Journalist enquiry")
+    MENTIONS = "mentions", _("Spike of mentions")
+    APPROVER_UNREACHABLE = "approver_unreachable", _("Approver unreachable")
+    CUSTOMER = "customer", _("Customer / influencer post")
+    REGULATOR = "regulator", _("Regulator enquiry")
+    INTERNAL = "internal", _("Internal development")
 
 
 class PlaybookInject(models.Model):

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Audience, Channel, Incident, StatementTemplate, TimelineEntry, User
@@ -46,7 +47,7 @@ from incidents.playbooks.models import (
     PlaybookTemplate,
     PlaybookVersion,
 )
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.timeline import timeline_append
 
 
@@ -169,12 +170,12 @@ def _write_version(playbook: Playbook, number: int, actor: User | None, content:
 def _check_name(name: str, *, exclude: Playbook | None = None) -> str:
     name = name.strip()
     if not name:
-        raise PlaybookError("Give the playbook a name.")
+        raise PlaybookError(_("Give the playbook a name."))
     clash = Playbook.objects.filter(name__iexact=name)
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
-        raise PlaybookError(f"There is already a playbook called “{name}”.")
+        raise PlaybookError(_("There is already a playbook called “%(name)s”.") % {"name": name})
     return name
 
 
@@ -226,7 +227,7 @@ def playbook_save_version(
     current = Playbook.objects.get(pk=playbook.pk)
     if not won:
         if current.is_retired:
-            raise PlaybookError("This playbook has been retired; restore it before editing.")
+            raise PlaybookError(_("This playbook has been retired; restore it before editing."))
         raise StaleVersion(
             f"{current.name} was saved as v{current.latest_number} while you were editing v{base_number}. "
             "Nothing was saved; your changes are still in the form. Compare the versions, then save again.",
@@ -362,11 +363,15 @@ def review_reminders_send(*, today: date | None = None) -> int:
             if not claimed or playbook.owner is None:
                 continue
             days = (today - playbook.reviewed_on).days
+            with in_language_of(playbook.owner):
+                text = _(
+                    "The playbook “%(name)s” was last reviewed %(days)s days ago. Read it through: "
+                    "are the people, contacts and templates still right? Save or mark it reviewed."
+                ) % {"name": playbook.name, "days": days}
             notify(
                 user=playbook.owner,
                 incident=None,
-                text=f"The playbook “{playbook.name}” was last reviewed {days} days ago. Read it through: "
-                "are the people, contacts and templates still right? Save or mark it reviewed.",
+                text=text,
                 url=playbook_url(playbook),
                 key=f"playbook-review:{playbook.pk}:{playbook.reviewed_on.isoformat()}",
             )

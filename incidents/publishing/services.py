@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Channel, Perm, Statement, StatementError, TextRefused, TimelineEntry, User
@@ -88,13 +89,13 @@ def release_publish(
     A connector that already has this statement's delivery is not queued again (a double click changes
     nothing). Nothing is sent inside the transaction."""
     if not connectors:
-        raise TextRefused("Choose at least one channel to publish to.")
+        raise TextRefused(_("Choose at least one channel to publish to."))
     gate = publish_gate(statement=statement, actor=actor, version_number=version_number, sha256=sha256)
     locked = gate.statement
     locked.incident = gate.incident
     now = timezone.now()
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
-        raise TextRefused("The promised next update must be later than now and within a week.")
+        raise TextRefused(_("The promised next update must be later than now and within a week."))
     problems = _refusals(connectors, locked, gate.version.body)
     if problems:
         raise TextRefused("Nothing was sent. " + " ".join(problems))
@@ -209,7 +210,10 @@ def delivery_cancel(*, delivery: Delivery, actor: User) -> Delivery:
     row = _lock(delivery, actor)
     if not row.may_cancel:
         what = "is being sent right now" if row.is_in_flight else f"is {row.get_state_display().lower()}"
-        raise StatementError(f"The delivery to {row.connector.name} {what}; it cannot be cancelled.")
+        raise StatementError(
+            _("The delivery to %(name)s %(what)s; it cannot be cancelled.")
+            % {"name": row.connector.name, "what": what}
+        )
     row.state = D.CANCELLED
     row.note = f"Cancelled by {actor}."
     row.settled_by = actor

@@ -20,10 +20,10 @@ from incidents.models import Deadline, Incident
 
 
 class SectionKey(models.TextChoices):
-    SUMMARY = "summary", "Summary"
-    WENT_WELL = "went_well", "What went well"
-    WENT_BADLY = "went_badly", "What went badly"
-    LESSONS = "lessons", "Lessons learned"
+    SUMMARY = "summary", _("Summary")
+    WENT_WELL = "went_well", _("What went well")
+    WENT_BADLY = "went_badly", _("What went badly")
+    LESSONS = "lessons", _("Lessons learned")
 
 
 SECTION_HELP: dict[str, str] = {
@@ -124,10 +124,10 @@ class Feedback(models.Model):
 
 
 class ExportFormat(models.TextChoices):
-    PDF = "pdf", "PDF"
-    MARKDOWN = "md", "Markdown"
-    CSV = "csv", "CSV"
-    JSON = "json", "JSON"
+    PDF = "pdf", _("PDF")
+    MARKDOWN = "md", _("Markdown")
+    CSV = "csv", _("CSV")
+    JSON = "json", _("JSON")
 
 
 class ExportState(models.TextChoices):

@@ -46,6 +46,8 @@ from django.db import ProgrammingError, connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 from psycopg.errors import InvalidSqlStatementName
 
 from incidents.models import (
@@ -98,7 +100,10 @@ _HEADLINE_OPTIONS = (
 
 @dataclass(frozen=True)
 class ArchiveFilters:
-    KINDS: ClassVar[tuple[tuple[str, str], ...]] = (("real", "Real incidents"), ("drill", "Drills"))
+    KINDS: ClassVar[tuple[tuple[str, StrOrPromise], ...]] = (
+        ("real", gettext_lazy("Real incidents")),
+        ("drill", gettext_lazy("Drills")),
+    )
 
     q: str = ""
     scenario: str = ""

@@ -9,13 +9,14 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from incidents import mentions
 from incidents.models import Deadline, DeadlineKind, DeadlineState, Incident, RoleAssignment, Status, User
 from incidents.models.errors import InputRefused, Refused
 from incidents.reviews.models import SECTION_MAX_CHARS, Feedback, FollowUp, Review, ReviewSection, SectionKey
 from incidents.services.deadlines import deadline_create, deadline_met
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 
 
 class ReviewError(InputRefused):
@@ -46,7 +47,7 @@ def review_open(*, incident: Incident, actor: User | None) -> Review:
 def _lock_open(review: Review) -> Review:
     locked = Review.objects.select_for_update().get(pk=review.pk)
     if locked.is_locked:
-        raise ReviewError("The commander has signed off this review; it can no longer be changed.")
+        raise ReviewError(_("The commander has signed off this review; it can no longer be changed."))
     return locked
 
 
@@ -55,7 +56,7 @@ def review_section_save(
     *, review: Review, key: str, actor: User, text: str, expected_version: int
 ) -> ReviewSection:
     if key not in SectionKey.values:
-        raise ReviewError("There is no such section.")
+        raise ReviewError(_("There is no such section."))
     text = text.replace("\r\n", "\n").strip()
     if len(text) > SECTION_MAX_CHARS:
         raise ReviewError(f"Keep a section under {SECTION_MAX_CHARS:,} characters (this is {len(text):,}).")
@@ -115,7 +116,7 @@ def follow_up_add(
     locked = _lock_open(review)
     incident = Incident.objects.get(pk=locked.incident_id)
     if owner.pk not in _participant_ids(incident) or not owner.is_active:
-        raise ReviewError("The owner must be someone who worked on this incident.")
+        raise ReviewError(_("The owner must be someone who worked on this incident."))
     follow_up = FollowUp.objects.create(
         review=locked, title=title, owner=owner, due_at=due_at, created_by=actor
     )
@@ -131,10 +132,16 @@ def follow_up_add(
     )
     follow_up.save(update_fields=["deadline"])
     if owner.pk != actor.pk:
+        with in_language_of(owner):
+            text = _("%(actor)s gave you a follow-up action from the review of %(ref)s: “%(title)s”.") % {
+                "actor": actor,
+                "ref": incident.reference,
+                "title": title,
+            }
         notify(
             user=owner,
             incident=incident,
-            text=f"{actor} gave you a follow-up action from the review of {incident.reference}: “{title}”.",
+            text=text,
             url=reverse("reviews:review", args=[incident.code]) + "#follow-ups",
             key=f"follow-up:{follow_up.pk}",
         )
@@ -146,7 +153,7 @@ def follow_up_complete(*, follow_up: FollowUp, actor: User) -> FollowUp:
     """Mark an action done (also after sign-off: actions are followed through after the review)."""
     locked = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
     if locked.done_at is not None:
-        raise ReviewError("This action is already done.")
+        raise ReviewError(_("This action is already done."))
     locked.done_at = timezone.now()
     locked.done_by = actor
     locked.save(update_fields=["done_at", "done_by"])
@@ -162,14 +169,14 @@ def feedback_save(*, review: Review, actor: User, rating: int | None, comment: s
     """One feedback per participant; saving again replaces their own."""
     comment = comment.replace("\r\n", "\n").strip()
     if rating is None or not 1 <= rating <= 5:
-        raise ReviewError("Choose a rating from 1 to 5.")
+        raise ReviewError(_("Choose a rating from 1 to 5."))
     if len(comment) > 4000:
-        raise ReviewError("Keep the comment under 4,000 characters.")
+        raise ReviewError(_("Keep the comment under 4,000 characters."))
     locked = _lock_open(review)
     if actor.pk not in _participant_ids(Incident.objects.get(pk=locked.incident_id)):
-        raise ReviewError("Only people who worked on this incident give feedback.")
+        raise ReviewError(_("Only people who worked on this incident give feedback."))
     now = timezone.now()
-    feedback, _ = Feedback.objects.update_or_create(
+    feedback, _created = Feedback.objects.update_or_create(
         review=locked, user=actor, defaults={"rating": rating, "comment": comment, "updated_at": now}
     )
     return feedback
@@ -180,9 +187,9 @@ def review_sign_off(*, review: Review, actor: User) -> Review:
     locked = _lock_open(review)
     incident = Incident.objects.select_for_update().get(pk=locked.incident_id)
     if incident.commander_id != actor.pk:
-        raise ReviewError("Only the incident commander signs off the review.")
+        raise ReviewError(_("Only the incident commander signs off the review."))
     if incident.status not in (Status.RESOLVED, Status.CLOSED):
-        raise ReviewError("The incident was reopened; resolve it again before signing off.")
+        raise ReviewError(_("The incident was reopened; resolve it again before signing off."))
     texts = dict(ReviewSection.objects.filter(review=locked).values_list("key", "text"))
     missing = [SectionKey(k).label for k in (SectionKey.SUMMARY, SectionKey.LESSONS) if not texts.get(k)]
     if missing:

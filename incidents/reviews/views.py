@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents.http import AuthRequest, render_page_or_fragment, wants_fragment
@@ -225,7 +226,7 @@ def section_save(request: AuthRequest, code: UUID) -> HttpResponse:
     except services.ReviewError as exc:
         return _section_response(request, incident, rev, key, status=422, error=str(exc), mine=text)
     if not wants_fragment(request):
-        messages.success(request, f"{SectionKey(key).label} saved.")
+        messages.success(request, _("%(section)s saved.") % {"section": SectionKey(key).label})
         return redirect(reverse("reviews:review", args=[incident.code]) + f"#section-{key}")
     return _section_response(request, incident, rev, key, saved=True)
 
@@ -325,7 +326,9 @@ def sign_off(request: AuthRequest, code: UUID) -> HttpResponse:
     except services.ReviewError as exc:
         context = review_context(request, incident, rev) | {"sign_off_error": str(exc)}
         return render(request, "reviews/review.html", context, status=422)
-    messages.success(request, "Review signed off. It is now locked; follow-up actions stay open until done.")
+    messages.success(
+        request, _("Review signed off. It is now locked; follow-up actions stay open until done.")
+    )
     return redirect("reviews:review", code=incident.code)
 
 

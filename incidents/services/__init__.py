@@ -14,7 +14,7 @@ from incidents.services.lifecycle import (
     incident_change_status,
     incident_declare,
 )
-from incidents.services.notify import notify, send_pending_emails
+from incidents.services.notify import in_language_of, notify, send_pending_emails
 from incidents.services.statements import (
     ApprovalProgress,
     ApprovalResult,
@@ -78,6 +78,7 @@ __all__ = [
     "approval_progress",
     "awaiting",
     "choose_chain",
+    "in_language_of",
     "incident_change_severity",
     "incident_change_status",
     "incident_declare",

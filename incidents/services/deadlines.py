@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import (
@@ -264,11 +265,11 @@ def _cancel_one(deadline: Deadline, actor: User | None) -> Deadline:
 
 def _check_due(due_at: datetime, now: datetime) -> None:
     if timezone.is_naive(due_at):
-        raise DeadlineError("Give the time with its time zone.")
+        raise DeadlineError(_("Give the time with its time zone."))
     if due_at <= now:
-        raise DeadlineError("Choose a time in the future.")
+        raise DeadlineError(_("Choose a time in the future."))
     if due_at > now + MAX_AHEAD:
-        raise DeadlineError("Choose a time within the next six months.")
+        raise DeadlineError(_("Choose a time within the next six months."))
 
 
 @transaction.atomic
@@ -298,11 +299,11 @@ def deadline_snooze(
     (`rules.may_act_on_deadline`; None: the system)."""
     reason = " ".join(reason.split())
     if not reason:
-        raise DeadlineError("Say why you are snoozing it; the reason goes on the timeline.")
+        raise DeadlineError(_("Say why you are snoozing it; the reason goes on the timeline."))
     if len(reason) > 300:
-        raise DeadlineError("Keep the reason under 300 characters.")
+        raise DeadlineError(_("Keep the reason under 300 characters."))
     if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
-        raise DeadlineError("Snooze for between 1 minute and 24 hours.")
+        raise DeadlineError(_("Snooze for between 1 minute and 24 hours."))
     current = _lock(deadline, expected_version, person=actor)
     now = timezone.now()
     current.due_at = max(current.due_at, now) + timedelta(minutes=minutes)

@@ -30,7 +30,7 @@ from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_status
 from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.team import assign_command, assign_role
 from incidents.services.timeline import timeline_record
 
@@ -98,10 +98,16 @@ def incident_declare(
     if commander.pk != actor.pk:
         # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
         assign_role(incident=incident, actor=actor, user=actor, role=IncidentRole.objects.get(slug="deputy"))
+        with in_language_of(commander):
+            text = _("%(actor)s declared %(ref)s “%(title)s” and named you incident commander.") % {
+                "actor": actor,
+                "ref": incident.reference,
+                "title": incident.title,
+            }
         notify(
             user=commander,
             incident=incident,
-            text=f"{actor} declared {incident.reference} “{incident.title}” and named you incident commander.",
+            text=text,
             url=incident.room_url,
             key=f"declared-commander:{incident.pk}",
         )

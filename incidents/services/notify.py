@@ -25,7 +25,8 @@ from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Incident, Notification, OutboundEmail, User, WebhookDelivery, WebhookEndpoint
@@ -34,6 +35,12 @@ from incidents.timetext import for_zone, organisation_zone, zone_of
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+
+
+def in_language_of(user: User) -> translation.override:
+    """Build a message for `user` in their language (their profile's, else the organisation's): wrap the
+    building of the text in it as well as the notify() call."""
+    return translation.override(user.language or settings.LANGUAGE_CODE)
 
 
 def notify(
@@ -48,24 +55,36 @@ def notify(
     A notification has one reader: the times in `text` (stamps, incidents.timetext) are restated in the
     recipient's own zone, named, before it is stored — in the bell, the list and the e-mail alike.
     """
+    with in_language_of(user):
+        _store(user=user, incident=incident, text=text, url=url, key=key, email=email)
+
+
+def _store(*, user: User, incident: Incident | None, text: str, url: str, key: str, email: bool) -> None:
     text = for_zone(text, zone_of(user.time_zone))
+    drill = _("[DRILL]")
     if incident is not None and incident.is_drill:
-        text = f"[DRILL] {text}"
+        text = f"{drill} {text}"
     Notification.objects.bulk_create(
         [Notification(recipient=user, key=key, incident=incident, text=text[:500], url=url)],
         ignore_conflicts=True,
     )
     live.notified(user.pk)
     if email and user.email:
-        link = f"\n\nOpen the war room: {settings.SITE_URL.rstrip('/')}{url}" if url else ""
+        link = (
+            "\n\n" + _("Open the war room: %(url)s") % {"url": settings.SITE_URL.rstrip("/") + url}
+            if url
+            else ""
+        )
         # One INSERT … ON CONFLICT DO NOTHING on the unique key: a repeated cause adds nothing.
         OutboundEmail.objects.bulk_create(
             [
                 OutboundEmail(
                     key=key,
                     to=user.email,
-                    subject=f"{'[DRILL] ' if incident and incident.is_drill else ''}{_subject(incident, text)}",
-                    body=f"Hello {user.get_short_name()},\n\n{text}{link}\n\n— War Room, {settings.ORGANISATION_NAME}",
+                    subject=f"{drill + ' ' if incident and incident.is_drill else ''}{_subject(incident, text, drill)}",
+                    body=_("Hello %(name)s,") % {"name": user.get_short_name()}
+                    + f"\n\n{text}{link}\n\n— "
+                    + _("War Room, %(organisation)s") % {"organisation": settings.ORGANISATION_NAME},
                 )
             ],
             ignore_conflicts=True,
@@ -73,8 +92,8 @@ def notify(
         transaction.on_commit(_kick_outbox)
 
 
-def _subject(incident: Incident | None, text: str) -> str:
-    text = text.removeprefix("[DRILL] ")
+def _subject(incident: Incident | None, text: str, drill: str) -> str:
+    text = text.removeprefix(f"{drill} ")
     prefix = f"{incident.reference}: " if incident and not text.startswith(incident.reference) else ""
     return (prefix + text)[:300]
 
@@ -183,7 +202,7 @@ def send_pending_webhooks(*, limit: int = 50) -> int:
     """Post what the webhook outbox holds that is due. Rows are claimed with SKIP LOCKED (parallel workers
     never post the same row at once); a failure keeps the row and pushes its next attempt back."""
     sent = 0
-    for _ in range(limit):
+    for _attempt in range(limit):
         with transaction.atomic():
             row = (
                 WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))

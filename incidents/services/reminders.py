@@ -31,7 +31,9 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from incidents import live
 from incidents.models import (
@@ -48,7 +50,7 @@ from incidents.models import (
     TimelineEntry,
     User,
 )
-from incidents.services.notify import notify, webhook_enqueue
+from incidents.services.notify import in_language_of, notify, webhook_enqueue
 from incidents.services.timeline import timeline_record
 from incidents.timetext import stamp
 
@@ -60,9 +62,11 @@ MAX_FIRE_ATTEMPTS = 5
 def in_minutes(delta: timedelta) -> str:
     total = max(int(delta.total_seconds() // 60), 0)
     if total < 60:
-        return f"{total} min"
+        return _("%(minutes)s min") % {"minutes": total}
     hours, mins = divmod(total, 60)
-    return f"{hours} h {mins} min" if mins else f"{hours} h"
+    if mins:
+        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": mins}
+    return _("%(hours)s h") % {"hours": hours}
 
 
 def record_entry(deadline: Deadline, actor: User | None, text: str) -> None:
@@ -153,7 +157,7 @@ class Responsible:
 
     @property
     def names(self) -> str:
-        return ", ".join(str(p) for p in self.people) or "nobody"
+        return ", ".join(str(p) for p in self.people) or _("nobody")
 
 
 def responsible(
@@ -214,45 +218,47 @@ def _claim_query(now: datetime) -> object:
 def _message(
     reminder: Reminder, deadline: Deadline, who: Responsible, now: datetime
 ) -> tuple[str, list[User]]:
-    ref = deadline.incident.reference
-    title = f"“{deadline.title}”"
-    late = in_minutes(now - deadline.due_at)
+    """The reminder's words in the active language (the caller picks it: the recipient's, or the
+    organisation's for the shared timeline entry)."""
+    values = {
+        "ref": deadline.incident.reference,
+        "title": f"“{deadline.title}”",
+        "late": in_minutes(now - deadline.due_at),
+        "names": who.names,
+        "due": stamp(deadline.due_at),
+    }
     match reminder.kind:
         case ReminderKind.BEFORE:
-            left = in_minutes(deadline.due_at - now) if deadline.due_at > now else "moments"
-            return (
-                f"{ref}: {title} is due at {stamp(deadline.due_at)} (in {left}) — {who.names}.",
-                who.people,
-            )
+            values["left"] = in_minutes(deadline.due_at - now) if deadline.due_at > now else _("moments")
+            return _("%(ref)s: %(title)s is due at %(due)s (in %(left)s) — %(names)s.") % values, who.people
         case ReminderKind.DUE:
-            return (
-                f"{ref}: {title} is overdue (was due {stamp(deadline.due_at)}) — {who.names}.",
-                who.people,
-            )
+            return _("%(ref)s: %(title)s is overdue (was due %(due)s) — %(names)s.") % values, who.people
         case ReminderKind.ESCALATE_BACKUP:
             if who.backups:
                 # An approval step past its SLA is the backup's to decide now, not only to chase.
-                may_decide = (
-                    " As their backup you may decide it now, standing in for them."
-                    if deadline.kind == DeadlineKind.APPROVAL
-                    else ""
-                )
-                return (
-                    f"{ref}: escalated to you as backup for {who.names}: {title} is {late} overdue.{may_decide}",
-                    who.backups,
-                )
+                if deadline.kind == DeadlineKind.APPROVAL:
+                    text = _(
+                        "%(ref)s: escalated to you as backup for %(names)s: %(title)s is %(late)s overdue. "
+                        "As their backup you may decide it now, standing in for them."
+                    )
+                else:
+                    text = _(
+                        "%(ref)s: escalated to you as backup for %(names)s: %(title)s is %(late)s overdue."
+                    )
+                return text % values, who.backups
             commander = [who.commander] if who.commander else []
-            return (
-                f"{ref}: escalated to you as commander ({who.names} has no backup): {title} is {late} overdue.",
-                commander,
+            text = _(
+                "%(ref)s: escalated to you as commander (%(names)s has no backup): %(title)s is %(late)s overdue."
             )
+            return text % values, commander
         case _:
             commander = [who.commander] if who.commander else []
-            return (
-                f"{ref}: escalated to you as commander: {title} is {late} overdue; "
-                f"{who.names} {'has' if len(who.people) == 1 else 'have'} not responded.",
-                commander,
+            text = ngettext(
+                "%(ref)s: escalated to you as commander: %(title)s is %(late)s overdue; %(names)s has not responded.",
+                "%(ref)s: escalated to you as commander: %(title)s is %(late)s overdue; %(names)s have not responded.",
+                len(who.people),
             )
+            return text % values, commander
 
 
 def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
@@ -267,7 +273,10 @@ def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
         Reminder.objects.filter(pk=reminder.pk).update(state=ReminderState.CANCELLED, claimed_at=now)
         return False
     who = responsible(deadline, backups=reminder.kind == ReminderKind.ESCALATE_BACKUP)
-    text, recipients = _message(reminder, deadline, who, now)
+    # The timeline entry and the webhook speak the organisation's language; each person's notification
+    # and e-mail their own (below).
+    with translation.override(settings.LANGUAGE_CODE):
+        text, recipients = _message(reminder, deadline, who, now)
     if incident.is_restricted:
         # A restricted incident is the team's alone: a backup or a former owner who is not on the team now
         # is not told (the title would leak); the commander is, instead.
@@ -279,7 +288,11 @@ def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
         )
     url = f"{incident.room_url}#deadline-{deadline.pk}"
     for user in {u.pk: u for u in recipients}.values():
-        notify(user=user, incident=incident, text=text, url=url, key=f"reminder:{reminder.pk}:{user.pk}")
+        with in_language_of(user):
+            theirs, _people = _message(reminder, deadline, who, now)
+            notify(
+                user=user, incident=incident, text=theirs, url=url, key=f"reminder:{reminder.pk}:{user.pk}"
+            )
     record_entry(deadline, None, text.removeprefix(f"{incident.reference}: "))
     public = (
         text
@@ -349,7 +362,7 @@ def sweep_reminders(
     result = SweepResult()
     head_start = timedelta(seconds=_setting("REMINDER_ETA_HEAD_START_SECONDS", 2))
     stop_at = time.monotonic() + (min(SWEEP_BUDGET_SECONDS, sweep_interval()) if budget is None else budget)
-    for _ in range(limit):
+    for _attempt in range(limit):
         if now is None and time.monotonic() > stop_at:
             result.more = True
             break

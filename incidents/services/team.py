@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import (
@@ -28,7 +29,7 @@ from incidents.models import (
 from incidents.models.errors import Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_assignment, may_manage_team
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.timeline import timeline_record
 
 
@@ -39,7 +40,9 @@ class TeamError(Refused):
 def _state(incident: Incident) -> str:
     """ " Now: <the living summary's first line>", once the commander keeps one: what someone called in
     needs to know first."""
-    return f" Now: {incident.state_line}" if incident.summary_version and incident.current_summary else ""
+    if not (incident.summary_version and incident.current_summary):
+        return ""
+    return " " + _("Now: %(state)s") % {"state": incident.state_line}
 
 
 def _lock(incident: Incident) -> Incident:
@@ -145,14 +148,16 @@ def _assign(
     incident: Incident, *, actor: User, user: User, role: IncidentRole, backup: User | None, note: str
 ) -> RoleAssignment:
     if not user.is_active:
-        raise TeamError(f"{user} has no active account.")
+        raise TeamError(_("%(user)s has no active account.") % {"user": user})
     if role.is_command:
-        raise TeamError("Command changes hands only by a handover, so there is always exactly one commander.")
+        raise TeamError(
+            _("Command changes hands only by a handover, so there is always exactly one commander.")
+        )
     held = _current(incident, user)
     if any(a.role_id == role.pk for a in held):
-        raise TeamError(f"{user} is already {role.name}.")
+        raise TeamError(_("%(user)s is already %(name)s.") % {"user": user, "name": role.name})
     if backup is not None and backup.pk == user.pk:
-        raise TeamError("Nobody can be their own backup.")
+        raise TeamError(_("Nobody can be their own backup."))
     assignment = RoleAssignment.objects.create(
         incident=incident, user=user, role=role, backup=backup, started_by=actor, start_note=note.strip()
     )
@@ -160,11 +165,17 @@ def _assign(
     kind = TeamEvent.Kind.ROLE_ASSIGNED if held else TeamEvent.Kind.JOINED
     event = _event(incident, kind, actor=actor, subject=user, role=role, note=note.strip())
     if user.pk != actor.pk:
-        verb = "added you to" if not held else "gave you a role in"
+        values = {"actor": actor, "ref": incident.reference, "title": incident.title, "role": role.name}
+        with in_language_of(user):
+            text = (
+                _("%(actor)s added you to %(ref)s “%(title)s” as %(role)s.")
+                if not held
+                else _("%(actor)s gave you a role in %(ref)s “%(title)s” as %(role)s.")
+            ) % values + _state(incident)
         notify(
             user=user,
             incident=incident,
-            text=f"{actor} {verb} {incident.reference} “{incident.title}” as {role.name}.{_state(incident)}",
+            text=text,
             url=incident.room_url,
             key=f"team-event:{event.pk}:{user.pk}",
         )
@@ -180,9 +191,9 @@ def team_remove_role(*, incident: Incident, actor: User, assignment: RoleAssignm
         pk=assignment.pk, incident=incident
     )
     if not assignment.is_current:
-        raise TeamError("That role assignment has already ended.")
+        raise TeamError(_("That role assignment has already ended."))
     if assignment.is_command:
-        raise TeamError("The commander cannot be removed; hand command over to someone else instead.")
+        raise TeamError(_("The commander cannot be removed; hand command over to someone else instead."))
     _end(assignment, actor=actor, note=note)
     user = assignment.user
     remaining = sync_permissions(incident=incident, user=user)
@@ -217,13 +228,15 @@ def team_handover(
     incident = _lock(incident)
     assignment = _locked_assignment(incident, assignment, actor)
     if not assignment.is_current:
-        raise TeamError("That role has already been handed over or ended.")
+        raise TeamError(_("That role has already been handed over or ended."))
     if to_user.pk == assignment.user_id:
-        raise TeamError(f"{to_user} already holds this role.")
+        raise TeamError(_("%(to_user)s already holds this role.") % {"to_user": to_user})
     if not to_user.is_active:
-        raise TeamError(f"{to_user} has no active account.")
+        raise TeamError(_("%(to_user)s has no active account.") % {"to_user": to_user})
     if any(a.role_id == assignment.role_id for a in _current(incident, to_user)):
-        raise TeamError(f"{to_user} is already {assignment.role.name}.")
+        raise TeamError(
+            _("%(to_user)s is already %(name)s.") % {"to_user": to_user, "name": assignment.role.name}
+        )
     _end(assignment, actor=actor, note=note)
     successor = RoleAssignment.objects.create(
         incident=incident,
@@ -261,12 +274,20 @@ def team_handover(
         role=assignment.role,
         note=note.strip(),
     )
-    reason = f" Note: “{note.strip()}”" if note.strip() else ""
+    with in_language_of(to_user):
+        text = _("%(from)s handed %(role)s of %(ref)s “%(title)s” to you.") % {
+            "from": assignment.user,
+            "role": assignment.role.name,
+            "ref": incident.reference,
+            "title": incident.title,
+        }
+        if note.strip():
+            text += " " + _("Note: “%(note)s”") % {"note": note.strip()}
+        text += _state(incident)
     notify(
         user=to_user,
         incident=incident,
-        text=f"{assignment.user} handed {assignment.role.name} of {incident.reference} “{incident.title}” to you.{reason}"
-        f"{_state(incident)}",
+        text=text,
         url=incident.room_url,
         key=f"team-event:{event.pk}:{to_user.pk}",
     )
@@ -281,11 +302,11 @@ def team_set_backup(
     incident = _lock(incident)
     assignment = _locked_assignment(incident, assignment, actor)
     if not assignment.is_current:
-        raise TeamError("That role assignment has ended.")
+        raise TeamError(_("That role assignment has ended."))
     if backup is not None and backup.pk == assignment.user_id:
-        raise TeamError("Nobody can be their own backup.")
+        raise TeamError(_("Nobody can be their own backup."))
     if backup is not None and not backup.is_active:
-        raise TeamError(f"{backup} has no active account.")
+        raise TeamError(_("%(backup)s has no active account.") % {"backup": backup})
     assignment.backup = backup
     assignment.save(update_fields=["backup"])
     _event(
@@ -304,9 +325,9 @@ def team_leave(*, incident: Incident, actor: User, note: str = "") -> None:
     incident = _lock(incident)
     held = _current(incident, actor)
     if not held:
-        raise TeamError("You are not on this incident's team.")
+        raise TeamError(_("You are not on this incident's team."))
     if any(a.is_command for a in held):
-        raise TeamError("Hand command over before leaving: an incident always has a commander.")
+        raise TeamError(_("Hand command over before leaving: an incident always has a commander."))
     for assignment in held:
         _end(assignment, actor=actor, note=note)
     sync_permissions(incident=incident, user=actor)

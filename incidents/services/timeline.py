@@ -232,7 +232,7 @@ def _insert(
         )
         row = cursor.fetchone()
     if row is None:
-        raise TimelineError("This incident no longer exists.")
+        raise TimelineError(_("This incident no longer exists."))
     entry.pk, entry.seq, entry.html = row
     entry._state.adding = False
     entry._state.db = connection.alias
@@ -274,15 +274,15 @@ def timeline_post(
         )
     body = body.strip()
     if not body and not files:
-        raise TimelineError("Write something or attach evidence.")
+        raise TimelineError(_("Write something or attach evidence."))
     if len(body) > MAX_BODY:
-        raise TimelineError(f"Keep an entry under {MAX_BODY} characters.")
+        raise TimelineError(_("Keep an entry under %(MAX_BODY)s characters.") % {"MAX_BODY": MAX_BODY})
     now = timezone.now()
     if occurred_at is not None:
         if occurred_at > now + timedelta(minutes=1):
-            raise TimelineError("An entry cannot be dated in the future.")
+            raise TimelineError(_("An entry cannot be dated in the future."))
         if occurred_at < incident.detected_at - timedelta(days=30):
-            raise TimelineError("That is more than 30 days before the incident was detected.")
+            raise TimelineError(_("That is more than 30 days before the incident was detected."))
     mentioned = mentions.check(incident, body)  # before anything is written
 
     def append() -> TimelineEntry:
@@ -324,7 +324,7 @@ def _notify_mentioned(incident: Incident, actor: User, entry: TimelineEntry, peo
 def _target(incident: Incident, seq: int) -> TimelineEntry:
     target = TimelineEntry.objects.filter(incident=incident, seq=seq).first()
     if target is None:
-        raise TimelineError(f"There is no entry #{seq} in this incident.")
+        raise TimelineError(_("There is no entry #%(seq)s in this incident.") % {"seq": seq})
     return target
 
 
@@ -334,14 +334,16 @@ def timeline_correct(
     """Correct or retract an entry: a new entry beside it; the original stays, shown struck through."""
     target = _target(incident, seq)
     if target.kind not in TimelineEntry.POSTABLE:
-        raise TimelineError("Only notes, decisions, actions, external updates and evidence can be corrected.")
+        raise TimelineError(
+            _("Only notes, decisions, actions, external updates and evidence can be corrected.")
+        )
     if TimelineEntry.objects.filter(target=target, kind=TimelineEntry.Kind.RETRACTION).exists():
-        raise TimelineError(f"Entry #{seq} has already been retracted.")
+        raise TimelineError(_("Entry #%(seq)s has already been retracted.") % {"seq": seq})
     body = body.strip()
     if not body:
-        raise TimelineError("Say what was wrong (a retraction) or what is right (a correction).")
+        raise TimelineError(_("Say what was wrong (a retraction) or what is right (a correction)."))
     if len(body) > MAX_BODY:
-        raise TimelineError(f"Keep an entry under {MAX_BODY} characters.")
+        raise TimelineError(_("Keep an entry under %(MAX_BODY)s characters.") % {"MAX_BODY": MAX_BODY})
     kind = TimelineEntry.Kind.RETRACTION if retract else TimelineEntry.Kind.CORRECTION
     mentioned = mentions.check(incident, body)
 
@@ -384,7 +386,7 @@ def timeline_pin(*, incident: Incident, actor: User, seq: int, pinned: bool) -> 
     Incident.objects.select_for_update().only("id").get(pk=incident.pk)  # serialise toggles
     target = _target(incident, seq)
     if target.kind in TimelineEntry.ABOUT_ANOTHER:
-        raise TimelineError("Pin the entry itself, not a correction or a pin.")
+        raise TimelineError(_("Pin the entry itself, not a correction or a pin."))
     currently = seq in pinned_seqs(incident)
     if currently == pinned:
         raise TimelineError(f"Entry #{seq} is {'already' if pinned else 'not'} pinned.")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.models import (
     DeadlineKind,
@@ -47,7 +48,7 @@ def _lock(incident: Incident, actor: User) -> Incident:
 def _text(value: str, what: str, limit: int, *, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
-        raise InputRefused(f"Give {what}.")
+        raise InputRefused(_("Give %(what)s.") % {"what": what})
     if len(value) > limit:
         raise InputRefused(f"Keep {what} under {limit:,} characters.")
     return value
@@ -93,7 +94,7 @@ def stakeholder_add(
 ) -> Stakeholder:
     locked = _lock(incident, actor)
     if kind not in StakeholderKind.values:
-        raise InputRefused("Choose what kind of stakeholder this is.")
+        raise InputRefused(_("Choose what kind of stakeholder this is."))
     return Stakeholder.objects.create(
         incident=locked,
         kind=kind,
@@ -112,9 +113,9 @@ def _check_statement(incident: Incident, statement: Statement | None) -> None:
     if statement is None:
         return
     if statement.incident_id != incident.pk:
-        raise InputRefused("That statement belongs to another incident.")
+        raise InputRefused(_("That statement belongs to another incident."))
     if not (statement.is_approved or statement.is_published):
-        raise InputRefused("Only an approved or published statement can be recorded as sent.")
+        raise InputRefused(_("Only an approved or published statement can be recorded as sent."))
 
 
 @transaction.atomic
@@ -135,17 +136,17 @@ def contact_log(
     whoever logged it), so it is reminded like any other."""
     locked = _lock(incident, actor)
     if stakeholder.incident_id != locked.pk:
-        raise InputRefused("That person is not in this incident's register.")
+        raise InputRefused(_("That person is not in this incident's register."))
     now = timezone.now()
     happened_at = happened_at or now
     if happened_at > now + timedelta(minutes=1):
-        raise InputRefused("Log a conversation once it has happened.")
+        raise InputRefused(_("Log a conversation once it has happened."))
     _check_statement(locked, statement)
     promise = _text(promise, "the promise", 300, required=False)
     if promise_due_at is not None and not promise:
-        raise InputRefused("Say what was promised by that time.")
+        raise InputRefused(_("Say what was promised by that time."))
     if promise_due_at is not None and promise_due_at <= now:
-        raise InputRefused("A promise is due in the future.")
+        raise InputRefused(_("A promise is due in the future."))
     entry = ContactEntry.objects.create(
         incident=locked,
         stakeholder=stakeholder,
@@ -185,9 +186,9 @@ def enquiry_add(
     """A press enquiry joins the queue; the journalist's deadline is the incident's deadline too."""
     locked = _lock(incident, actor)
     if journalist.incident_id != locked.pk:
-        raise InputRefused("That journalist is not in this incident's register.")
+        raise InputRefused(_("That journalist is not in this incident's register."))
     if due_at <= timezone.now():
-        raise InputRefused("The journalist's deadline must be in the future.")
+        raise InputRefused(_("The journalist's deadline must be in the future."))
     who = owner or journalist.owner or actor
     deadline = deadline_create(
         incident=locked,

@@ -12,9 +12,10 @@ import functools
 from datetime import datetime
 
 from django import template
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from incidents.mentions import plain, render_plain_text
 from incidents.models import (
@@ -25,7 +26,7 @@ from incidents.models import (
     Severity,
     Status,
 )
-from incidents.timetext import for_zone
+from incidents.timetext import for_zone, month_abbr
 
 register = template.Library()
 
@@ -51,7 +52,7 @@ def when(value: datetime | None, fmt: str = "j M, H:i") -> SafeString | str:
     if pattern is None:
         text = dateformat.format(local, fmt)
     else:
-        text = pattern.format(d=local.day, m=_MONTHS[local.month - 1], y=local.year, t=f"{local:%H:%M}")
+        text = pattern.format(d=local.day, m=month_abbr(local.month), y=local.year, t=f"{local:%H:%M}")
     return format_html(
         '<time datetime="{}" title="{}">{} {}</time>',
         value.isoformat(),
@@ -66,9 +67,6 @@ def _zone(name: str) -> SafeString:
     return format_html('<abbr class="tz">{}</abbr>', name)
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 _BADGE_STATUS = {s.value: s.label for s in Status}
 _BADGE_SEVERITY = {s.value: s.label for s in Severity}
 
@@ -76,12 +74,18 @@ _BADGE_SEVERITY = {s.value: s.label for s in Severity}
 @register.simple_tag
 def badges(incident: Incident) -> SafeString:
     """Severity, status, drill and restricted badges — one call per row instead of an include."""
-    return _badges(incident.severity, incident.status, incident.is_drill, incident.is_restricted)
+    return _badges(
+        incident.severity,
+        incident.status,
+        incident.is_drill,
+        incident.is_restricted,
+        translation.get_language(),
+    )
 
 
 @functools.cache
-def _badges(severity: str, status: str, drill: bool, restricted: bool) -> SafeString:
-    # A few dozen combinations, no user text: built once each (list pages show hundreds of rows).
+def _badges(severity: str, status: str, drill: bool, restricted: bool, language: str | None) -> SafeString:
+    # A few dozen combinations per language, no user text: built once each (list pages show hundreds of rows).
     return format_html(
         '<span class="sev sev-{}" title="{}">{}</span> <span class="status status-{}">{}</span>{}{}',
         severity,
@@ -89,18 +93,25 @@ def _badges(severity: str, status: str, drill: bool, restricted: bool) -> SafeSt
         _BADGE_SEVERITY.get(severity, severity),
         status,
         _BADGE_STATUS.get(status, status),
-        _DRILL_BADGE if drill else "",
-        _RESTRICTED_BADGE if restricted else "",
+        _drill_badge() if drill else "",
+        _restricted_badge() if restricted else "",
     )
 
 
-_DRILL_BADGE = format_html(
-    ' <span class="badge badge-drill" title="{}">DRILL</span>', "A rehearsal: kept out of metrics"
-)
-_RESTRICTED_BADGE = format_html(
-    ' <span class="badge badge-restricted" title="{}">Restricted</span>',
-    "Only the incident team can see this incident",
-)
+def _drill_badge() -> SafeString:
+    return format_html(
+        ' <span class="badge badge-drill" title="{}">{}</span>',
+        _("A rehearsal: kept out of metrics"),
+        _("DRILL"),
+    )
+
+
+def _restricted_badge() -> SafeString:
+    return format_html(
+        ' <span class="badge badge-restricted" title="{}">{}</span>',
+        _("Only the incident team can see this incident"),
+        _("Restricted"),
+    )
 
 
 @register.filter
@@ -126,13 +137,13 @@ def age(value: datetime | None) -> str:
 
 @register.filter
 def severity_meaning(value: str) -> str:
-    return SEVERITY_MEANING.get(str(value), "")
+    return str(SEVERITY_MEANING.get(str(value), ""))
 
 
 @register.filter
 def severity_name(value: str) -> str:
     """The one-word name of a severity ("Critical"), from the start of its meaning."""
-    return SEVERITY_MEANING.get(str(value), "").split(":", 1)[0]
+    return str(SEVERITY_MEANING.get(str(value), "")).split(":", 1)[0]
 
 
 # --- list rows ---------------------------------------------------------------------------------------------
@@ -148,18 +159,18 @@ def dashboard_row(incident: Incident) -> SafeString:
     return format_html(
         '<li class="incident-row incident-row-{}"><a class="incident-link" href="{}">'
         '<span class="incident-ref">{}</span><span class="incident-title">{}</span></a>{}'
-        '<div class="incident-meta">{}<span class="meta" title="Declared {} {}">open {}</span>'
-        '<span class="meta">Commander: {}</span></div></li>',
+        '<div class="incident-meta">{}<span class="meta" title="{}">{}</span>'
+        '<span class="meta">{}</span></div></li>',
         incident.severity,
         incident.room_url,
         incident.reference,
         incident.title,
         _state_line(incident),
         badges(incident),
-        f"{local:%d %b %H:%M}",
-        local.tzname(),
-        age(incident.declared_at),
-        incident.commander if incident.commander_id else "nobody yet",
+        # Whole phrases through the catalogue, then escaped as arguments (the commander's name is user text).
+        _("Declared %(time)s %(zone)s") % {"time": f"{local:%d %b %H:%M}", "zone": local.tzname()},
+        _("open %(age)s") % {"age": age(incident.declared_at)},
+        _("Commander: %(name)s") % {"name": incident.commander if incident.commander_id else _("nobody yet")},
     )
 
 
@@ -193,39 +204,50 @@ def past_row(incident: Incident) -> SafeString:
     resolved: SafeString | str = "—"
     if incident.resolved_at:
         resolved = format_html(
-            '{} <span class="help">after {}</span>',
+            '{} <span class="help">{}</span>',
             when(incident.resolved_at, "j M Y, H:i"),
-            age_between(incident.declared_at, incident.resolved_at),
+            _("after %(age)s") % {"age": age_between(incident.declared_at, incident.resolved_at)},
         )
     flags, severity, scenario, status = _past_cells(
-        incident.severity, incident.status, incident.scenario, incident.is_drill, incident.is_restricted
+        incident.severity,
+        incident.status,
+        incident.scenario,
+        incident.is_drill,
+        incident.is_restricted,
+        translation.get_language(),
     )
     return format_html(
-        '<tr><td data-label="Incident"><a href="{}"><span class="incident-ref">{}</span> {}</a>{}</td>'
-        '<td data-label="Severity">{}</td><td data-label="Scenario">{}</td><td data-label="Declared">{}</td>'
-        '<td data-label="Resolved">{}</td><td data-label="Status">{}</td></tr>',
+        '<tr><td data-label="{}"><a href="{}"><span class="incident-ref">{}</span> {}</a>{}</td>'
+        '<td data-label="{}">{}</td><td data-label="{}">{}</td><td data-label="{}">{}</td>'
+        '<td data-label="{}">{}</td><td data-label="{}">{}</td></tr>',
+        _("Incident"),
         incident.room_url,
         incident.reference,
         incident.title,
         flags,
+        _("Severity"),
         severity,
+        _("Scenario"),
         scenario,
+        _("Declared"),
         when(incident.declared_at, "j M Y, H:i"),
+        _("Resolved"),
         resolved,
+        _("Status"),
         status,
     )
 
 
 @functools.cache
 def _past_cells(
-    severity: str, status: str, scenario: str, drill: bool, restricted: bool
+    severity: str, status: str, scenario: str, drill: bool, restricted: bool, language: str | None
 ) -> tuple[SafeString, SafeString, SafeString, SafeString]:
     """The parts of an archive row that hold no user text (a few hundred combinations), built once each."""
     return (
         format_html(
             "{}{}",
-            format_html(' <span class="badge badge-drill">{}</span>', "DRILL") if drill else "",
-            format_html(' <span class="badge badge-restricted">{}</span>', "Restricted")
+            format_html(' <span class="badge badge-drill">{}</span>', _("DRILL")) if drill else "",
+            format_html(' <span class="badge badge-restricted">{}</span>', _("Restricted"))
             if restricted
             else "",
         ),

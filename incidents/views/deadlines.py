@@ -297,7 +297,7 @@ def deadline_complete_view(request: AuthRequest, code: UUID, deadline: int) -> H
         lambda data: deadline_complete(deadline=found, actor=request.user, expected_version=data["version"]),
         _answer(request, incident),
         form=_Versioned(request.POST),
-        notice=f"“{found.title}” is done.",
+        notice=_("“%(title)s” is done.") % {"title": found.title},
     )
 
 
@@ -330,7 +330,7 @@ def deadline_reschedule_view(request: AuthRequest, code: UUID, deadline: int) ->
         ),
         _answer(request, incident, failed=found.pk),
         form=RescheduleForm(request.POST),
-        notice=f"“{found.title}” moved.",
+        notice=_("“%(title)s” moved.") % {"title": found.title},
     )
 
 

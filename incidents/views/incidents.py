@@ -239,7 +239,9 @@ def profile(request: AuthRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, "Profile saved. Times are now shown in your time zone.")
+        messages.success(
+            request, _("Profile saved. Times are now shown in your time zone, in your language.")
+        )
         return redirect("profile")
     return render(request, "registration/profile.html", {"form": form}, status=422 if form.errors else 200)
 

@@ -104,7 +104,7 @@ def _panel(
     # The change may have altered the viewer's own powers (a handover, leaving): ask again.
     incident.viewer_perms = incident_perms(request.user, incident)
     if incident.is_restricted and not incident.viewer_perms:
-        messages.info(request, f"You are no longer on the team of {incident.reference}.")
+        messages.info(request, _("You are no longer on the team of %(ref)s.") % {"ref": incident.reference})
         destination = reverse("incidents:dashboard")
         return HttpResponseClientRedirect(destination) if request.htmx else redirect(destination)
     if not request.htmx:
@@ -234,7 +234,7 @@ def team_leave(request: AuthRequest, code: UUID) -> HttpResponse:
 
     def answer(outcome: Outcome[None]) -> HttpResponse:
         if outcome.ok and not incident.is_restricted:  # otherwise _panel says so and sends them away
-            messages.success(request, f"You left the team of {incident.reference}.")
+            messages.success(request, _("You left the team of %(ref)s.") % {"ref": incident.reference})
         return _answer(request, incident)(outcome)
 
     note = str(request.POST.get("note", ""))[:500]

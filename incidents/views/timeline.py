@@ -196,7 +196,7 @@ def timeline_post(request: AuthRequest, code: UUID) -> HttpResponse:
                 shown = TimelineEntryForm(again)
             return _composer(request, incident, shown, error=outcome.error, status=outcome.status)
         if not request.htmx:
-            messages.success(request, f"Entry #{entry.seq} added.")
+            messages.success(request, _("Entry #%(seq)s added.") % {"seq": entry.seq})
             return redirect(incident.room_url + f"#entry-{entry.seq}")
         fresh = TimelineEntryForm(
             initial={"idempotency_key": services.new_idempotency_key(), "kind": form.cleaned_data["kind"]}

@@ -5,6 +5,18 @@
 (function () {
   "use strict";
 
+  // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
+  const i18n = window.django || {
+    gettext: function (s) { return s; },
+    ngettext: function (s, p, n) { return n === 1 ? s : p; },
+    interpolate: function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); },
+  };
+  const gettext = i18n.gettext;
+  const ngettext = i18n.ngettext;
+  function fmt_(text, values) { return i18n.interpolate(text, values, true); }
+  // Dates in the page's language (html[lang]); English pages keep the British order of the server's dates.
+  const LOCALE = (document.documentElement.lang || "en").replace(/^en$/, "en-GB");
+
   function two(n) {
     return (n < 10 ? "0" : "") + n;
   }
@@ -14,7 +26,7 @@
     const h = Math.floor(total / 3600);
     const m = Math.floor((total % 3600) / 60);
     const s = total % 60;
-    if (h >= 48) return Math.floor(h / 24) + " days";
+    if (h >= 48) { const d = Math.floor(h / 24); return fmt_(ngettext("%(n)s day", "%(n)s days", d), { n: d }); }
     return h > 0 ? h + ":" + two(m) + ":" + two(s) : m + ":" + two(s);
   }
 
@@ -25,7 +37,7 @@
       if (isNaN(due)) return;
       const left = due - now;
       const out = row.querySelector("[data-countdown]");
-      if (out) out.textContent = left > 0 ? "due in " + format(left) : "overdue by " + format(left);
+      if (out) out.textContent = fmt_(left > 0 ? gettext("due in %(time)s") : gettext("overdue by %(time)s"), { time: format(left) });
       row.classList.toggle("is-overdue", left <= 0);
       row.classList.toggle("is-soon", left > 0 && left <= 10 * 60 * 1000);
     });

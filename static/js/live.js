@@ -8,6 +8,9 @@
 (function () {
   "use strict";
 
+  // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
+  const gettext = (window.django && window.django.gettext) || function (s) { return s; };
+
   const POLL_MS = 30000;
   const body = document.body;
   const inflight = new Map(); // "region|key" → true while a fetch runs
@@ -73,12 +76,12 @@
       // An editor with unsaved text is never replaced. Its own notice (statements.js, #editor-stale) says
       // which version a colleague saved once the region showing the version has refreshed.
       deferred.add(k);
-      if (!el.querySelector("#editor-stale")) notice(el, "A colleague saved a newer version — reload the editor", "Reload the editor");
+      if (!el.querySelector("#editor-stale")) notice(el, gettext("A colleague saved a newer version — reload the editor"), gettext("Reload the editor"));
       return;
     }
     if (!force && busy(el)) {
       deferred.add(k);
-      notice(el, "Something changed here. It will show when you finish —", "show it now", "live-stale");
+      notice(el, gettext("Something changed here. It will show when you finish —"), gettext("show it now"), "live-stale");
       return;
     }
     deferred.delete(k);
@@ -169,7 +172,7 @@
       // The person started typing while we fetched: keep their text, say so, swap when they are done.
       evt.detail.shouldSwap = false;
       deferred.add(id(target));
-      notice(target, "Something changed here. It will show when you finish —", "show it now", "live-stale");
+      notice(target, gettext("Something changed here. It will show when you finish —"), gettext("show it now"), "live-stale");
     }
   });
 
@@ -208,7 +211,7 @@
       note.id = "live-paused";
       note.className = "live-paused";
       note.setAttribute("role", "status");
-      note.textContent = "Live updates paused — retrying";
+      note.textContent = gettext("Live updates paused — retrying");
       body.append(note);
     } else if (!on && note) {
       note.remove();

@@ -3,10 +3,22 @@
 (function () {
   "use strict";
 
+  // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
+  const i18n = window.django || {
+    gettext: function (s) { return s; },
+    ngettext: function (s, p, n) { return n === 1 ? s : p; },
+    interpolate: function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); },
+  };
+  const gettext = i18n.gettext;
+  const ngettext = i18n.ngettext;
+  function fmt_(text, values) { return i18n.interpolate(text, values, true); }
+  // Dates in the page's language (html[lang]); English pages keep the British order of the server's dates.
+  const LOCALE = (document.documentElement.lang || "en").replace(/^en$/, "en-GB");
+
   function fmt(ms) {
     var tz = document.body.dataset.tz || undefined;
     try {
-      return new Intl.DateTimeFormat("en-GB", {
+      return new Intl.DateTimeFormat(LOCALE, {
         day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
         timeZone: tz, timeZoneName: "short"
       }).format(new Date(ms));
@@ -36,8 +48,11 @@
     if (quiet) { quiet.hidden = known > 0; }
     var now = document.getElementById("replay-now");
     if (now) {
-      now.textContent = "At " + fmt(at) + ": " + known + " timeline entr" + (known === 1 ? "y" : "ies") +
-        " known internally, " + said + " statement" + (said === 1 ? "" : "s") + " published.";
+      now.textContent = fmt_(gettext("At %(time)s: %(entries)s known internally, %(statements)s published."), {
+        time: fmt(at),
+        entries: fmt_(ngettext("%(n)s timeline entry", "%(n)s timeline entries", known), { n: known }),
+        statements: fmt_(ngettext("%(n)s statement", "%(n)s statements", said), { n: said }),
+      });
     }
     slider.setAttribute("aria-valuetext", fmt(at));
   }
@@ -54,16 +69,16 @@
       play.hidden = false;
       play.addEventListener("click", function () {
         if (timer) {
-          clearInterval(timer); timer = null; play.textContent = "Play"; return;
+          clearInterval(timer); timer = null; play.textContent = gettext("Play"); return;
         }
         if (Number(slider.value) >= end) { slider.value = String(start); }
         var step = Math.max(1000, (end - start) / 200);  // about 20 seconds for the whole incident
-        play.textContent = "Pause";
+        play.textContent = gettext("Pause");
         timer = setInterval(function () {
           var next = Math.min(end, Number(slider.value) + step);
           slider.value = String(next);
           apply(document, slider, next);
-          if (next >= end) { clearInterval(timer); timer = null; play.textContent = "Play"; }
+          if (next >= end) { clearInterval(timer); timer = null; play.textContent = gettext("Play"); }
         }, 100);
       });
     }

@@ -3,6 +3,18 @@
 (function () {
   "use strict";
 
+  // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
+  const i18n = window.django || {
+    gettext: function (s) { return s; },
+    ngettext: function (s, p, n) { return n === 1 ? s : p; },
+    interpolate: function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); },
+  };
+  const gettext = i18n.gettext;
+  const ngettext = i18n.ngettext;
+  function fmt_(text, values) { return i18n.interpolate(text, values, true); }
+  // Dates in the page's language (html[lang]); English pages keep the British order of the server's dates.
+  const LOCALE = (document.documentElement.lang || "en").replace(/^en$/, "en-GB");
+
   // --- live refresh -----------------------------------------------------------------------------------------
   // Every statement change writes a timeline entry (data-kind="statement"); when one arrives — on the stream,
   // or from the room's polling fallback — every region marked data-statements-live re-fetches itself
@@ -62,11 +74,11 @@
       note.className = "notice notice-warn live-stale";
       note.setAttribute("role", "status");
       const text = document.createElement("span");
-      text.textContent = "Something changed here. It will show when you finish — ";
+      text.textContent = gettext("Something changed here. It will show when you finish — ");
       const button = document.createElement("button");
       button.type = "button";
       button.className = "linkbutton live-stale-show";
-      button.textContent = "show it now";
+      button.textContent = gettext("show it now");
       note.append(text, button);
       region.prepend(note);
     }
@@ -86,7 +98,7 @@
         note.setAttribute("role", "alert");
         form.append(note);
       }
-      note.textContent = "You have unsaved edits below. Save them as a new version first, then submit that version.";
+      note.textContent = gettext("You have unsaved edits below. Save them as a new version first, then submit that version.");
     }
   });
 
@@ -144,13 +156,13 @@
     if (limit) {
       const over = n - limit;
       out.textContent = over > 0
-        ? n + " / " + limit + " characters — " + over + " too many"
-        : n + " / " + limit + " characters";
+        ? fmt_(gettext("%(n)s / %(limit)s characters — %(over)s too many"), { n: n, limit: limit, over: over })
+        : fmt_(gettext("%(n)s / %(limit)s characters"), { n: n, limit: limit });
       out.classList.toggle("counter-over", over > 0);
       out.classList.toggle("counter-near", over <= 0 && n > limit * 0.9);
       textarea.setAttribute("aria-invalid", over > 0 ? "true" : "false");
     } else {
-      out.textContent = n + " characters";
+      out.textContent = fmt_(ngettext("%(n)s character", "%(n)s characters", n), { n: n });
       out.classList.remove("counter-over", "counter-near");
       textarea.removeAttribute("aria-invalid");
     }
@@ -190,12 +202,13 @@
       // Live updates never replace an editor with unsaved text (live.js): this says what happened instead.
       warn.replaceChildren();
       const text = document.createElement("span");
-      text.textContent = (live.dataset.currentAuthor || "A colleague") + " saved v" + current +
-        " — reload the editor to continue from it. If you save yours, you will see both texts side by side first; nothing is lost.";
+      text.textContent = fmt_(gettext("%(author)s saved v%(version)s — reload the editor to continue from it. If you save yours, you will see both texts side by side first; nothing is lost."), {
+        version: current, author: live.dataset.currentAuthor || gettext("A colleague"),
+      });
       const reload = document.createElement("button");
       reload.type = "button";
       reload.className = "linkbutton live-notice-apply";
-      reload.textContent = "Reload the editor";
+      reload.textContent = gettext("Reload the editor");
       warn.append(text, " ", reload);
       warn.hidden = false;
     } else {
@@ -208,8 +221,8 @@
     const status = button.parentElement && button.parentElement.querySelector("[data-copy-status]");
     if (status) {
       status.textContent = ok
-        ? "Copied exactly (" + Array.from(text).length + " characters)."
-        : "Copying is blocked here: select the text and copy it by hand.";
+        ? fmt_(gettext("Copied exactly (%(n)s characters)."), { n: Array.from(text).length })
+        : gettext("Copying is blocked here: select the text and copy it by hand.");
     }
   }
 

@@ -4,6 +4,18 @@
 (function () {
   "use strict";
 
+  // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
+  const i18n = window.django || {
+    gettext: function (s) { return s; },
+    ngettext: function (s, p, n) { return n === 1 ? s : p; },
+    interpolate: function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); },
+  };
+  const gettext = i18n.gettext;
+  const ngettext = i18n.ngettext;
+  function fmt_(text, values) { return i18n.interpolate(text, values, true); }
+  // Dates in the page's language (html[lang]); English pages keep the British order of the server's dates.
+  const LOCALE = (document.documentElement.lang || "en").replace(/^en$/, "en-GB");
+
   const root = document.getElementById("timeline");
   if (!root) return;
   const status = document.getElementById("live-status");
@@ -18,7 +30,7 @@
   }
 
   // --- presentation -------------------------------------------------------------------------------------
-  const formatter = new Intl.DateTimeFormat("en-GB", {
+  const formatter = new Intl.DateTimeFormat(LOCALE, {
     timeZone: tz, day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
   });
 
@@ -27,7 +39,7 @@
       const when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
       el.textContent = formatter.format(when);
-      el.title = when.toLocaleString("en-GB", { timeZone: tz, timeZoneName: "long" });
+      el.title = when.toLocaleString(LOCALE, { timeZone: tz, timeZoneName: "long" });
       el.removeAttribute("data-local");
     });
   }
@@ -120,13 +132,13 @@
   document.addEventListener("htmx:sseOpen", function () {
     failures = 0;
     stopPolling();
-    say("Live", false);
+    say(gettext("Live"), false);
   });
 
   document.addEventListener("htmx:sseError", function () {
     failures += 1;
     if (failures >= 3 && pollTimer === null) startPolling();
-    else if (pollTimer === null) say("Reconnecting…", true);
+    else if (pollTimer === null) say(gettext("Reconnecting…"), true);
   });
 
   ["htmx:afterSettle", "htmx:oobAfterSwap", "htmx:sseMessage"].forEach(function (name) {
@@ -137,7 +149,7 @@
   function startPolling() {
     // Stop the extension's own retries; polling takes over until a fresh stream opens.
     root.removeAttribute("sse-connect");
-    say("Live updates interrupted — checking for new entries every 3 seconds.", true);
+    say(gettext("Live updates interrupted — checking for new entries every 3 seconds."), true);
     pollTimer = window.setInterval(poll, 3000);
     poll();
   }
@@ -176,7 +188,7 @@
         }
       })
       .catch(function () {
-        say("Cannot reach the war room — retrying every 3 seconds. Nothing you post is lost once it shows here.", true);
+        say(gettext("Cannot reach the war room — retrying every 3 seconds. Nothing you post is lost once it shows here."), true);
       });
   }
 

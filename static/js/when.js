@@ -6,8 +6,20 @@
 (function () {
   "use strict";
 
-  const tz = document.body.dataset.tz || undefined;
+  // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
+  const i18n = window.django || {
+    gettext: function (s) { return s; },
+    ngettext: function (s, p, n) { return n === 1 ? s : p; },
+    interpolate: function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); },
+  };
+  const gettext = i18n.gettext;
+  const ngettext = i18n.ngettext;
+  function fmt_(text, values) { return i18n.interpolate(text, values, true); }
+  // Dates in the page's language (html[lang]); English pages keep the British order of the server's dates.
+  const LOCALE = (document.documentElement.lang || "en").replace(/^en$/, "en-GB");
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  const tz = document.body.dataset.tz || undefined;
 
   function two(n) {
     return (n < 10 ? "0" : "") + n;
@@ -35,7 +47,9 @@
 
   function dayLabel(year, month, day) {
     const d = new Date(Date.UTC(year, month - 1, day));
-    return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()];
+    // English keeps the server's own abbreviations (Intl's en-GB says "Sept"); other languages ask Intl.
+    if (LOCALE === "en-GB") return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()];
+    return new Intl.DateTimeFormat(LOCALE, { timeZone: "UTC", day: "numeric", month: "short" }).format(d);
   }
 
   function update(input) {

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from incidents.listening import live
@@ -20,7 +21,7 @@ from incidents.listening.models import AlertKind, AlertState, Mention, MentionPl
 from incidents.listening.queueing import queue_mentions
 from incidents.listening.services import ListeningError, require_manager
 from incidents.models import Incident, OrgRole, Scenario, Severity, TimelineEntry, User
-from incidents.services import incident_declare, notify, timeline_append, timeline_record
+from incidents.services import in_language_of, incident_declare, notify, timeline_append, timeline_record
 from incidents.timetext import stamp
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def on_duty(watch: Watch) -> list[User]:
 def deliver_alert(alert: SpikeAlert) -> None:
     """In the alert's own transaction: the bell and e-mail for each recipient (once per alert and person);
     on an incident's own watch, a timeline entry for the team instead of a declaration."""
-    text = describe(alert)
+    with translation.override(settings.LANGUAGE_CODE):  # the shared timeline entry: the organisation's
+        text = describe(alert)
     incident = alert.watch.incident
     if incident is not None:
         alert.state = AlertState.NOTED
@@ -83,10 +85,24 @@ def deliver_alert(alert: SpikeAlert) -> None:
         timeline_append(incident=incident, kind=TimelineEntry.Kind.EXTERNAL, author=None, body=text)
         recipients = [u for u in (incident.commander, alert.watch.owner) if u is not None and u.is_active]
         for person in {u.pk: u for u in recipients}.values():
-            notify(user=person, incident=incident, text=text, url=incident.room_url, key=f"spike:{alert.pk}")
+            with in_language_of(person):
+                notify(
+                    user=person,
+                    incident=incident,
+                    text=describe(alert),
+                    url=incident.room_url,
+                    key=f"spike:{alert.pk}",
+                )
         return
     for person in on_duty(alert.watch):
-        notify(user=person, incident=None, text=text, url=alert_url(alert), key=f"spike:{alert.pk}")
+        with in_language_of(person):
+            notify(
+                user=person,
+                incident=None,
+                text=describe(alert),
+                url=alert_url(alert),
+                key=f"spike:{alert.pk}",
+            )
 
 
 # --- what a declaration from this spike would say --------------------------------------------------------------
@@ -305,14 +321,15 @@ def alert_declare(
     # A restricted incident is not announced beyond its team (its existence is need-to-know).
     for person in [] if is_restricted else on_duty(source_watch):
         if person.pk != actor.pk:
-            notify(
-                user=person,
-                incident=incident,
-                text=_("%(who)s declared %(ref)s from the spike on “%(watch)s”.")
-                % {"who": actor, "ref": incident.reference, "watch": source_watch.name},
-                url=incident.room_url,
-                key=f"spike-declared:{locked.pk}",
-            )
+            with in_language_of(person):
+                notify(
+                    user=person,
+                    incident=incident,
+                    text=_("%(who)s declared %(ref)s from the spike on “%(watch)s”.")
+                    % {"who": actor, "ref": incident.reference, "watch": source_watch.name},
+                    url=incident.room_url,
+                    key=f"spike-declared:{locked.pk}",
+                )
     live.changed(region="alerts", watch_ids=[source_watch.pk], alert_id=locked.pk)
     return incident
 

@@ -29,7 +29,7 @@ from incidents.listening.records import IngestError
 from incidents.listening.sources.feeds import poll_feed
 from incidents.listening.sources.http import FetchError
 from incidents.listening.sources.mastodon import poll_mastodon
-from incidents.services import notify
+from incidents.services import in_language_of, notify
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,15 @@ def _failed(source: Source, message: str) -> PollReport:
             lease_until=None,
         )
         if failures == TELL_OWNER_AFTER and source.owner is not None and source.owner.is_active:
-            notify(
-                user=source.owner,
-                incident=None,
-                text=_("The listening source “%(name)s” failed %(n)d times in a row: %(error)s")
-                % {"name": source.name, "n": failures, "error": message[:200]},
-                url=reverse("listening:source", args=[source.code]),
-                key=f"source-failing:{source.pk}:{(source.last_success_at or source.created_at).isoformat()}",
-            )
+            with in_language_of(source.owner):
+                notify(
+                    user=source.owner,
+                    incident=None,
+                    text=_("The listening source “%(name)s” failed %(n)d times in a row: %(error)s")
+                    % {"name": source.name, "n": failures, "error": message[:200]},
+                    url=reverse("listening:source", args=[source.code]),
+                    key=f"source-failing:{source.pk}:{(source.last_success_at or source.created_at).isoformat()}",
+                )
         live.changed(region="sources")
     log.warning(
         "Listening source %s (%s) failed (%d in a row): %s", source.pk, source.name, failures, message

@@ -9,6 +9,7 @@ from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from incidents.models import Incident
 from incidents.playbooks.drills import speed_line
@@ -26,20 +27,26 @@ def playbook_links(incident: Incident) -> SafeString | str:
         .first()
     )
     summary = reverse("playbooks:summary", args=[incident.code])
-    drill = format_html(' · <a href="{}">After-action summary</a>', summary) if incident.is_drill else ""
+    drill = (
+        format_html(' · <a href="{}">{}</a>', summary, _("After-action summary")) if incident.is_drill else ""
+    )
     if record is None:
         if not incident.is_drill:
             return ""
-        return format_html('<p class="pb-room-links"><a href="{}">After-action summary</a></p>', summary)
+        return format_html(
+            '<p class="pb-room-links"><a href="{}">{}</a></p>', summary, _("After-action summary")
+        )
     playbook = record.version.playbook
-    return format_html(
-        '<p class="pb-room-links">From the playbook <a href="{}?v={}">{} v{}</a>{}</p>',
+    link = format_html(
+        '<a href="{}?v={}">{} v{}</a>',
         reverse("playbooks:detail", args=[playbook.code]),
         record.version.number,
         playbook.name,
         record.version.number,
-        drill,
     )
+    # The words around the link come from the catalogue; the link itself is escaped by format_html above.
+    words = format_html(_("From the playbook {link}"), link=link)
+    return format_html('<p class="pb-room-links">{}{}</p>', words, drill)
 
 
 @register.inclusion_tag("playbooks/_drill_clock.html", takes_context=True)

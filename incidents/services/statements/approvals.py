@@ -36,7 +36,7 @@ from incidents.models import (
 from incidents.models.statement_text import check_text
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.chains import chain_plan, choose_chain, no_chain, snapshot
 from incidents.services.statements.common import (
     ChainState,
@@ -151,16 +151,25 @@ def _notify_step(
     for user in _step_candidates(
         incident=incident, step=step, steps=steps, version=version, decisions=decisions
     ):
-        notify(
-            user=user,
-            incident=incident,
-            text=(
-                f"Your approval is needed: {statement_label(statement)} v{version.number}, "
-                f"step {step.order} of {len(steps)} ({step.name}), in {incident.reference}."
-            ),
-            url=decision_url(statement, incident, step),
-            key=f"statement-step:{step.pk}:{user.pk}",
-        )
+        with in_language_of(user):
+            text = _(
+                "Your approval is needed: %(label)s v%(version)s, step %(step)s of %(steps)s (%(name)s), "
+                "in %(ref)s."
+            ) % {
+                "label": statement_label(statement),
+                "version": version.number,
+                "step": step.order,
+                "steps": len(steps),
+                "name": step.name,
+                "ref": incident.reference,
+            }
+            notify(
+                user=user,
+                incident=incident,
+                text=text,
+                url=decision_url(statement, incident, step),
+                key=f"statement-step:{step.pk}:{user.pk}",
+            )
 
 
 # --- submit, approve, reject ----------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ def _review_checks(
     steps = list(version.steps.select_related("role").order_by("order"))
     step = next((s for s in steps if s.completed_at is None), None)
     if step is None:  # cannot happen while in review; the state says otherwise
-        raise StatementError("Every step of this chain is already complete.")
+        raise StatementError(_("Every step of this chain is already complete."))
     if step_order is not None and step_order != step.order:
         asked = next((s for s in steps if s.order == step_order), None)
         if step_order > step.order:
@@ -429,13 +438,15 @@ def _notify_ready_to_publish(
     recipients = User.objects.filter(pk__in=publishers | {version.author_id}).exclude(pk=actor.pk)
     url = f"{statement_url(statement, incident)}?publish=1"
     for person in recipients.order_by("pk"):
-        notify(
-            user=person,
-            incident=incident,
-            text=f"{label} v{version.number} is approved by every step and may be published.",
-            url=url,
-            key=f"statement-approved:{version.pk}:{person.pk}",
-        )
+        with in_language_of(person):
+            notify(
+                user=person,
+                incident=incident,
+                text=_("%(label)s v%(version)s is approved by every step and may be published.")
+                % {"label": label, "version": version.number},
+                url=url,
+                key=f"statement-approved:{version.pk}:{person.pk}",
+            )
 
 
 @transaction.atomic
@@ -487,11 +498,15 @@ def statement_reject(
         statement=locked,
     )
     if version.author_id != actor.pk:
-        notify(
-            user=version.author,
-            incident=incident,
-            text=f"{actor} rejected v{version.number} of {label}: {quote(reason)} Edit it and submit a new version.",
-            url=statement_url(locked, incident),
-            key=f"statement-rejected:{version.pk}:{version.author_id}",
-        )
+        with in_language_of(version.author):
+            notify(
+                user=version.author,
+                incident=incident,
+                text=_(
+                    "%(actor)s rejected v%(version)s of %(label)s: %(reason)s Edit it and submit a new version."
+                )
+                % {"actor": actor, "version": version.number, "label": label, "reason": quote(reason)},
+                url=statement_url(locked, incident),
+                key=f"statement-rejected:{version.pk}:{version.author_id}",
+            )
     return locked

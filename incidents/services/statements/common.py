@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import (
@@ -75,7 +76,7 @@ def lock_incident(statement: Statement) -> Incident:
 def current_version(statement: Statement) -> StatementVersion:
     version = statement.current_version
     if version is None:  # every statement is created with v1; this is a broken row
-        raise StatementError("This statement has no text yet.")
+        raise StatementError(_("This statement has no text yet."))
     return version
 
 
@@ -93,7 +94,7 @@ def same_version(statement: Statement, number: int) -> StatementVersion:
 def reason_given(text: str, what: str) -> str:
     text = text.strip()
     if not text:
-        raise TextRefused(f"Give a reason {what}; it is recorded and shown to the team.")
+        raise TextRefused(_("Give a reason %(what)s; it is recorded and shown to the team.") % {"what": what})
     if len(text) > MAX_REASON:
         raise TextRefused(f"Keep the reason under {MAX_REASON:,} characters.")
     return text

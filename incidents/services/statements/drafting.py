@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 import incidents.services.deadlines as deadline_hooks
@@ -51,7 +51,7 @@ from incidents.models.statement_text import (
 )
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.approvals import statement_submit
 from incidents.services.statements.common import (
     current_version,
@@ -104,9 +104,11 @@ def template_values(incident: Incident, fill: Mapping[str, str] | None = None) -
     return values
 
 
-def promise_text(at: datetime, *, said_at: datetime) -> str:
-    """The promised next update as the public text states it: in the organisation's zone, named."""
-    return public_time(at, organisation_zone(), said_at=said_at)
+def promise_text(at: datetime, *, said_at: datetime, language: str = "") -> str:
+    """The promised next update as the public text states it: in the organisation's zone, named, in the
+    statement's own language ("on 5 December", "5 grudnia") — never the drafter's interface language."""
+    with translation.override(language or None):
+        return public_time(at, organisation_zone(), said_at=said_at)
 
 
 def _check_promise(at: datetime, now: datetime) -> None:
@@ -118,7 +120,9 @@ def _carried_promise(previous: StatementVersion | None, canonical: str) -> datet
     """A new version keeps the previous one's promised time while its text still says it."""
     if previous is None or previous.next_update_at is None:
         return None
-    said = promise_text(previous.next_update_at, said_at=previous.created_at)
+    said = promise_text(
+        previous.next_update_at, said_at=previous.created_at, language=previous.statement.language
+    )
     return previous.next_update_at if said in canonical else None
 
 
@@ -158,17 +162,17 @@ def statement_create(
         if existing is not None:
             return existing  # a double-click or a retried POST: the statement it already created
     if incident.status == Status.CLOSED:
-        raise StatementError("This incident is closed; reopen it before drafting statements.")
+        raise StatementError(_("This incident is closed; reopen it before drafting statements."))
     template_body = ""
     now = timezone.now()
     public_label = ""
     if template is not None:
         if not template.is_active:
-            raise StatementError(f"The template “{template.name}” is no longer in use.")
+            raise StatementError(_("The template “%(name)s” is no longer in use.") % {"name": template.name})
         values = template_values(incident, fill)
         if next_update_at is not None:
             _check_promise(next_update_at, now)
-            values["next_update_time"] = promise_text(next_update_at, said_at=now)
+            values["next_update_time"] = promise_text(next_update_at, said_at=now, language=template.language)
         if "next_update_time" not in template.placeholders:
             next_update_at = None  # the text promises nothing: nothing to keep
         public_label = " ".join(values.get("incident_title", "").split())[:200]
@@ -186,7 +190,7 @@ def statement_create(
         supersedes = Statement.objects.get(pk=supersedes.pk)
     if master is not None:
         if master.incident_id != incident.pk:
-            raise StatementError("A variant belongs to the same incident as its master statement.")
+            raise StatementError(_("A variant belongs to the same incident as its master statement."))
         if master.master_id is not None:
             master = master.master  # variants hang off the master, one level deep
             assert master is not None
@@ -195,18 +199,20 @@ def statement_create(
         audience = master.audience
     if supersedes is not None:
         if supersedes.incident_id != incident.pk:
-            raise StatementError("Only a published statement of this incident can be updated by a new one.")
+            raise StatementError(
+                _("Only a published statement of this incident can be updated by a new one.")
+            )
         check_update(supersedes, perms)
         title = title.strip() or supersedes.title
     title = " ".join(title.split())
     if not title:
-        raise TextRefused("Give the statement a short working title.")
+        raise TextRefused(_("Give the statement a short working title."))
     if channel not in Channel.values:
-        raise TextRefused("Choose the channel the statement is for.")
+        raise TextRefused(_("Choose the channel the statement is for."))
     if audience not in Audience.values:
-        raise TextRefused("Choose who the statement is for.")
+        raise TextRefused(_("Choose who the statement is for."))
     if language not in dict(LANGUAGES):
-        raise TextRefused("Choose the statement's language.")
+        raise TextRefused(_("Choose the statement's language."))
     canonical = canonical_text(body)
     check_text(canonical, channel)
     statement = Statement.objects.create(
@@ -314,7 +320,10 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
             receiver(statement=locked, change="edit")
         previous = locked.current_version
         if previous is not None and previous.body == canonical:
-            raise StatementError(f"Nothing changed since v{previous.number}; there is nothing to save.")
+            raise StatementError(
+                _("Nothing changed since v%(number)s; there is nothing to save.")
+                % {"number": previous.number}
+            )
         old_status = locked.status
         version = StatementVersion.objects.create(
             statement=locked,
@@ -383,16 +392,18 @@ def _after_new_version(
     )
     url = f"{statement_url(statement, incident)}?a={previous.number}&b={version.number}#diff"
     for user in {a.pk: a for a in approvers if a.pk != actor.pk}.values():
-        notify(
-            user=user,
-            incident=incident,
-            text=(
-                f"{actor} changed {label}: v{version.number} replaces v{previous.number}, which you approved. "
+        with in_language_of(user):
+            text = _(
+                "%(actor)s changed %(label)s: v%(new)s replaces v%(old)s, which you approved. "
                 "Your approval was for the old text and does not carry over; see exactly what changed."
-            ),
-            url=url,
-            key=f"statement-replaced:{version.pk}:{user.pk}",
-        )
+            ) % {"actor": actor, "label": label, "new": version.number, "old": previous.number}
+            notify(
+                user=user,
+                incident=incident,
+                text=text,
+                url=url,
+                key=f"statement-replaced:{version.pk}:{user.pk}",
+            )
 
 
 @transaction.atomic
@@ -421,13 +432,15 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
             p.published_by_id for p in Publication.objects.filter(statement=locked)
         }
         for user in User.objects.filter(pk__in=people - {actor.pk}, is_active=True):
-            notify(
-                user=user,
-                incident=incident,
-                text=f"{actor} withdrew the published statement {label}: {quote(reason)}",
-                url=statement_url(locked, incident),
-                key=f"statement-withdrawn:{locked.pk}:{user.pk}",
-            )
+            with in_language_of(user):
+                notify(
+                    user=user,
+                    incident=incident,
+                    text=_("%(actor)s withdrew the published statement %(label)s: %(reason)s")
+                    % {"actor": actor, "label": label, "reason": quote(reason)},
+                    url=statement_url(locked, incident),
+                    key=f"statement-withdrawn:{locked.pk}:{user.pk}",
+                )
     return locked
 
 
@@ -438,12 +451,14 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
     check_comment(incident_perms(actor, statement.incident))
     body = body.strip()
     if not body:
-        raise TextRefused("Write a comment first.")
+        raise TextRefused(_("Write a comment first."))
     if len(body) > MAX_COMMENT:
         raise TextRefused(f"Keep a comment under {MAX_COMMENT:,} characters.")
     version = StatementVersion.objects.filter(statement=statement, number=version_number).first()
     if version is None:
-        raise StatementError(f"This statement has no v{version_number}.")
+        raise StatementError(
+            _("This statement has no v%(version_number)s.") % {"version_number": version_number}
+        )
     mentioned = mentions.check(statement.incident, body)  # refused before anything is written
     comment = VersionComment.objects.create(version=version, author=actor, body=body)
     record(

@@ -37,7 +37,7 @@ from incidents.models.approval_chains import chain_steps_complete
 from incidents.models.statement_text import check_text
 from incidents.models.statements import statement_label
 from incidents.permissions import incident_perms
-from incidents.services.notify import notify
+from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.common import (
     ChainState,
     lock_incident,
@@ -169,14 +169,14 @@ def statement_publish(
     gate = _gate_checks(locked, predecessor, incident, perms, version_number, "")
     channel = channel or gate.statement.channel
     if channel not in Channel.values:
-        raise TextRefused("Choose the channel it was published on.")
+        raise TextRefused(_("Choose the channel it was published on."))
     check_text(gate.version.body, channel)
     now = timezone.now()
     published_at = published_at or now
     if published_at > now + timedelta(minutes=1):
-        raise TextRefused("Record a publication when it has happened, not in advance.")
+        raise TextRefused(_("Record a publication when it has happened, not in advance."))
     if published_at < gate.approved_at - timedelta(minutes=1):
-        raise TextRefused("It cannot have gone out before its last approval; check the time.")
+        raise TextRefused(_("It cannot have gone out before its last approval; check the time."))
     promised = gate.version.next_update_at  # asked once, when the text was drafted: it says this time
     if promised is not None:
         said = local(promised, timezone.get_current_timezone())
@@ -194,7 +194,7 @@ def statement_publish(
             )
         next_update_at = promised
     if next_update_at is not None and not now < next_update_at <= now + timedelta(days=7):
-        raise TextRefused("The promised next update must be later than now and within a week.")
+        raise TextRefused(_("The promised next update must be later than now and within a week."))
     link = link.strip()
     if link:
         try:
@@ -327,11 +327,12 @@ def _notify_published(
     people.discard(actor.pk)
     url = reverse("incidents:statement", args=[incident.code, statement.code])
     for person in User.objects.filter(pk__in=people).order_by("pk"):
-        notify(
-            user=person,
-            incident=incident,
-            text=_("Published: v%(n)d of %(label)s%(where)s, by %(who)s.")
-            % {"n": version.number, "label": statement_label(statement), "where": where, "who": actor},
-            url=url,
-            key=f"statement-published:{version.pk}:{person.pk}",
-        )
+        with in_language_of(person):
+            notify(
+                user=person,
+                incident=incident,
+                text=_("Published: v%(n)d of %(label)s%(where)s, by %(who)s.")
+                % {"n": version.number, "label": statement_label(statement), "where": where, "who": actor},
+                url=url,
+                key=f"statement-published:{version.pk}:{person.pk}",
+            )

@@ -69,7 +69,7 @@ def check_submit(statement: Statement, version: StatementVersion, perms: Collect
     require(perms, Perm.DRAFT)
     statement.ensure_can_move_to(S.IN_REVIEW)
     if not version.body:
-        raise StatementError("Write the statement before submitting it.")
+        raise StatementError(_("Write the statement before submitting it."))
 
 
 def check_publish(statement: Statement, perms: Collection[str]) -> None:
@@ -87,7 +87,7 @@ def check_update(statement: Statement, perms: Collection[str]) -> None:
     """Start a statement that will supersede this one when it is published."""
     require(perms, Perm.DRAFT)
     if not statement.is_published:
-        raise StatementError("Only a published statement of this incident can be updated by a new one.")
+        raise StatementError(_("Only a published statement of this incident can be updated by a new one."))
 
 
 def check_variant(master: Statement, perms: Collection[str]) -> None:
@@ -136,14 +136,22 @@ def check_decide(
     if not standing.may_approve:
         raise _not_allowed(standing.on_team)
     if person_id not in step.approver_ids and not standing.holds_role:
-        role = f"a {step.role.name}" if step.role is not None else "one of its named approvers"
-        raise StatementError(
-            f"Step {step.order} ({step.name}) needs {role}; you are not. Steps cannot be skipped."
-        )
+        values = {"order": step.order, "name": step.name}
+        if step.role is not None:
+            text = _("Step %(order)d (%(name)s) needs a %(role)s; you are not. Steps cannot be skipped.")
+            values["role"] = step.role.name
+        else:
+            text = _(
+                "Step %(order)d (%(name)s) needs one of its named approvers; you are not. Steps cannot be skipped."
+            )
+        raise StatementError(text % values)
     if version.author_id == person_id and not step.allow_self_approval:
         raise OwnText(
-            f"You wrote v{version.number}, and nobody approves their own text (separation of duties). "
-            "Someone else in the step must decide."
+            _(
+                "You wrote v%(number)d, and nobody approves their own text (separation of duties). "
+                "Someone else in the step must decide."
+            )
+            % {"number": version.number}
         )
     mine = [a for a in decisions if a.approver_id == person_id or a.on_behalf_of_id == person_id]
     stood_in = next((a for a in mine if a.step_id == step.pk and a.on_behalf_of_id == person_id), None)
@@ -157,8 +165,11 @@ def check_decide(
         )
     if any(a.step_id == step.pk for a in mine):
         raise StatementError(
-            f"You have already decided step {step.order} ({step.name}) of v{version.number}; "
-            "someone else in the step decides the rest."
+            _(
+                "You have already decided step %(order)d (%(name)s) of v%(number)d; "
+                "someone else in the step decides the rest."
+            )
+            % {"order": step.order, "name": step.name, "number": version.number}
         )
     if step.distinct_approvers:
         other = next(
@@ -166,8 +177,15 @@ def check_decide(
         )
         if other is not None:
             done = next((s for s in steps if s.pk == other.step_id), None)
-            named = f"step {done.order} ({done.name})" if done is not None else "another step"
-            raise StatementError(f"You approved {named} of this version; each step needs a different person.")
+            named = (
+                _("step %(order)d (%(name)s)") % {"order": done.order, "name": done.name}
+                if done is not None
+                else _("another step")
+            )
+            raise StatementError(
+                _("You approved %(named)s of this version; each step needs a different person.")
+                % {"named": named}
+            )
 
 
 # --- a backup standing in -----------------------------------------------------------------------------------
@@ -224,8 +242,11 @@ def check_stand_in(
         )
     if not step.allow_self_approval and person_id == version.author_id:
         raise OwnText(
-            f"You wrote v{version.number}, and nobody approves their own text (separation of duties). "
-            "Someone else in the step must decide."
+            _(
+                "You wrote v%(number)d, and nobody approves their own text (separation of duties). "
+                "Someone else in the step must decide."
+            )
+            % {"number": version.number}
         )
     if not step.allow_self_approval and principal_id == version.author_id:
         raise StandInRefused(
@@ -243,8 +264,11 @@ def check_stand_in(
             )
         if a.approver_id == person_id:
             raise StatementError(
-                f"You have already decided step {step.order} ({step.name}) of v{version.number}; "
-                "someone else in the step decides the rest."
+                _(
+                    "You have already decided step %(order)d (%(name)s) of v%(number)d; "
+                    "someone else in the step decides the rest."
+                )
+                % {"order": step.order, "name": step.name, "number": version.number}
             )
     if step.distinct_approvers:
         for who in (person_id, principal_id):
@@ -260,7 +284,11 @@ def check_stand_in(
             )
             if other is not None:
                 done = next((s for s in steps if s.pk == other.step_id), None)
-                named = f"step {done.order} ({done.name})" if done is not None else _("another step")
+                named = (
+                    _("step %(order)d (%(name)s)") % {"order": done.order, "name": done.name}
+                    if done is not None
+                    else _("another step")
+                )
                 raise StandInRefused(
                     _("%(who)s approved %(step)s of this version; each step needs a different person.")
                     % {"who": _("You") if who == person_id else principal_name, "step": named}

@@ -223,7 +223,7 @@ def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
         lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
         form=StatementVersionForm(request.POST),
         invalid="That submission was not understood.",
-        notice="Submitted. The first approvers have been told.",
+        notice=_("Submitted. The first approvers have been told."),
     )
 
 
@@ -341,7 +341,7 @@ def statement_publish(request: AuthRequest, code: UUID, statement: UUID) -> Http
             publication=result.publication,
         )
 
-    return act(change, answer, form=form, notice="Recorded as published. The text is now frozen.")
+    return act(change, answer, form=form, notice=_("Recorded as published. The text is now frozen."))
 
 
 @require_POST
@@ -355,7 +355,7 @@ def statement_withdraw(request: AuthRequest, code: UUID, statement: UUID) -> Htt
         lambda data: services.statement_withdraw(statement=found, actor=request.user, reason=data["reason"]),
         lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
         form=StatementWithdrawForm(request.POST),
-        notice="Withdrawn. The reason is on the timeline.",
+        notice=_("Withdrawn. The reason is on the timeline."),
     )
 
 

@@ -104,7 +104,9 @@ def _preview(
     except ValueError:
         typed = None
     if typed is not None:
-        values["next_update_time"] = services.promise_text(typed.at, said_at=timezone.now())
+        values["next_update_time"] = services.promise_text(
+            typed.at, said_at=timezone.now(), language=chosen.language
+        )
     text, missing = "", ""
     try:
         text = fill_template(chosen.body, values)
