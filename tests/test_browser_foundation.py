@@ -35,6 +35,8 @@ def test_declare_and_run_an_incident_without_reloading(page: Page, live_server, 
     expect(row).to_contain_text(incident.reference)
     expect(row).to_contain_text("Detected")
     row.get_by_role("link").click()
+    page.wait_for_url(f"**/incidents/{incident.code}/")  # the marker must go on the room, not the dashboard
+    expect(page.locator("#incident-header .status").first).to_have_text("Detected")
 
     # Status changes happen in place: a marker on window survives only if the page is not reloaded.
     page.evaluate("window.__noReload = true")

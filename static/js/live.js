@@ -181,6 +181,9 @@
     if (!region) return;
     byRequest.delete(evt.detail.xhr);
     personal.delete(region);
+    // The person's own answer is the newest state of the region: a refresh held back while they typed is
+    // settled by it (running it now would only wipe the answer's "You rejected v1" notice).
+    if (evt.detail.successful) deferred.delete(id(region));
     window.setTimeout(function () {
       regions().forEach(function (el) {
         if (afterPersonal.delete(id(el))) refresh(el);
@@ -191,7 +194,9 @@
   document.addEventListener("focusout", function () {
     window.setTimeout(function () {
       regions().forEach(function (el) {
-        if (deferred.has(id(el)) && !busy(el) && !el.hasAttribute("data-live-keep")) refresh(el);
+        if (deferred.has(id(el)) && !busy(el) && !personal.has(el) && !el.hasAttribute("data-live-keep")) {
+          refresh(el);
+        }
       });
     }, 300);
   });
