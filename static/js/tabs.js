@@ -131,6 +131,8 @@
       Object.keys(seen).forEach(function (id) { changed(id, seen[id]); });
     }).observe(grid, { childList: true, subtree: true });
 
+    // htmx puts back the old element's class for its settle transition after the swap: apply again then.
+    document.body.addEventListener("htmx:afterSettle", apply);
     PHONE.addEventListener("change", apply);
     apply();
   }
