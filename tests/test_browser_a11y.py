@@ -1,8 +1,10 @@
 """Accessibility in real Chromium: axe-core on the main pages at a desktop and a phone width, in English and
 Polish — no serious or critical violation — and nothing in the room wider than its panel on a phone.
 
-axe comes from `static/vendor/axe.min.js` (the npm package, vendored: no network at test time). It is loaded
-as a script from our own origin, so the pages' strict CSP holds while it runs; the CSP listener proves it."""
+axe comes from `static/vendor/axe.min.js` (the npm package axe-core, vendored: no network at test time). It
+is loaded as a script from our own origin (`add_script_tag(url=...)`), so the pages' strict CSP holds while it
+runs and the CSP listener stays empty. `add_script_tag(path=...)` would not do: Playwright inserts the file as
+an inline script, which `script-src 'self'` refuses (checked); `page.evaluate(source)` would work too."""
 
 from __future__ import annotations
 
