@@ -129,6 +129,21 @@ def test_approve_and_post_from_a_phone_in_a_few_taps_with_a_live_dot_on_the_hidd
     expect(tabs.get_by_role("tab", name="Deadlines")).to_be_focused()
     expect(phone.locator("#deadlines-panel")).to_be_visible()
 
+    # A skip link on a phone opens its panel's tab; at the desk it is visible when focused and jumps there.
+    skip = phone.get_by_role("link", name="Skip to team")
+    skip.focus()
+    expect(skip).to_be_visible()
+    phone.keyboard.press("Enter")
+    expect(tabs.get_by_role("tab", name="Team")).to_have_attribute("aria-selected", "true")
+    expect(phone.locator("#team-panel")).to_be_visible()
+    desk_skip = desk.get_by_role("link", name="Skip to statements")
+    expect(desk_skip).not_to_be_in_viewport()
+    desk_skip.focus()
+    expect(desk_skip).to_be_in_viewport()
+    desk.keyboard.press("Enter")
+    desk.wait_for_url(f"{base}{room}#statements-panel")
+    expect(desk.locator("#statements-panel")).to_be_in_viewport()
+
     assert problems == []
     assert csp_violations(phone) == []
     assert csp_violations(desk) == []
