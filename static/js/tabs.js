@@ -76,6 +76,11 @@
       mark(tab, false);
       apply();
       if (focus) tab.focus();
+      // The tabs sit at the top of the room, above its header: bring the chosen panel up to them.
+      const panel = panelOf(tab);
+      if (panel && PHONE.matches && panel.getBoundingClientRect().top > list.getBoundingClientRect().bottom + 8) {
+        panel.scrollIntoView({ block: "start" });
+      }
     }
 
     list.addEventListener("click", function (e) {
