@@ -41,6 +41,9 @@ ENGLISH_UI = [
     "Playbooks",
     "Log out",
     "Skip to content",
+    "Skip to timeline",
+    "Skip to statements",
+    "new activity",
     "Times are shown in",
     "Sign-in and sessions",
     "Where we stand",
@@ -136,9 +139,17 @@ def test_the_same_pages_in_english_do_have_those_words(client):
     incident = IncidentFactory.create(declared_by=person)
     client.force_login(person)
     html = client.get(reverse("incidents:room", args=[incident.code])).content.decode()
-    assert {"Timeline", "Statements", "Team", "Deadlines", "Where we stand", "Write the summary"} <= set(
-        _english_left(html)
-    )
+    assert {
+        "Timeline",
+        "Statements",
+        "Team",
+        "Deadlines",
+        "Where we stand",
+        "Write the summary",
+        "Skip to timeline",
+        "Skip to statements",
+        "new activity",
+    } <= set(_english_left(html))
     security = client.get(reverse("accounts:security")).content.decode()
     assert {"Sign-in and sessions", "Active sessions", "Sign out everywhere else"} <= set(
         _english_left(security)
