@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -114,3 +115,18 @@ def _english_by_default():
     translation.activate("en")
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _close_browser_contexts(request: pytest.FixtureRequest):
+    """Browser tests open their people's contexts on the session's browser; close them when the test ends.
+    Left open, their pages keep live streams and polling going for the rest of the session: load on a
+    2-core machine, and streams a later test finds still connected to the session's events process."""
+    yield
+    browser = request.node.funcargs.get("browser") if hasattr(request.node, "funcargs") else None
+    if browser is None:
+        return
+    for context in list(browser.contexts):
+        # Already closed with its page, or the browser went away: nothing left to close.
+        with contextlib.suppress(Exception):
+            context.close()

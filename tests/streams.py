@@ -81,7 +81,7 @@ def room(manager):
 @pytest.fixture
 def server(asgi_server):
     """The session's server; each test starts and ends with no stream open in it."""
-    asgi_server.wait_for_stats(lambda s: s["streams"] == 0)
+    asgi_server.wait_for_stats(lambda s: s["streams"] == 0, timeout=30)
     yield asgi_server
     asgi_server.wait_for_stats(lambda s: s["streams"] == 0, timeout=10)
 

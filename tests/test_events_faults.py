@@ -163,7 +163,7 @@ def test_closed_connections_leave_an_empty_registry(server, manager, member, roo
     assert (stats["streams"], stats["incidents"], stats["users"]) == (3, 1, 2)
     for client in clients:
         client.close()
-    stats = server.wait_for_stats(lambda s: s["streams"] == 0, timeout=3)
+    stats = server.wait_for_stats(lambda s: s["streams"] == 0, timeout=30)
     assert (stats["incidents"], stats["users"]) == (0, 0)
 
 

@@ -72,7 +72,8 @@ def others(client: SSEClient) -> list[list[object]]:
 
 @pytest.fixture
 def server(asgi_server):
-    asgi_server.wait_for_stats(lambda s: s["streams"] == 0 and not s.get("live_streams"))
+    # Streams of an earlier test's pages go once their browser contexts close (conftest): wait for that.
+    asgi_server.wait_for_stats(lambda s: s["streams"] == 0 and not s.get("live_streams"), timeout=30)
     yield asgi_server
     asgi_server.wait_for_stats(lambda s: s["streams"] == 0 and not s.get("live_streams"), timeout=10)
 
