@@ -121,7 +121,8 @@ def _generate(people: dict[str, User], count: int, *, entries: bool) -> float:
             """
             INSERT INTO incidents_incident (code, reference, title, summary, scenario, severity, status,
                 affected_platforms, detected_at, declared_at, status_changed_at, resolved_at, closed_at,
-                is_drill, is_restricted, updated_at, commander_id, declared_by_id, timeline_seq)
+                is_drill, is_restricted, updated_at, commander_id, declared_by_id, timeline_seq,
+                public_label, drill_speed, current_summary, summary_version)
             SELECT gen_random_uuid(), 'SRCH-' || lpad((%(base)s + g)::text, 6, '0'),
                    (ARRAY['Viral thread about','Complaints about','Journalist enquiry on','Rumour about'])[1 + g %% 4]
                      || ' ' || (ARRAY['double charges at checkout','delayed deliveries','a data leak',
@@ -137,7 +138,7 @@ def _generate(people: dict[str, User], count: int, *, entries: bool) -> float:
                    now() - g * interval '3 hours' + interval '2 days',
                    now() - g * interval '3 hours' + interval '1 day',
                    CASE WHEN g %% 3 = 0 THEN NULL ELSE now() - g * interval '3 hours' + interval '2 days' END,
-                   g %% 10 = 3, g %% 20 = 7, now(), %(other)s, %(other)s, 0
+                   g %% 10 = 3, g %% 20 = 7, now(), %(other)s, %(other)s, 0, '', 1, '', 0
               FROM generate_series(1, %(count)s) g
             """,
             {"base": base, "count": count, "other": other},
