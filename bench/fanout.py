@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import sys
 import time
 import uuid
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from bench import common
-from bench.processes import AsgiServer
+from bench.processes import AsgiServer, run_child
 
 if TYPE_CHECKING:
     from bench.common import Context, ScenarioResult
@@ -752,19 +751,7 @@ def report(results: dict[str, Any]) -> tuple[list[Any], list[str]]:
 
 def spawn_child(job: dict[str, Any]) -> dict[str, Any]:
     """Run `child(job)` in a fresh interpreter (its own Django settings and database)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.fanout", "--child"],
-        cwd=REPO,
-        input=json.dumps(job),
-        stdout=subprocess.PIPE,
-        stderr=None,  # progress lines go straight to the terminal
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.fanout child failed with exit code {done.returncode}")
-    return dict(json.loads(done.stdout))
+    return run_child("bench.fanout", job)
 
 
 def job_for(config: common.Config, pinning: common.Pinning) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from bench.fanout import (
     proc_cpu_seconds,
     proc_status,
 )
+from bench.processes import run_child
 
 if TYPE_CHECKING:
     from bench.common import Context, ScenarioResult
@@ -385,19 +385,7 @@ def report(results: dict[str, Any]) -> tuple[list[Any], list[str]]:
 
 
 def spawn_child(job: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.idle_streams", "--child"],
-        cwd=REPO,
-        input=json.dumps(job),
-        stdout=subprocess.PIPE,
-        stderr=None,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.idle_streams child failed with exit code {done.returncode}")
-    return dict(json.loads(done.stdout))
+    return run_child("bench.idle_streams", job)
 
 
 def job_for(config: common.Config, pinning: common.Pinning, streams: int | None = None) -> dict[str, Any]:

@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from bench.fanout import (
     prepare_database,
     redis_round_trip,
 )
+from bench.processes import run_child
 
 if TYPE_CHECKING:
     from bench.common import Check, Context, ScenarioResult
@@ -440,19 +440,7 @@ def report(results: dict[str, Any]) -> tuple[list[Check], list[str]]:
 
 
 def spawn_child(job: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.nudges", "--child"],
-        cwd=REPO,
-        input=json.dumps(job),
-        stdout=subprocess.PIPE,
-        stderr=None,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.nudges child failed with exit code {done.returncode}")
-    return dict(json.loads(done.stdout))
+    return run_child("bench.nudges", job)
 
 
 def job_for(config: common.Config, pinning: common.Pinning) -> dict[str, Any]:

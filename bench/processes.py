@@ -346,3 +346,21 @@ class AsgiServer(Server):
             time.sleep(0.05)
             stats = self.stats()
         return stats
+
+
+def run_child(module: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Run `python -m <module> --child` with `job` as JSON on stdin; return the JSON it prints. The stream
+    scenarios measure in a process of their own (pinned, with its own event loop and sockets)."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--child"],
+        cwd=REPO,
+        input=json.dumps(job),
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} child failed with exit code {done.returncode}")
+    return dict(json.loads(done.stdout))

@@ -28,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from bench import common, processes
+from bench.processes import run_child
 
 if TYPE_CHECKING:
     from bench.common import Context, ScenarioResult, WebServer
@@ -324,18 +325,8 @@ def stream_checks(s: dict[str, Any]) -> list[Any]:
 
 
 def spawn_child(job: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.proxy", "--child"],
-        cwd=REPO,
-        input=json.dumps(job),
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.proxy child failed with exit code {done.returncode}")
-    return dict(json.loads(done.stdout))
+    """Run `child(job)` in a fresh interpreter (its own Django settings and database)."""
+    return run_child("bench.proxy", job)
 
 
 def job_for(config: common.Config, pinning: common.Pinning, streams: int | None = None) -> dict[str, Any]:
