@@ -70,3 +70,18 @@ def payload_item(n: int, **overrides: Any) -> dict[str, Any]:
     }
     item.update(overrides)
     return item
+
+
+def quiet_brand(owner: User, *, hours: int = 95) -> tuple[Watch, Source]:
+    """An ordinary brand watch — three neutral mentions an hour for the last `hours` — and the Brand24 webhook
+    that will deliver its spike: the baseline a spike alert is measured against."""
+    from incidents.listening.models import MentionRollup
+
+    brand = make_watch("Northwind", name="Northwind brand")
+    hook = make_source(kind=SourceKind.WEBHOOK, name="Brand24", owner=owner)
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    MentionRollup.objects.bulk_create(
+        MentionRollup(watch=brand, bucket=hour - timedelta(hours=h), total=3, neutral=3)
+        for h in range(1, hours + 1)
+    )
+    return brand, hook

@@ -21,13 +21,12 @@ from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
 from incidents.listening.ingest import enrich_pending
-from incidents.listening.models import MentionRollup, SourceKind
 from incidents.listening.sources.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from incidents.listening.spikes import check_watches
 from incidents.models import Incident, OrgRole
 from tests.browser import csp_violations, log_in, settled, watch
 from tests.factories import UserFactory
-from tests.factories_listening import make_source, make_watch
+from tests.factories_listening import quiet_brand
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LIVE = 15_000  # ms
@@ -85,19 +84,7 @@ def test_a_spike_reaches_the_bell_is_declared_and_the_room_has_mentions_and_queu
 ):
     maja = UserFactory.create(display_name="Maja Kowalska", org_role=OrgRole.CRISIS_MANAGER)
     erik = UserFactory.create(display_name="Erik Lindqvist", org_role=OrgRole.CRISIS_MANAGER)
-    brand = make_watch("Northwind", name="Northwind brand")
-    hook = make_source(kind=SourceKind.WEBHOOK, name="Brand24", owner=maja)
-    # An ordinary brand: a few mentions an hour for the last days.
-    now = timezone.now()
-    MentionRollup.objects.bulk_create(
-        MentionRollup(
-            watch=brand,
-            bucket=now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=h),
-            total=3,
-            neutral=3,
-        )
-        for h in range(1, 96)
-    )
+    _brand, hook = quiet_brand(maja)  # an ordinary brand: a few mentions an hour for the last days
     base = asgi_server.url
     maja_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = maja_ctx.new_page()

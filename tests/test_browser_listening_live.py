@@ -12,11 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from incidents.listening.models import MentionRollup, SourceKind
 from incidents.models import OrgRole
 from tests.browser import csp_violations, log_in, watch
 from tests.factories import UserFactory
-from tests.factories_listening import make_source, make_watch
+from tests.factories_listening import quiet_brand
 from tests.test_browser_listening import Worker, deliver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,18 +27,7 @@ def test_a_spike_alert_appears_on_an_open_dashboard_and_monitoring_page_without_
 ):
     maja = UserFactory.create(display_name="Maja Kowalska", org_role=OrgRole.CRISIS_MANAGER)
     erik = UserFactory.create(display_name="Erik Lindqvist", org_role=OrgRole.CRISIS_MANAGER)
-    brand = make_watch("Northwind", name="Northwind brand")
-    hook = make_source(kind=SourceKind.WEBHOOK, name="Brand24", owner=maja)
-    now = timezone.now()
-    MentionRollup.objects.bulk_create(
-        MentionRollup(
-            watch=brand,
-            bucket=now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=h),
-            total=3,
-            neutral=3,
-        )
-        for h in range(1, 96)
-    )
+    _brand, hook = quiet_brand(maja)  # an ordinary brand: a few mentions an hour for the last days
     base = asgi_server.url
 
     maja_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
