@@ -187,12 +187,10 @@ def approval_cast() -> tuple[Any, Any, dict[str, Any]]:
 
 
 def session_cookie(user: Any) -> dict[str, str]:
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value}
+    """bench.common's signed-in session (second factor passed: a password-only session gets no stream),
+    as a browser cookie."""
+    name, _, value = common.session_cookie(user)["Cookie"].partition("=")
+    return {"name": name, "value": value}
 
 
 def approval_fetches(server: Any) -> dict[str, Any]:
