@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-def passkey(user, name="Work laptop") -> WebAuthnCredential:
+def passkey(user, name="Work laptop"):
     return WebAuthnCredential.objects.create(
         user=user,
         name=name,
