@@ -102,6 +102,9 @@
     if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) {
       return gettext("No passkey was used. Try again, or use a code.");
     }
+    if (error && error.name === "SecurityError") {
+      return gettext("Passkeys work only on a secure address (https, or localhost). Use a code instead.");
+    }
     if (error && error.name === "InvalidStateError") return gettext("This device already holds one of your passkeys.");
     return (error && error.message) || gettext("The passkey did not work. Nothing was changed.");
   }
