@@ -4,6 +4,8 @@ request. The ceremonies themselves run in real Chromium (tests/test_browser_pass
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -22,7 +24,7 @@ def passkey(user, name="Work laptop"):
         user=user,
         name=name,
         confirmed=True,
-        credential_id=b"\x01" * 16,
+        credential_id=os.urandom(16),
         public_key=b"\x02" * 64,
         sign_count=3,
     )
@@ -109,3 +111,18 @@ def test_the_relying_party_is_the_host_opened(settings, host, expected):
     origins = Helper(request).get_allowed_origins()
     assert origins[0] == f"http://{host}"
     assert "https://warroom.example" in origins
+
+
+def test_a_passkey_is_renamed_by_its_owner_only_and_never_to_nothing(client, manager, member):
+    mine, theirs = passkey(manager, "Old"), passkey(member, "Theirs")
+    sign_in(client, manager)
+    client.post(reverse("accounts:passkey-rename", args=[mine.pk]), {"name": "  Desk key  "})
+    mine.refresh_from_db()
+    assert mine.name == "Desk key"
+    refused = client.post(reverse("accounts:passkey-rename", args=[mine.pk]), {"name": "   "}, follow=True)
+    assert "Give the passkey a name" in refused.content.decode()
+    mine.refresh_from_db()
+    assert mine.name == "Desk key"
+    assert client.post(reverse("accounts:passkey-rename", args=[theirs.pk]), {"name": "x"}).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.name == "Theirs"

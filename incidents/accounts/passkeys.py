@@ -142,6 +142,20 @@ class AuthenticateComplete(CompleteCredentialAuthenticationView):
 
 @require_POST
 @login_required
+def rename(request: AuthRequest, pk: int) -> HttpResponse:
+    """A passkey's name is only a label for its owner (no step-up); an empty name is refused."""
+    device = get_object_or_404(WebAuthnCredential, pk=pk, user=request.user)
+    name = str(request.POST.get("name", "")).strip()
+    if not name or len(name) > NAME_MAX:
+        messages.error(request, _("Give the passkey a name of 1 to %(max)d characters.") % {"max": NAME_MAX})
+    else:
+        WebAuthnCredential.objects.filter(pk=device.pk).update(name=name)
+        messages.success(request, _("Passkey renamed to “%(name)s”.") % {"name": name})
+    return redirect("accounts:security")
+
+
+@require_POST
+@login_required
 @step_up_required
 def remove(request: AuthRequest, pk: int) -> HttpResponse:
     """Remove one of the person's passkeys (behind step-up); their other sessions end (R10)."""

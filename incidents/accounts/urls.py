@@ -16,6 +16,7 @@ urlpatterns = [
     path(
         "security/passkeys/register/complete/", passkeys.register_complete, name="passkey-register-complete"
     ),
+    path("security/passkeys/<int:pk>/rename/", passkeys.rename, name="passkey-rename"),
     path("security/passkeys/<int:pk>/remove/", passkeys.remove, name="passkey-remove"),
     # Open to a password-only session (the gate lets it through): the second step of signing in.
     path("second-factor/passkey/begin/", passkeys.authenticate_begin, name="passkey-auth-begin"),
