@@ -266,6 +266,14 @@ class SeverityChangeForm(forms.Form):
     note = forms.CharField(required=False, max_length=500)
 
 
+class RestrictionChangeForm(forms.Form):
+    VISIBILITY = (("restricted", _("Restricted to the team")), ("open", _("Visible to everyone")))
+    visibility = forms.ChoiceField(choices=VISIBILITY)
+    # What the user saw when they clicked; a mismatch means someone else changed it meanwhile.
+    expected = forms.ChoiceField(choices=VISIBILITY)
+    reason = forms.CharField(label=_("Reason"), max_length=500, strip=True)
+
+
 class ProfileForm(forms.ModelForm[User]):
     time_zone = forms.ChoiceField(choices=time_zone_choices)
 
@@ -274,7 +282,7 @@ class ProfileForm(forms.ModelForm[User]):
         fields = ["display_name", "phone", "time_zone", "language"]
 
 
-__all__ = ["DeclareForm", "ProfileForm", "SeverityChangeForm", "StatusChangeForm"]
+__all__ = ["DeclareForm", "ProfileForm", "RestrictionChangeForm", "SeverityChangeForm", "StatusChangeForm"]
 
 
 class AddMemberForm(forms.Form):

@@ -89,6 +89,11 @@ def publish_revocation_on_commit(*, incident_id: int, user_id: int) -> None:
     transaction.on_commit(lambda: publish({"i": incident_id, "r": user_id}))
 
 
+def publish_incident_revocation_on_commit(*, incident_id: int) -> None:
+    """Tell events processes to re-check everyone watching one incident now (it was just restricted)."""
+    transaction.on_commit(lambda: publish({"i": incident_id, "r": None}))
+
+
 # --- Nudges: every other live region (README, "Live updates") --------------------------------------------
 #
 # A nudge says only "region R, key K, is now at version V" — never HTML. The page that shows (R, K) at an

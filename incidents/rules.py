@@ -56,6 +56,13 @@ def may_change_status(*, perms: Set[str]) -> bool:
     return Perm.CHANGE_STATUS in perms
 
 
+@rule(_("Only the incident commander may restrict this incident or lift its restriction."))
+def may_change_restriction(*, actor: User, perms: Set[str], commander_id: int | None) -> bool:
+    """Who may see an incident at all is the commander's call alone (not the deputy's): restricting it
+    takes it away from everyone off the team."""
+    return Perm.CHANGE_STATUS in perms and commander_id is not None and commander_id == actor.pk
+
+
 # --- the team -----------------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("incidents/<uuid:code>/", views.room, name="room"),
     path("incidents/<uuid:code>/status/", views.change_status, name="change-status"),
     path("incidents/<uuid:code>/severity/", views.change_severity, name="change-severity"),
+    path("incidents/<uuid:code>/restriction/", views.change_restriction, name="change-restriction"),
     path("incidents/<uuid:code>/team/", views.team_panel, name="team"),
     path("incidents/<uuid:code>/team/add/", views.team_add, name="team-add"),
     path("incidents/<uuid:code>/team/leave/", views.team_leave, name="team-leave"),

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "axes",
     "incidents",
     "incidents.accounts",
@@ -273,6 +274,17 @@ OTP_TOTP_ISSUER = f"War Room · {ORGANISATION_NAME}"
 # Approving, rejecting, publishing, handing over command and changing a restriction need a second-factor
 # check at most this old (seconds); older, the action asks for one code in place.
 STEP_UP_MAX_AGE = env_int("STEP_UP_MAX_AGE", 5 * 60)
+# Passkeys (django-otp-webauthn; incidents/accounts/passkeys.py): a second factor beside the app, never the
+# first. The relying party is the host the person opened (so `make run` works on localhost), its expected
+# origins that host and SITE_URL's, computed per request by the helper; the setting below only satisfies the
+# library's start-up check, which accepts no plain-http origin but localhost (a passkey on http works only on
+# localhost anyway: browsers refuse WebAuthn on other plain-http hosts, and on IP addresses).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_HELPER_CLASS = "incidents.accounts.passkeys.Helper"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "incidents.accounts.passkeys.rp_id"
+OTP_WEBAUTHN_RP_NAME_CALLABLE = "incidents.accounts.passkeys.rp_name"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = ["http://localhost"]
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = "warroom.security"
 
 # Login throttling (django-axes): failures are counted per account *and* address together, so an attacker
 # elsewhere cannot lock the real person out on their own device; a flood from one address across many accounts

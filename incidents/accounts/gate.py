@@ -21,6 +21,7 @@ OPEN_PREFIXES = (
     "/accounts/login/",
     "/accounts/logout/",
     "/accounts/second-factor/verify/",
+    "/accounts/second-factor/passkey/",
     "/accounts/second-factor/enrol/",
     "/accounts/password_reset/",
     "/accounts/reset/",

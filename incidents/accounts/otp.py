@@ -35,6 +35,12 @@ def has_device(user: User) -> bool:
     return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
+def has_passkey(user: User) -> bool:
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    return bool(WebAuthnCredential.objects.filter(user=user, confirmed=True).exists())
+
+
 def is_verified(request: HttpRequest) -> bool:
     return bool(request.session.get(VERIFIED_AT))
 

@@ -48,7 +48,7 @@ def _applies(request: HttpRequest) -> bool:
 
 
 def prompt(request: HttpRequest, *, error: str, again: bool) -> HttpResponse:
-    context = {"error": error, "field": CODE_FIELD}
+    context = {"error": error, "field": CODE_FIELD, "has_passkey": otp.has_passkey(request.user)}  # type: ignore[arg-type]
     if request.headers.get("HX-Request"):
         html = render_to_string("accounts/_step_up.html", {**context, "oob": again}, request=request)
         response = HttpResponse(html, status=403)

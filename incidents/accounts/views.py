@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from incidents.accounts import otp, sessions, throttle
+from incidents.accounts.passkeys import passkeys_of
 from incidents.accounts.stepup import step_up_required
 from incidents.http import AuthRequest
 
@@ -68,7 +69,8 @@ def verify(request: AuthRequest) -> HttpResponse:
             "code", _("That code did not work. Codes change every 30 seconds and each works once.")
         )
         status = 422
-    return render(request, "accounts/verify.html", {"form": form, "next": _next(request)}, status=status)
+    context = {"form": form, "next": _next(request), "has_passkey": otp.has_passkey(request.user)}
+    return render(request, "accounts/verify.html", context, status=status)
 
 
 @login_required
@@ -121,6 +123,7 @@ def security(request: AuthRequest) -> HttpResponse:
         "current": request.session.session_key,
         "has_device": otp.has_device(request.user),
         "codes_left": otp.recovery_codes_left(request.user),
+        "passkeys": passkeys_of(request.user),
     }
     return render(request, "accounts/security.html", context)
 

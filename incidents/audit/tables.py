@@ -165,6 +165,10 @@ NOT_AUDITED: dict[str, str] = {
     "is logged to the security log",
     "otp_static_staticdevice": "holder of recovery codes (secrets); new codes are logged to the security log",
     "otp_static_statictoken": "recovery codes are secrets, deleted when used",
+    "django_otp_webauthn_webauthncredential": "passkeys: their sign counter and last use change on every "
+    "sign-in; added and removed passkeys are logged to the security log",
+    "django_otp_webauthn_webauthnattestation": "the attestation a passkey came with (none is asked for)",
+    "django_otp_webauthn_webauthnuserhandle": "the random handle a person's passkeys carry, made once",
     "axes_accessattempt": "login throttling counters (django-axes), changed on every failed login",
     "axes_accessattemptexpiration": "expiry times of those counters",
     "axes_accesslog": "login history kept by django-axes itself",

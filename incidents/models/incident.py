@@ -345,11 +345,12 @@ class ReferenceCounter(models.Model):
 
 
 class IncidentChange(models.Model):
-    """One status or severity change: who, when, from what to what. Never edited."""
+    """One status, severity or restriction change: who, when, from what to what. Never edited."""
 
     class Field(models.TextChoices):
         STATUS = "status", _("Status")
         SEVERITY = "severity", _("Severity")
+        RESTRICTION = "restriction", _("Restriction")
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="changes")
     field = models.CharField(max_length=16, choices=Field.choices)

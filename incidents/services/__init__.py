@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from incidents.services.lifecycle import (
     StaleEdit,
+    incident_change_restriction,
     incident_change_severity,
     incident_change_status,
     incident_declare,
@@ -79,6 +80,7 @@ __all__ = [
     "awaiting",
     "choose_chain",
     "in_language_of",
+    "incident_change_restriction",
     "incident_change_severity",
     "incident_change_status",
     "incident_declare",

@@ -21,6 +21,8 @@ from incidents.models import (
     IncidentChange,
     IncidentRole,
     InvalidTransition,
+    Notification,
+    RoleAssignment,
     Severity,
     Status,
     TimelineEntry,
@@ -28,7 +30,7 @@ from incidents.models import (
 )
 from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
-from incidents.rules import may_change_status
+from incidents.rules import may_change_restriction, may_change_status
 from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
 from incidents.services.notify import in_language_of, notify
 from incidents.services.team import assign_command, assign_role
@@ -222,6 +224,61 @@ def incident_change_severity(
         text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
     )
     on_severity_changed(locked)  # a policy-derived first response follows the new SLA
+    live.incident_changed(locked.pk)
+    return locked
+
+
+@transaction.atomic
+def incident_change_restriction(
+    *,
+    incident: Incident,
+    actor: User,
+    restricted: bool,
+    reason: str,
+    expected_restricted: bool | None = None,
+) -> Incident:
+    """Restrict the incident to its team, or lift that, after declaration. Only its commander may
+    (`rules.may_change_restriction`, under the lock), with a reason; it goes on the timeline and into the
+    change log. Restricting ends, within the request's commit, the streams of everyone not on the team (the
+    events processes re-check every stream of the incident) and takes away their notifications about it,
+    as leaving the team does. `expected_restricted` is what the user saw: a mismatch is a StaleEdit."""
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    may_change_restriction.check(
+        actor=actor, perms=incident_perms(actor, locked), commander_id=locked.commander_id
+    )
+    why = reason.strip()
+    if not why:
+        raise InputRefused(_("Give a reason: the team sees it on the timeline."))
+    if expected_restricted is not None and locked.is_restricted != expected_restricted:
+        raise StaleEdit(
+            _(
+                "The restriction was changed while you were looking. Nothing was changed; check it and "
+                "try again."
+            ),
+            current=locked,
+        )
+    if locked.is_restricted == restricted:
+        raise InvalidTransition(
+            _("The incident is already restricted to its team.")
+            if restricted
+            else _("The incident is already visible to everyone.")
+        )
+    locked.is_restricted = restricted
+    locked.save(update_fields=["is_restricted", "updated_at"])
+    IncidentChange.objects.create(
+        incident=locked,
+        field=IncidentChange.Field.RESTRICTION,
+        old_value="restricted" if not restricted else "open",
+        new_value="restricted" if restricted else "open",
+        note=why,
+        changed_by=actor,
+    )
+    said = "Restricted to the team" if restricted else "Restriction lifted: visible to everyone"
+    timeline_record(incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=f"{said} — “{why}”")
+    if restricted:
+        team = RoleAssignment.objects.current().filter(incident=locked).values("user_id")
+        Notification.objects.filter(incident=locked).exclude(recipient__in=team).delete()
+        live.publish_incident_revocation_on_commit(incident_id=locked.pk)
     live.incident_changed(locked.pk)
     return locked
 

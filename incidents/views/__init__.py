@@ -19,6 +19,7 @@ from incidents.views.deadlines import (
     notifications_read_all,
 )
 from incidents.views.incidents import (
+    change_restriction,
     change_severity,
     change_status,
     dashboard,
@@ -62,6 +63,7 @@ from incidents.views.timeline import (
 )
 
 __all__ = [
+    "change_restriction",
     "change_severity",
     "change_status",
     "contact_sheet",

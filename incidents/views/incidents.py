@@ -25,7 +25,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents import live, services
-from incidents.forms import ProfileForm, SeverityChangeForm, StatusChangeForm
+from incidents.accounts.stepup import step_up_required
+from incidents.forms import ProfileForm, RestrictionChangeForm, SeverityChangeForm, StatusChangeForm
 from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment, wants_fragment
 from incidents.models import (
     Incident,
@@ -37,7 +38,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.permissions import get_incident_for, may_declare, visible_incidents
-from incidents.rules import may_change_status
+from incidents.rules import may_change_restriction, may_change_status
 from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
 from incidents.views.summary import summary_context
@@ -118,14 +119,20 @@ def mark_notifications_read(request: AuthRequest) -> HttpResponse:
     return redirect("incidents:dashboard")
 
 
+def _header_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
+    return {
+        "incident": incident,
+        "can_change_status": may_change_status(perms=incident.viewer_perms),
+        "can_change_restriction": may_change_restriction(
+            actor=request.user, perms=incident.viewer_perms, commander_id=incident.commander_id
+        ),
+        "severity_choices": Severity.choices,
+    }
+
+
 def _room_context(request: AuthRequest, incident: Incident) -> dict[str, object]:
     return (
-        team_context(request.user, incident)
-        | {
-            "can_change_status": may_change_status(perms=incident.viewer_perms),
-            "severity_choices": Severity.choices,
-        }
-        | summary_context(incident)
+        team_context(request.user, incident) | _header_context(request, incident) | summary_context(incident)
     )
 
 
@@ -135,10 +142,8 @@ def room(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code)
     if wants_fragment(request):
         # The header alone (its live region re-fetching itself): none of the room's other queries.
-        header = {"can_change_status": may_change_status(perms=incident.viewer_perms), "incident": incident}
-        return render_page_or_fragment(
-            request, "incidents/room.html", "incident-header", header | {"severity_choices": Severity.choices}
-        )
+        header = _header_context(request, incident)
+        return render_page_or_fragment(request, "incidents/room.html", "incident-header", header)
     context = (
         _room_context(request, incident)
         | timeline_context(request, incident)
@@ -230,6 +235,41 @@ def change_severity(request: AuthRequest, code: UUID) -> HttpResponse:
             expected_severity=data["expected"],
             note=data["note"],
         ),
+    )
+
+
+@require_POST
+@login_required
+@step_up_required
+def change_restriction(request: AuthRequest, code: UUID) -> HttpResponse:
+    """Restrict the incident to its team or lift that: the commander's call, with a reason and a fresh
+    second-factor check (R11), like approving; the step-up prompt comes first and nothing is recorded
+    until it passes."""
+    incident = get_incident_for(request.user, code)
+    may_change_restriction.check(
+        actor=request.user, perms=incident.viewer_perms, commander_id=incident.commander_id
+    )
+    perms = incident.viewer_perms
+
+    def answer(outcome: Outcome[Incident]) -> HttpResponse:
+        if isinstance(outcome.refused, NotAllowed):
+            raise outcome.refused
+        if outcome.result is not None:
+            return _header_response(request, outcome.result, perms, since=incident.timeline_seq)
+        current = outcome.refused.current if isinstance(outcome.refused, services.StaleEdit) else incident
+        return _header_response(request, current, perms, error=outcome.error, status=outcome.status)
+
+    return act(
+        lambda data: services.incident_change_restriction(
+            incident=incident,
+            actor=request.user,
+            restricted=data["visibility"] == "restricted",
+            expected_restricted=data["expected"] == "restricted",
+            reason=data["reason"],
+        ),
+        answer,
+        form=RestrictionChangeForm(request.POST),
+        invalid=_("Give a reason for changing who may see this incident."),
     )
 
 

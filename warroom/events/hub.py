@@ -361,7 +361,11 @@ class Hub:
 
     # -- revocation -------------------------------------------------------------------------------------
 
-    def hint_revoked(self, incident_id: int | None, user_id: int) -> None:
+    def hint_revoked(self, incident_id: int | None, user_id: int | None) -> None:
+        if user_id is None:  # the incident itself changed (restricted): everyone watching it, now
+            if incident_id is not None:
+                self.hint_incident_revoked(incident_id)
+            return
         streams = [
             s
             for s in self.by_user.get(user_id, ())
@@ -372,6 +376,14 @@ class Hub:
             for s in self.router.topics.get(f"u:{user_id}", ())
             if isinstance(s, LiveStream) and (incident_id is None or incident_id in s.grant.incidents)
         ]
+        if streams or lives:
+            self._spawn(self._recheck(streams, lives))
+
+    def hint_incident_revoked(self, incident_id: int) -> None:
+        """Re-check every stream of one incident (its visibility changed) instead of waiting for the tick."""
+        feed = self.feeds.get(incident_id)
+        streams = list(feed.streams) if feed is not None else []
+        lives = [s for s in self.router.live if incident_id in s.grant.incidents]
         if streams or lives:
             self._spawn(self._recheck(streams, lives))
 
@@ -552,7 +564,7 @@ class Hub:
                 entry = (seq, html, bool(payload.get("p"))) if isinstance(html, str) else None
                 self.ring(incident_id, seq, entry)
             elif "r" in payload:
-                user_id = int(payload["r"])
+                user_id = int(payload["r"]) if payload["r"] is not None else None
                 self.counters["revocation_hints"] += 1
                 self.hint_revoked(incident_id, user_id)
         except (ValueError, TypeError, KeyError, AttributeError):
