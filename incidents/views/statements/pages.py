@@ -229,13 +229,14 @@ def statement_card(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
     incident = get_incident_for(request.user, code, people=False)
     # The master and its variants in one query (a variant's code answers with its master's card).
     mine = Statement.objects.filter(incident=incident).filter(Q(code=statement) | Q(master__code=statement))
-    cards, masters = _cards(request, incident, mine)
+    _, masters = _cards(request, incident, mine)
     card = next((c for c in masters if c.statement.code == statement), None)
     if card is None:
         raise Http404("No such statement in this incident.")
     if not wants_fragment(request):
         return redirect("incidents:statement", code, statement)
-    if card.statement.master_id is not None:  # a variant: its master's card (an old link; nudges name masters)
+    # A variant: its master's card (only an old link asks for it; nudges name the master).
+    if card.statement.master_id is not None:
         master = Statement.objects.filter(pk=card.statement.master_id).values_list("code", flat=True).get()
         return statement_card(request, code, master)
     context = {"incident": incident, "card": card, "where": IN_ROOM, "card_error": "", "error_code": None}
