@@ -242,10 +242,23 @@ def team_changed(incident_id: int, user_ids: Iterable[int] = ()) -> None:
     nudge_on_commit("mine", "me", user_ids=user_ids)
 
 
-def statement_changed(incident_id: int, statement_code: object, approver_ids: Iterable[int] = ()) -> None:
-    """The room's statements panel, the statement's own page, and "My approvals" of its chain's approvers
-    (their bells ring through their notifications: notified)."""
-    nudge_on_commit("statements", str(incident_id), incident_id=incident_id)
+def statement_changed(
+    incident_id: int,
+    statement_code: object,
+    approver_ids: Iterable[int] = (),
+    *,
+    card_code: object | None = None,
+) -> None:
+    """The statement's card in the room's statements panel, the statement's own page, and "My approvals" of
+    its chain's approvers (their bells ring through their notifications: notified).
+
+    `card_code` names the panel's card that shows the statement (its own code, or its master's for a
+    variant): only that card is re-fetched in each open room. None when the panel's set of cards changed (a
+    new statement, one withdrawn or superseded): then the whole panel is, once."""
+    if card_code is None:
+        nudge_on_commit("statements", str(incident_id), incident_id=incident_id)
+    else:
+        nudge_on_commit("statement-card", str(card_code), incident_id=incident_id)
     nudge_on_commit("statement", str(statement_code), incident_id=incident_id)
     nudge_on_commit("approvals", "me", user_ids=approver_ids)
     playbook_changed(incident_id)  # the summary's statements, approvals and first-statement time

@@ -63,6 +63,9 @@ urlpatterns = [
     path("incidents/<uuid:code>/statements/new/", views.statement_new, name="statement-new"),
     path("incidents/<uuid:code>/statements/<uuid:statement>/", views.statement, name="statement"),
     path(
+        "incidents/<uuid:code>/statements/<uuid:statement>/card/", views.statement_card, name="statement-card"
+    ),
+    path(
         "incidents/<uuid:code>/statements/<uuid:statement>/save/", views.statement_save, name="statement-save"
     ),
     path(

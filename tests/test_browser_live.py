@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from incidents.models import Severity
 from tests.browser import csp_violations, log_in, watch
 from tests.factories import IncidentFactory, UserFactory, give_role
-from tests.factories_statements import make_cast, new_statement
+from tests.factories_statements import make_cast, new_statement, submit
 from tests.factories_statements import seeded as seeded  # the fixture the tests below use
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -159,3 +159,34 @@ def test_without_its_stream_a_page_says_so_polls_its_regions_and_reconnects(
     expect(page.locator("#live-paused")).to_have_count(0, timeout=40_000)
     assert page.evaluate("window.warroomLive.connected()") is True
     finish([page], problems)
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_decision_in_one_room_refreshes_only_that_statement_s_card_in_the_others(
+    browser: Browser, asgi_server
+):
+    cast = make_cast()
+    waiting = submit(cast, new_statement(cast))
+    other = new_statement(cast, body="A draft nobody touches.")
+    problems: list[str] = []
+    room = f"/incidents/{cast.incident.code}/"
+    legal = open_page(browser, asgi_server.url, cast.legal.email, room, problems)
+    comms = open_page(browser, asgi_server.url, cast.comms.email, room, problems)
+    for page in (legal, comms):
+        stream_ready(page)
+    card = comms.locator(f"#statement-{waiting.code}")
+    expect(card).to_contain_text("Waiting for Legal")
+    expect(comms.locator(f"#statement-{other.code}")).to_be_visible()
+    fetched: list[str] = []
+    comms.on("request", lambda r: fetched.append(r.url) if "/statements/" in r.url else None)
+
+    legal.locator(f"#statement-{waiting.code}").get_by_role("button", name="Approve v1 as Legal").click()
+
+    # Communications' room shows its turn on that card without a reload, by fetching that card alone.
+    expect(card.locator(".approval-card")).to_contain_text("Your decision", timeout=LIVE)
+    expect(card).to_have_class(re.compile(r"statement-card-mine"))
+    card_url = f"{room}statements/{waiting.code}/card/"
+    assert fetched
+    assert all(u.endswith(card_url) for u in fetched), fetched
+    expect(comms.locator("#statements-panel .region-head .count")).to_have_text("2")
+    finish([legal, comms], problems)

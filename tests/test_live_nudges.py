@@ -20,11 +20,15 @@ import time_machine
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from incidents import live, services
 from incidents.models import Incident, RoleAssignment, Severity, User
 from tests.factories import IncidentFactory, give_role
+from tests.factories_statements import HX, approve, fresh, make_cast, new_statement, submit
+from tests.factories_statements import cast as cast
+from tests.factories_statements import seeded as seeded
 from tests.live_server_asgi import SSEClient
 from tests.streams import open_stream
 from warroom.redis import deployment_id, get_redis
@@ -163,6 +167,57 @@ def test_redis_down_loses_the_nudge_not_the_change(manager, monkeypatch, caplog)
     )
     assert Incident.objects.get(pk=incident.pk).severity == Severity.SEV2
     assert "live nudge was not sent" in caplog.text
+
+
+def test_a_statement_change_nudges_its_card_and_only_a_new_or_finished_statement_the_panel(listener, cast):
+    panel = ("statements", str(cast.incident.pk))
+
+    def changed() -> list[tuple[object, ...]]:
+        got = heard(listener)
+        assert all(p["i"] == cast.incident.pk for p in got if p["n"][0] in ("statements", "statement-card"))
+        return [tuple(p["n"][:2]) for p in got]
+
+    heard(listener, 0.5)
+    statement = new_statement(cast)  # a new card: the panel, once
+    got = changed()
+    assert panel in got
+    assert ("statement-card", str(statement.code)) not in got
+    submit(cast, statement)
+    approve(statement, cast.legal)
+    got = changed()
+    assert ("statement-card", str(statement.code)) in got  # its card alone, in every open room
+    assert ("statement", str(statement.code)) in got  # and its own page
+    assert panel not in got
+    variant = services.statement_create(
+        incident=cast.incident, actor=cast.drafter, channel="website", body="Longer.", master=statement
+    )
+    got = changed()
+    assert ("statement-card", str(statement.code)) in got  # a variant is shown in its master's card
+    assert ("statement-card", str(variant.code)) not in got
+    assert panel not in got
+    services.statement_withdraw(statement=fresh(statement), actor=cast.commander, reason="Wrong facts.")
+    got = changed()
+    assert panel in got  # it leaves the cards for the finished list
+
+
+def test_a_removed_member_hears_no_more_cards_and_may_not_fetch_one(server, seeded, client):
+    cast = make_cast(restricted=True, title="Board member arrested")
+    statement = submit(cast, new_statement(cast, body="Arrest confirmed by police."))
+    card_url = reverse("incidents:statement-card", args=[cast.incident.code, statement.code])
+    client.force_login(cast.observer)
+    assert client.get(card_url, **HX).status_code == 200
+    with open_live(server, cast.observer, incident=cast.incident) as room:
+        approve(statement, cast.legal)
+        assert room.wait_for(lambda c: has(c, "statement-card", str(statement.code)))
+        assignment = RoleAssignment.objects.get(
+            incident=cast.incident, user=cast.observer, ended_at__isnull=True
+        )
+        services.team_remove_role(incident=cast.incident, actor=cast.commander, assignment=assignment)
+        assert room.wait_until_ended(5)
+        assert [e.event for e in room.events][-1] == "revoked"
+    response = client.get(card_url, **HX)
+    assert response.status_code == 404
+    assert b"Arrest" not in response.content
 
 
 # --- routing --------------------------------------------------------------------------------------------

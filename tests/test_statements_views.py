@@ -59,6 +59,47 @@ def test_the_room_loads_the_panel_without_extra_queries_and_the_panel_lists_stat
     assert statement.title in page
 
 
+def test_a_statement_card_is_that_one_card_as_the_panel_shows_it_to_the_viewer(
+    cast, client, django_assert_max_num_queries
+):
+    statement = submit(cast, new_statement(cast))
+    variant = services.statement_create(
+        incident=cast.incident, actor=cast.drafter, channel="website", body="Longer.", master=statement
+    )
+    other = new_statement(cast, body="Another one.")
+    card_url = reverse("incidents:statement-card", args=[cast.incident.code, statement.code])
+    login(client, cast.legal)
+    panel = client.get(reverse("incidents:statements", args=[cast.incident.code]), **HX).content.decode()
+    assert f'data-live="statement-card" data-live-key="{statement.code}"' in panel
+    assert card_url in panel
+    # session, user, incident with my permissions, the statement and its variants, steps, approvals, my roles,
+    # what I reviewed (2), the diff bases
+    with django_assert_max_num_queries(10):
+        response = client.get(card_url, **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<li class="statement-card')
+    assert f'id="statement-{statement.code}"' in html
+    assert "Approve v1 as Legal" in html  # the viewer's own decision, as in the panel
+    assert f'id="statement-{variant.code}"' in html  # its variants ride in its card
+    assert str(other.code) not in html
+    assert "<section" not in html
+    # A variant's code answers with its master's card; without htmx, the statement's page.
+    html = client.get(
+        reverse("incidents:statement-card", args=[cast.incident.code, variant.code]), **HX
+    ).content.decode()
+    assert html.lstrip().startswith(
+        f'<li class="statement-card st-card-in_review statement-card-mine" id="statement-{statement.code}"'
+    )
+    plain = client.get(card_url)
+    assert plain.status_code == 302
+    assert plain["Location"] == url(statement)
+    login(client, cast.comms)
+    html = client.get(card_url, **HX).content.decode()
+    assert "Waiting for Legal" in html
+    assert "Approve v1" not in html
+
+
 def test_empty_panel_says_what_to_do_next(cast, client):
     login(client, cast.drafter)
     html = client.get(reverse("incidents:statements", args=[cast.incident.code]), **HX).content.decode()
@@ -206,6 +247,7 @@ def test_statement_routes_are_404_for_outsiders_and_for_codes_of_another_inciden
     outsider = UserFactory.create(org_role=OrgRole.CRISIS_MANAGER)
     names = [
         "statement",
+        "statement-card",
         "statement-save",
         "statement-submit",
         "statement-approve",

@@ -66,7 +66,8 @@
   }
 
   // --- fetching one region ----------------------------------------------------------------------------------
-  function refresh(el, force) {
+  // `version`: the nudge's, when one asked for this fetch (none: catch-up, polling, the person's click).
+  function refresh(el, force, version) {
     const k = id(el);
     if (inflight.get(k)) {
       again.add(k); // coalesce: one request in flight, at most one more after it
@@ -87,9 +88,10 @@
     deferred.delete(k);
     const url = el.dataset.liveUrl;
     if (!url || !window.htmx) return;
-    if (personal.has(el)) {
-      // The person's own request to this region is on its way back, newer than anything we would fetch.
-      afterPersonal.set(k, true);
+    if (underPersonal(el)) {
+      // The person's own request to this region (or to the panel around it: a decision on a statement card
+      // answers with the whole panel) is on its way back, newer than anything we would fetch.
+      afterPersonal.set(k, Math.max(afterPersonal.get(k) || 0, version === undefined ? Infinity : version));
       return;
     }
     inflight.set(k, true);
@@ -123,7 +125,7 @@
       waiting.delete(k);
       regions(region, key).forEach(function (el) {
         const shown = parseInt(el.dataset.liveVersion || "0", 10);
-        if (newest > shown) refresh(el);
+        if (newest > shown) refresh(el, false, newest);
       });
       // Regions of other apps on the statement page (its deliveries) listen for this event.
       if (region === "statement" && !document.getElementById("timeline") && window.htmx) {
@@ -147,7 +149,12 @@
   const fetching = new WeakSet(); // region elements with a live fetch in flight
   const forced = new WeakSet(); // ...that the person asked for ("show it now", "Reload the editor")
   const personal = new Set(); // region elements a person's request will replace
-  const afterPersonal = new Map(); // "slot" → a nudge arrived meanwhile: check again once it is back
+  const afterPersonal = new Map(); // "slot" → the version a nudge announced meanwhile: check once it is back
+
+  function underPersonal(el) {
+    for (const region of personal) if (region === el || region.contains(el)) return true;
+    return false;
+  }
 
   const byRequest = new WeakMap(); // a person's request → the region element it replaces
 
@@ -186,7 +193,12 @@
     if (evt.detail.successful) deferred.delete(id(region));
     window.setTimeout(function () {
       regions().forEach(function (el) {
-        if (afterPersonal.delete(id(el))) refresh(el);
+        const k = id(el);
+        if (!afterPersonal.has(k)) return;
+        const wanted = afterPersonal.get(k);
+        afterPersonal.delete(k);
+        // The answer usually shows the change already (it was rendered after its own commit).
+        if (wanted > parseInt(el.dataset.liveVersion || "0", 10)) refresh(el);
       });
     }, 50);
   });

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 from django.db.models import Q
 from django.urls import reverse
@@ -109,11 +110,28 @@ def names(users: Iterable[User]) -> str:
     return ", ".join(str(u) for u in users)
 
 
-def record(incident: Incident, actor: User | None, text: str, *, statement: Statement) -> None:
+def record(
+    incident: Incident, actor: User | None, text: str, *, statement: Statement, new: bool = False
+) -> None:
     """The statement event on the timeline, in the change's transaction (it rides the room's stream), and
-    the nudge, after commit, to the regions that show the statement (incidents/live.py)."""
+    the nudge, after commit, to the regions that show the statement (incidents/live.py): its card in the
+    room's panel, or the whole panel when the set of cards changes — a `new` master statement, or one that
+    became final (withdrawn, superseded: it leaves the cards for the "finished" list)."""
     timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)
-    live.statement_changed(incident.pk, statement.code, approvers(statement))
+    live.statement_changed(
+        incident.pk, statement.code, approvers(statement), card_code=card_of(statement, new=new)
+    )
+
+
+def card_of(statement: Statement, *, new: bool = False) -> UUID | None:
+    """The code of the room panel's card that shows `statement` (a variant is shown in its master's card),
+    or None when the change adds or removes a card. A variant costs one query, for its master's code."""
+    if statement.master_id is None:
+        return None if new or statement.is_final else statement.code
+    master = Statement.objects.filter(pk=statement.master_id).values_list("code", "status").first()
+    if master is None or master[1] in Statement.FINAL:
+        return None  # a final master is listed among the finished, without its variants: refresh the panel
+    return master[0]
 
 
 def approvers(statement: Statement) -> set[int]:

@@ -265,6 +265,7 @@ def statement_create(
         actor,
         f"Statement drafted{origin}: {statement_label(statement)}, v1.{named}",
         statement=statement,
+        new=True,
     )
     return statement
 

@@ -17,13 +17,20 @@ from incidents.views.statements.changes import (
     statement_withdraw,
 )
 from incidents.views.statements.new import statement_new
-from incidents.views.statements.pages import my_approvals, room_statements_context, statement, statements
+from incidents.views.statements.pages import (
+    my_approvals,
+    room_statements_context,
+    statement,
+    statement_card,
+    statements,
+)
 
 __all__ = [
     "my_approvals",
     "room_statements_context",
     "statement",
     "statement_approve",
+    "statement_card",
     "statement_comment",
     "statement_new",
     "statement_publish",

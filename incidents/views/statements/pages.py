@@ -15,7 +15,7 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -32,6 +32,7 @@ from incidents.models import (
     User,
     VersionComment,
 )
+from incidents.models.statements import StatementQuerySet
 from incidents.permissions import get_incident_for
 from incidents.rules import may_manage_team
 from incidents.services.statements import (
@@ -156,6 +157,25 @@ class Card:
         return self.progress is not None and self.progress.mine
 
 
+def _cards(
+    request: AuthRequest, incident: Incident, statements: StatementQuerySet
+) -> tuple[dict[int, Card], list[Card]]:
+    """The cards of `statements` (all by id, and the masters in panel order, their variants attached): three
+    queries however many statements — the statements, then their chains' steps and decisions."""
+    rows = list(statements.for_panel())
+    for s in rows:
+        s.incident = incident
+    found = approval_progress(request.user, rows, {incident.pk: incident.viewer_perms})
+    cards = {s.pk: Card(statement=s, progress=found.get(s.pk)) for s in rows}
+    masters = []
+    for s in rows:
+        if s.master_id is not None and s.master_id in cards:
+            cards[s.master_id].variants.append(cards[s.pk])
+        else:
+            masters.append(cards[s.pk])
+    return cards, masters
+
+
 def panel_context(
     request: AuthRequest,
     incident: Incident,
@@ -164,17 +184,7 @@ def panel_context(
     error_code: UUID | None = None,
     notice: str = "",
 ) -> dict[str, Any]:
-    statements = list(Statement.objects.filter(incident=incident).for_panel())
-    for s in statements:
-        s.incident = incident
-    found = approval_progress(request.user, statements, {incident.pk: incident.viewer_perms})
-    cards = {s.pk: Card(statement=s, progress=found.get(s.pk)) for s in statements}
-    masters = []
-    for s in statements:
-        if s.master_id is not None and s.master_id in cards:
-            cards[s.master_id].variants.append(cards[s.pk])
-        else:
-            masters.append(cards[s.pk])
+    cards, masters = _cards(request, incident, Statement.objects.filter(incident=incident))
     masters.sort(key=lambda c: (not c.needs_me, _RANK[c.statement.status]))
     # A refusal is shown on the card the user acted on while it still asks for their decision; otherwise
     # (someone else decided meanwhile) at the top of the panel.
@@ -207,6 +217,30 @@ def statements(request: AuthRequest, code: UUID) -> HttpResponse:
     if wants_fragment(request):
         return fragment(request, f"{ROOM}#statements-panel", context)
     return fragment(request, "incidents/statements/list.html", context)
+
+
+@require_GET
+@login_required
+def statement_card(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
+    """One card of the room's statements panel (its own live region): the statement with its variants, as
+    the panel shows it, for a viewer checked exactly as the panel checks them (404 for anyone who may not see
+    the incident). A change to a statement re-fetches only this card in each open room; the panel is
+    re-fetched when its set of cards changes (incidents.live.statement_changed). Without htmx: the page."""
+    incident = get_incident_for(request.user, code, people=False)
+    # The master and its variants in one query (a variant's code answers with its master's card).
+    mine = Statement.objects.filter(incident=incident).filter(Q(code=statement) | Q(master__code=statement))
+    _, masters = _cards(request, incident, mine)
+    card = next((c for c in masters if c.statement.code == statement), None)
+    if card is None:
+        raise Http404("No such statement in this incident.")
+    if not wants_fragment(request):
+        return redirect("incidents:statement", code, statement)
+    # A variant: its master's card (only an old link asks for it; nudges name the master).
+    if card.statement.master_id is not None:
+        master = Statement.objects.filter(pk=card.statement.master_id).values_list("code", flat=True).get()
+        return statement_card(request, code, master)
+    context = {"incident": incident, "card": card, "where": IN_ROOM, "card_error": "", "error_code": None}
+    return fragment(request, f"{ROOM}#statement-card", context)
 
 
 # --- the statement page ----------------------------------------------------------------------------------
