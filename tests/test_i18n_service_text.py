@@ -149,3 +149,23 @@ def test_a_persons_entry_carries_the_organisations_chrome_not_the_authors(manage
         russian = translation.gettext("Correct or retract")
     assert russian != "Correct or retract"
     assert russian not in entry.html
+
+
+def test_statement_entries_name_channel_and_audience_in_the_organisations_language(manager, settings):
+    settings.LANGUAGE_CODE = "en-gb"
+    incident = IncidentFactory.create(declared_by=manager)
+    with translation.override("pl"):
+        services.statement_create(
+            incident=incident,
+            actor=manager,
+            channel="website",
+            audience="customers",
+            title="Aktualizacja",
+            body="Pracujemy nad tym.",
+        )
+    entry = TimelineEntry.objects.filter(incident=incident, kind=TimelineEntry.Kind.STATEMENT).latest("seq")
+    assert "“Aktualizacja” (Website, customers)" in entry.body
+    with translation.override("pl"):
+        polish_channel = str(translation.gettext("Website"))
+    assert polish_channel != "Website"
+    assert polish_channel not in entry.body
