@@ -10,6 +10,7 @@ is in that language (Content-Language), so the comparison is not English against
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from bench.common import (
@@ -73,6 +74,36 @@ def _served_language(path: str, auth: dict[str, str]) -> tuple[int, str]:
     return response.status_code, response.get("Content-Language", "")
 
 
+def _in_process_ab(
+    pages: list[tuple[str, str]], auth: dict[str, str], viewer: User, rounds: int
+) -> dict[str, float]:
+    """Median in-process time of each page in pl ÷ in en, the languages alternated request by request.
+
+    A cross-check of the load figures that a busy machine cannot skew towards one language: both languages
+    share every slow or fast moment. Same settings and middleware as the server (the test client)."""
+    import statistics
+    from http.cookies import SimpleCookie
+
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    cookie: SimpleCookie = SimpleCookie()
+    cookie.load(auth.get("Cookie", ""))
+    client.cookies = cookie
+    out: dict[str, float] = {}
+    for page, path in pages:
+        times: dict[str, list[float]] = {lang: [] for lang in LANGUAGES}
+        for n in range(rounds * 2 + 4):
+            lang = LANGUAGES[n % 2]
+            _set_language(viewer, lang)
+            start = time.perf_counter()
+            client.get(path)
+            if n >= 4:  # the first two of each language warm the caches
+                times[lang].append(time.perf_counter() - start)
+        out[page] = statistics.median(times["pl"]) / statistics.median(times["en"])
+    return out
+
+
 def run(ctx: Context) -> ScenarioResult:
     result = ScenarioResult(NAME)
     team = _team()
@@ -123,6 +154,16 @@ def run(ctx: Context) -> ScenarioResult:
     finally:
         _set_language(team.viewer, previous)
 
+    try:
+        ab = _in_process_ab(pages, auth, team.viewer, rounds=5 if ctx.config.quick else 40)
+    finally:
+        _set_language(team.viewer, previous)
+    result.data["in_process_pl_over_en"] = ab
+    result.notes.append(
+        "i18n in-process cross-check (languages alternated request by request, median time pl ÷ en): "
+        + ", ".join(f"{page} {r:.2f}" for page, r in ab.items())
+        + " (1.00 = the same cost; above 1 = Polish slower)."
+    )
     result.data["ratios"] = ratios
     for page, by_language in ratios.items():
         en, pl = (sum(v) / len(v) if v else None for v in (by_language["en"], by_language["pl"]))
