@@ -37,6 +37,7 @@ def scenarios() -> list[ModuleType]:
         deadlines,
         fanout,
         flow,
+        i18n,
         idle_streams,
         listening,
         nudges,
@@ -65,6 +66,7 @@ def scenarios() -> list[ModuleType]:
         accounts,
         listening,
         publishing,
+        i18n,
     ]
 
 

@@ -45,6 +45,7 @@ from incidents.models import (
 from incidents.playbooks import declaring
 from incidents.playbooks import services as playbooks
 from incidents.playbooks.content import RoleSpec, content_of
+from incidents.playbooks.demo_languages import ensure_language_playbooks
 from incidents.playbooks.models import Playbook
 from incidents.publishing.demo import seed_demo_publishing
 from incidents.reviews.demo import WRITTEN, ReviewPlan, review_steps
@@ -143,6 +144,14 @@ def _staff_playbooks(users: dict[str, User]) -> None:
             owner=maja,
             content=replace(content, roles=roles, change_note="Northwind's on-call roster filled in"),
         )
+
+
+def _language_playbooks(users: dict[str, User]) -> None:
+    """The Polish, Swedish and Russian playbooks (incidents/playbooks/demo_languages.py), staffed from the roster."""
+    people = {
+        slug: (users[person], users[backup] if backup else None) for slug, (person, backup) in _ROSTER.items()
+    }
+    ensure_language_playbooks(owner=users[MAJA], people=people)
 
 
 # --- stories told by hand: the crises of today and the two most recent past ones -------------------------------
@@ -533,6 +542,7 @@ def seed_demo() -> int:
     """Create the demo team, playbooks and incidents that do not exist yet; returns how many incidents were
     added. Everything is played on the demo clock, from a year ago up to now."""
     users = _ensure_users()
+    _language_playbooks(users)
     now = timezone.now()
     existing = set(Incident.objects.values_list("title", flat=True))
     plays = history(users, now, skip=existing.__contains__)

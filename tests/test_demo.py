@@ -262,3 +262,61 @@ def test_seeding_again_adds_and_changes_nothing(seeded):
     before = snapshot(SEEDED_TABLES)
     assert seed_demo() == 0
     assert snapshot(SEEDED_TABLES) == before
+
+
+def test_playbooks_in_polish_swedish_and_russian_run_the_flow_in_their_language(seeded, maja):
+    """Each language playbook has its own approval chain and its holding statement, update and resolution
+    templates in its language; a statement drafted from them is in that language, every placeholder filled
+    (the promised update time written in that language too), and goes through the playbook's chain."""
+    from incidents import services
+    from incidents.models import Severity, Statement
+    from incidents.playbooks import declaring
+    from incidents.playbooks.demo_languages import LANGUAGE_PLAYBOOKS
+    from incidents.playbooks.models import Playbook
+    from incidents.services.statements.drafting import promise_text
+
+    fills = {
+        "incident_title": "x-title",
+        "affected": "x-affected",
+        "action": "x-action",
+        "contact": "x-contact",
+        "company": "Northwind",
+        "claim": "x-claim",
+    }
+    assert {spec["language"] for spec in LANGUAGE_PLAYBOOKS} == {"pl", "sv", "ru"}
+    for spec in LANGUAGE_PLAYBOOKS:
+        lang = spec["language"]
+        version = Playbook.objects.get(name=spec["name"]).latest()
+        assert version.playbook.owner == maja
+        chain = version.approval_chain
+        assert chain is not None
+        assert chain.name == spec["chain"]["name"]
+        assert [s.name for s in chain.steps.order_by("order")] == [n for n, _ in spec["chain"]["steps"]]
+        templates = [link.template for link in version.templates.select_related("template")]
+        assert len(templates) == 3  # holding statement, update, resolution
+        assert {t.language for t in templates} == {lang}
+        assert version.roles.filter(person__isnull=False).count() == len(spec["roles"])
+
+        team = [declaring.TeamPick(slot=r, person=r.person, backup=r.backup) for r in version.roles.all()]
+        incident = declaring.declare_from_playbook(
+            actor=maja, version=version, title=f"Demo {lang}", severity=Severity.SEV2, team=team
+        ).incident
+        at = timezone.now() + timedelta(minutes=50)
+        for template in templates:
+            statement = services.statement_create(
+                incident=incident, actor=maja, template=template, fill=fills, next_update_at=at
+            )
+            assert statement.current_version is not None
+            body = statement.current_version.body
+            assert statement.language == lang, template.name
+            assert "{" not in body, body
+            assert "x-" in body, body
+            if "next_update_time" in template.placeholders:  # the promised time, named in that language
+                said = promise_text(at, said_at=statement.created_at, language=lang)
+                assert said in body, body
+        holding = Statement.objects.filter(incident=incident).order_by("pk").first()
+        assert holding is not None
+        services.statement_submit(statement=holding, actor=maja, version_number=1)
+        assert holding.current_version is not None
+        steps = list(holding.current_version.steps.order_by("order").values_list("name", flat=True))
+        assert steps == [n for n, _ in spec["chain"]["steps"]]

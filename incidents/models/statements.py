@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models.incident import Incident, InvalidTransition, Scenario
@@ -342,3 +342,10 @@ class Publication(models.Model):
 
 def statement_label(statement: Statement) -> str:
     return f"“{statement.title}” ({Channel(statement.channel).label}, {Audience(statement.audience).label.lower()})"
+
+
+def entry_label(statement: Statement) -> str:
+    """`statement_label` for a timeline entry: entries are stored once and read by everyone, so the channel and
+    audience are named in the organisation's language (settings.LANGUAGE_CODE), not the actor's."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return statement_label(statement)

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from incidents import live
 from incidents.models import Channel, StatementError, TimelineEntry
-from incidents.models.statements import statement_label
+from incidents.models.statements import entry_label
 from incidents.publishing.connectors import Failed, Outcome, Parcel, Sent, Unknown, send
 from incidents.publishing.models import Delivery, DeliveryState
 from incidents.services.statements.publishing import publication_confirm
@@ -224,7 +224,7 @@ def confirm(row: Delivery, *, published_at: datetime, link: str) -> None:
     where = f": {link}" if link else (f" ({row.remote_id})" if row.remote_id else "")
     _entry(
         row,
-        f"v{row.version.number} of {statement_label(statement)} went out on {row.connector.name}{where} "
+        f"v{row.version.number} of {entry_label(statement)} went out on {row.connector.name}{where} "
         f"(sha256 {row.version.short_sha}, exactly as approved).",
     )
 
@@ -238,7 +238,7 @@ def _settle(row: Delivery, state: str, message: str) -> None:
     what = "needs checking" if state == D.UNKNOWN else "failed"
     _entry(
         row,
-        f"Publishing v{row.version.number} of {statement_label(row.statement)} to {row.connector.name} "
+        f"Publishing v{row.version.number} of {entry_label(row.statement)} to {row.connector.name} "
         f"{what}: {message}",
     )
 

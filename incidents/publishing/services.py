@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Channel, Perm, Statement, StatementError, TextRefused, TimelineEntry, User
-from incidents.models.statements import statement_label
+from incidents.models.statements import entry_label
 from incidents.permissions import incident_perms
 from incidents.publishing.delivery import confirm, kick
 from incidents.publishing.limits import fit
@@ -131,7 +131,7 @@ def release_publish(
         incident=gate.incident,
         kind=TimelineEntry.Kind.STATEMENT,
         actor=actor,
-        text=f"{actor} is publishing v{gate.version.number} of {statement_label(locked)} to "
+        text=f"{actor} is publishing v{gate.version.number} of {entry_label(locked)} to "
         f"{', '.join(c.name for c in new)} (sha256 {gate.version.short_sha}, exactly as approved).",
     )
     ids = [d.pk for d in deliveries]
@@ -190,7 +190,7 @@ def delivery_retry(*, delivery: Delivery, actor: User) -> Delivery:
         incident=statement.incident,
         kind=TimelineEntry.Kind.STATEMENT,
         actor=actor,
-        text=f"{actor} is sending v{row.version.number} of {statement_label(statement)} to "
+        text=f"{actor} is sending v{row.version.number} of {entry_label(statement)} to "
         f"{row.connector.name} again.",
     )
     pk = row.pk
@@ -223,7 +223,7 @@ def delivery_cancel(*, delivery: Delivery, actor: User) -> Delivery:
         incident=row.statement.incident,
         kind=TimelineEntry.Kind.STATEMENT,
         actor=actor,
-        text=f"{actor} cancelled publishing {statement_label(row.statement)} to {row.connector.name}; "
+        text=f"{actor} cancelled publishing {entry_label(row.statement)} to {row.connector.name}; "
         "nothing was sent there.",
     )
     return row

@@ -27,7 +27,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from incidents.models import Incident, NotAllowed, Perm, TimelineEntry, User
@@ -70,6 +70,7 @@ def export_request(*, incident: Incident, actor: User, fmt: str, include_privile
                 fmt=fmt,
                 include_privileged=include_privileged,
                 entries=entries_to_export(incident, include_privileged=include_privileged),
+                language=translation.get_language() or "",
             )
             transaction.on_commit(lambda: _enqueue(job.pk))
             return job
@@ -120,11 +121,13 @@ def export_build(*, job_id: int) -> bool:
     job = ExportJob.objects.select_related("incident").get(pk=job_id)
     mine = ExportJob.objects.filter(pk=job_id, state=ExportState.RUNNING, started_at=now)
     try:
-        data = exports.collect(
-            job.incident, include_privileged=job.include_privileged, generated_at=job.requested_at
-        )
-        mine.update(progress=5)
-        content = exports.render(data, job.fmt, _reporter(mine))
+        # Headings in the exporter's language, as a direct download in their browser would have them.
+        with translation.override(job.language or None):
+            data = exports.collect(
+                job.incident, include_privileged=job.include_privileged, generated_at=job.requested_at
+            )
+            mine.update(progress=5)
+            content = exports.render(data, job.fmt, _reporter(mine))
     except Exception:
         log.exception("Export job %s failed.", job_id)
         mine.update(

@@ -3,6 +3,10 @@
 Legally privileged entries are left out unless a team member explicitly asks for them (`?privileged=1`),
 and every format says how many were left out. Times are UTC (ISO 8601) so a copy read elsewhere is
 unambiguous.
+
+Headings and fixed phrases are in the exporter's language (the language active when the export is made: the
+request's, or for a prepared export the one recorded on its job); what people wrote stays as written. CSV
+column names and JSON keys are a data interface and stay the same in every language.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from incidents.models import Incident, Publication, TimelineEntry
 from incidents.reviews.metrics import IncidentMetrics, format_duration, incident_metrics
@@ -70,13 +76,14 @@ class ExportData:
     @property
     def privilege_note(self) -> str:
         if self.include_privileged:
-            return "Includes entries under legal privilege (marked PRIVILEGED). Handle accordingly."
+            return _("Includes entries under legal privilege (marked PRIVILEGED). Handle accordingly.")
         if self.withheld:
-            return (
-                f"{self.withheld} entr{'y' if self.withheld == 1 else 'ies'} under legal privilege "
-                "excluded from this export."
-            )
-        return "Entries under legal privilege are excluded from this export (this incident has none)."
+            return ngettext(
+                "%(n)d entry under legal privilege excluded from this export.",
+                "%(n)d entries under legal privilege excluded from this export.",
+                self.withheld,
+            ) % {"n": self.withheld}
+        return _("Entries under legal privilege are excluded from this export (this incident has none).")
 
 
 def collect(
@@ -100,7 +107,7 @@ def collect(
                 recorded_at=e.recorded_at,
                 kind=e.kind,
                 kind_label=e.get_kind_display(),
-                author=str(e.author) if e.author else "System",
+                author=str(e.author) if e.author else _("System"),
                 body=e.body,
                 privileged=e.is_privileged,
                 target_seq=e.target.seq if e.target else None,
@@ -133,27 +140,37 @@ def _iso(value: datetime | None) -> str | None:
 
 def _metric_lines(m: IncidentMetrics) -> list[tuple[str, str]]:
     lines = [
-        ("Detected → declared", format_duration(m.detected_to_declared)),
-        ("Declared → first public statement", format_duration(m.declared_to_first_statement)),
-        ("Declared → resolved", format_duration(m.declared_to_resolved)),
-        ("Statements published", str(m.publications)),
-        ("Statement revisions (versions saved)", str(m.statement_revisions)),
-        ("Deadlines met / missed", f"{m.deadlines_met} / {m.deadlines_missed}"),
+        (_("Detected → declared"), format_duration(m.detected_to_declared)),
+        (_("Declared → first public statement"), format_duration(m.declared_to_first_statement)),
+        (_("Declared → resolved"), format_duration(m.declared_to_resolved)),
+        (_("Statements published"), str(m.publications)),
+        (_("Statement revisions (versions saved)"), str(m.statement_revisions)),
+        (_("Deadlines met / missed"), f"{m.deadlines_met} / {m.deadlines_missed}"),
         (
-            "Update cadence kept",
-            f"{m.cadence.kept} of {len(m.cadence.gaps)} gaps within {format_duration(m.cadence.cadence)}",
+            _("Update cadence kept"),
+            _("%(kept)s of %(gaps)s gaps within %(cadence)s")
+            % {
+                "kept": m.cadence.kept,
+                "gaps": len(m.cadence.gaps),
+                "cadence": format_duration(m.cadence.cadence),
+            },
         ),
     ]
     for step in m.steps:
         lines.append(
             (
-                f"Approval: {step.statement_title} v{step.version_number} · {step.name}",
+                _("Approval: %(title)s v%(number)s · %(step)s")
+                % {"title": step.statement_title, "number": step.version_number, "step": step.name},
                 format_duration(step.duration),
             )
         )
     for person in m.approvers:
-        lines.append((f"Approver {person.name} (median)", format_duration(person.median_time)))
-    lines.append(("Entries by kind", ", ".join(f"{k.label} {k.count}" for k in m.entries_by_kind) or "none"))
+        lines.append(
+            (_("Approver %(name)s (median)") % {"name": person.name}, format_duration(person.median_time))
+        )
+    lines.append(
+        (_("Entries by kind"), ", ".join(f"{k.label} {k.count}" for k in m.entries_by_kind) or _("none"))
+    )
     return lines
 
 
@@ -179,36 +196,38 @@ def to_markdown(d: ExportData) -> str:
     i = d.incident
     out = [f"# {_md(_header(d))}", ""]
     if i.is_drill:
-        out += ["**DRILL** — this incident was an exercise.", ""]
+        out += [_("**DRILL** — this incident was an exercise."), ""]
     out += [
-        f"- Scenario: {i.get_scenario_display()}",
-        f"- Severity: {i.get_severity_display()}",
-        f"- Status: {i.get_status_display()}",
-        f"- Detected: {_utc(i.detected_at)}",
-        f"- Declared: {_utc(i.declared_at)}",
-        f"- Resolved: {_utc(i.resolved_at) or '—'}",
-        f"- Exported: {_utc(d.generated_at)}",
+        f"- {_('Scenario')}: {i.get_scenario_display()}",
+        f"- {_('Severity')}: {i.get_severity_display()}",
+        f"- {_('Status')}: {i.get_status_display()}",
+        f"- {_('Detected')}: {_utc(i.detected_at)}",
+        f"- {_('Declared')}: {_utc(i.declared_at)}",
+        f"- {_('Resolved')}: {_utc(i.resolved_at) or '—'}",
+        f"- {_('Exported')}: {_utc(d.generated_at)}",
         "",
         f"> {d.privilege_note}",
         "",
     ]
     if i.current_summary:
-        out += [f"## Current summary (v{i.summary_version})", "", i.current_summary, ""]
+        heading = _("Current summary (v%(number)s)") % {"number": i.summary_version}
+        out += [f"## {heading}", "", i.current_summary, ""]
     if i.summary:
-        out += ["## Summary at declaration", "", _md(i.summary), ""]
-    out += ["## Response metrics", ""]
+        out += [f"## {_('Summary at declaration')}", "", _md(i.summary), ""]
+    out += [f"## {_('Response metrics')}", ""]
     out += [f"- {label}: {value}" for label, value in _metric_lines(d.metrics)]
-    out += ["", "## Timeline", ""]
+    out += ["", f"## {_('Timeline')}", ""]
+    privileged = _("PRIVILEGED")
     for e in d.entries:
-        flag = " **PRIVILEGED**" if e.privileged else ""
-        about = f" (on #{e.target_seq})" if e.target_seq else ""
+        flag = f" **{privileged}**" if e.privileged else ""
+        about = " " + _("(on #%(seq)s)") % {"seq": e.target_seq} if e.target_seq else ""
         body = _md(e.body).replace("\n", "\n  ")
         out.append(
             f"- **#{e.seq}** {_utc(e.occurred_at)} · {e.kind_label}{about} · {_md(str(e.author))}{flag}  \n  {body}"
         )
     if not d.entries:
-        out.append("_No entries._")
-    out += ["", "## Published statements", ""]
+        out.append(f"_{_('No entries.')}_")
+    out += ["", f"## {_('Published statements')}", ""]
     for p in d.publications:
         out += [
             f"### {_md(p.statement.title)} ({p.get_channel_display()}, {_utc(p.published_at)})",
@@ -217,28 +236,35 @@ def to_markdown(d: ExportData) -> str:
             "",
         ]
     if not d.publications:
-        out += ["_Nothing was published._", ""]
-    out += ["## Review", ""]
+        out += [f"_{_('Nothing was published.')}_", ""]
+    out += [f"## {_('Review')}", ""]
     if d.review is None:
-        out += ["_No review has been opened (the incident has not been resolved)._", ""]
+        out += [f"_{_('No review has been opened (the incident has not been resolved).')}_", ""]
     else:
-        signed = (
-            f"Signed off by {d.review.signed_off_by} at {_utc(d.review.signed_off_at)}."
-            if d.review.signed_off_at
-            else "Not signed off yet."
-        )
-        out += [signed, ""]
+        out += [_signed(d.review), ""]
+        not_written, none = f"_{_('Not written.')}_", f"_{_('None.')}_"
         for label, text in d.sections:
-            out += [f"### {label}", "", _md(text) if text else "_Not written._", ""]
-        out += ["### Follow-up actions", ""]
+            out += [f"### {label}", "", _md(text) if text else not_written, ""]
+        out += [f"### {_('Follow-up actions')}", ""]
         out += [
-            f"- [{'x' if f.is_done else ' '}] {_md(f.title)} — {_md(str(f.owner))}, due {_utc(f.due_at)}"
+            f"- [{'x' if f.is_done else ' '}] "
+            + _("%(title)s — %(owner)s, due %(due)s")
+            % {"title": _md(f.title), "owner": _md(str(f.owner)), "due": _utc(f.due_at)}
             for f in d.follow_ups
-        ] or ["_None._"]
-        out += ["", "### Participants' feedback", ""]
-        out += [f"- {_md(str(f.user))}: {f.rating}/5 — {_md(f.comment)}" for f in d.feedback] or ["_None._"]
+        ] or [none]
+        out += ["", "### " + _("Participants' feedback"), ""]
+        out += [f"- {_md(str(f.user))}: {f.rating}/5 — {_md(f.comment)}" for f in d.feedback] or [none]
         out.append("")
     return "\n".join(out)
+
+
+def _signed(review: Review) -> str:
+    if review.signed_off_at:
+        return _("Signed off by %(who)s at %(at)s.") % {
+            "who": review.signed_off_by,
+            "at": _utc(review.signed_off_at),
+        }
+    return _("Not signed off yet.")
 
 
 # --- CSV -------------------------------------------------------------------------------------------------
@@ -400,58 +426,59 @@ def to_pdf(d: ExportData, progress: Progress | None = None) -> bytes:
     para(_header(d), 16, 2)
     i = d.incident
     if i.is_drill:
-        para("DRILL — this incident was an exercise.", 11)
+        para(_("DRILL — this incident was an exercise."), 11)
     para(
         f"{i.get_scenario_display()} · {i.get_severity_display()} · {i.get_status_display()}\n"
-        f"Detected {_utc(i.detected_at)} · Declared {_utc(i.declared_at)} · Resolved {_utc(i.resolved_at) or '—'}\n"
-        f"Exported {_utc(d.generated_at)}",
+        f"{_('Detected')} {_utc(i.detected_at)} · {_('Declared')} {_utc(i.declared_at)} · "
+        f"{_('Resolved')} {_utc(i.resolved_at) or '—'}\n"
+        f"{_('Exported')} {_utc(d.generated_at)}",
         9,
     )
     para(d.privilege_note, 9, 3)
-    para("Response metrics", 13)
+    para(_("Response metrics"), 13)
     for label, value in _metric_lines(d.metrics):
         para(f"{label}: {value}", 9, 0.5)
     pdf.ln(3)
-    para("Timeline", 13)
+    para(_("Timeline"), 13)
+    privileged = _("PRIVILEGED")
     for n, e in enumerate(d.entries):
         if progress is not None and n % PROGRESS_EVERY == 0:
             progress(n / len(d.entries))
-        flag = " [PRIVILEGED]" if e.privileged else ""
+        flag = f" [{privileged}]" if e.privileged else ""
         para(f"#{e.seq}  {_utc(e.occurred_at)}  {e.kind_label} · {e.author}{flag}", 8, 0)
         para(e.body or "—", 10, 2)
     if not d.entries:
-        para("No entries.", 10)
-    para("Published statements", 13)
+        para(_("No entries."), 10)
+    para(_("Published statements"), 13)
     for p in d.publications:
         para(f"{p.statement.title} ({p.get_channel_display()}, {_utc(p.published_at)})", 9, 0)
         para(p.version.body, 10, 2)
     if not d.publications:
-        para("Nothing was published.", 10)
-    para("Review", 13)
+        para(_("Nothing was published."), 10)
+    para(_("Review"), 13)
     if d.review is None:
-        para("No review has been opened.", 10)
+        para(_("No review has been opened (the incident has not been resolved)."), 10)
     else:
-        para(
-            f"Signed off by {d.review.signed_off_by} at {_utc(d.review.signed_off_at)}"
-            if d.review.signed_off_at
-            else "Not signed off yet.",
-            9,
-        )
+        para(_signed(d.review), 9)
         for label, value in d.sections:
             para(label, 11, 0)
-            para(value or "Not written.", 10, 2)
-        para("Follow-up actions", 11, 0)
+            para(value or _("Not written."), 10, 2)
+        para(_("Follow-up actions"), 11, 0)
+        done, open_ = _("[done]"), _("[open]")
         for f in d.follow_ups:
-            para(
-                f"{'[done]' if f.is_done else '[open]'} {f.title} — {f.owner}, due {_utc(f.due_at)}", 10, 0.5
-            )
+            line = _("%(title)s — %(owner)s, due %(due)s") % {
+                "title": f.title,
+                "owner": f.owner,
+                "due": _utc(f.due_at),
+            }
+            para(f"{done if f.is_done else open_} {line}", 10, 0.5)
         if not d.follow_ups:
-            para("None.", 10)
-        para("Participants' feedback", 11, 0)
+            para(_("None."), 10)
+        para(_("Participants' feedback"), 11, 0)
         for fb in d.feedback:
             para(f"{fb.user}: {fb.rating}/5 — {fb.comment}", 10, 0.5)
         if not d.feedback:
-            para("None.", 10)
+            para(_("None."), 10)
     return bytes(pdf.output())
 
 

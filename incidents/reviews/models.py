@@ -150,6 +150,8 @@ class ExportJob(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     fmt = models.CharField(max_length=4, choices=ExportFormat.choices)
     include_privileged = models.BooleanField(default=False)
+    # The exporter's interface language when they asked: the worker writes the headings in it.
+    language = models.CharField(_("language"), max_length=16, blank=True)
     state = models.CharField(max_length=8, choices=ExportState.choices, default=ExportState.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # percent
     entries = models.PositiveIntegerField(default=0)  # timeline entries when asked (shown while waiting)

@@ -34,7 +34,7 @@ from incidents.rules import may_change_restriction, may_change_status
 from incidents.services.deadlines import on_declared, on_severity_changed, on_status_changed
 from incidents.services.notify import in_language_of, notify
 from incidents.services.team import assign_command, assign_role
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 
 
 class StaleEdit(Refused):
@@ -89,13 +89,14 @@ def incident_declare(
     drill = "Drill declared" if is_drill else "Declared"
     if speed != DrillSpeed.REAL:
         drill = f"{drill} at ×{speed}"
-    timeline_record(
-        incident=incident,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=f"{drill}: {incident.get_severity_display()} · {incident.get_scenario_display()}"
-        + (" · restricted to the team" if is_restricted else ""),
-    )
+    with organisation_language():  # stored once, read by everyone
+        timeline_record(
+            incident=incident,
+            kind=TimelineEntry.Kind.STATUS,
+            actor=actor,
+            text=f"{drill}: {incident.get_severity_display()} · {incident.get_scenario_display()}"
+            + (" · restricted to the team" if is_restricted else ""),
+        )
     assign_command(incident=incident, commander=commander, actor=actor)
     if commander.pk != actor.pk:
         # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
@@ -170,12 +171,13 @@ def incident_change_status(
         changed_at=now,
     )
     why = f" — “{note.strip()}”" if note.strip() else ""
-    timeline_record(
-        incident=locked,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
-    )
+    with organisation_language():  # stored once, read by everyone
+        timeline_record(
+            incident=locked,
+            kind=TimelineEntry.Kind.STATUS,
+            actor=actor,
+            text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
+        )
     on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
     live.incident_changed(locked.pk)
     return locked
@@ -217,12 +219,13 @@ def incident_change_severity(
         changed_by=actor,
     )
     why = f" — “{note.strip()}”" if note.strip() else ""
-    timeline_record(
-        incident=locked,
-        kind=TimelineEntry.Kind.SEVERITY,
-        actor=actor,
-        text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
-    )
+    with organisation_language():  # stored once, read by everyone
+        timeline_record(
+            incident=locked,
+            kind=TimelineEntry.Kind.SEVERITY,
+            actor=actor,
+            text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
+        )
     on_severity_changed(locked)  # a policy-derived first response follows the new SLA
     live.incident_changed(locked.pk)
     return locked
@@ -306,12 +309,13 @@ def incident_set_aware_at(*, incident: Incident, actor: User, aware_at: datetime
         if aware_at
         else f"the detection time ({locked.detected_at:%Y-%m-%d %H:%M} UTC)"
     )
-    timeline_record(
-        incident=locked,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=f"{actor} recorded when the organisation became aware: {said}.",
-    )
+    with organisation_language():  # stored once, read by everyone
+        timeline_record(
+            incident=locked,
+            kind=TimelineEntry.Kind.STATUS,
+            actor=actor,
+            text=f"{actor} recorded when the organisation became aware: {said}.",
+        )
     for receiver in incident_aware_changed:  # the playbooks app moves the regulatory clocks
         receiver(incident=locked, actor=actor)
     return locked

@@ -30,7 +30,7 @@ from incidents.models.errors import Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_assignment, may_manage_team
 from incidents.services.notify import in_language_of, notify
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 
 
 class TeamError(Refused):
@@ -95,9 +95,10 @@ def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra
     other = extra.get("other")
     live.team_changed(incident.pk, [subject.pk, *([other.pk] if isinstance(other, User) else [])])
     note = f" — “{event.note}”" if event.note else ""
-    timeline_record(
-        incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=f"{event.describe()}{note}"
-    )
+    with organisation_language():  # stored once, read by everyone
+        timeline_record(
+            incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=f"{event.describe()}{note}"
+        )
     return event
 
 

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import nh3
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.template.defaultfilters import linebreaksbr
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape, urlize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
@@ -71,9 +72,18 @@ def render_body(text: str) -> SafeString:
     return mark_safe(clean)
 
 
+def organisation_language() -> translation.override:
+    """What the system writes into an entry (its kind, its buttons, a status change's words) is stored once
+    and sent as is to every viewer, live and in replays: it is written in the organisation's language
+    (settings.LANGUAGE_CODE), not in the language of whoever happened to cause it. What people type stays
+    as they typed it."""
+    return translation.override(settings.LANGUAGE_CODE)
+
+
 def _render(entry: TimelineEntry, incident: Incident, files: Sequence[CleanFile]) -> str:
     entry.incident = incident
-    with timezone.override(UTC):  # stored bytes are the same for every viewer; the browser localises
+    # Stored bytes are the same for every viewer: UTC (the browser localises) and the organisation's language.
+    with timezone.override(UTC), organisation_language():
         html = _render_template(entry, incident, files)
     # One line per entry keeps the SSE wire format trivial; whitespace between tags is not content.
     return re.sub(r">\s+<", "><", html).strip()

@@ -34,7 +34,7 @@ from incidents.models import (
     User,
 )
 from incidents.models.statement_text import check_text
-from incidents.models.statements import statement_label
+from incidents.models.statements import entry_label, statement_label
 from incidents.permissions import incident_perms
 from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.chains import chain_plan, choose_chain, no_chain, snapshot
@@ -213,7 +213,7 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
     record(
         incident,
         actor,
-        f"{actor} submitted v{version.number} of {statement_label(locked)} for approval: "
+        f"{actor} submitted v{version.number} of {entry_label(locked)} for approval: "
         f"{' → '.join(s.name for s in steps)}{shorter}.",
         statement=locked,
     )
@@ -368,6 +368,7 @@ def statement_approve(
     approved = [a for a in decisions if a.decision == Approval.Decision.APPROVED]
     count = sum(1 for a in approved if a.step_id == step.pk)
     label = statement_label(locked)
+    said = entry_label(locked)  # the timeline's words: the organisation's language
     progress = f"{count} of {step.required}" if step.required > 1 else ""
     if count >= step.required:
         step.completed_at = now
@@ -382,7 +383,7 @@ def statement_approve(
             record(
                 incident,
                 actor,
-                f"{who} approved v{version.number} of {label} — step {step.order} of {len(steps)} "
+                f"{who} approved v{version.number} of {said} — step {step.order} of {len(steps)} "
                 f"({step.name}) complete; waiting for {following.name}.",
                 statement=locked,
             )
@@ -405,7 +406,7 @@ def statement_approve(
             record(
                 incident,
                 actor,
-                f"{who} approved v{version.number} of {label} — every step is complete "
+                f"{who} approved v{version.number} of {said} — every step is complete "
                 f"({' → '.join(s.name for s in steps)}); it may be published.",
                 statement=locked,
             )
@@ -416,7 +417,7 @@ def statement_approve(
         record(
             incident,
             actor,
-            f"{who} approved v{version.number} of {label} at step {step.order} ({step.name}): {progress}.",
+            f"{who} approved v{version.number} of {said} at step {step.order} ({step.name}): {progress}.",
             statement=locked,
         )
     return ApprovalResult(
@@ -490,10 +491,11 @@ def statement_reject(
     locked.save(update_fields=["status", "status_note", "updated_at"])
     deadline_hooks.on_step_decided(step, actor)
     label = statement_label(locked)
+    said = entry_label(locked)  # the timeline's words: the organisation's language
     record(
         incident,
         actor,
-        f"{_as(actor, on_behalf_of)} rejected v{version.number} of {label} at step {step.order} "
+        f"{_as(actor, on_behalf_of)} rejected v{version.number} of {said} at step {step.order} "
         f"({step.name}): {quote(reason)}",
         statement=locked,
     )

@@ -49,7 +49,7 @@ from incidents.models.statement_text import (
     is_template_fill,
     template_placeholders,
 )
-from incidents.models.statements import statement_label
+from incidents.models.statements import entry_label, statement_label
 from incidents.permissions import incident_perms
 from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.approvals import statement_submit
@@ -263,7 +263,7 @@ def statement_create(
     record(
         incident,
         actor,
-        f"Statement drafted{origin}: {statement_label(statement)}, v1.{named}",
+        f"Statement drafted{origin}: {entry_label(statement)}, v1.{named}",
         statement=statement,
         new=True,
     )
@@ -368,7 +368,7 @@ def _after_new_version(
     actor: User,
 ) -> None:
     incident = statement.incident
-    label = statement_label(statement)
+    label = entry_label(statement)
     if previous is None or old_status not in Statement.UNDER_APPROVAL:
         after = f" after v{previous.number} was rejected" if old_status == S.REJECTED and previous else ""
         record(incident, actor, f"{actor} saved v{version.number} of {label}{after}.", statement=statement)
@@ -423,7 +423,7 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
     locked.status_note = reason
     locked.updated_at = timezone.now()
     locked.save(update_fields=["status", "status_note", "updated_at"])
-    label = statement_label(locked)
+    label = entry_label(locked)
     what = "withdrew the published statement" if was_published else "withdrew the draft"
     record(incident, actor, f"{actor} {what} {label}: {quote(reason)}", statement=locked)
     deadline_hooks.on_chain_void(locked, actor)
@@ -465,7 +465,7 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
     record(
         statement.incident,
         actor,
-        f"{actor} commented on v{version.number} of {statement_label(statement)}: {quote(body)}",
+        f"{actor} commented on v{version.number} of {entry_label(statement)}: {quote(body)}",
         statement=statement,
     )
     mentions.notify_mentioned(

@@ -35,7 +35,7 @@ from incidents.models import (
 )
 from incidents.models.approval_chains import chain_steps_complete
 from incidents.models.statement_text import check_text
-from incidents.models.statements import statement_label
+from incidents.models.statements import entry_label, statement_label
 from incidents.permissions import incident_perms
 from incidents.services.notify import in_language_of, notify
 from incidents.services.statements.common import (
@@ -292,7 +292,7 @@ def _write_publication(
     record(
         incident,
         actor,
-        f"{actor} published v{version.number} of {statement_label(locked)}{where} "
+        f"{actor} published v{version.number} of {entry_label(locked)}{where} "
         f"(sha256 {version.short_sha}, exactly as approved).",
         statement=locked,
     )
@@ -304,7 +304,7 @@ def _write_publication(
         record(
             incident,
             actor,
-            f"{statement_label(predecessor)} is superseded by “{locked.title}”.",
+            f"{entry_label(predecessor)} is superseded by “{locked.title}”.",
             statement=predecessor,
         )
     # The first response (or the due update) is met; the next update is due by the cadence or the promise.
