@@ -39,6 +39,7 @@ def scenarios() -> list[ModuleType]:
         flow,
         idle_streams,
         listening,
+        mixed,
         nudges,
         pages,
         playbooks,
@@ -46,7 +47,9 @@ def scenarios() -> list[ModuleType]:
         publishing,
         search,
         statements,
+        storm,
         timeline,
+        watchers,
     )
 
     return [
@@ -57,6 +60,9 @@ def scenarios() -> list[ModuleType]:
         nudges,
         flow,
         idle_streams,
+        watchers,
+        mixed,
+        storm,
         proxy,
         playbooks,
         deadlines,
