@@ -40,6 +40,7 @@ def scenarios() -> list[ModuleType]:
         i18n,
         idle_streams,
         listening,
+        mixed,
         nudges,
         pages,
         playbooks,
@@ -47,7 +48,9 @@ def scenarios() -> list[ModuleType]:
         publishing,
         search,
         statements,
+        storm,
         timeline,
+        watchers,
     )
 
     return [
@@ -58,6 +61,9 @@ def scenarios() -> list[ModuleType]:
         nudges,
         flow,
         idle_streams,
+        watchers,
+        mixed,
+        storm,
         proxy,
         playbooks,
         deadlines,

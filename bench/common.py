@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -876,3 +876,58 @@ def normalise_sql(sql: str, limit: int = 400) -> str:
         sql = pattern.sub(replacement, sql)
     sql = sql.strip()
     return sql if len(sql) <= limit else sql[: limit - 1] + "…"
+
+
+# --- Scenarios measured in a child process -------------------------------------------------------------------
+
+Job = dict[str, Any]
+Report = Callable[[dict[str, Any]], tuple[list[Check], list[str]]]
+
+
+@dataclass(frozen=True)
+class ChildScenario:
+    """A scenario that measures in `python -m <module> --child` (its own process, database and servers):
+    `job_for` says what to do, `child` does it in the child and returns every figure, `report` prints them
+    and returns the checks and notes. `run` is the scenario's entry for `python -m bench`, `main` its own."""
+
+    name: str
+    module: str
+    description: str
+    job_for: Callable[[Config, Pinning], Job]
+    child: Callable[[Job], dict[str, Any]]
+    report: Report
+
+    def run(self, ctx: Context) -> ScenarioResult:
+        from bench.processes import run_child
+
+        result = ScenarioResult(self.name)
+        data = run_child(self.module, self.job_for(ctx.config, ctx.pinning))
+        checks, notes = self.report(data)
+        result.checks.extend(checks)
+        result.notes.extend(notes)
+        result.data.update(data)
+        return result
+
+    def main(self, argv: list[str] | None = None) -> int:
+        import argparse
+
+        from bench.processes import run_child
+
+        parser = argparse.ArgumentParser(prog=f"python -m {self.module}", description=self.description)
+        parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--quick", action="store_true")
+        parser.add_argument("--no-pin", action="store_true")
+        args = parser.parse_args(argv)
+        if args.child:
+            json.dump(self.child(json.load(sys.stdin)), sys.stdout, default=str)
+            return 0
+        config = Config.from_env(
+            quick=args.quick, seconds=None, threads=None, pin=not args.no_pin, show_sql=False
+        )
+        data = run_child(self.module, self.job_for(config, choose_pinning(config.pin)))
+        checks, notes = self.report(data)
+        for note in notes:
+            print(f"- {note}")
+        heading(f"{self.name} against targets")
+        print_checks(checks)
+        return 0

@@ -180,10 +180,15 @@ _CHUNK_HEAD = re.compile(rb"([0-9a-fA-F]+)[^\r\n]*\r\n")
 
 def parse_entries(records: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
     """Undo HTTP chunking and SSE framing; each entry gets the time of the read that completed it."""
+    return [(seq, ns) for seq, ns, _ in parse_entry_events(records)]
+
+
+def parse_entry_events(records: list[tuple[int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """(seq, arrival ns, the whole SSE event) of every entry event, in arrival order."""
     wire = b""
     head_done = False
     pending = b""  # decoded SSE text not yet ending in a blank line
-    result: list[tuple[int, int]] = []
+    result: list[tuple[int, int, bytes]] = []
     for ns, data in records:
         wire += data
         if not head_done:
@@ -210,7 +215,7 @@ def parse_entries(records: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
                 continue
             for line in event.split(b"\n"):
                 if line.startswith(b"id: "):
-                    result.append((int(line[4:]), ns))
+                    result.append((int(line[4:]), ns, event))
                     break
     return result
 

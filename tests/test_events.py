@@ -11,6 +11,7 @@ where the assertion is that nothing more arrives.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ import redis
 import time_machine
 from django.conf import settings
 from django.core import signing
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from incidents import live, services
@@ -55,6 +56,34 @@ def test_stream_opens_with_retry_then_replays_after_the_cursor(server, manager, 
         assert b'data: <li id="entry-%d">first line\ndata: second line</li>\n' % multi_line in client.raw
         assert client.entries()[0][1] == f'<li id="entry-{multi_line}">first line\nsecond line</li>'
         assert client.entries()[1][1] == f'<li id="entry-{room_seq[0]}">entry 0</li>'
+
+
+def test_a_reconnect_storm_on_one_cursor_shares_its_replay_and_every_stream_gets_every_entry_once(
+    server, manager, room
+):
+    """After a restart every page of an incident reconnects with the same cursor: the streams that ask while
+    the replay query is under way share its answer (issue #15, B5) — and each still gets each entry once."""
+    top = newest_seq(room)
+    missed = [add_entry(room, manager, f"missed {i}", publish=False) for i in range(5)]
+    token = live.mint_stream_token(user=manager, incident=room)
+    shared = counter(server, "replays_shared")
+    clients: list[SSEClient] = []
+    try:
+        # The timeline locked: the first replay query waits (as behind a busy pool) while the others arrive.
+        with transaction.atomic(), connections["default"].cursor() as cursor:
+            cursor.execute("LOCK TABLE incidents_timelineentry IN ACCESS EXCLUSIVE MODE")
+            clients = [SSEClient.open(server.url, stream_path(token, after=top)) for _ in range(10)]
+            deadline = time.monotonic() + 30
+            while counter(server, "replays_shared") - shared < 9:
+                assert time.monotonic() < deadline, "the streams' replays were not shared"
+                time.sleep(0.05)
+        for client in clients:
+            assert client.status == 200
+            assert client.wait_for(lambda c: bool(c.presence()))
+            assert client.entry_ids() == missed
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_last_event_id_wins_over_after(server, manager, room):

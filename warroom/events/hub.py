@@ -71,6 +71,7 @@ class Hub:
         self._background: set[asyncio.Task[Any]] = set()
         self._auth_waiting: dict[tuple[int, int], list[asyncio.Future[Access | None]]] = {}
         self._auth_task: asyncio.Task[None] | None = None
+        self._fetching: dict[tuple[int, int, int], asyncio.Future[list[Row]]] = {}
         self._last_warning: dict[str, float] = {}
         self.router = Router()
         self._checker: asyncio.Task[None] | None = None
@@ -121,6 +122,26 @@ class Hub:
         raise AssertionError("unreachable")
 
     async def fetch_after(self, incident_id: int, after: int, limit: int = REPLAY_BATCH) -> list[Row]:
+        """Entries seq > `after` (at most `limit`), committed ones only. The same question asked while it is
+        being answered shares the answer: after a restart a thousand streams of one incident reconnect with
+        the same cursor, and one query serves them all (issue #15, B5) instead of a thousand queued behind
+        the pool. Sharing an answer whose snapshot predates a caller is safe: entries committed later have
+        higher seqs, and every caller catches up past its replay through the Feed (hub.advance)."""
+        key = (incident_id, after, limit)
+        shared = self._fetching.get(key)
+        if shared is None:
+            shared = self._fetching[key] = self.loop.create_task(self._fetch_after(incident_id, after, limit))
+            shared.add_done_callback(lambda task: self._fetched(key, task))
+        else:
+            self.counters["replays_shared"] += 1
+        return await asyncio.shield(shared)
+
+    def _fetched(self, key: tuple[int, int, int], task: asyncio.Future[list[Row]]) -> None:
+        self._fetching.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: the callers that are still waiting get it; nobody else should warn
+
+    async def _fetch_after(self, incident_id: int, after: int, limit: int) -> list[Row]:
         rows = await self.query(statements().replay, (incident_id, after, limit))
         return [(int(seq), str(html), bool(privileged)) for seq, html, privileged in rows]
 
