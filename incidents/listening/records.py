@@ -288,7 +288,7 @@ def build_records(
     problems: list[str] = []
     seen: dict[str, int] = {}
     for n, item in enumerate(items, start=1):
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check only when it is no dict
             problems.append(_("%(item)s: not an object") % {"item": label(n, item)})
             continue
         try:
@@ -320,7 +320,7 @@ def canonical_record(
     def pick(*names: str) -> Any:
         for name in names:
             value = get(name)
-            if value is not None and not (isinstance(value, str) and value == ""):
+            if value is not None and value != "":  # JSON values: "" is the only one equal to ""
                 return value
         return None
 
@@ -332,7 +332,7 @@ def canonical_record(
     if not text:
         raise FieldProblem(_("no text"))
     author = pick("author", "author_handle", "username", "handle")
-    if isinstance(author, Mapping):  # {"handle": …, "name": …, "followers": …}
+    if author is not None and type(author) is not str and isinstance(author, Mapping):  # {"handle": …, …}
         name, reach_value = author.get("name"), author.get("followers") or author.get("reach")
         author = author.get("handle") or author.get("username") or ""
     else:
