@@ -93,6 +93,40 @@ def test_mentions_match_watches_by_whole_words_and_exclusions():
     assert rollup_totals(tag)["total"] == 2
 
 
+def test_exclusions_veto_in_any_case_but_only_as_whole_words_and_a_bound_watch_joins_in_id_order():
+    # Exclude terms are ruled out by a lower-case substring test before their regex runs; the regex still
+    # decides, so a case-changed exclusion vetoes and an exclusion that is only part of a word does not.
+    tag = make_watch("#NorthwindFail")
+    brand = make_watch("Northwind", exclude_terms=["Northwind Grill", "#ad"])
+    source = make_source(watch=make_watch("Jackets"))  # an organisation watch the source is bound to
+    bound = source.watch
+    assert bound is not None
+    assert tag.pk < brand.pk < bound.pk
+    ingest(
+        source=source,
+        records=[
+            record(1, text="NORTHWIND GRILL is closed today"),  # excluded, whatever the case
+            record(2, text="Dinner at the Northwind Grillhouse"),  # "Grill" is not a whole word here
+            record(3, text="Northwind #adventure boots"),  # "#ad" is not a whole word of "#adventure"
+            record(4, text="Northwind boots #AD"),  # excluded
+            record(5, text="#NorthwindFail and Northwind"),  # both, and the bound watch: in id order
+            record(6, text="nothing of ours"),  # only the bound watch
+        ],
+    )
+    by_id = {m.external_id: m.watch_ids for m in Mention.objects.all()}
+    assert by_id == {
+        "m-1": [bound.pk],
+        "m-2": [brand.pk, bound.pk],
+        "m-3": [brand.pk, bound.pk],
+        "m-4": [bound.pk],
+        "m-5": [tag.pk, brand.pk, bound.pk],
+        "m-6": [bound.pk],
+    }
+    assert rollup_totals(brand)["total"] == 3
+    assert rollup_totals(bound)["total"] == 6
+    assert rollup_totals(tag)["total"] == 1
+
+
 def test_an_incident_watch_takes_its_mentions_into_the_incident_and_queues_the_loud_ones(manager):
     incident = IncidentFactory.create(declared_by=manager)
     own = make_watch("#NorthwindFail", incident=incident, queue_min_reach=5000)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from html import escape as _escape  # django.utils.html.escape's own escaping, without its SafeString per call
 
 from django.db import connection
 from django.urls import reverse
@@ -148,11 +149,12 @@ class Chart:
                 f'<text class="ls-axis" x="{t.pos:.2f}" y="{self.height}" dy="-6" text-anchor="middle">{escape(t.label)}</text>'
             )
         for bar in self.bars:
+            x, w = f"{bar.x:.2f}", f"{bar.width:.2f}"
             rects = "".join(
-                f'<rect class="ls-{s.kind}" x="{bar.x:.2f}" y="{s.y:.2f}" width="{bar.width:.2f}" height="{s.height:.2f}"></rect>'
+                f'<rect class="ls-{s.kind}" x="{x}" y="{s.y:.2f}" width="{w}" height="{s.height:.2f}"></rect>'
                 for s in bar.segments
             )
-            parts.append(f'<g class="ls-bar"><title>{escape(bar.label)}</title>{rects}</g>')
+            parts.append(f'<g class="ls-bar"><title>{_escape(bar.label)}</title>{rects}</g>')
         for m in self.markers:
             parts.append(
                 f'<g class="ls-marker ls-marker-{m.kind}"><title>{escape(m.label)} — {escape(m.when)}</title>'
@@ -165,7 +167,7 @@ class Chart:
         zone = timezone.get_current_timezone()
         return mark_safe(
             "".join(
-                f"<tr><td>{timezone.localtime(b.point.start, zone):%d %b %H:%M}</td><td>{b.point.total}</td>"
+                f"<tr><td>{b.point.start.astimezone(zone):%d %b %H:%M}</td><td>{b.point.total}</td>"
                 f"<td>{b.point.negative}</td><td>{b.point.neutral}</td><td>{b.point.positive}</td>"
                 f"<td>{b.point.unscored}</td></tr>"
                 for b in self.bars
@@ -248,32 +250,37 @@ def build(
     top = _nice_max(max(chart.peak, 1))
     slot_w = plot_w / slots
     bar_w = max(slot_w * 0.8, 0.8)
+    bar_w_rounded = round(bar_w, 2)
     zone = timezone.get_current_timezone()
     bar_text = _(  # translated once, not once a bar
         "%(when)s: %(total)d mentions — %(neg)d negative, %(neu)d neutral, %(pos)d positive, %(uns)d unscored"
     )
+    bottom = float(chart.plot_bottom)
     for p in points:
         index = int((p.start - start) / step)
         x = chart.plot_left + index * slot_w + (slot_w - bar_w) / 2
-        y = float(chart.plot_bottom)
+        y = bottom
         segments = []
-        for kind in STACK:
-            count = getattr(p, kind)
+        for kind, count in (
+            ("negative", p.negative),
+            ("neutral", p.neutral),
+            ("positive", p.positive),
+            ("unscored", p.unscored),
+        ):  # STACK's order
             if not count:
                 continue
             h = plot_h * count / top
             y -= h
             segments.append(Segment(kind, round(y, 2), round(h, 2), count))
-        when = timezone.localtime(p.start, zone)
         label = bar_text % {
-            "when": when.strftime("%d %b %H:%M"),
+            "when": p.start.astimezone(zone).strftime("%d %b %H:%M"),
             "total": p.total,
             "neg": p.negative,
             "neu": p.neutral,
             "pos": p.positive,
             "uns": p.unscored,
         }
-        chart.bars.append(Bar(round(x, 2), round(bar_w, 2), p, tuple(segments), label))
+        chart.bars.append(Bar(round(x, 2), bar_w_rounded, p, tuple(segments), label))
     chart.y_ticks = [Tick(chart.plot_bottom - plot_h * f, f"{round(top * f):,}") for f in (0, 0.5, 1)]
     tick_every = max(slots // 6, 1)
     for i in range(0, slots, tick_every):

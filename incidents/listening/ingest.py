@@ -133,6 +133,9 @@ class IngestResult:
         return self.received - self.stored
 
 
+_PENDING, _BY_SOURCE, _BY_NONE = Sentiment.PENDING.value, ScoredBy.SOURCE.value, ScoredBy.NONE.value
+
+
 def _rows(
     records: Sequence[MentionRecord], matcher: Matcher | None, watch: Watch | None
 ) -> Iterable[tuple[object, ...]]:
@@ -141,16 +144,22 @@ def _rows(
         if watch is not None and watch.incident_id
         else ([watch.pk] if watch is not None else [], None, None)
     )
+    # The watch ids go into COPY as the array's text ("{3,7}"), one string per combination in the batch:
+    # psycopg's list dumper cost more than matching the watches did.
+    literals: dict[tuple[int, ...], str] = {}
     for r in records:
         if matcher is not None:
-            m = matcher.match(r.text)
-            watch_ids, incident_watch_id, incident_id = list(m.watch_ids), m.incident_watch_id, m.incident_id
+            watch_ids, incident_watch_id, incident_id = matcher.ids(r.text)
         else:
             watch_ids, incident_watch_id, incident_id = forced
+        key = tuple(watch_ids)
+        literal = literals.get(key)
+        if literal is None:
+            literal = literals[key] = "{" + ",".join(str(int(w)) for w in key) + "}"
         if r.sentiment:
-            sentiment, score, scored_by = r.sentiment, r.sentiment_score, ScoredBy.SOURCE.value
+            sentiment, score, scored_by = r.sentiment, r.sentiment_score, _BY_SOURCE
         else:
-            sentiment, score, scored_by = Sentiment.PENDING.value, None, ScoredBy.NONE.value
+            sentiment, score, scored_by = _PENDING, None, _BY_NONE
         yield (
             r.external_id,
             r.url,
@@ -165,7 +174,7 @@ def _rows(
             sentiment,
             score,
             scored_by,
-            watch_ids,
+            literal,
             incident_watch_id,
             incident_id,
         )

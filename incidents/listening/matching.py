@@ -22,14 +22,20 @@ def compile_terms(terms: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
+def _lowered(terms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(t.strip().lower() for t in terms if t.strip())
+
+
 @dataclass(frozen=True)
 class CompiledWatch:
     id: int
     incident_id: int | None
     include: re.Pattern[str] | None
     exclude: re.Pattern[str] | None
-    # The terms in lower case: a substring test (in C) rules most non-matches out before any regex runs.
+    # The terms in lower case: a substring test (in C) rules most non-matches out before any regex runs, and
+    # most vetoes too (an exclude regex that finds nothing scans the whole text, lookbehind at every place).
     words: tuple[str, ...] = ()
+    exclude_words: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, watch: Watch) -> CompiledWatch:
@@ -38,18 +44,31 @@ class CompiledWatch:
             watch.incident_id,
             compile_terms(watch.include_terms),
             compile_terms(watch.exclude_terms),
-            tuple(t.strip().lower() for t in watch.include_terms if t.strip()),
+            _lowered(watch.include_terms),
+            _lowered(watch.exclude_terms),
         )
 
     def matches(self, text: str, lowered: str | None = None) -> bool:
         if self.include is None:
             return False
         low = lowered if lowered is not None else text.lower()
-        if self.words and not any(w in low for w in self.words):
-            return False
+        if self.words:
+            for word in self.words:
+                if word in low:
+                    break
+            else:
+                return False
         if self.include.search(text) is None:
             return False
-        return self.exclude is None or self.exclude.search(text) is None
+        if self.exclude is None:
+            return True
+        if self.exclude_words:
+            for word in self.exclude_words:
+                if word in low:
+                    break
+            else:
+                return True
+        return self.exclude.search(text) is None
 
 
 @dataclass(frozen=True)
@@ -83,16 +102,24 @@ class Matcher:
         return cls(watches.only("pk", "incident_id", "include_terms", "exclude_terms"), bound=bound)
 
     def match(self, text: str) -> Match:
+        org, incident, incident_id = self.ids(text)
+        return Match(tuple(org), incident, incident_id)
+
+    def ids(self, text: str) -> tuple[list[int], int | None, int | None]:
+        """`match` without the Match: (organisation watch ids, sorted; incident watch; incident), for ingest's
+        thousand-mention batches."""
         incident = incident_id = None
         low = text.lower()
-        org = [w.id for w in self.org if w.matches(text, low)]
+        org = [w.id for w in self.org if w.matches(text, low)]  # in id order, as self.org is
         if self.bound is not None:
             if self.bound.incident_id:
                 incident, incident_id = self.bound.pk, self.bound.incident_id
             elif self.bound.pk not in org:
-                org.insert(0, self.bound.pk)
+                org.append(self.bound.pk)
+                org.sort()
         if incident is None:
-            hit = next((w for w in self.incident if w.matches(text, low)), None)
-            if hit is not None:
-                incident, incident_id = hit.id, hit.incident_id
-        return Match(tuple(sorted(org)), incident, incident_id)
+            for w in self.incident:
+                if w.matches(text, low):
+                    incident, incident_id = w.id, w.incident_id
+                    break
+        return org, incident, incident_id

@@ -218,7 +218,9 @@ class Mention(models.Model):
     """One post, article or comment that mentioned us. Stored once per (source, external id)."""
 
     id = models.BigAutoField(primary_key=True)
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="mentions")
+    # No index of its own: listening_mention_once (source, external id) leads with it. Every index is paid for
+    # on each of the thousand rows of a webhook batch.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="mentions", db_index=False)
     external_id = models.CharField(max_length=300)
     url = models.CharField(max_length=1000, blank=True)
     platform = models.CharField(max_length=16, choices=MentionPlatform.choices)
@@ -234,16 +236,22 @@ class Mention(models.Model):
     sentiment_score = models.FloatField(null=True, blank=True)
     sentiment_by = models.CharField(max_length=8, choices=ScoredBy.choices, blank=True)
     sentiment_set_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # partial index below: only the few a person tagged have one
     )
     # The organisation watches it counts for (a brand watch and a product watch may both match), and the
     # incident watch it also counts for; `incident` is the incident it belongs to.
     watch_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # Both indexed partially below: most mentions belong to no incident.
     incident_watch = models.ForeignKey(
-        Watch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Watch, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     incident = models.ForeignKey(
-        Incident, on_delete=models.PROTECT, null=True, blank=True, related_name="mentions"
+        Incident, on_delete=models.PROTECT, null=True, blank=True, related_name="mentions", db_index=False
     )
     is_drill = models.BooleanField(default=False)
     is_hidden = models.BooleanField(default=False)
@@ -270,6 +278,18 @@ class Mention(models.Model):
             models.Index(
                 fields=["id"], condition=Q(sentiment=Sentiment.PENDING), name="listening_mention_pending"
             ),
+            # The foreign keys' lookups (and PROTECT checks) for the rows that have one; listening_mention_incident
+            # serves `incident`.
+            models.Index(
+                fields=["incident_watch"],
+                condition=Q(incident_watch__isnull=False),
+                name="listening_mention_inc_watch",
+            ),
+            models.Index(
+                fields=["sentiment_set_by"],
+                condition=Q(sentiment_set_by__isnull=False),
+                name="listening_mention_set_by",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -283,7 +303,10 @@ class Mention(models.Model):
 class MentionRollup(models.Model):
     """Counts per (watch, 5-minute bucket of published time), kept in step with the mentions table."""
 
-    watch = models.ForeignKey(Watch, on_delete=models.PROTECT, related_name="rollups")
+    # Indexed only by listening_rollup_once (watch, bucket), which leads with the watch: every ingest and
+    # scoring batch updates these rows, and with no index on a column it changes (counts, updated_at) an
+    # update can stay on its page (HOT) instead of adding an entry to every index.
+    watch = models.ForeignKey(Watch, on_delete=models.PROTECT, related_name="rollups", db_index=False)
     bucket = models.DateTimeField()
     total = models.IntegerField(default=0)
     negative = models.IntegerField(default=0)
@@ -302,8 +325,6 @@ class MentionRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["watch", "bucket"], name="listening_rollup_once"),
         ]
-        # Pages ask "has anything changed?" as max(updated_at): one step down this index.
-        indexes = [models.Index(fields=["updated_at"], name="listening_rollup_updated")]
 
     def __str__(self) -> str:
         return f"{self.watch_id}@{self.bucket:%Y-%m-%d %H:%M}: {self.total}"

@@ -7,6 +7,7 @@ sender got wrong (no id, a date that is not a date, a sentiment off the scale, a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -228,11 +229,17 @@ def parse_platform(value: Any, url: str, default: str) -> str:
     if raw in _PLATFORM_NAMES:
         return _PLATFORM_NAMES[raw]
     match = _HOST.match(url) if url else None
-    host = match[1].lower() if match else ""
+    if match is None:
+        return default
+    return _platform_of_host(match[1].lower()) or default
+
+
+@functools.lru_cache(maxsize=1024)  # a batch comes from a handful of hosts
+def _platform_of_host(host: str) -> str:
     for hosts, platform in _PLATFORM_HOSTS:
         if any(host == h or host.endswith("." + h) for h in hosts):
             return platform
-    return default
+    return ""
 
 
 def parse_url(value: Any) -> str:
@@ -246,10 +253,13 @@ def parse_url(value: Any) -> str:
     return raw
 
 
+_LANGUAGE = re.compile(r"^([a-z]{2})(?:[-_][a-z0-9]+)?$")
+
+
 def parse_language(value: Any) -> str:
     """ISO 639-1 ("en", "pt-BR" → "pt"); anything else is "not given" and gets detected."""
     raw = str(value or "").strip().lower()
-    match = re.match(r"^([a-z]{2})(?:[-_][a-z0-9]+)?$", raw)
+    match = _LANGUAGE.match(raw)
     return match[1] if match else ""
 
 
@@ -278,7 +288,7 @@ def build_records(
     problems: list[str] = []
     seen: dict[str, int] = {}
     for n, item in enumerate(items, start=1):
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):  # the ABC check only when it is no dict
             problems.append(_("%(item)s: not an object") % {"item": label(n, item)})
             continue
         try:
@@ -299,13 +309,19 @@ def build_records(
     return records
 
 
-def canonical_record(item: Mapping[str, Any], *, default_platform: str) -> MentionRecord:
-    """The webhook's JSON item. Field names of the common listening tools are accepted as aliases."""
+def canonical_record(
+    item: Mapping[str, Any], *, default_platform: str, now: datetime | None = None
+) -> MentionRecord:
+    """The webhook's JSON item. Field names of the common listening tools are accepted as aliases. `now`: the
+    batch's arrival (dates after it become it), read once for the batch rather than once an item."""
+
+    get = item.get
 
     def pick(*names: str) -> Any:
         for name in names:
-            if name in item and item[name] not in (None, ""):
-                return item[name]
+            value = get(name)
+            if value is not None and value != "":  # JSON values: "" is the only one equal to ""
+                return value
         return None
 
     url = parse_url(pick("url", "original_url", "link"))
@@ -316,7 +332,7 @@ def canonical_record(item: Mapping[str, Any], *, default_platform: str) -> Menti
     if not text:
         raise FieldProblem(_("no text"))
     author = pick("author", "author_handle", "username", "handle")
-    if isinstance(author, Mapping):  # {"handle": …, "name": …, "followers": …}
+    if author is not None and type(author) is not str and isinstance(author, Mapping):  # {"handle": …, …}
         name, reach_value = author.get("name"), author.get("followers") or author.get("reach")
         author = author.get("handle") or author.get("username") or ""
     else:
@@ -326,7 +342,7 @@ def canonical_record(item: Mapping[str, Any], *, default_platform: str) -> Menti
     return MentionRecord(
         external_id=external_id,
         text=text,
-        published_at=parse_when(pick("published_at", "published", "date", "created_at")),
+        published_at=parse_when(pick("published_at", "published", "date", "created_at"), now=now),
         platform=parse_platform(pick("platform", "source_type", "network"), url, default_platform),
         url=url,
         author_handle=str(author or "")[:200],

@@ -85,8 +85,9 @@ def parse_payload(body: bytes, source: Source) -> list[MentionRecord]:
         raise IngestError(
             [_("%(n)d mentions in one delivery; send at most %(limit)d") % {"n": len(items), "limit": limit}]
         )
+    now, platform = timezone.now(), source.platform
     return build_records(
         items,
-        to_record=lambda item: canonical_record(item, default_platform=source.platform),
+        to_record=lambda item: canonical_record(item, default_platform=platform, now=now),
         label=item_label,
     )
