@@ -60,7 +60,10 @@
         b.textContent = button;
         note.append(" ", b);
       }
-      el.prepend(note);
+      // A "changed while you type" notice goes after the content, held at the bottom of the view: put at
+      // the top, it pushed down the form the person was about to submit, under their pointer.
+      if (extra === "live-stale") el.append(note);
+      else el.prepend(note);
     }
     note.firstChild.textContent = text;
   }

@@ -80,7 +80,7 @@
       button.className = "linkbutton live-stale-show";
       button.textContent = gettext("show it now");
       note.append(text, button);
-      region.prepend(note);
+      region.append(note); // after the content, so nothing the person is about to click moves (app.css)
     }
   }
 
