@@ -151,7 +151,9 @@ def test_a_spike_reaches_the_bell_is_declared_and_the_room_has_mentions_and_queu
         "https://x.com/northwind/status/777"
     )
     page.locator(".ls-queue-item").first.get_by_role("button", name="Record the reply").click()
-    expect(page.locator("#queue-list .notice:not(.live-stale)")).to_contain_text("Reply recorded", timeout=LIVE)
+    expect(page.locator("#queue-list .notice:not(.live-stale)")).to_contain_text(
+        "Reply recorded", timeout=LIVE
+    )
     # Erik's queue moves by itself (version polling until the push path exists).
     expect(erik_page.locator("#queue-list")).to_contain_text("1 answered", timeout=LIVE)
 

@@ -58,6 +58,17 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "Set SECRET_KEY" in result.stderr
 
 
+def test_the_organisation_language_comes_from_the_environment_and_must_be_an_interface_language():
+    code = "from django.conf import settings as s; print(s.LANGUAGE_CODE)"
+    result = _manage(["shell", "-c", code], {**PRODUCTION_ENV, "LANGUAGE_CODE": "pl"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "pl"
+
+    refused = _manage(["check"], {**PRODUCTION_ENV, "LANGUAGE_CODE": "de"})
+    assert refused.returncode != 0
+    assert "LANGUAGE_CODE='de' is not one of the interface languages: en, pl, ru, sv." in refused.stderr
+
+
 def test_production_settings_are_secure_by_default():
     code = (
         "from django.conf import settings as s; "

@@ -388,7 +388,6 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "War Room <warroom@localhost>
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- I18n and time -------------------------------------------------------------------------------------------
-LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 # The interface languages (a statement's own language is separate: incidents.models.statement_text).
@@ -399,6 +398,16 @@ LANGUAGES = [
     ("ru", "Русский"),
     ("sv", "Svenska"),
 ]
+# The organisation's language: what the system writes once for everyone (timeline entries' words and
+# buttons, incidents.services.timeline.organisation_language) and the interface before anyone has chosen.
+# A Polish crisis team sets LANGUAGE_CODE=pl; an unknown language would leave those entries untranslated.
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en-gb")
+if LANGUAGE_CODE.split("-")[0].lower() not in {code for code, _name in LANGUAGES}:
+    raise ImproperlyConfigured(
+        f"LANGUAGE_CODE={LANGUAGE_CODE!r} is not one of the interface languages: "
+        + ", ".join(code for code, _name in LANGUAGES)
+        + "."
+    )
 # Compiled (.mo) by `make install` from the .po files kept in git.
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
