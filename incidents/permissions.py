@@ -37,6 +37,71 @@ def visible_incidents(user: User) -> IncidentQuerySet:
     return Incident.objects.filter(Q(is_restricted=False) | Exists(on_team))
 
 
+def open_incidents_for_listing(user: User) -> list[Incident]:
+    """The open incidents `user` may see, with what the dashboard rows show (`IncidentQuerySet.for_listing`):
+    `visible_incidents(user).open().for_listing()` written out as SQL (`_OPEN_FOR_LISTING`), because building
+    that ORM query cost more than running it (~3.5 of ~11 ms at 2,000 incidents, bench `pages`). Newest
+    first. Each carries `viewer_roles`: the [name, is_command] of every role the user holds in it now (empty
+    when none). tests/test_visibility.py holds both to the same answer on every case of the matrix."""
+    if not user.is_active:
+        return []
+    params = {"user_id": user.pk, "view": Perm.VIEW.value, "archived": list(Incident.ARCHIVED_STATUSES)}
+    incidents = list(Incident.objects.raw(_OPEN_FOR_LISTING, params))
+    attach_commanders(incidents)
+    for incident in incidents:
+        incident.__dict__["viewer_roles"] = incident.__dict__["viewer_roles"] or []
+    return incidents
+
+
+def attach_commanders(incidents: list[Incident]) -> None:
+    """Give each incident read by a `*_FOR_LISTING` query its commander (name and e-mail only), as
+    `select_related("commander")` would, from the `commander_display_name`/`commander_email` columns."""
+    people: dict[int, User] = {}
+    for incident in incidents:
+        row = incident.__dict__
+        if incident.commander_id is None:
+            continue
+        person = people.get(incident.commander_id)
+        if person is None:
+            person = User(
+                pk=incident.commander_id,
+                display_name=row["commander_display_name"],
+                email=row["commander_email"],
+            )
+            people[incident.commander_id] = person
+        incident.commander = person
+
+
+# The columns of `IncidentQuerySet.LISTING_FIELDS` and the commander's name (and e-mail, its fallback).
+LISTING_COLUMNS = """
+    i.id, i.code, i.reference, i.title, i.scenario, i.severity, i.status, i.declared_at, i.resolved_at,
+    i.is_drill, i.is_restricted, i.commander_id, i.summary, i.current_summary,
+    c.display_name AS commander_display_name, c.email AS commander_email
+"""
+
+# `visible_incidents(user).open().for_listing()`: unrestricted, or the user holds the view permission on it;
+# with the roles the user holds in it now (`RoleAssignment.objects.current()`, in their order), for the
+# dashboard's "My incidents", as a JSON list of [name, is_command].
+_OPEN_FOR_LISTING = f"""
+    SELECT {LISTING_COLUMNS}, (
+        SELECT json_agg(json_build_array(r.name, r.is_command) ORDER BY r.sort_order, a.started_at)
+        FROM incidents_roleassignment AS a
+        JOIN incidents_incidentrole AS r ON r.id = a.role_id
+        WHERE a.incident_id = i.id AND a.user_id = %(user_id)s AND a.ended_at IS NULL
+    ) AS viewer_roles
+    FROM incidents_incident AS i
+    LEFT JOIN incidents_user AS c ON c.id = i.commander_id
+    WHERE NOT (i.status = ANY(%(archived)s))
+      AND (NOT i.is_restricted OR EXISTS (
+        SELECT 1
+        FROM incidents_incidentuserobjectpermission AS p
+        JOIN auth_permission AS ap ON ap.id = p.permission_id
+        WHERE p.content_object_id = i.id AND p.user_id = %(user_id)s AND ap.codename = %(view)s
+      ))
+    ORDER BY i.declared_at DESC
+"""
+
+
 def incident_perms(user: User, incident: Incident) -> frozenset[str]:
     """The user's per-incident permission codenames (one query; roles held now, nothing else)."""
     if not user.is_active:

@@ -5,13 +5,14 @@ format_html (every value escaped)."""
 from __future__ import annotations
 
 import re
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from incidents import services
 from incidents.models import Deadline, DeadlineState, Incident, TimelineEntry, User
@@ -90,3 +91,27 @@ def test_list_rows_escape_every_value(manager):
 def test_a_row_without_a_commander_says_so():
     incident = IncidentFactory.create(commander=None, declared_by=User.objects.create(email="x@example.com"))
     assert "Commander: nobody yet" in dashboard_row(incident)
+
+
+@pytest.mark.django_db
+def test_memoised_rows_follow_every_value_they_show(manager):
+    """The list rows are memoised on the values they show: a change of any of them, of the viewer's zone
+    or language, gives the new row at once (nothing is cached by incident alone)."""
+    incident: Incident = IncidentFactory.create(declared_by=manager, title="Before")
+    first = dashboard_row(incident)
+    assert dashboard_row(incident) == first
+    incident.title = "After"
+    incident.severity = "sev1"
+    assert "After" in dashboard_row(incident)
+    assert "incident-row-sev1" in dashboard_row(incident)
+    assert "After" in my_incident_row(incident, [])
+    assert "After" in past_row(incident)
+    assert incident.commander is not None
+    incident.commander.display_name = "Renamed Commander"
+    assert "Commander: Renamed Commander" in dashboard_row(incident)
+    with timezone.override(zoneinfo.ZoneInfo("Asia/Tokyo")):
+        assert "JST" in dashboard_row(incident)
+        assert "JST" in past_row(incident)
+    with translation.override("pl"):
+        polish = dashboard_row(incident)
+    assert polish != dashboard_row(incident)

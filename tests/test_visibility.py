@@ -3,8 +3,8 @@
 The rule (README, "Design decisions"): an unrestricted incident is visible to every active user, a
 restricted one only to its team; being on the team also shows legally privileged entries; model-wide
 permissions and superuser status grant nothing. Code states it twice: for Django in
-incidents/permissions.py (`visible_incidents`, and `get_incident_for` on its ORM and its hand-written SQL
-path), and for the events process in warroom/events/queries.py (`authorise`). Every case goes through
+incidents/permissions.py (`visible_incidents` and the dashboard's hand-written `open_incidents_for_listing`, and
+`get_incident_for` on its ORM and its hand-written SQL path), and for the events process in warroom/events/queries.py (`authorise`). Every case goes through
 both doors here, so neither can drift from the matrix, nor the two query paths of `get_incident_for` from
 each other. The IDOR sweep over every incident URL is in test_team.py.
 """
@@ -19,7 +19,12 @@ from django.http import Http404
 
 from incidents import live, services
 from incidents.models import Incident, OrgRole, RoleAssignment, User
-from incidents.permissions import get_incident_for, incident_perms, visible_incidents
+from incidents.permissions import (
+    get_incident_for,
+    incident_perms,
+    open_incidents_for_listing,
+    visible_incidents,
+)
 from tests.factories import IncidentFactory, UserFactory, give_role
 from tests.live_server_asgi import SSEClient
 from tests.streams import add_entry, stream_path
@@ -107,6 +112,8 @@ def test_the_django_door_and_the_events_door_agree_with_the_matrix(server, manag
 
     # Django: the list filter, and get_incident_for on its ORM path (people=True) and its SQL path.
     assert visible_incidents(person).filter(pk=incident.pk).exists() == visible
+    # The dashboard's hand-written listing (the incident is open) answers like the list filter.
+    assert (incident.pk in {i.pk for i in open_incidents_for_listing(person)}) == visible
     answers: dict[bool, tuple[dict[str, object], frozenset[str]] | None] = {}
     for people in (True, False):
         try:

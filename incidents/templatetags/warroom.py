@@ -9,7 +9,8 @@ nothing is marked safe by hand.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, tzinfo
+from uuid import UUID
 
 from django import template
 from django.utils import dateformat, timezone, translation
@@ -26,6 +27,7 @@ from incidents.models import (
     Severity,
     Status,
 )
+from incidents.models.incident import room_url_for
 from incidents.timetext import for_zone, month_abbr
 
 register = template.Library()
@@ -153,88 +155,179 @@ def severity_name(value: str) -> str:
 _SCENARIO = {s.value: s.label for s in Scenario}
 
 
+# A row depends only on the values it shows, the viewer's language and zone (and, on the dashboard, the
+# incident's age): the HTML is memoised on exactly those, so a row is rebuilt only when one of them changes
+# — nothing can go stale. Live dashboards re-fetch the same rows many times a minute; a few thousand rows
+# of a few hundred bytes bound the memory.
+_ROW_CACHE_SIZE = 4096
+
+
 @register.simple_tag
 def dashboard_row(incident: Incident) -> SafeString:
-    local = incident.declared_at.astimezone(timezone.get_current_timezone())
+    return _dashboard_row(
+        incident.severity,
+        incident.status,
+        incident.is_drill,
+        incident.is_restricted,
+        incident.code,
+        incident.reference,
+        incident.title,
+        incident.state_line,
+        incident.declared_at,
+        str(incident.commander) if incident.commander_id else None,
+        age(incident.declared_at),
+        timezone.get_current_timezone(),
+        translation.get_language(),
+    )
+
+
+@functools.lru_cache(maxsize=_ROW_CACHE_SIZE)
+def _dashboard_row(
+    severity: str,
+    status: str,
+    drill: bool,
+    restricted: bool,
+    code: UUID,
+    reference: str,
+    title: str,
+    state_line: str,
+    declared_at: datetime,
+    commander: str | None,
+    open_for: str,
+    zone: tzinfo,
+    language: str | None,
+) -> SafeString:
+    local = declared_at.astimezone(zone)
     return format_html(
         '<li class="incident-row incident-row-{}"><a class="incident-link" href="{}">'
         '<span class="incident-ref">{}</span><span class="incident-title">{}</span></a>{}'
         '<div class="incident-meta">{}<span class="meta" title="{}">{}</span>'
         '<span class="meta">{}</span></div></li>',
-        incident.severity,
-        incident.room_url,
-        incident.reference,
-        incident.title,
-        _state_line(incident),
-        badges(incident),
+        severity,
+        room_url_for(code),
+        reference,
+        title,
+        _state_html(state_line),
+        _badges(severity, status, drill, restricted, language),
         # Whole phrases through the catalogue, then escaped as arguments (the commander's name is user text).
         _("Declared %(time)s %(zone)s") % {"time": f"{local:%d %b %H:%M}", "zone": local.tzname()},
-        _("open %(age)s") % {"age": age(incident.declared_at)},
-        _("Commander: %(name)s") % {"name": incident.commander if incident.commander_id else _("nobody yet")},
+        _("open %(age)s") % {"age": open_for},
+        _("Commander: %(name)s") % {"name": commander if commander is not None else _("nobody yet")},
     )
 
 
-def _state_line(incident: Incident) -> SafeString | str:
+def _state_html(line: str) -> SafeString | str:
     """The incident's current state (living summary, else the declaration summary), mentions as names."""
-    line = incident.state_line
     return format_html('<p class="incident-state">{}</p>', plain(line)) if line else ""
 
 
 @register.simple_tag
 def my_incident_row(incident: Incident, roles: list[IncidentRole]) -> SafeString:
+    return _my_incident_row(
+        incident.code,
+        incident.reference,
+        incident.title,
+        incident.state_line,
+        _badges(
+            incident.severity,
+            incident.status,
+            incident.is_drill,
+            incident.is_restricted,
+            translation.get_language(),
+        ),
+        tuple((role.is_command, role.name) for role in roles),
+    )
+
+
+@functools.lru_cache(maxsize=_ROW_CACHE_SIZE)
+def _my_incident_row(
+    code: UUID,
+    reference: str,
+    title: str,
+    state_line: str,
+    badges_html: SafeString,
+    roles: tuple[tuple[bool, str], ...],
+) -> SafeString:
     chips = format_html_join(
         " ",
         '<span class="role-chip{}">{}</span>',
-        ((" role-chip-command" if role.is_command else "", role.name) for role in roles),
+        ((" role-chip-command" if is_command else "", name) for is_command, name in roles),
     )
     return format_html(
         '<li><a href="{}"><span class="incident-ref">{}</span> {}</a>{}<div class="incident-meta">{}</div>'
         '<div class="role-lines-inline">{}</div></li>',
-        incident.room_url,
-        incident.reference,
-        incident.title,
-        _state_line(incident),
-        badges(incident),
+        room_url_for(code),
+        reference,
+        title,
+        _state_html(state_line),
+        badges_html,
         chips,
     )
 
 
 @register.simple_tag
 def past_row(incident: Incident) -> SafeString:
-    resolved: SafeString | str = "—"
-    if incident.resolved_at:
-        resolved = format_html(
-            '{} <span class="help">{}</span>',
-            when(incident.resolved_at, "j M Y, H:i"),
-            _("after %(age)s") % {"age": age_between(incident.declared_at, incident.resolved_at)},
-        )
-    flags, severity, scenario, status = _past_cells(
+    return _past_row(
+        incident.code,
+        incident.reference,
+        incident.title,
         incident.severity,
         incident.status,
         incident.scenario,
         incident.is_drill,
         incident.is_restricted,
+        incident.declared_at,
+        incident.resolved_at,
+        timezone.get_current_timezone(),
         translation.get_language(),
+    )
+
+
+@functools.lru_cache(maxsize=_ROW_CACHE_SIZE)
+def _past_row(
+    code: UUID,
+    reference: str,
+    title: str,
+    severity: str,
+    status: str,
+    scenario: str,
+    drill: bool,
+    restricted: bool,
+    declared_at: datetime,
+    resolved_at: datetime | None,
+    zone: tzinfo,
+    language: str | None,
+) -> SafeString:
+    # `when` formats in the active zone, which is `zone` (part of the key for that reason).
+    resolved: SafeString | str = "—"
+    if resolved_at:
+        resolved = format_html(
+            '{} <span class="help">{}</span>',
+            when(resolved_at, "j M Y, H:i"),
+            _("after %(age)s") % {"age": age_between(declared_at, resolved_at)},
+        )
+    flags, severity_html, scenario_html, status_html = _past_cells(
+        severity, status, scenario, drill, restricted, language
     )
     return format_html(
         '<tr><td data-label="{}"><a href="{}"><span class="incident-ref">{}</span> {}</a>{}</td>'
         '<td data-label="{}">{}</td><td data-label="{}">{}</td><td data-label="{}">{}</td>'
         '<td data-label="{}">{}</td><td data-label="{}">{}</td></tr>',
         _("Incident"),
-        incident.room_url,
-        incident.reference,
-        incident.title,
+        room_url_for(code),
+        reference,
+        title,
         flags,
         _("Severity"),
-        severity,
+        severity_html,
         _("Scenario"),
-        scenario,
+        scenario_html,
         _("Declared"),
-        when(incident.declared_at, "j M Y, H:i"),
+        when(declared_at, "j M Y, H:i"),
         _("Resolved"),
         resolved,
         _("Status"),
-        status,
+        status_html,
     )
 
 

@@ -30,14 +30,17 @@ from incidents.forms import ProfileForm, RestrictionChangeForm, SeverityChangeFo
 from incidents.http import AuthRequest, HtmxRequest, render_page_or_fragment, wants_fragment
 from incidents.models import (
     Incident,
-    IncidentQuerySet,
+    IncidentRole,
     NotAllowed,
     Notification,
-    RoleAssignment,
     Severity,
     TimelineEntry,
 )
-from incidents.permissions import get_incident_for, may_declare, visible_incidents
+from incidents.permissions import (
+    get_incident_for,
+    may_declare,
+    open_incidents_for_listing,
+)
 from incidents.rules import may_change_restriction, may_change_status
 from incidents.views.actions import Outcome, act
 from incidents.views.statements import room_statements_context
@@ -55,31 +58,25 @@ _SEVERITY_ORDER = {s.value: i for i, s in enumerate(Severity)}
 @login_required
 def dashboard(request: AuthRequest) -> HttpResponse:
     user = request.user
+    newest_first = open_incidents_for_listing(user)
     incidents = sorted(
-        visible_incidents(user).open().for_listing(),
+        newest_first,
         key=lambda i: (_SEVERITY_ORDER[i.severity], -i.declared_at.timestamp()),
     )
-    # My incidents and my roles in them: one query, grouped here.
-    mine: dict[int, dict[str, object]] = {}
-    for a in (
-        RoleAssignment.objects.current()
-        .filter(user=user)
-        .exclude(incident__status__in=Incident.ARCHIVED_STATUSES)
-        .select_related("incident", "role")
-        .only(
-            "incident_id",
-            "role__name",
-            "role__is_command",
-            *(f"incident__{f}" for f in IncidentQuerySet.LISTING_FIELDS),
-        )
-        .order_by("-incident__declared_at", "role__sort_order")
-    ):
-        entry = mine.setdefault(a.incident_id, {"incident": a.incident, "roles": []})
-        entry["roles"].append(a.role)  # type: ignore[attr-defined]
+    # My incidents and my roles in them come with the same rows (newest first): the open incidents I see
+    # in which I hold a role now.
+    my_incidents = [
+        {
+            "incident": incident,
+            "roles": [IncidentRole(name=name, is_command=command) for name, command in roles],
+        }
+        for incident in newest_first
+        if (roles := incident.__dict__["viewer_roles"])
+    ]
     context = {
         "page_live_stream": live.live_url(user=user, dash=True),
         "incidents": incidents,
-        "my_incidents": list(mine.values()),
+        "my_incidents": my_incidents,
         # Notifications about a restricted incident are deleted when access to it ends (team services).
         "notifications": list(Notification.objects.filter(recipient=user, read_at__isnull=True)[:10]),
         "may_declare": may_declare(user),
