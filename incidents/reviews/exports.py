@@ -195,6 +195,7 @@ def _md(text: str) -> str:
 def to_markdown(d: ExportData) -> str:
     i = d.incident
     out = [f"# {_md(_header(d))}", ""]
+    exported = _("Exported")  # outside the f-string: makemessages does not look inside one
     if i.is_drill:
         out += [_("**DRILL** — this incident was an exercise."), ""]
     out += [
@@ -204,7 +205,7 @@ def to_markdown(d: ExportData) -> str:
         f"- {_('Detected')}: {_utc(i.detected_at)}",
         f"- {_('Declared')}: {_utc(i.declared_at)}",
         f"- {_('Resolved')}: {_utc(i.resolved_at) or '—'}",
-        f"- {_('Exported')}: {_utc(d.generated_at)}",
+        f"- {exported}: {_utc(d.generated_at)}",
         "",
         f"> {d.privilege_note}",
         "",
@@ -425,13 +426,14 @@ def to_pdf(d: ExportData, progress: Progress | None = None) -> bytes:
 
     para(_header(d), 16, 2)
     i = d.incident
+    exported = _("Exported")  # outside the f-string: makemessages does not look inside one
     if i.is_drill:
         para(_("DRILL — this incident was an exercise."), 11)
     para(
         f"{i.get_scenario_display()} · {i.get_severity_display()} · {i.get_status_display()}\n"
         f"{_('Detected')} {_utc(i.detected_at)} · {_('Declared')} {_utc(i.declared_at)} · "
         f"{_('Resolved')} {_utc(i.resolved_at) or '—'}\n"
-        f"{_('Exported')} {_utc(d.generated_at)}",
+        f"{exported} {_utc(d.generated_at)}",
         9,
     )
     para(d.privilege_note, 9, 3)

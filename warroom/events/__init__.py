@@ -36,7 +36,8 @@ Modules, each importing only those listed before it:
 - `queries`: the replay and authorise statements (the visibility rule as this process states it) and the
   connection string;
 - `stats`: garbage-collector pauses and process figures for /events/stats;
-- `hub`: the `Hub` (pool, Redis subscription, registry, fan-out, revocation, maintenance tick);
+- `database`: the pool, one statement per borrowed connection, shared replays;
+- `hub`: the `Hub` (Redis subscription, registry, fan-out, revocation, maintenance tick);
 - `app`: the ASGI endpoints and each stream's life.
 
 The package exports what `warroom.asgi` mounts: `events_app` and the ASGI type names.

@@ -1,5 +1,5 @@
 """The Hub, one per process: database pool, Redis subscription, registry, fan-out, revocation, the tick.
-May import protocol, feeds, queries and stats from this package, incidents.live and warroom.redis."""
+May import protocol, feeds, queries, stats and database from this package, incidents.live and warroom.redis."""
 
 from __future__ import annotations
 
@@ -14,19 +14,18 @@ from collections import Counter
 from collections.abc import Awaitable, Iterable
 from typing import Any, Final
 
-import psycopg
 import redis.asyncio as aioredis
 from django.conf import settings
-from psycopg import AsyncConnection, sql
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from incidents.live import StreamGrant, channel, live_channel
+from warroom.events.database import Database
 from warroom.events.feeds import WINDOW, Access, Feed, Row, Stream
 from warroom.events.nudges import LiveStream, Router
 from warroom.events.protocol import presence_frame
-from warroom.events.queries import DB_ERRORS, conninfo, statements
+from warroom.events.queries import DB_ERRORS, statements
 from warroom.events.stats import gc_pauses
 from warroom.redis import deployment_id
 
@@ -41,14 +40,10 @@ HEARTBEAT_INTERVAL: Final = float(os.environ.get("EVENTS_HEARTBEAT_SECONDS", "15
 # Presence changes are debounced, so 200 people opening the room at once cause a few broadcasts.
 PRESENCE_DEBOUNCE: Final = 0.05
 REPLAY_BATCH: Final = 500
-DB_TIMEOUT: Final = 5.0
-POOL_MAX: Final = 4
 REDIS_BACKOFF_MAX: Final = 10.0
 # A silent subscription is pinged after this long and dropped if nothing comes back.
 REDIS_IDLE_PING: Final = 15.0
 REDIS_DEAD_AFTER: Final = 35.0
-
-Pool = AsyncConnectionPool[AsyncConnection[tuple[Any, ...]]]
 
 
 class Hub:
@@ -63,87 +58,24 @@ class Hub:
         self.redis_state = "not started"
         self.last_tick_ms: float | None = None  # the whole tick: query and the sweep over the streams
         self.last_tick_query_ms: float | None = None
-        self._pool: Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        self.db = Database(loop, self.counters)
         self._listener: asyncio.Task[None] | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._tick_now = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._auth_waiting: dict[tuple[int, int], list[asyncio.Future[Access | None]]] = {}
         self._auth_task: asyncio.Task[None] | None = None
-        self._fetching: dict[tuple[int, int, int], asyncio.Future[list[Row]]] = {}
         self._last_warning: dict[str, float] = {}
         self.router = Router()
         self._checker: asyncio.Task[None] | None = None
 
     # -- database ---------------------------------------------------------------------------------------
 
-    async def pool(self) -> Pool:
-        if self._pool is None:
-            async with self._pool_lock:
-                if self._pool is None:
-                    pool: Pool = AsyncConnectionPool(
-                        conninfo(),
-                        min_size=1,
-                        max_size=POOL_MAX,
-                        open=False,
-                        name="warroom-events",
-                        timeout=DB_TIMEOUT,
-                        # A connect storm grows the pool to max; give the extra connections back soon after.
-                        max_idle=60.0,
-                        # Autocommit: no statement ever leaves a connection idle in a transaction.
-                        kwargs={"autocommit": True, "application_name": "warroom-events"},
-                    )
-                    await pool.open(wait=False)
-                    self._pool = pool
-        return self._pool
-
     async def query(self, statement: sql.Composed, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Borrow a connection for one statement; it is back in the pool before any result is used.
-
-        A connection broken by a PostgreSQL restart fails on first use (the pool then drops it); we check
-        the idle ones and try once more, instead of paying a health-check round trip on every checkout.
-        """
-        pool = await self.pool()
-        for attempt in (1, 2):
-            try:
-                async with pool.connection() as conn:
-                    cursor = await conn.execute(statement, params)
-                    rows = await cursor.fetchall()
-                self.counters["db_queries"] += 1
-                return rows
-            except PoolTimeout:
-                raise  # no connection to be had (PostgreSQL down): waiting once is enough
-            except psycopg.OperationalError:
-                if attempt == 2:
-                    raise
-                self.counters["db_retries"] += 1
-                await pool.check()
-        raise AssertionError("unreachable")
+        return await self.db.query(statement, params)
 
     async def fetch_after(self, incident_id: int, after: int, limit: int = REPLAY_BATCH) -> list[Row]:
-        """Entries seq > `after` (at most `limit`), committed ones only. The same question asked while it is
-        being answered shares the answer: after a restart a thousand streams of one incident reconnect with
-        the same cursor, and one query serves them all (issue #15, B5) instead of a thousand queued behind
-        the pool. Sharing an answer whose snapshot predates a caller is safe: entries committed later have
-        higher seqs, and every caller catches up past its replay through the Feed (hub.advance)."""
-        key = (incident_id, after, limit)
-        shared = self._fetching.get(key)
-        if shared is None:
-            shared = self._fetching[key] = self.loop.create_task(self._fetch_after(incident_id, after, limit))
-            shared.add_done_callback(lambda task: self._fetched(key, task))
-        else:
-            self.counters["replays_shared"] += 1
-        return await asyncio.shield(shared)
-
-    def _fetched(self, key: tuple[int, int, int], task: asyncio.Future[list[Row]]) -> None:
-        self._fetching.pop(key, None)
-        if not task.cancelled():
-            task.exception()  # retrieved: the callers that are still waiting get it; nobody else should warn
-
-    async def _fetch_after(self, incident_id: int, after: int, limit: int) -> list[Row]:
-        rows = await self.query(statements().replay, (incident_id, after, limit))
-        return [(int(seq), str(html), bool(privileged)) for seq, html, privileged in rows]
+        return await self.db.fetch_after(incident_id, after, limit)
 
     async def authorise(self, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Access]:
         """Allowed (user, incident) pairs among `pairs`, with what each may see. One query."""
@@ -599,19 +531,13 @@ class Hub:
             log.warning(message)
 
     def stats(self) -> dict[str, Any]:
-        pool = self._pool.get_stats() if self._pool is not None else {}
         return {
             "streams": self.stream_count,
             "incidents": len(self.feeds),
             "users": len(self.by_user),
             "live_streams": len(self.router.live),
             "redis": self.redis_state,
-            "db_pool": {
-                "open": self._pool is not None,
-                "size": pool.get("pool_size", 0),
-                "available": pool.get("pool_available", 0),
-                "max": POOL_MAX,
-            },
+            "db_pool": self.db.stats(),
             "last_tick_ms": self.last_tick_ms,
             "last_tick_query_ms": self.last_tick_query_ms,
             "gc": gc_pauses.stats(),

@@ -197,8 +197,9 @@ def proposal(alert: SpikeAlert) -> Proposal:
 def evidence_text(mention: Mention) -> str:
     reach = f"{mention.author_reach:,}" if mention.author_reach is not None else "?"
     drill = "[DRILL] " if mention.is_drill else ""
+    reach_label = _("reach")  # outside the f-string: makemessages does not look inside one
     return (
-        f"{drill}{mention.author_handle or '?'} ({_('reach')} {reach}) — {mention.get_platform_display()}, "
+        f"{drill}{mention.author_handle or '?'} ({reach_label} {reach}) — {mention.get_platform_display()}, "
         f"{stamp(mention.published_at)}, {mention.get_sentiment_display().lower()}:\n"
         f"“{mention.text[:1500]}”" + (f"\n{mention.url}" if mention.url else "")
     )
