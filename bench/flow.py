@@ -317,9 +317,14 @@ class OpenPage:
                     self._fetch(key, 0, load=True)
             self.ready.set()
         elif event == "nudge":
-            region, key, version = json.loads(data)
+            region, key, version, *value = json.loads(data)
             slot = (str(region), str(key))
             if slot not in self.regions:
+                return
+            if value and region == "bell":  # the count travels in the nudge: live.js shows it, no fetch
+                with self.regions[slot]["lock"]:
+                    self.regions[slot]["shown"] = max(self.regions[slot]["shown"], int(version))
+                self.log.touch()
                 return
             self.log.touch()
             if slot in self.waiting:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
-from incidents.models import Incident, User
+from incidents.models import Incident, Notification, User
 from warroom.redis import channel_name, deployment_id, get_redis
 
 log = logging.getLogger(__name__)
@@ -189,14 +189,21 @@ def nudge_on_commit(
     incident_id: int | None = None,
     user_ids: Iterable[int] = (),
     dash: bool = False,
+    value: Callable[[], int] | None = None,
 ) -> None:
     """After commit, tell the pages showing (region, key) that it changed. Routed by the events process to
     streams of the incident (members re-checked there), of the named users, and/or of dashboards (only to
     viewers who may see `incident_id`, when one is given). Nothing is sent if the transaction rolls back.
-    The same nudge asked for twice in one transaction (a task is a deadline and a timeline entry) goes once."""
+    The same nudge asked for twice in one transaction (a task is a deadline and a timeline entry) goes once.
+
+    `value`: for a region small enough to travel in the nudge itself (the bell's unread count), read after
+    commit and sent as the nudge's fourth element, so the pages showing it need not fetch anything. Only in a
+    nudge addressed to one person: it is theirs alone."""
     users = sorted({int(u) for u in user_ids})
     if incident_id is None and not users and not dash:
         return
+    if value is not None and (incident_id is not None or dash or len(users) != 1):
+        raise ValueError("A nudge carries a value only to the one person it is about.")
     connection = transaction.get_connection()
     ident = (region, key, version, incident_id, tuple(users), dash)
     if connection.in_atomic_block:
@@ -212,6 +219,14 @@ def nudge_on_commit(
         stamp = version or now_stamp()
         _sent.set(max(_sent.get(), stamp))
         payload: dict[str, object] = {"n": [region, key, stamp]}
+        if value is not None:
+            # Read after the stamp is taken: of two such nudges the later-stamped read later, so a page that
+            # keeps the newest stamp shows the newest value (a change committed after this read sends its
+            # own nudge, stamped later still).
+            try:
+                payload["n"] = [region, key, stamp, value()]
+            except DatabaseError:
+                log.warning("The value of a %s nudge could not be read; pages fetch it instead.", region)
         if incident_id is not None:
             payload["i"] = incident_id
         if users:
@@ -293,6 +308,12 @@ def notifications_read(user_id: int) -> None:
 
 
 def notified(user_id: int) -> None:
-    """A new notification: the person's bell and their notification lists."""
-    nudge_on_commit("bell", "me", user_ids=[user_id])
+    """A new notification (or one read): the person's bell — its unread count travels in the nudge, so no
+    open page fetches it — and their notification lists."""
+    nudge_on_commit("bell", "me", user_ids=[user_id], value=lambda: unread_count(user_id))
     nudge_on_commit("notifications", "me", user_ids=[user_id])
+
+
+def unread_count(user_id: int) -> int:
+    """The bell's number: the person's unread notifications (one index-only count: notification_inbox)."""
+    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()

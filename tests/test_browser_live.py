@@ -123,6 +123,9 @@ def test_the_approver_s_bell_and_queue_show_the_waiting_approval_without_reload(
     expect(approver.locator("#approvals-queue")).to_contain_text("Nothing is waiting for your approval.")
     count = approver.locator("#bell [data-bell-count]")
     before = int(count.inner_text()) if count.count() else 0
+    # The bell's count travels in its nudge (incidents.live.notified): the page shows it, fetching nothing.
+    bell_fetches: list[str] = []
+    approver.on("request", lambda r: bell_fetches.append(r.url) if "/notifications/bell/" in r.url else None)
 
     drafter.get_by_role("button", name="Submit v1 for approval").click()
     expect(drafter.locator("#statement-live")).to_contain_text("Approval", timeout=LIVE)
@@ -130,6 +133,9 @@ def test_the_approver_s_bell_and_queue_show_the_waiting_approval_without_reload(
     expect(approver.locator("#approvals-queue")).to_contain_text("Holding statement", timeout=LIVE)
     expect(approver.locator("#approvals-queue")).to_contain_text("Your decision")
     expect(approver.locator("#bell [data-bell-count]")).to_have_text(str(before + 1), timeout=LIVE)
+    expect(approver.locator("#bell")).to_have_attribute("aria-label", f"Notifications, {before + 1} unread")
+    expect(approver.locator("#bell")).to_have_class(re.compile(r"\bbell-unread\b"))
+    assert bell_fetches == []
     finish([drafter, approver], problems)
 
 

@@ -128,6 +128,58 @@ def test_a_nudge_is_published_after_commit_and_not_on_rollback(listener, manager
     assert payload["d"] == deployment_id()
 
 
+def test_the_bell_s_count_travels_in_its_one_person_s_nudge(listener, manager, member):
+    from incidents.models import Notification
+
+    def bells() -> list[list[int]]:
+        return [p["n"][2:] for p in heard(listener) if p["n"][0] == "bell"]
+
+    services.notify(user=member, incident=None, text="First", key="bell-test:1", email=False)
+    services.notify(user=member, incident=None, text="Second", key="bell-test:2", email=False)
+    first, second = bells()
+    assert first[1] == 1
+    assert second[1] == 2
+    assert second[0] > first[0]  # stamped before it was read: the newest stamp shows the newest count
+    services.notify(user=member, incident=None, text="Second", key="bell-test:2", email=False)  # a repeat
+    (repeat,) = bells()
+    assert repeat[1] == 2
+    Notification.objects.filter(recipient=member).update(read_at=timezone.now())
+    live.notifications_read(member.pk)
+    (read,) = bells()
+    assert read[1] == 0
+    assert read[0] > second[0]
+    # A value is one person's: never on a nudge that fans out to an incident's streams or dashboards.
+    fans_out: list[dict[str, Any]] = [
+        {"incident_id": 7, "user_ids": [member.pk]},
+        {"user_ids": [member.pk, manager.pk]},
+    ]
+    for fanned in fans_out:
+        with pytest.raises(ValueError, match="one person"):
+            live.nudge_on_commit("bell", "me", value=lambda: 1, **fanned)
+    assert heard(listener, 0.5) == []
+
+
+def test_the_events_process_sends_a_value_only_to_the_one_person_named(server, manager, member):
+    room = IncidentFactory.create(declared_by=manager)
+    give_role(room, member, "scribe")
+    mine = open_live(server, member)
+    theirs = open_live(server, manager, incident=room)
+    try:
+        live.publish_nudge({"n": ["bell", "me", 5, 3], "u": [member.pk]})
+        # A writer never sends this; were one to, the value must not reach every stream of the incident.
+        live.publish_nudge({"n": ["bell", "me", 6, 4], "i": room.pk, "u": [member.pk]})
+        key = marker(room)
+        assert theirs.wait_for(lambda c: has(c, "marker", key), 10)
+        assert mine.wait_for(
+            lambda c: [n for n in nudges(c) if n[0] == "bell"] == [["bell", "me", 5, 3], ["bell", "me", 6]],
+            10,
+        )
+        assert [n for n in nudges(theirs) if n[0] == "bell"] == [["bell", "me", 6]]
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def test_a_severity_change_nudges_the_header_and_the_dashboard_stamped_after_commit(listener, manager):
     incident = IncidentFactory.create(declared_by=manager, severity=Severity.SEV3)
     heard(listener, 0.5)
@@ -198,6 +250,23 @@ def test_a_statement_change_nudges_its_card_and_only_a_new_or_finished_statement
     services.statement_withdraw(statement=fresh(statement), actor=cast.commander, reason="Wrong facts.")
     got = changed()
     assert panel in got  # it leaves the cards for the finished list
+
+
+def test_my_approvals_is_nudged_only_for_the_people_whose_queue_a_decision_changed(listener, cast):
+    def asked() -> set[int]:
+        return {u for p in heard(listener) if p["n"][0] == "approvals" for u in p.get("u", [])}
+
+    legal, comms, executive = cast.legal.pk, cast.comms.pk, cast.executive.pk
+    statement = new_statement(cast)
+    heard(listener, 0.5)
+    submit(cast, statement)
+    assert asked() == {legal}  # step 1 reaches Legal's queue; steps not reached yet change nobody's
+    approve(statement, cast.legal)
+    assert asked() == {legal, comms}  # out of Legal's, into the Communications lead's
+    approve(statement, cast.comms)
+    assert asked() == {comms, executive}  # Legal decided earlier: their queue does not change now
+    approve(statement, cast.executive)
+    assert asked() == {executive}
 
 
 def test_a_removed_member_hears_no_more_cards_and_may_not_fetch_one(server, seeded, client):

@@ -10,6 +10,9 @@
 
   // Strings through the catalogue (i18n/catalog.js, loaded first); the English text when it is missing.
   const gettext = (window.django && window.django.gettext) || function (s) { return s; };
+  const ngettext = (window.django && window.django.ngettext) || function (s, p, n) { return n === 1 ? s : p; };
+  const interpolate = (window.django && window.django.interpolate) ||
+    function (f, o) { return f.replace(/%\((\w+)\)s/g, function (m, k) { return String(o[k]); }); };
 
   const POLL_MS = 30000;
   const body = document.body;
@@ -115,7 +118,32 @@
   const COALESCE_MS = 60;
   const waiting = new Map(); // "region|key" → newest version announced while waiting
 
-  function nudge(region, key, version) {
+  // A nudge that carries its region's value (the bell's unread count, sent to its one person) is shown as
+  // is: nothing to fetch. Kept only if newer than what the bell shows, like a fetched answer.
+  function carried(region, key, version, value) {
+    if (region !== "bell" || typeof value !== "number") return false;
+    regions(region, key).forEach(function (el) {
+      if (version <= parseInt(el.dataset.liveVersion || "0", 10)) return;
+      el.dataset.liveVersion = String(version);
+      el.classList.toggle("bell-unread", value > 0);
+      let count = el.querySelector("[data-bell-count]");
+      if (value > 0 && !count) {
+        count = document.createElement("span");
+        count.className = "bell-count";
+        count.setAttribute("data-bell-count", "");
+        el.append(count);
+      }
+      if (count && value > 0) count.textContent = String(value);
+      else if (count) count.remove();
+      el.setAttribute("aria-label", value > 0
+        ? interpolate(ngettext("Notifications, %(count)s unread", "Notifications, %(count)s unread", value), { count: value }, true)
+        : gettext("Notifications"));
+    });
+    return true;
+  }
+
+  function nudge(region, key, version, value) {
+    if (carried(region, key, version, value)) return;
     const k = region + "|" + key;
     const before = waiting.get(k);
     if (before !== undefined) {
@@ -282,7 +310,7 @@
     source.addEventListener("hello", function (evt) { hello(evt.data); });
     source.addEventListener("nudge", function (evt) {
       const n = JSON.parse(evt.data);
-      nudge(n[0], n[1], n[2]);
+      nudge(n[0], n[1], n[2], n[3]);
     });
     source.addEventListener("revoked", function () {
       source.close();
@@ -325,7 +353,7 @@
     if (msg.type !== "nudge") return;
     evt.preventDefault();
     const n = JSON.parse(msg.data);
-    nudge(n[0], n[1], n[2]);
+    nudge(n[0], n[1], n[2], n[3]);
   });
 
   document.addEventListener("htmx:sseError", failed);

@@ -34,9 +34,11 @@ RECENT_MAX: Final = 2000
 RECENT_SECONDS: Final = 120.0
 
 
-def nudge_frame(region: str, key: str, version: int) -> bytes:
-    """No `id:` line: a room's Last-Event-ID stays its last timeline entry's seq."""
-    return f"event: nudge\ndata: {json.dumps([region, key, version], separators=(',', ':'))}\n\n".encode()
+def nudge_frame(region: str, key: str, version: int, *value: int) -> bytes:
+    """No `id:` line: a room's Last-Event-ID stays its last timeline entry's seq. `value`: what a one-person
+    nudge carries for its region (the bell's count: incidents.live.nudge_on_commit)."""
+    data = json.dumps([region, key, version, *value], separators=(",", ":"))
+    return f"event: nudge\ndata: {data}\n\n".encode()
 
 
 class LiveStream:
@@ -176,9 +178,11 @@ class Router:
             lookup = {t: {only} for t in topics}
         else:
             lookup = self.topics
-        region, key, version = payload["n"]
-        frame = nudge_frame(str(region), str(key), int(version))
+        region, key, version, *value = payload["n"]
         incident = int(payload["i"]) if payload.get("i") is not None else None
+        if value and (incident is not None or payload.get("b") or len(payload.get("u") or ()) != 1):
+            value = []  # a value is one person's (writers never send it otherwise): never fan it out
+        frame = nudge_frame(str(region), str(key), int(version), *(int(v) for v in value[:1]))
         # Addressed to named users by the writer, which decided they may know (their own bell, queue).
         direct: set[Any] = set()
         for user_id in payload.get("u") or ():

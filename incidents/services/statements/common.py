@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -135,16 +135,25 @@ def card_of(statement: Statement, *, new: bool = False) -> UUID | None:
 
 
 def approvers(statement: Statement) -> set[int]:
-    """Everyone whose "My approvals" may list or have listed this statement just now: the approvers of its
-    steps that are active, or closed within the last minute (a step that closes takes it out of their
-    queues, the next one puts it in others'). Steps not reached yet change nobody's queue. Two small queries."""
+    """Everyone whose "My approvals" may have just gained or lost this statement: the approvers of its active
+    steps (it is, or stays, in their queues) and of the step that closed last, if within the last minute (the
+    decision that closed it took it out of theirs). Steps closed before that, and steps not reached yet,
+    change nobody's queue now: their people's pages fetch nothing. Two small queries."""
     roles: set[int] = set()
     people: set[int] = set()
     recent = timezone.now() - timedelta(minutes=1)
-    steps = ChainStep.objects.filter(version__statement_id=statement.pk, activated_at__isnull=False).filter(
-        Q(completed_at__isnull=True) | Q(completed_at__gte=recent)
+    steps = (
+        ChainStep.objects.filter(version__statement_id=statement.pk, activated_at__isnull=False)
+        .filter(Q(completed_at__isnull=True) | Q(completed_at__gte=recent))
+        .order_by(F("completed_at").desc(nulls_first=True))
+        .values_list("role_id", "approver_ids", "completed_at")
     )
-    for role_id, ids in steps.values_list("role_id", "approver_ids"):
+    last_closed = None
+    for role_id, ids, completed_at in steps:
+        if completed_at is not None:
+            if last_closed is not None and completed_at != last_closed:
+                break  # closed before the last decision: its people's queues did not change now
+            last_closed = completed_at
         if role_id:
             roles.add(role_id)
         people.update(ids)
