@@ -176,6 +176,7 @@ def test_open_streams_hold_no_thread_and_no_database_connection(server, manager,
         # come and go with load; a thread per stream would make 30 and more).
         assert stats["threads"] < stats["streams"]
         assert stats["db_pool"]["size"] <= 4
+
         # A connection may be busy for a moment with the last stream's replay or the pool's own check; what
         # must not happen is one held for a stream, so wait until all of them are idle, then count them.
         def activity() -> tuple[int, int]:
