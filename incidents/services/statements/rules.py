@@ -325,8 +325,8 @@ class ChainStalled(StatementError):
 
 
 def a_role(name: str) -> str:
-    """ "a Legal reviewer", "an Executive approver"."""
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    """ "a Legal reviewer", "an Executive approver" — in the active language (which may have no article)."""
+    return (_("an %(role)s") if name[:1].lower() in "aeiou" else _("a %(role)s")) % {"role": name}
 
 
 def _holder(step: StepNeed) -> str:
