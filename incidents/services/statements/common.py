@@ -125,7 +125,8 @@ def record(
     """The statement event on the timeline, in the change's transaction (it rides the room's stream), and
     the nudge, after commit, to the regions that show the statement (incidents/live.py): its card in the
     room's panel, or the whole panel when the set of cards changes — a `new` master statement, or one that
-    became final (withdrawn, superseded: it leaves the cards for the "finished" list)."""
+    became final (withdrawn, superseded: it leaves the cards for the "finished" list). Callers build `text`
+    inside organisation_language(): the entry is stored once and read by everyone."""
     timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)
     live.statement_changed(
         incident.pk, statement.code, approvers(statement), card_code=card_of(statement, new=new)
