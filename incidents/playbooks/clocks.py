@@ -17,7 +17,31 @@ from django.utils.translation import gettext as _
 from incidents.models import DeadlineKind, Incident, InputRefused, Refused, TimelineEntry, User
 from incidents.playbooks.models import ClockStart, IncidentClock, PlaybookVersion
 from incidents.services.deadlines import deadline_complete, deadline_create, deadline_rebase
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
+
+
+def _clock_text(clock: IncidentClock, actor: User, reference: str, *, late: bool) -> str:
+    """The timeline's words for a notification made, in the active language (the organisation's)."""
+    values = {"actor": actor, "name": clock.name, "authority": clock.authority, "reference": reference}
+    if clock.authority:
+        if late:
+            return (
+                _(
+                    "%(actor)s recorded “%(name)s” to %(authority)s: reference %(reference)s — after the deadline; "
+                    "the notification must give the reasons for the delay."
+                )
+                % values
+            )
+        return _("%(actor)s recorded “%(name)s” to %(authority)s: reference %(reference)s.") % values
+    if late:
+        return (
+            _(
+                "%(actor)s recorded “%(name)s”: reference %(reference)s — after the deadline; the notification "
+                "must give the reasons for the delay."
+            )
+            % values
+        )
+    return _("%(actor)s recorded “%(name)s”: reference %(reference)s.") % values
 
 
 def _due(incident: Incident, hours: int, starts: str) -> datetime:
@@ -72,7 +96,7 @@ def clock_notified(
     reference = " ".join(reference.split())
     if not reference:
         raise InputRefused(
-            "Give the authority's reference (case or receipt number); it is what proves the notification."
+            _("Give the authority's reference (case or receipt number); it is what proves the notification.")
         )
     if len(reference) > 200:
         raise InputRefused(_("Keep the reference under 200 characters."))
@@ -91,12 +115,7 @@ def clock_notified(
     locked.notified_at = notified_at
     locked.notified_by = actor
     locked.save(update_fields=["reference", "notified_at", "notified_by"])
-    late = notified_at > locked.deadline.due_at
-    timeline_record(
-        incident=locked.incident,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=f"{actor} recorded “{locked.name}”{f' to {locked.authority}' if locked.authority else ''}: reference "
-        f"{reference}{' — after the deadline; the notification must give the reasons for the delay' if late else ''}.",
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = _clock_text(locked, actor, reference, late=notified_at > locked.deadline.due_at)
+        timeline_record(incident=locked.incident, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     return locked

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Count, F, Prefetch
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from incidents.models import (
     ApprovalChainTemplate,
@@ -39,7 +40,7 @@ from incidents.services.lifecycle import incident_declare
 from incidents.services.statements.chains import chain_plan, pick_chain
 from incidents.services.statements.rules import ChainStalled, StepNeed, a_role, check_chain_can_complete
 from incidents.services.team import TeamError, assign_role
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ def declare_from_playbook(
     holders: dict[int, User] = {}
     # Who holds what already (the commander; the declarer as deputy when they named someone else).
     held = set(RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", "role_id"))
+    with organisation_language():  # the assignments' note goes on the timeline, read by everyone
+        note = (
+            _("DRILL — From the playbook “%(name)s”") if is_drill else _("From the playbook “%(name)s”")
+        ) % {"name": playbook.name}
     for pick in team:
         if pick.person is None:
             continue
@@ -110,7 +115,7 @@ def declare_from_playbook(
                 user=pick.person,
                 role=pick.slot.role,
                 backup=pick.backup if pick.backup != pick.person else None,
-                note=f"{'DRILL — ' if is_drill else ''}From the playbook “{playbook.name}”",
+                note=note,
             )
         except TeamError as exc:
             result.skipped.append(str(exc))
@@ -142,14 +147,25 @@ def declare_from_playbook(
         )
         for x in injects
     )
-    staffed = len(holders)
-    text = (
-        f"Declared from the playbook “{playbook.name}” v{version.number}: {len(tasks)} task"
-        f"{'s' if len(tasks) != 1 else ''} scheduled, {staffed} role{'s' if staffed != 1 else ''} staffed"
-    )
-    if is_drill:
-        text = f"DRILL — {text}, {len(injects)} scripted inject{'s' if len(injects) != 1 else ''} to come."
-    timeline_record(incident=incident, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
+    with organisation_language():  # stored once, read by everyone
+        values = {
+            "name": playbook.name,
+            "version": version.number,
+            "tasks": ngettext("%(n)d task scheduled", "%(n)d tasks scheduled", len(tasks))
+            % {"n": len(tasks)},
+            "roles": ngettext("%(n)d role staffed", "%(n)d roles staffed", len(holders))
+            % {"n": len(holders)},
+            "injects": ngettext("%(n)d scripted inject", "%(n)d scripted injects", len(injects))
+            % {"n": len(injects)},
+        }
+        text = (
+            _(
+                "DRILL — Declared from the playbook “%(name)s” v%(version)s: %(tasks)s, %(roles)s, %(injects)s to come."
+            )
+            if is_drill
+            else _("Declared from the playbook “%(name)s” v%(version)s: %(tasks)s, %(roles)s")
+        ) % values
+        timeline_record(incident=incident, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     return result
 
 

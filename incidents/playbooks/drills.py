@@ -23,7 +23,7 @@ from incidents.playbooks.models import DrillInject
 from incidents.rules import may_run_drill
 from incidents.services.deadlines import deadlines_shift
 from incidents.services.reminders import in_minutes
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 
 
 def _lock(incident: Incident, actor: User) -> Incident:
@@ -44,13 +44,11 @@ def drill_pause(*, incident: Incident, actor: User) -> Incident:
         raise Refused(_("The drill is already paused."))
     locked.drill_paused_at = timezone.now()
     locked.save(update_fields=["drill_paused_at", "updated_at"])
-    timeline_record(
-        incident=locked,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=_("%(actor)s paused the drill: injects, deadlines and reminders wait until it resumes.")
-        % {"actor": actor},
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = _("%(actor)s paused the drill: injects, deadlines and reminders wait until it resumes.") % {
+            "actor": actor
+        }
+        timeline_record(incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     return locked
 
 
@@ -75,16 +73,17 @@ def drill_resume(*, incident: Incident, actor: User) -> Incident:
     ).update(sla_due_at=F("sla_due_at") + by)
     locked.drill_paused_at = None
     locked.save(update_fields=["drill_paused_at", "updated_at"])
-    timeline_record(
-        incident=locked,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=_(
-            "%(actor)s resumed the drill after a pause of %(pause)s: %(deadlines)d open deadline(s) and "
-            "%(injects)d inject(s) still to come moved on by it."
-        )
-        % {"actor": actor, "pause": in_minutes(by), "deadlines": moved, "injects": injects},
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = _(
+            "%(actor)s resumed the drill after a pause of %(pause)s: %(deadlines)s and %(injects)s still to "
+            "come moved on by it."
+        ) % {
+            "actor": actor,
+            "pause": in_minutes(by),
+            "deadlines": ngettext("%(n)d open deadline", "%(n)d open deadlines", moved) % {"n": moved},
+            "injects": ngettext("%(n)d inject", "%(n)d injects", injects) % {"n": injects},
+        }
+        timeline_record(incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     return locked
 
 

@@ -48,7 +48,7 @@ from incidents.playbooks.models import (
     PlaybookVersion,
 )
 from incidents.services.notify import in_language_of, notify
-from incidents.services.timeline import timeline_append
+from incidents.services.timeline import organisation_language, timeline_append
 
 
 class PlaybookError(InputRefused):
@@ -223,14 +223,17 @@ def playbook_save_version(
                 **fields
             )
     except IntegrityError:  # a concurrent rename took the name first
-        raise PlaybookError(f"There is already a playbook called “{name}”.") from None
+        raise PlaybookError(_("There is already a playbook called “%(name)s”.") % {"name": name}) from None
     current = Playbook.objects.get(pk=playbook.pk)
     if not won:
         if current.is_retired:
             raise PlaybookError(_("This playbook has been retired; restore it before editing."))
         raise StaleVersion(
-            f"{current.name} was saved as v{current.latest_number} while you were editing v{base_number}. "
-            "Nothing was saved; your changes are still in the form. Compare the versions, then save again.",
+            _(
+                "%(name)s was saved as v%(number)s while you were editing v%(base)s. Nothing was saved; your "
+                "changes are still in the form. Compare the versions, then save again."
+            )
+            % {"name": current.name, "number": current.latest_number, "base": base_number},
             current=current,
         )
     return _write_version(current, current.latest_number, actor, content)
@@ -252,7 +255,10 @@ def playbook_retire(*, playbook: Playbook, actor: User, retire: bool = True) -> 
     """Retire (no longer offered when declaring; kept for the incidents declared from it) or restore."""
     locked = Playbook.objects.select_for_update().get(pk=playbook.pk)
     if locked.is_retired == retire:
-        raise PlaybookError(f"{locked.name} is already {'retired' if retire else 'in use'}.")
+        raise PlaybookError(
+            (_("%(name)s is already retired.") if retire else _("%(name)s is already in use."))
+            % {"name": locked.name}
+        )
     locked.is_retired = retire
     locked.retired_at = timezone.now() if retire else None
     locked.retired_by = actor if retire else None
@@ -326,9 +332,16 @@ def inject_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
             row.posted_at = timezone.now()
             if row.incident.is_open:
                 # EXTERNAL: an injected event plays the outside world (a call, a spike), not a system change.
-                row.entry = timeline_append(
-                    incident=row.incident, kind=TimelineEntry.Kind.EXTERNAL, author=None, body=row.body
-                )
+                with (
+                    organisation_language()
+                ):  # stored once, read by everyone; the inject's own text as written
+                    body = _("DRILL INJECT — %(kind)s: %(text)s") % {
+                        "kind": row.get_kind_display(),
+                        "text": row.text,
+                    }
+                    row.entry = timeline_append(
+                        incident=row.incident, kind=TimelineEntry.Kind.EXTERNAL, author=None, body=body
+                    )
             row.save(update_fields=["posted_at", "entry"])
             live.playbook_changed(row.incident_id)
             posted += 1

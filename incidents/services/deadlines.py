@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from incidents import live
 from incidents.models import (
@@ -41,6 +42,7 @@ from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_act_on_deadline, may_manage_deadlines
 from incidents.services.reminders import in_minutes, plan_reminders, record_entry, responsible
+from incidents.services.timeline import organisation_language
 from incidents.timetext import stamp
 
 
@@ -161,7 +163,14 @@ def task_add(
         notes=notes,
         actor=actor,
     )
-    record_entry(task, actor, f"{actor} added a task for {owner}: “{task.title}”, due {stamp(due_at)}.")
+    with organisation_language():  # stored once, read by everyone
+        text = _("%(actor)s added a task for %(owner)s: “%(title)s”, due %(due)s.") % {
+            "actor": actor,
+            "owner": owner,
+            "title": task.title,
+            "due": stamp(due_at),
+        }
+        record_entry(task, actor, text)
     return task
 
 
@@ -180,11 +189,15 @@ def _lock(deadline: Deadline, expected_version: int | None, *, person: User | No
         )
     if current.state != DeadlineState.OPEN:
         raise DeadlineConflict(
-            f"“{current.title}” is already {current.get_state_display().lower()}.", current=current
+            _("“%(title)s” is already %(state)s.")
+            % {"title": current.title, "state": current.get_state_display().lower()},
+            current=current,
         )
     if expected_version is not None and current.version != expected_version:
         raise DeadlineConflict(
-            f"“{current.title}” was changed by someone else; here is how it stands now.", current=current
+            _("“%(title)s” was changed by someone else; here is how it stands now.")
+            % {"title": current.title},
+            current=current,
         )
     return current
 
@@ -249,8 +262,14 @@ def _complete_one(
     current.completed_by = actor
     _bump(current, ["state", "completed_at", "completed_by"])
     if actor is not None and record:
-        late = f"{in_minutes(now - current.due_at)} late" if now > current.due_at else "on time"
-        record_entry(current, actor, f"“{current.title}” done ({late}), by {actor}.")
+        with organisation_language():  # stored once, read by everyone
+            values = {"title": current.title, "actor": actor, "late": in_minutes(now - current.due_at)}
+            text = (
+                _("“%(title)s” done (%(late)s late), by %(actor)s.") % values
+                if now > current.due_at
+                else _("“%(title)s” done (on time), by %(actor)s.") % values
+            )
+            record_entry(current, actor, text)
     return current
 
 
@@ -286,7 +305,14 @@ def deadline_reschedule(
     current.snoozed_until = None
     _bump(current, ["due_at", "escalation_level", "snoozed_until"])
     if actor is not None:
-        record_entry(current, actor, f"{actor} moved “{current.title}” from {stamp(was)} to {stamp(due_at)}.")
+        with organisation_language():  # stored once, read by everyone
+            text = _("%(actor)s moved “%(title)s” from %(was)s to %(due)s.") % {
+                "actor": actor,
+                "title": current.title,
+                "was": stamp(was),
+                "due": stamp(due_at),
+            }
+            record_entry(current, actor, text)
     return current
 
 
@@ -310,12 +336,23 @@ def deadline_snooze(
     current.snoozed_until = current.due_at
     current.escalation_level = 0
     _bump(current, ["due_at", "snoozed_until", "escalation_level"])
-    record_entry(
-        current,
-        actor,
-        f"{actor or 'The system'} snoozed “{current.title}” by {minutes} min, now due {stamp(current.due_at)}: "
-        f"“{reason}”",
-    )
+    with organisation_language():  # stored once, read by everyone
+        values = {
+            "actor": actor or _("The system"),
+            "title": current.title,
+            "minutes": minutes,
+            "due": stamp(current.due_at),
+            "reason": reason,
+        }
+        text = (
+            ngettext(
+                "%(actor)s snoozed “%(title)s” by %(minutes)s min, now due %(due)s: “%(reason)s”",
+                "%(actor)s snoozed “%(title)s” by %(minutes)s min, now due %(due)s: “%(reason)s”",
+                minutes,
+            )
+            % values
+        )
+        record_entry(current, actor, text)
     return current
 
 
@@ -328,11 +365,13 @@ def _comms_role() -> IncidentRole | None:
 
 def on_declared(incident: Incident, actor: User) -> Deadline:
     policy = policy_for(incident.severity)
+    with organisation_language():  # a system deadline's title is stored once and read by everyone
+        title = _("First public response")
     return deadline_create(
         incident=incident,
         kind=DeadlineKind.FIRST_RESPONSE,
         key="first_response",
-        title="First public response",
+        title=title,
         due_at=incident.declared_at + incident.scaled(timedelta(minutes=policy.first_response_minutes)),
         role=_comms_role(),
         actor=actor,
@@ -396,11 +435,13 @@ def on_status_changed(incident: Incident, actor: User, old_status: str) -> None:
     if incident.status == Status.RESOLVED:
         _cancel(Deadline.objects.open().filter(incident=incident, kind=DeadlineKind.UPDATE), actor)
         policy = policy_for(incident.severity)
+        with organisation_language():  # stored once, read by everyone
+            title = _("Post-incident review")
         deadline_create(
             incident=incident,
             kind=DeadlineKind.REVIEW,
             key="review",
-            title="Post-incident review",
+            title=title,
             due_at=now + timedelta(days=policy.review_due_days),
             actor=actor,
         )
@@ -439,12 +480,13 @@ def on_published(
     if not incident.is_open:
         return None
     policy = policy_for(incident.severity)
-    if next_update_at is not None:
-        # The time itself is the deadline's due time, which every page shows in its viewer's zone.
-        due, title = next_update_at, "Next public update (as promised)"
-    else:
-        cadence = incident.scaled(timedelta(minutes=policy.update_cadence_minutes))
-        due, title = published_at + cadence, "Next public update"
+    with organisation_language():  # stored once, read by everyone
+        if next_update_at is not None:
+            # The time itself is the deadline's due time, which every page shows in its viewer's zone.
+            due, title = next_update_at, _("Next public update (as promised)")
+        else:
+            cadence = incident.scaled(timedelta(minutes=policy.update_cadence_minutes))
+            due, title = published_at + cadence, _("Next public update")
     return deadline_create(
         incident=incident,
         kind=DeadlineKind.UPDATE,
@@ -466,11 +508,18 @@ def on_step_activated(statement: Statement, step: ChainStep, total: int) -> Dead
     due = step.activated_at + incident.scaled(timedelta(minutes=step.sla_minutes))
     step.sla_due_at = due
     ChainStep.objects.filter(pk=step.pk).update(sla_due_at=due)
+    with organisation_language():  # stored once, read by everyone
+        title = _("Approve “%(title)s” — step %(order)s of %(total)s (%(name)s)") % {
+            "title": statement.title[:120],
+            "order": step.order,
+            "total": total,
+            "name": step.name,
+        }
     return deadline_create(
         incident=statement.incident,
         kind=DeadlineKind.APPROVAL,
         key=f"approval:{step.pk}",
-        title=f"Approve “{statement.title[:120]}” — step {step.order} of {total} ({step.name})",
+        title=title,
         due_at=due,
         role=step.role,
         statement=statement,

@@ -35,6 +35,14 @@ from incidents.services.deadlines import on_declared, on_severity_changed, on_st
 from incidents.services.notify import in_language_of, notify
 from incidents.services.team import assign_command, assign_role
 from incidents.services.timeline import organisation_language, timeline_record
+from incidents.timetext import stamp
+
+
+def _with_note(text: str, note: str) -> str:
+    """The change's words, then the note as the person typed it (their words are not translated). Called
+    inside organisation_language(), like the text it extends."""
+    note = note.strip()
+    return _("%(change)s — “%(note)s”") % {"change": text, "note": note} if note else text
 
 
 class StaleEdit(Refused):
@@ -86,17 +94,21 @@ def incident_declare(
         drill_speed=speed,
     )
     commander = commander or actor
-    drill = "Drill declared" if is_drill else "Declared"
-    if speed != DrillSpeed.REAL:
-        drill = f"{drill} at ×{speed}"
     with organisation_language():  # stored once, read by everyone
-        timeline_record(
-            incident=incident,
-            kind=TimelineEntry.Kind.STATUS,
-            actor=actor,
-            text=f"{drill}: {incident.get_severity_display()} · {incident.get_scenario_display()}"
-            + (" · restricted to the team" if is_restricted else ""),
-        )
+        values = {
+            "severity": incident.get_severity_display(),
+            "scenario": incident.get_scenario_display(),
+            "speed": speed,
+        }
+        if speed != DrillSpeed.REAL:
+            text = _("Drill declared at ×%(speed)s: %(severity)s · %(scenario)s") % values
+        elif is_drill:
+            text = _("Drill declared: %(severity)s · %(scenario)s") % values
+        else:
+            text = _("Declared: %(severity)s · %(scenario)s") % values
+        if is_restricted:
+            text = _("%(declared)s · restricted to the team") % {"declared": text}
+        timeline_record(incident=incident, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     assign_command(incident=incident, commander=commander, actor=actor)
     if commander.pk != actor.pk:
         # Whoever declared stays in the room to help, as deputy; the named commander is told at once.
@@ -139,8 +151,11 @@ def incident_change_status(
     locked = _lock(incident, actor)
     if expected_status is not None and locked.status != expected_status:
         raise StaleEdit(
-            f"The status was changed to {locked.get_status_display().lower()} while you were looking. "
-            "Nothing was changed; check the new status and try again.",
+            _(
+                "The status was changed to %(status)s while you were looking. Nothing was changed; check the "
+                "new status and try again."
+            )
+            % {"status": locked.get_status_display().lower()},
             current=locked,
         )
     locked.ensure_can_move_to(new_status)
@@ -170,13 +185,13 @@ def incident_change_status(
         changed_by=actor,
         changed_at=now,
     )
-    why = f" — “{note.strip()}”" if note.strip() else ""
     with organisation_language():  # stored once, read by everyone
+        text = _("Status: %(old)s → %(new)s") % {
+            "old": Status(old_status).label,
+            "new": Status(new_status).label,
+        }
         timeline_record(
-            incident=locked,
-            kind=TimelineEntry.Kind.STATUS,
-            actor=actor,
-            text=f"Status: {Status(old_status).label} → {Status(new_status).label}{why}",
+            incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=_with_note(text, note)
         )
     on_status_changed(locked, actor, old_status)  # review due, open deadlines ended
     live.incident_changed(locked.pk)
@@ -196,17 +211,22 @@ def incident_change_severity(
     and the actor must be allowed to (`rules.may_change_status`)."""
     locked = _lock(incident, actor)
     if new_severity not in Severity.values:
-        raise InvalidTransition(f"“{new_severity}” is not a severity.")
+        raise InvalidTransition(_("“%(severity)s” is not a severity.") % {"severity": new_severity})
     if not locked.is_open:
-        raise InvalidTransition("A resolved or closed incident keeps the severity it ended with.")
+        raise InvalidTransition(_("A resolved or closed incident keeps the severity it ended with."))
     if expected_severity is not None and locked.severity != expected_severity:
         raise StaleEdit(
-            f"The severity was changed to {locked.get_severity_display()} while you were looking. "
-            "Nothing was changed; check it and try again.",
+            _(
+                "The severity was changed to %(severity)s while you were looking. Nothing was changed; check "
+                "it and try again."
+            )
+            % {"severity": locked.get_severity_display()},
             current=locked,
         )
     if new_severity == locked.severity:
-        raise InvalidTransition(f"The incident is already {locked.get_severity_display()}.")
+        raise InvalidTransition(
+            _("The incident is already %(severity)s.") % {"severity": locked.get_severity_display()}
+        )
     old = locked.severity
     locked.severity = new_severity
     locked.save(update_fields=["severity", "updated_at"])
@@ -218,13 +238,13 @@ def incident_change_severity(
         note=note.strip(),
         changed_by=actor,
     )
-    why = f" — “{note.strip()}”" if note.strip() else ""
     with organisation_language():  # stored once, read by everyone
+        text = _("Severity: %(old)s → %(new)s") % {
+            "old": Severity(old).label,
+            "new": Severity(new_severity).label,
+        }
         timeline_record(
-            incident=locked,
-            kind=TimelineEntry.Kind.SEVERITY,
-            actor=actor,
-            text=f"Severity: {Severity(old).label} → {Severity(new_severity).label}{why}",
+            incident=locked, kind=TimelineEntry.Kind.SEVERITY, actor=actor, text=_with_note(text, note)
         )
     on_severity_changed(locked)  # a policy-derived first response follows the new SLA
     live.incident_changed(locked.pk)
@@ -276,8 +296,13 @@ def incident_change_restriction(
         note=why,
         changed_by=actor,
     )
-    said = "Restricted to the team" if restricted else "Restriction lifted: visible to everyone"
-    timeline_record(incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=f"{said} — “{why}”")
+    with organisation_language():  # stored once, read by everyone
+        text = (
+            _("Restricted to the team — “%(reason)s”")
+            if restricted
+            else _("Restriction lifted: visible to everyone — “%(reason)s”")
+        ) % {"reason": why}
+        timeline_record(incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     if restricted:
         team = RoleAssignment.objects.current().filter(incident=locked).values("user_id")
         Notification.objects.filter(incident=locked).exclude(recipient__in=team).delete()
@@ -295,27 +320,24 @@ def incident_set_aware_at(*, incident: Incident, actor: User, aware_at: datetime
     now = timezone.now()
     if aware_at is not None:
         if timezone.is_naive(aware_at):
-            raise InvalidTransition("Give the time with its time zone.")
+            raise InvalidTransition(_("Give the time with its time zone."))
         if aware_at > now + timedelta(minutes=1):
-            raise InvalidTransition("The organisation cannot have become aware in the future.")
+            raise InvalidTransition(_("The organisation cannot have become aware in the future."))
         if aware_at < locked.detected_at - timedelta(days=366):
-            raise InvalidTransition("That is more than a year before detection; check the date.")
+            raise InvalidTransition(_("That is more than a year before detection; check the date."))
     if aware_at == locked.aware_at:
-        raise InvalidTransition("That is already the time recorded.")
+        raise InvalidTransition(_("That is already the time recorded."))
     locked.aware_at = aware_at
     locked.save(update_fields=["aware_at", "updated_at"])
-    said = (
-        f"{aware_at:%Y-%m-%d %H:%M} UTC"
-        if aware_at
-        else f"the detection time ({locked.detected_at:%Y-%m-%d %H:%M} UTC)"
-    )
     with organisation_language():  # stored once, read by everyone
-        timeline_record(
-            incident=locked,
-            kind=TimelineEntry.Kind.STATUS,
-            actor=actor,
-            text=f"{actor} recorded when the organisation became aware: {said}.",
+        text = (
+            _("%(actor)s recorded when the organisation became aware: %(at)s.")
+            % {"actor": actor, "at": stamp(aware_at)}
+            if aware_at
+            else _("%(actor)s recorded when the organisation became aware: the detection time (%(at)s).")
+            % {"actor": actor, "at": stamp(locked.detected_at)}
         )
+        timeline_record(incident=locked, kind=TimelineEntry.Kind.STATUS, actor=actor, text=text)
     for receiver in incident_aware_changed:  # the playbooks app moves the regulatory clocks
         receiver(incident=locked, actor=actor)
     return locked

@@ -31,7 +31,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -51,7 +51,7 @@ from incidents.models import (
     User,
 )
 from incidents.services.notify import in_language_of, notify, webhook_enqueue
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 from incidents.timetext import stamp
 
 log = logging.getLogger(__name__)
@@ -275,8 +275,16 @@ def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
     who = responsible(deadline, backups=reminder.kind == ReminderKind.ESCALATE_BACKUP)
     # The timeline entry and the webhook speak the organisation's language; each person's notification
     # and e-mail their own (below).
-    with translation.override(settings.LANGUAGE_CODE):
+    with organisation_language():
         text, recipients = _message(reminder, deadline, who, now)
+        record_entry(deadline, None, text.removeprefix(f"{incident.reference}: "))
+        # A restricted incident's title stays in the room; the channel hears only that something is due.
+        public = (
+            text
+            if not incident.is_restricted
+            else _("%(ref)s (restricted): a deadline needs attention — %(kind)s. Details in the war room.")
+            % {"ref": incident.reference, "kind": ReminderKind(reminder.kind).label.lower()}
+        )
     if incident.is_restricted:
         # A restricted incident is the team's alone: a backup or a former owner who is not on the team now
         # is not told (the title would leak); the commander is, instead.
@@ -293,15 +301,6 @@ def _fire(reminder: Reminder, now: datetime, by: FiredBy) -> bool:
             notify(
                 user=user, incident=incident, text=theirs, url=url, key=f"reminder:{reminder.pk}:{user.pk}"
             )
-    record_entry(deadline, None, text.removeprefix(f"{incident.reference}: "))
-    public = (
-        text
-        if not incident.is_restricted
-        else (
-            f"{incident.reference} (restricted): a deadline needs attention — "
-            f"{ReminderKind(reminder.kind).label.lower()}. Details in the war room."
-        )
-    )
     webhook_enqueue(
         key=f"reminder:{reminder.pk}",
         text=("[DRILL] " if incident.is_drill else "") + public,

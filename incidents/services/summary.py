@@ -16,7 +16,7 @@ from incidents.models.errors import InputRefused, NotAllowed, Refused
 from incidents.models.summary import PART_MAX, SUMMARY_MAX
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_status
-from incidents.services.timeline import timeline_append
+from incidents.services.timeline import organisation_language, timeline_append
 
 NEXT_UPDATE_MAX = 300
 
@@ -95,12 +95,13 @@ def summary_edit(
     )
     Incident.objects.filter(pk=locked.pk).update(current_summary=summary, summary_version=number)
     incident.current_summary, incident.summary_version = summary, number
-    timeline_append(
-        incident=incident,
-        kind=TimelineEntry.Kind.SUMMARY,
-        author=actor,
-        body=_timeline_text(version),
-    )
+    with organisation_language():  # the entry's headings are stored once and read by everyone
+        timeline_append(
+            incident=incident,
+            kind=TimelineEntry.Kind.SUMMARY,
+            author=actor,
+            body=_timeline_text(version),
+        )
     return version
 
 

@@ -94,12 +94,37 @@ def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra
     event = TeamEvent.objects.create(incident=incident, kind=kind, actor=actor, subject=subject, **extra)
     other = extra.get("other")
     live.team_changed(incident.pk, [subject.pk, *([other.pk] if isinstance(other, User) else [])])
-    note = f" — “{event.note}”" if event.note else ""
     with organisation_language():  # stored once, read by everyone
-        timeline_record(
-            incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=f"{event.describe()}{note}"
-        )
+        text = _describe(event)
+        if event.note:  # as the person typed it
+            text = _("%(change)s — “%(note)s”") % {"change": text, "note": event.note}
+        timeline_record(incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=text)
     return event
+
+
+def _describe(event: TeamEvent) -> str:
+    """The team change in the active language (the caller makes it the organisation's): whole sentences, so
+    a translation can order the names as its grammar needs. Role names are the organisation's own data."""
+    values = {"subject": event.subject, "other": event.other, "role": event.role.name if event.role else ""}
+    match event.kind:
+        case TeamEvent.Kind.HANDOVER:
+            if event.role is None:
+                return _("%(subject)s handed over to %(other)s") % values
+            return _("%(subject)s handed over %(role)s to %(other)s") % values
+        case TeamEvent.Kind.BACKUP_SET:
+            if event.other is None:
+                return _("nobody is now %(subject)s's backup as %(role)s") % values
+            return _("%(other)s is now %(subject)s's backup as %(role)s") % values
+        case TeamEvent.Kind.ROLE_ASSIGNED:
+            return _("%(subject)s is now %(role)s") % values
+        case TeamEvent.Kind.ROLE_REMOVED:
+            return _("%(subject)s is no longer %(role)s") % values
+        case TeamEvent.Kind.JOINED:
+            return _("%(subject)s added to the team") % values
+        case TeamEvent.Kind.LEFT:
+            return _("%(subject)s left the team") % values
+        case _:
+            return _("%(subject)s removed from the team") % values
 
 
 def assign_command(*, incident: Incident, commander: User, actor: User, note: str = "") -> RoleAssignment:

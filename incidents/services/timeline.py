@@ -280,7 +280,7 @@ def timeline_post(
     """A person's entry from the composer."""
     if kind not in TimelineEntry.POSTABLE:
         raise TimelineError(
-            "Choose what kind of entry this is: note, decision, action, external update or evidence."
+            _("Choose what kind of entry this is: note, decision, action, external update or evidence.")
         )
     body = body.strip()
     if not body and not files:
@@ -399,7 +399,10 @@ def timeline_pin(*, incident: Incident, actor: User, seq: int, pinned: bool) -> 
         raise TimelineError(_("Pin the entry itself, not a correction or a pin."))
     currently = seq in pinned_seqs(incident)
     if currently == pinned:
-        raise TimelineError(f"Entry #{seq} is {'already' if pinned else 'not'} pinned.")
+        raise TimelineError(
+            (_("Entry #%(seq)s is already pinned.") if pinned else _("Entry #%(seq)s is not pinned."))
+            % {"seq": seq}
+        )
     return timeline_append(
         incident=incident,
         kind=TimelineEntry.Kind.PIN if pinned else TimelineEntry.Kind.UNPIN,

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 import incidents.services.deadlines as deadline_hooks
 from incidents.models import (
@@ -58,6 +59,7 @@ from incidents.services.statements.rules import (
     check_submit,
     require,
 )
+from incidents.services.timeline import organisation_language
 
 S = StatementStatus
 
@@ -189,7 +191,8 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
     check_text(version.body, locked.channel)
     if version.steps.exists():
         raise StatementError(
-            f"v{version.number} has been through review once; save a new version to submit it again."
+            _("v%(number)s has been through review once; save a new version to submit it again.")
+            % {"number": version.number}
         )
     chain = choose_chain(
         incident=incident, audience=locked.audience, fill_only=version.from_template_fill_only
@@ -209,14 +212,21 @@ def statement_submit(*, statement: Statement, actor: User, version_number: int) 
     locked.chain_name = chain.name
     locked.updated_at = now
     locked.save(update_fields=["status", "status_note", "chain_template", "chain_name", "updated_at"])
-    shorter = " (a pure template fill: the shorter chain applies)" if chain.fill_only else ""
-    record(
-        incident,
-        actor,
-        f"{actor} submitted v{version.number} of {entry_label(locked)} for approval: "
-        f"{' → '.join(s.name for s in steps)}{shorter}.",
-        statement=locked,
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = (
+            _(
+                "%(actor)s submitted v%(number)s of %(label)s for approval: %(steps)s (a pure template fill: "
+                "the shorter chain applies)."
+            )
+            if chain.fill_only
+            else _("%(actor)s submitted v%(number)s of %(label)s for approval: %(steps)s.")
+        ) % {
+            "actor": actor,
+            "number": version.number,
+            "label": entry_label(locked),
+            "steps": " → ".join(s.name for s in steps),
+        }
+        record(incident, actor, text, statement=locked)
     _notify_step(
         incident=incident, statement=locked, version=version, step=steps[0], steps=steps, decisions=[]
     )
@@ -256,11 +266,15 @@ def _review_checks(
     version = same_version(locked, version_number)
     if sha256 and sha256 != version.sha256:
         raise StatementError(
-            f"The text you reviewed is not v{version.number} as stored. Nothing was changed; reload and read it again."
+            _(
+                "The text you reviewed is not v%(number)s as stored. Nothing was changed; reload and read it again."
+            )
+            % {"number": version.number}
         )
     if not locked.is_in_review:
         raise InvalidTransition(
-            f"This statement is {locked.get_status_display().lower()}, not in review; there is nothing to decide."
+            _("This statement is %(status)s, not in review; there is nothing to decide.")
+            % {"status": locked.get_status_display().lower()}
         )
     steps = list(version.steps.select_related("role").order_by("order"))
     step = next((s for s in steps if s.completed_at is None), None)
@@ -268,14 +282,34 @@ def _review_checks(
         raise StatementError(_("Every step of this chain is already complete."))
     if step_order is not None and step_order != step.order:
         asked = next((s for s in steps if s.order == step_order), None)
+        values = {
+            "order": step.order,
+            "name": step.name,
+            "asked": step_order,
+            "asked_name": asked.name if asked else "",
+        }
         if step_order > step.order:
             raise StatementError(
-                f"Steps cannot be skipped: this statement is waiting for step {step.order} ({step.name}) "
-                f"before {asked.name if asked else f'step {step_order}'}."
+                (
+                    _(
+                        "Steps cannot be skipped: this statement is waiting for step %(order)s (%(name)s) before %(asked_name)s."
+                    )
+                    if asked
+                    else _(
+                        "Steps cannot be skipped: this statement is waiting for step %(order)s (%(name)s) before step %(asked)s."
+                    )
+                )
+                % values
             )
         raise StatementError(
-            f"Step {step_order}{f' ({asked.name})' if asked else ''} is already complete; "
-            f"it is now waiting for step {step.order} ({step.name})."
+            (
+                _(
+                    "Step %(asked)s (%(asked_name)s) is already complete; it is now waiting for step %(order)s (%(name)s)."
+                )
+                if asked
+                else _("Step %(asked)s is already complete; it is now waiting for step %(order)s (%(name)s).")
+            )
+            % values
         )
     standing = _standing(actor, locked.incident, step.role_id)
     if on_behalf_of is not None:
@@ -304,7 +338,8 @@ def _review_checks(
 
 
 def _as(actor: User, on_behalf_of: User | None) -> str:
-    """“Ana” or “Ana (standing in for Ben, whose time to decide had passed)” — for the timeline."""
+    """“Ana” or “Ana (standing in for Ben, whose time to decide had passed)” — for the timeline, so called
+    inside organisation_language()."""
     if on_behalf_of is None:
         return str(actor)
     return _("%(actor)s (standing in for %(principal)s, whose time to decide had passed)") % {
@@ -363,13 +398,11 @@ def statement_approve(
         on_behalf_of=on_behalf_of,
         decided_at=now,
     )
-    who = _as(actor, on_behalf_of)
     decisions.append(approval)
     approved = [a for a in decisions if a.decision == Approval.Decision.APPROVED]
     count = sum(1 for a in approved if a.step_id == step.pk)
     label = statement_label(locked)
     said = entry_label(locked)  # the timeline's words: the organisation's language
-    progress = f"{count} of {step.required}" if step.required > 1 else ""
     if count >= step.required:
         step.completed_at = now
         following = next((s for s in steps if s.order > step.order), None)
@@ -380,13 +413,20 @@ def statement_approve(
                 completed_at=Case(When(pk=step.pk, then=Value(now)), default=F("completed_at")),
                 activated_at=Case(When(pk=following.pk, then=Value(now)), default=F("activated_at")),
             )
-            record(
-                incident,
-                actor,
-                f"{who} approved v{version.number} of {said} — step {step.order} of {len(steps)} "
-                f"({step.name}) complete; waiting for {following.name}.",
-                statement=locked,
-            )
+            with organisation_language():  # stored once, read by everyone
+                text = _(
+                    "%(who)s approved v%(number)s of %(label)s — step %(order)s of %(steps)s (%(name)s) complete; "
+                    "waiting for %(next)s."
+                ) % {
+                    "who": _as(actor, on_behalf_of),
+                    "number": version.number,
+                    "label": said,
+                    "order": step.order,
+                    "steps": len(steps),
+                    "name": step.name,
+                    "next": following.name,
+                }
+                record(incident, actor, text, statement=locked)
             _notify_step(
                 incident=incident,
                 statement=locked,
@@ -403,23 +443,37 @@ def statement_approve(
             locked.status = S.APPROVED
             locked.updated_at = now
             locked.save(update_fields=["status", "updated_at"])
-            record(
-                incident,
-                actor,
-                f"{who} approved v{version.number} of {said} — every step is complete "
-                f"({' → '.join(s.name for s in steps)}); it may be published.",
-                statement=locked,
-            )
+            with organisation_language():  # stored once, read by everyone
+                text = _(
+                    "%(who)s approved v%(number)s of %(label)s — every step is complete (%(steps)s); it may be "
+                    "published."
+                ) % {
+                    "who": _as(actor, on_behalf_of),
+                    "number": version.number,
+                    "label": said,
+                    "steps": " → ".join(s.name for s in steps),
+                }
+                record(incident, actor, text, statement=locked)
             _notify_ready_to_publish(locked, incident, version, actor, label)
     else:
         locked.updated_at = now
         locked.save(update_fields=["updated_at"])
-        record(
-            incident,
-            actor,
-            f"{who} approved v{version.number} of {said} at step {step.order} ({step.name}): {progress}.",
-            statement=locked,
-        )
+        with organisation_language():  # stored once, read by everyone
+            # Only a step that needs more than one approval is left incomplete by one.
+            text = ngettext(
+                "%(who)s approved v%(number)s of %(label)s at step %(order)s (%(name)s): %(count)s of %(required)s.",
+                "%(who)s approved v%(number)s of %(label)s at step %(order)s (%(name)s): %(count)s of %(required)s.",
+                step.required,
+            ) % {
+                "who": _as(actor, on_behalf_of),
+                "number": version.number,
+                "label": said,
+                "order": step.order,
+                "name": step.name,
+                "count": count,
+                "required": step.required,
+            }
+            record(incident, actor, text, statement=locked)
     return ApprovalResult(
         approval=approval, created=True, statement=locked, chain=ChainState(steps=steps, decisions=decisions)
     )
@@ -465,7 +519,7 @@ def statement_reject(
     `on_behalf_of`: a backup deciding for that approver once the step's SLA has passed."""
     locked = lock_statement(statement)
     incident = lock_incident(locked)
-    reason = reason_given(reason, "for rejecting")
+    reason = reason_given(reason, _("for rejecting"))
     version = current_version(locked)
     decisions = list(Approval.objects.filter(version=version).select_related("step", "approver"))
     replay = any(a.approver_id == actor.pk and a.decision == Approval.Decision.REJECTED for a in decisions)
@@ -492,13 +546,16 @@ def statement_reject(
     deadline_hooks.on_step_decided(step, actor)
     label = statement_label(locked)
     said = entry_label(locked)  # the timeline's words: the organisation's language
-    record(
-        incident,
-        actor,
-        f"{_as(actor, on_behalf_of)} rejected v{version.number} of {said} at step {step.order} "
-        f"({step.name}): {quote(reason)}",
-        statement=locked,
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = _("%(who)s rejected v%(number)s of %(label)s at step %(order)s (%(name)s): %(reason)s") % {
+            "who": _as(actor, on_behalf_of),
+            "number": version.number,
+            "label": said,
+            "order": step.order,
+            "name": step.name,
+            "reason": quote(reason),
+        }
+        record(incident, actor, text, statement=locked)
     if version.author_id != actor.pk:
         with in_language_of(version.author):
             notify(

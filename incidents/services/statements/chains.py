@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from incidents import hooks
 from incidents.models import (
     ApprovalChainTemplate,
@@ -135,8 +137,11 @@ def chain_plan(
     templates = list(chain.steps.select_related("role").prefetch_related("users").order_by("order"))
     if not templates:
         raise StatementError(
-            f"The approval chain “{chain.name}” has no steps, so nothing could approve this. "
-            "Ask an administrator to fix it under Configuration → Approval chains."
+            _(
+                "The approval chain “%(chain)s” has no steps, so nothing could approve this. Ask an "
+                "administrator to fix it under Configuration → Approval chains."
+            )
+            % {"chain": chain.name}
         )
     held = holders(incident, [t.role_id for t in templates if t.role_id is not None])
     approvers = _approvers(incident)
@@ -145,8 +150,11 @@ def chain_plan(
         named = {u.pk for u in tpl.users.all() if u.is_active}
         if tpl.role_id is None and not named:
             raise StatementError(
-                f"Step “{tpl.name}” of the chain “{chain.name}” names neither a role nor a person. "
-                "Ask an administrator to fix it."
+                _(
+                    "Step “%(step)s” of the chain “%(chain)s” names neither a role nor a person. Ask an "
+                    "administrator to fix it."
+                )
+                % {"step": tpl.name, "chain": chain.name}
             )
         eligible = frozenset((named | (held[tpl.role_id] if tpl.role_id is not None else set())) & approvers)
         deciders = eligible if chain.allow_self_approval else eligible - {author_id}
@@ -208,21 +216,23 @@ def planned_chain(
     """For pages: the plan of the chain a version would go through, or why there is none (never raises)."""
     chain = choose_chain(incident=incident, audience=audience, fill_only=fill_only)
     if chain is None:
-        return None, StatementError(_NO_CHAIN)
+        return None, StatementError(_no_chain_message())
     try:
         return chain_plan(incident=incident, chain=chain, author_id=author_id), None
     except StatementError as broken:
         return None, broken
 
 
-_NO_CHAIN = (
-    "No approval chain applies to this statement. Ask an administrator to set one up under "
-    "Configuration → Approval chains."
-)
+def _no_chain_message() -> str:
+    # Translated when refused, in the language of whoever asked (a constant would be English forever).
+    return _(
+        "No approval chain applies to this statement. Ask an administrator to set one up under "
+        "Configuration → Approval chains."
+    )
 
 
 def no_chain() -> StatementError:
-    return StatementError(_NO_CHAIN)
+    return StatementError(_no_chain_message())
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from uuid import UUID
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from incidents import live
@@ -86,18 +87,26 @@ def same_version(statement: Statement, number: int) -> StatementVersion:
     version = current_version(statement)
     if number != version.number:
         raise StatementError(
-            f"v{number} has been replaced by v{version.number} (saved by {version.author}). "
-            f"Nothing was changed; read v{version.number} first."
+            _(
+                "v%(number)s has been replaced by v%(current)s (saved by %(author)s). Nothing was changed; "
+                "read v%(current)s first."
+            )
+            % {"number": number, "current": version.number, "author": version.author}
         )
     return version
 
 
 def reason_given(text: str, what: str) -> str:
+    """The reason, or a refusal in the language of whoever gave it (`what`: already translated, e.g.
+    gettext("for rejecting"))."""
     text = text.strip()
     if not text:
         raise TextRefused(_("Give a reason %(what)s; it is recorded and shown to the team.") % {"what": what})
     if len(text) > MAX_REASON:
-        raise TextRefused(f"Keep the reason under {MAX_REASON:,} characters.")
+        raise TextRefused(
+            _("Keep the reason under %(limit)s characters.")
+            % {"limit": number_format(MAX_REASON, force_grouping=True)}
+        )
     return text
 
 
@@ -116,7 +125,8 @@ def record(
     """The statement event on the timeline, in the change's transaction (it rides the room's stream), and
     the nudge, after commit, to the regions that show the statement (incidents/live.py): its card in the
     room's panel, or the whole panel when the set of cards changes — a `new` master statement, or one that
-    became final (withdrawn, superseded: it leaves the cards for the "finished" list)."""
+    became final (withdrawn, superseded: it leaves the cards for the "finished" list). Callers build `text`
+    inside organisation_language(): the entry is stored once and read by everyone."""
     timeline_record(incident=incident, kind=TimelineEntry.Kind.STATEMENT, actor=actor, text=text)
     live.statement_changed(
         incident.pk, statement.code, approvers(statement), card_code=card_of(statement, new=new)

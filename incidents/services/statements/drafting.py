@@ -19,7 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone, translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 import incidents.services.deadlines as deadline_hooks
 from incidents import hooks, mentions
@@ -71,6 +73,7 @@ from incidents.services.statements.rules import (
     require,
     withdraw_perm,
 )
+from incidents.services.timeline import organisation_language
 from incidents.timetext import organisation_zone, public_time
 
 S = StatementStatus
@@ -244,30 +247,54 @@ def statement_create(
         next_update_at=next_update_at,
     )
     statement.save(update_fields=["current_version"])
-    named = ""
-    if (
+    named = (
         public_label
         and public_label != incident.public_label
         and "incident_title" in template_placeholders(template_body)
-    ):
+    )
+    if named:
         incident.public_label = public_label
         Incident.objects.filter(pk=incident.pk).update(public_label=public_label)
-        named = " " + _("The incident's public name is now “%(name)s”.") % {"name": public_label}
-    origin = ""
-    if template is not None:
-        origin = f" from the template “{template.name}”"
-    elif master is not None:
-        origin = f" as a {Channel(channel).label} variant of “{master.title}”"
-    elif supersedes is not None:
-        origin = f" as an update to “{supersedes.title}”"
-    record(
-        incident,
-        actor,
-        f"Statement drafted{origin}: {entry_label(statement)}, v1.{named}",
-        statement=statement,
-        new=True,
-    )
+    with organisation_language():  # stored once, read by everyone
+        record(
+            incident,
+            actor,
+            _drafted(statement, template, master, supersedes, public_label if named else ""),
+            statement=statement,
+            new=True,
+        )
     return statement
+
+
+def _drafted(
+    statement: Statement,
+    template: StatementTemplate | None,
+    master: Statement | None,
+    supersedes: Statement | None,
+    public_label: str,
+) -> str:
+    """The timeline's words for a new statement, in the active language (the organisation's)."""
+    values = {"label": entry_label(statement), "channel": Channel(statement.channel).label}
+    if template is not None:
+        text = _("Statement drafted from the template “%(template)s”: %(label)s, v1.") % {
+            **values,
+            "template": template.name,
+        }
+    elif master is not None:
+        text = _("Statement drafted as a %(channel)s variant of “%(master)s”: %(label)s, v1.") % {
+            **values,
+            "master": master.title,
+        }
+    elif supersedes is not None:
+        text = _("Statement drafted as an update to “%(previous)s”: %(label)s, v1.") % {
+            **values,
+            "previous": supersedes.title,
+        }
+    else:
+        text = _("Statement drafted: %(label)s, v1.") % values
+    if public_label:
+        text += " " + _("The incident's public name is now “%(name)s”.") % {"name": public_label}
+    return text
 
 
 @transaction.atomic
@@ -347,16 +374,20 @@ def statement_save_draft(*, statement: Statement, actor: User, expected_version:
 def _stale(current: Statement, mine: str, expected: int) -> StaleDraft:
     theirs = current.current_version
     if current.status not in Statement.EDITABLE:
-        message = (
-            f"This statement is {current.get_status_display().lower()} now, so its text can no longer "
-            "change. Nothing was saved; your text is kept below."
-        )
+        message = _(
+            "This statement is %(status)s now, so its text can no longer change. Nothing was saved; your "
+            "text is kept below."
+        ) % {"status": current.get_status_display().lower()}
+    elif theirs is not None:
+        message = _(
+            "%(author)s saved v%(number)s while you were editing v%(expected)s. Nothing was overwritten: "
+            "compare both texts, then save yours if it should replace theirs."
+        ) % {"author": theirs.author, "number": theirs.number, "expected": expected}
     else:
-        who = f"{theirs.author} saved v{theirs.number}" if theirs is not None else "Someone saved"
-        message = (
-            f"{who} while you were editing v{expected}. Nothing was overwritten: compare both texts, "
-            "then save yours if it should replace theirs."
-        )
+        message = _(
+            "Someone saved while you were editing v%(expected)s. Nothing was overwritten: compare both "
+            "texts, then save yours if it should replace theirs."
+        ) % {"expected": expected}
     return StaleDraft(message, statement=current, mine=mine, expected_version=expected)
 
 
@@ -369,9 +400,20 @@ def _after_new_version(
 ) -> None:
     incident = statement.incident
     label = entry_label(statement)
+    values = {
+        "actor": actor,
+        "label": label,
+        "new": version.number,
+        "old": previous.number if previous else 0,
+    }
     if previous is None or old_status not in Statement.UNDER_APPROVAL:
-        after = f" after v{previous.number} was rejected" if old_status == S.REJECTED and previous else ""
-        record(incident, actor, f"{actor} saved v{version.number} of {label}{after}.", statement=statement)
+        with organisation_language():  # stored once, read by everyone
+            text = (
+                _("%(actor)s saved v%(new)s of %(label)s after v%(old)s was rejected.")
+                if old_status == S.REJECTED and previous
+                else _("%(actor)s saved v%(new)s of %(label)s.")
+            ) % values
+            record(incident, actor, text, statement=statement)
         return
     approvers = [
         a.approver
@@ -380,17 +422,25 @@ def _after_new_version(
         .order_by("decided_at")
     ]
     deadline_hooks.on_chain_void(statement, actor)  # nobody owes a decision on the old version
-    was = "in review" if old_status == S.IN_REVIEW else "approved"
-    voided = (
-        f" The approvals of v{previous.number} by {names(approvers)} no longer count." if approvers else ""
-    )
-    record(
-        incident,
-        actor,
-        f"{actor} saved v{version.number} of {label} while v{previous.number} was {was}: back to draft, "
-        f"the approval chain starts again when v{version.number} is submitted.{voided}",
-        statement=statement,
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = (
+            _(
+                "%(actor)s saved v%(new)s of %(label)s while v%(old)s was in review: back to draft, the approval "
+                "chain starts again when v%(new)s is submitted."
+            )
+            if old_status == S.IN_REVIEW
+            else _(
+                "%(actor)s saved v%(new)s of %(label)s while v%(old)s was approved: back to draft, the approval "
+                "chain starts again when v%(new)s is submitted."
+            )
+        ) % values
+        if approvers:
+            text += " " + ngettext(
+                "The approvals of v%(old)s by %(names)s no longer count.",
+                "The approvals of v%(old)s by %(names)s no longer count.",
+                len(approvers),
+            ) % {"old": previous.number, "names": names(approvers)}
+        record(incident, actor, text, statement=statement)
     url = f"{statement_url(statement, incident)}?a={previous.number}&b={version.number}#diff"
     for user in {a.pk: a for a in approvers if a.pk != actor.pk}.values():
         with in_language_of(user):
@@ -415,7 +465,7 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
     was_published = locked.is_published
     perms = incident_perms(actor, incident)
     require(perms, withdraw_perm(locked))
-    reason = reason_given(reason, "for withdrawing it")
+    reason = reason_given(reason, _("for withdrawing it"))
     check_withdraw(locked, perms)
     for receiver in hooks.statement_changing:
         receiver(statement=locked, change="withdraw")
@@ -424,8 +474,13 @@ def statement_withdraw(*, statement: Statement, actor: User, reason: str) -> Sta
     locked.updated_at = timezone.now()
     locked.save(update_fields=["status", "status_note", "updated_at"])
     label = entry_label(locked)
-    what = "withdrew the published statement" if was_published else "withdrew the draft"
-    record(incident, actor, f"{actor} {what} {label}: {quote(reason)}", statement=locked)
+    with organisation_language():  # stored once, read by everyone
+        text = (
+            _("%(actor)s withdrew the published statement %(label)s: %(reason)s")
+            if was_published
+            else _("%(actor)s withdrew the draft %(label)s: %(reason)s")
+        ) % {"actor": actor, "label": label, "reason": quote(reason)}
+        record(incident, actor, text, statement=locked)
     deadline_hooks.on_chain_void(locked, actor)
     if was_published:
         version = current_version(locked)
@@ -454,7 +509,10 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
     if not body:
         raise TextRefused(_("Write a comment first."))
     if len(body) > MAX_COMMENT:
-        raise TextRefused(f"Keep a comment under {MAX_COMMENT:,} characters.")
+        raise TextRefused(
+            _("Keep a comment under %(limit)s characters.")
+            % {"limit": number_format(MAX_COMMENT, force_grouping=True)}
+        )
     version = StatementVersion.objects.filter(statement=statement, number=version_number).first()
     if version is None:
         raise StatementError(
@@ -462,12 +520,14 @@ def statement_comment(*, statement: Statement, actor: User, version_number: int,
         )
     mentioned = mentions.check(statement.incident, body)  # refused before anything is written
     comment = VersionComment.objects.create(version=version, author=actor, body=body)
-    record(
-        statement.incident,
-        actor,
-        f"{actor} commented on v{version.number} of {entry_label(statement)}: {quote(body)}",
-        statement=statement,
-    )
+    with organisation_language():  # stored once, read by everyone
+        text = _("%(actor)s commented on v%(number)s of %(label)s: %(comment)s") % {
+            "actor": actor,
+            "number": version.number,
+            "label": entry_label(statement),
+            "comment": quote(body),
+        }
+        record(statement.incident, actor, text, statement=statement)
     mentions.notify_mentioned(
         incident=statement.incident,
         actor=actor,

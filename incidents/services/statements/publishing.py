@@ -46,6 +46,7 @@ from incidents.services.statements.common import (
     same_version,
 )
 from incidents.services.statements.rules import check_publish, require
+from incidents.services.timeline import organisation_language
 from incidents.timetext import local, stamp
 
 S = StatementStatus
@@ -117,21 +118,29 @@ def _gate_checks(
     version = StatementVersion.objects.get(pk=version.pk)  # re-read the text, not a cached copy
     if sha256 and sha256 != version.sha256:
         raise StatementError(
-            f"The text you saw is not v{version.number} as stored (its fingerprint differs). Nothing was "
-            "published; reload the page."
+            _(
+                "The text you saw is not v%(number)s as stored (its fingerprint differs). Nothing was "
+                "published; reload the page."
+            )
+            % {"number": version.number}
         )
     if not version.hash_matches():
         raise StatementError(
-            f"The stored text of v{version.number} no longer matches the fingerprint it was approved under. "
-            "Nothing was published; tell an administrator."
+            _(
+                "The stored text of v%(number)s no longer matches the fingerprint it was approved under. "
+                "Nothing was published; tell an administrator."
+            )
+            % {"number": version.number}
         )
     # Read with what the page shows of them, so the view can render the chain from these (result.chain).
     steps = list(version.steps.select_related("role"))
     approvals = list(Approval.objects.filter(version=version).select_related("step", "approver"))
     if not chain_steps_complete(steps, approvals, version):
         raise StatementError(
-            f"v{version.number} does not have every approval its chain requires for exactly this text. "
-            "Nothing was published."
+            _(
+                "v%(number)s does not have every approval its chain requires for exactly this text. Nothing was published."
+            )
+            % {"number": version.number}
         )
     return Gate(
         statement=locked,
@@ -182,7 +191,8 @@ def statement_publish(
         said = local(promised, timezone.get_current_timezone())
         if next_update_at is not None and abs(next_update_at - promised) > timedelta(minutes=1):
             raise TextRefused(
-                f"v{gate.version.number} itself promises the next update by {said}; that is the time."
+                _("v%(n)d itself promises the next update by %(at)s; that is the time.")
+                % {"n": gate.version.number, "at": said}
             )
         if promised <= now:
             raise TextRefused(
@@ -200,7 +210,7 @@ def statement_publish(
         try:
             _URL(link)
         except ValidationError:
-            raise TextRefused("The link must be a full web address (https://…).") from None
+            raise TextRefused(_("The link must be a full web address (https://…).")) from None
     publication = _write_publication(
         gate.statement,
         gate.version,
@@ -236,13 +246,17 @@ def publication_confirm(
     if existing is not None:
         if existing.version_id != version.pk:
             raise StatementError(
-                f"v{existing.version.number} was published before; v{version.number} went out as well."
+                _("v%(published)s was published before; v%(number)s went out as well.")
+                % {"published": existing.version.number, "number": version.number}
             )
         return PublishResult(publication=existing, created=False, statement=locked)
     if locked.current_version_id != version.pk or not version.hash_matches():
         raise StatementError(
-            f"v{version.number} is no longer the current, approved text of this statement; it went out, "
-            "but the statement was not marked published."
+            _(
+                "v%(number)s is no longer the current, approved text of this statement; it went out, but the "
+                "statement was not marked published."
+            )
+            % {"number": version.number}
         )
     locked.ensure_can_move_to(S.PUBLISHED)
     promised = version.next_update_at  # the time the text itself promises, asked once when it was drafted
@@ -288,33 +302,47 @@ def _write_publication(
     locked.status = S.PUBLISHED
     locked.updated_at = now
     locked.save(update_fields=["status", "updated_at"])
-    where = f" on {Channel(channel).label}" + (f": {link}" if link else "")
-    record(
-        incident,
-        actor,
-        f"{actor} published v{version.number} of {entry_label(locked)}{where} "
-        f"(sha256 {version.short_sha}, exactly as approved).",
-        statement=locked,
-    )
-    if predecessor is not None and predecessor.is_published:
-        predecessor.status = S.SUPERSEDED
-        predecessor.status_note = f"Superseded by “{locked.title}”, published {stamp(now)}."
-        predecessor.updated_at = now
-        predecessor.save(update_fields=["status", "status_note", "updated_at"])
-        record(
-            incident,
-            actor,
-            f"{entry_label(predecessor)} is superseded by “{locked.title}”.",
-            statement=predecessor,
-        )
+    with organisation_language():  # stored once, read by everyone
+        values = {
+            "actor": actor,
+            "number": version.number,
+            "label": entry_label(locked),
+            "channel": Channel(channel).label,
+            "link": link,
+            "sha": version.short_sha,
+        }
+        text = (
+            _(
+                "%(actor)s published v%(number)s of %(label)s on %(channel)s: %(link)s (sha256 %(sha)s, exactly as approved)."
+            )
+            if link
+            else _(
+                "%(actor)s published v%(number)s of %(label)s on %(channel)s (sha256 %(sha)s, exactly as approved)."
+            )
+        ) % values
+        record(incident, actor, text, statement=locked)
+        if predecessor is not None and predecessor.is_published:
+            predecessor.status = S.SUPERSEDED
+            # Shown to everyone with the statement, like the entry.
+            predecessor.status_note = _("Superseded by “%(title)s”, published %(at)s.") % {
+                "title": locked.title,
+                "at": stamp(now),
+            }
+            predecessor.updated_at = now
+            predecessor.save(update_fields=["status", "status_note", "updated_at"])
+            text = _("%(label)s is superseded by “%(title)s”.") % {
+                "label": entry_label(predecessor),
+                "title": locked.title,
+            }
+            record(incident, actor, text, statement=predecessor)
     # The first response (or the due update) is met; the next update is due by the cadence or the promise.
     deadline_hooks.on_published(incident, actor, published_at, next_update_at)
-    _notify_published(locked, version, incident, actor, where)
+    _notify_published(locked, version, incident, actor, channel, link)
     return publication
 
 
 def _notify_published(
-    statement: Statement, version: StatementVersion, incident: Incident, actor: User, where: str
+    statement: Statement, version: StatementVersion, incident: Incident, actor: User, channel: str, link: str
 ) -> None:
     """Those who approved the text, and its author, hear that it is out — a withdrawal tells them too; the
     approvers' own screens (the queue) no longer show the statement once they have decided."""
@@ -328,6 +356,11 @@ def _notify_published(
     url = reverse("incidents:statement", args=[incident.code, statement.code])
     for person in User.objects.filter(pk__in=people).order_by("pk"):
         with in_language_of(person):
+            where = " " + (
+                _("on %(channel)s: %(link)s") % {"channel": Channel(channel).label, "link": link}
+                if link
+                else _("on %(channel)s") % {"channel": Channel(channel).label}
+            )
             notify(
                 user=person,
                 incident=incident,

@@ -41,9 +41,9 @@ def allowed(check: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> bool
 
 def _not_allowed(on_team: bool) -> StatementError:
     return StatementError(
-        "Your role in this incident does not allow that (any more). Nothing was changed."
+        _("Your role in this incident does not allow that (any more). Nothing was changed.")
         if on_team
-        else "You are no longer on this incident's team. Nothing was changed."
+        else _("You are no longer on this incident's team. Nothing was changed.")
     )
 
 
@@ -95,7 +95,8 @@ def check_variant(master: Statement, perms: Collection[str]) -> None:
     require(perms, Perm.DRAFT)
     if master.is_final:
         raise StatementError(
-            f"“{master.title}” was {master.get_status_display().lower()}; start a new statement."
+            _("“%(title)s” was %(status)s; start a new statement.")
+            % {"title": master.title, "status": master.get_status_display().lower()}
         )
 
 
@@ -324,8 +325,8 @@ class ChainStalled(StatementError):
 
 
 def a_role(name: str) -> str:
-    """ "a Legal reviewer", "an Executive approver"."""
-    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+    """ "a Legal reviewer", "an Executive approver" — in the active language (which may have no article)."""
+    return (_("an %(role)s") if name[:1].lower() in "aeiou" else _("a %(role)s")) % {"role": name}
 
 
 def _holder(step: StepNeed) -> str:
