@@ -242,11 +242,14 @@ def playbook_save_version(
 @transaction.atomic
 def playbook_duplicate(*, playbook: Playbook, actor: User) -> Playbook:
     """A new playbook starting from this one's newest version (e.g. a variant for another market)."""
-    base = f"Copy of {playbook.name}"[:110]
+    # The new playbook's name and note are written by whoever duplicates it, in their language.
+    base = (_("Copy of %(name)s") % {"name": playbook.name})[:110]
     name, n = base, 2
     while Playbook.objects.filter(name__iexact=name).exists():
         name, n = f"{base} ({n})", n + 1
-    content = replace(content_of(playbook.latest()), change_note=f"Duplicated from {playbook.name}")
+    content = replace(
+        content_of(playbook.latest()), change_note=_("Duplicated from %(name)s") % {"name": playbook.name}
+    )
     return playbook_create(actor=actor, name=name, scenario=playbook.scenario, owner=actor, content=content)
 
 

@@ -393,15 +393,19 @@ def _attach_diffs(viewer: User, mine: list[ApprovalProgress]) -> None:
         number = progress.version.number
         last = seen.get(progress.statement.pk)
         if last is not None and last == number:
-            progress.base_reason = (
-                f"You have reviewed this exact text (v{number}) before; nothing changed since."
-            )
+            progress.base_reason = _(
+                "You have reviewed this exact text (v%(number)d) before; nothing changed since."
+            ) % {"number": number}
         elif last is not None and last < number:
-            wanted[progress.statement.pk] = (last, f"since v{last}, the last version you reviewed")
+            # The end of "What changed …" (templates/incidents/statements/statement.html).
+            wanted[progress.statement.pk] = (
+                last,
+                _("since v%(number)d, the last version you reviewed") % {"number": last},
+            )
         elif last is None and number > 1:
             wanted[progress.statement.pk] = (
                 number - 1,
-                f"since v{number - 1} (you have not reviewed an earlier version)",
+                _("since v%(number)d (you have not reviewed an earlier version)") % {"number": number - 1},
             )
     if not wanted:
         return
