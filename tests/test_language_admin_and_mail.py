@@ -238,13 +238,17 @@ def test_a_failed_delivery_is_written_in_the_organisation_s_language(
     statement = fully_approved(cast)
     with translation.override("en"):
         release(cast, statement, platforms.e)
-    monkeypatch.setattr(
-        delivery_module,
-        "send",
-        lambda parcel: Failed("The server said no.", checked=True),
-    )
+    connector_spoke_in: list[str] = []
+
+    def refused(parcel: Any) -> Failed:
+        # The connector's own words are stored on the delivery and quoted on the timeline: same language.
+        connector_spoke_in.append(translation.get_language())
+        return Failed("The server said no.", checked=True)
+
+    monkeypatch.setattr(delivery_module, "send", refused)
     run_all()
     assert of(statement, platforms.e).state == DeliveryState.FAILED
+    assert connector_spoke_in == ["pl"]
     assert [lang for lang, _text in seen] == ["pl"]
     assert "The server said no." in seen[0][1]
 

@@ -118,7 +118,9 @@ def attempt(row: Delivery) -> Outcome:
             )
         return Failed(why, checked=True)
     try:
-        return send(parcel_of(row))
+        # What the connector says (its errors, its notes) is stored on the delivery and put on the timeline.
+        with organisation_language():
+            return send(parcel_of(row))
     except Exception as exc:  # a bug or an SDK surprise: the request may have gone out
         log.exception("Publishing delivery %s failed unexpectedly", row.pk)
         with organisation_language():
