@@ -11,6 +11,8 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from incidents import services
 from incidents.models import (
@@ -41,9 +43,9 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]  # stubs expect Abstra
     search_fields = ["email", "display_name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Person", {"fields": ("display_name", "phone", "time_zone")}),
-        ("Access", {"fields": ("org_role", "is_active", "is_staff", "is_superuser")}),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        (gettext_lazy("Person"), {"fields": ("display_name", "phone", "time_zone")}),
+        (gettext_lazy("Access"), {"fields": ("org_role", "is_active", "is_staff", "is_superuser")}),
+        (gettext_lazy("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (
@@ -142,13 +144,22 @@ class ApprovalChainForm(forms.ModelForm[ApprovalChainTemplate]):
     """Criteria as check boxes (an empty set matches anything)."""
 
     severities = forms.MultipleChoiceField(
-        choices=Severity.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: any."
+        choices=Severity.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("None: any."),
     )
     audiences = forms.MultipleChoiceField(
-        choices=Audience.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: any."
+        choices=Audience.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("None: any."),
     )
     scenarios = forms.MultipleChoiceField(
-        choices=Scenario.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None: any."
+        choices=Scenario.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("None: any."),
     )
 
     class Meta:
@@ -175,9 +186,11 @@ class ApprovalStepFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
         for form in kept:
             data = form.cleaned_data
             if data.get("role") is None and not data.get("users"):
-                form.add_error("role", "Name a role or at least one person who approves this step.")
+                form.add_error("role", _("Name a role or at least one person who approves this step."))
         if not kept and not self.instance.fill_only and self.instance.is_active:
-            raise forms.ValidationError("An active chain needs at least one step, or nothing could approve.")
+            raise forms.ValidationError(
+                _("An active chain needs at least one step, or nothing could approve.")
+            )
 
 
 class ApprovalStepInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -207,20 +220,20 @@ class ApprovalChainTemplateAdmin(admin.ModelAdmin[ApprovalChainTemplate]):
     list_filter = ["is_active", "fill_only"]
     fieldsets = (
         (None, {"fields": ("name", "description", "is_active", "sort_order")}),
-        ("Applies to", {"fields": ("severities", "audiences", "scenarios")}),
-        ("Separation of duties", {"fields": ("allow_self_approval", "distinct_approvers")}),
-        ("Template fills", {"fields": ("fill_chain", "fill_only")}),
+        (gettext_lazy("Applies to"), {"fields": ("severities", "audiences", "scenarios")}),
+        (gettext_lazy("Separation of duties"), {"fields": ("allow_self_approval", "distinct_approvers")}),
+        (gettext_lazy("Template fills"), {"fields": ("fill_chain", "fill_only")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApprovalChainTemplate]:
         return super().get_queryset(request).prefetch_related("steps")
 
-    @admin.display(description="Applies to")
+    @admin.display(description=gettext_lazy("Applies to"))
     def criteria(self, obj: ApprovalChainTemplate) -> str:
         parts = [", ".join(values) for values in (obj.severities, obj.audiences, obj.scenarios) if values]
-        return " · ".join(parts) or "anything"
+        return " · ".join(parts) or _("anything")
 
-    @admin.display(description="Steps")
+    @admin.display(description=gettext_lazy("Steps"))
     def step_names(self, obj: ApprovalChainTemplate) -> str:
         return " → ".join(step.name for step in obj.steps.all())
 

@@ -28,16 +28,19 @@ class SignedInSession(models.Model):
     """One browser signed in as a person: what the "Active sessions" page lists and "sign out everywhere else"
     ends. Django's session rows cannot be searched by user (the user id is inside the encoded data)."""
 
-    session_key = models.CharField(max_length=40, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in")
-    user_agent = models.CharField(max_length=300, blank=True)
-    address = models.GenericIPAddressField(null=True, blank=True)
-    signed_in_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
+    session_key = models.CharField(max_length=40, unique=True, verbose_name=_("session key"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in", verbose_name=_("user")
+    )
+    user_agent = models.CharField(max_length=300, blank=True, verbose_name=_("user agent"))
+    address = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("address"))
+    signed_in_at = models.DateTimeField(verbose_name=_("signed in at"))
+    last_seen_at = models.DateTimeField(verbose_name=_("last seen at"))
 
     class Meta:
         verbose_name = _("signed-in session")
         indexes = [models.Index(fields=["user", "-last_seen_at"])]
+        verbose_name_plural = _("signed-in sessions")
 
     def __str__(self) -> str:
         return f"{self.user_id} · {self.user_agent[:40]}"

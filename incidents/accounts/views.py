@@ -9,8 +9,10 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -154,9 +156,38 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
+class ResetForm(PasswordResetForm):
+    """The reset mail is written in the recipient's profile language, like every other mail they get: whoever
+    asks from whichever browser, the account's owner reads it. A profile without a language follows the
+    browser (what "blank" means on the profile), so the request's language stays."""
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        language = getattr(context.get("user"), "language", "") or translation.get_language()
+        with translation.override(language):
+            super().send_mail(
+                subject_template_name,
+                email_template_name,
+                context,
+                from_email,
+                to_email,
+                html_email_template_name,
+            )
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     """The same answer whether or not the address has an account; past the per-address bucket a 429, past the
-    per-account bucket the mail is quietly not sent (the answer stays the same, so it tells nothing)."""
+    per-account bucket the mail is quietly not sent (the answer stays the same, so it tells nothing). The mail
+    goes in the recipient's language (ResetForm); the page answers in the browser's."""
+
+    form_class = ResetForm
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method == "POST":

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def _seed_reply_templates(sender: AppConfig, **kwargs: Any) -> None:
@@ -23,7 +24,7 @@ def _seed_reply_templates(sender: AppConfig, **kwargs: Any) -> None:
 class ListeningConfig(AppConfig):
     name = "incidents.listening"
     label = "listening"
-    verbose_name = "Social listening"
+    verbose_name = _("Social listening")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -39,22 +39,35 @@ class ApprovalChainTemplate(models.Model):
     template with only its placeholders filled in; a chain marked `fill_only` is used only that way.
     """
 
-    name = models.CharField(max_length=120, unique=True)
-    description = models.CharField(max_length=300, blank=True)
+    name = models.CharField(max_length=120, unique=True, verbose_name=_("name"))
+    description = models.CharField(max_length=300, blank=True, verbose_name=_("description"))
     severities = ArrayField(
-        models.CharField(max_length=8, choices=Severity.choices), default=list, blank=True
+        models.CharField(max_length=8, choices=Severity.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("severities"),
     )
     audiences = ArrayField(
-        models.CharField(max_length=20, choices=Audience.choices), default=list, blank=True
+        models.CharField(max_length=20, choices=Audience.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("audiences"),
     )
     scenarios = ArrayField(
-        models.CharField(max_length=32, choices=Scenario.choices), default=list, blank=True
+        models.CharField(max_length=32, choices=Scenario.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("scenarios"),
     )
     allow_self_approval = models.BooleanField(
-        default=False, help_text="May the author of a version approve it? (Separation of duties says no.)"
+        default=False,
+        help_text=_("May the author of a version approve it? (Separation of duties says no.)"),
+        verbose_name=_("allow self approval"),
     )
     distinct_approvers = models.BooleanField(
-        default=True, help_text="Each step must be approved by a different person."
+        default=True,
+        help_text=_("Each step must be approved by a different person."),
+        verbose_name=_("distinct approvers"),
     )
     fill_chain = models.ForeignKey(
         "self",
@@ -62,16 +75,21 @@ class ApprovalChainTemplate(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="A shorter chain for pure template fills (used only where its own criteria match).",
+        help_text=_("A shorter chain for pure template fills (used only where its own criteria match)."),
+        verbose_name=_("fill chain"),
     )
     fill_only = models.BooleanField(
-        default=False, help_text="Only ever used as another chain's template-fill chain."
+        default=False,
+        help_text=_("Only ever used as another chain's template-fill chain."),
+        verbose_name=_("fill only"),
     )
-    is_active = models.BooleanField(default=True)
-    sort_order = models.PositiveSmallIntegerField(default=100)
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    sort_order = models.PositiveSmallIntegerField(default=100, verbose_name=_("sort order"))
 
     class Meta:
         ordering = ["sort_order", "name"]
+        verbose_name = _("approval chain template")
+        verbose_name_plural = _("approval chain templates")
 
     def __str__(self) -> str:
         return self.name
@@ -89,23 +107,36 @@ class ApprovalChainTemplate(models.Model):
 
 
 class ApprovalStepTemplate(models.Model):
-    chain = models.ForeignKey(ApprovalChainTemplate, on_delete=models.CASCADE, related_name="steps")
-    order = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=80, help_text="e.g. Legal")
+    chain = models.ForeignKey(
+        ApprovalChainTemplate, on_delete=models.CASCADE, related_name="steps", verbose_name=_("chain")
+    )
+    order = models.PositiveSmallIntegerField(verbose_name=_("order"))
+    name = models.CharField(max_length=80, help_text=_("e.g. Legal"), verbose_name=_("name"))
     role = models.ForeignKey(
         IncidentRole,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
-        help_text="Whoever holds this role in the incident when they approve.",
+        help_text=_("Whoever holds this role in the incident when they approve."),
+        verbose_name=_("role"),
     )
     users = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="Named approvers (optional)."
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        help_text=_("Named approvers (optional)."),
+        verbose_name=_("users"),
     )
-    rule = models.CharField(max_length=8, choices=ApprovalRule.choices, default=ApprovalRule.ANY)
-    required_count = models.PositiveSmallIntegerField(default=1, help_text="For “a number of them”.")
-    sla_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Optional time to decide.")
+    rule = models.CharField(
+        max_length=8, choices=ApprovalRule.choices, default=ApprovalRule.ANY, verbose_name=_("rule")
+    )
+    required_count = models.PositiveSmallIntegerField(
+        default=1, help_text=_("For “a number of them”."), verbose_name=_("required count")
+    )
+    sla_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Optional time to decide."), verbose_name=_("sla minutes")
+    )
 
     class Meta:
         ordering = ["chain", "order"]
@@ -113,6 +144,8 @@ class ApprovalStepTemplate(models.Model):
             models.UniqueConstraint(fields=["chain", "order"], name="step_template_order_unique"),
             models.CheckConstraint(condition=Q(required_count__gte=1), name="step_template_required"),
         ]
+        verbose_name = _("approval step template")
+        verbose_name_plural = _("approval step templates")
 
     def __str__(self) -> str:
         return f"{self.chain}: {self.order}. {self.name}"
@@ -124,21 +157,34 @@ class ChainStep(models.Model):
     Bound to that version: a later version gets its own steps, and nothing from these carries over.
     """
 
-    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="steps")
-    order = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=80)
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    approver_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
-    rule = models.CharField(max_length=8, choices=ApprovalRule.choices, default=ApprovalRule.ANY)
-    required = models.PositiveSmallIntegerField(default=1)
-    sla_minutes = models.PositiveIntegerField(null=True, blank=True)
-    allow_self_approval = models.BooleanField(default=False)
-    distinct_approvers = models.BooleanField(default=True)
-    activated_at = models.DateTimeField(null=True, blank=True)
+    version = models.ForeignKey(
+        StatementVersion, on_delete=models.PROTECT, related_name="steps", verbose_name=_("version")
+    )
+    order = models.PositiveSmallIntegerField(verbose_name=_("order"))
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    role = models.ForeignKey(
+        IncidentRole,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("role"),
+    )
+    approver_ids = ArrayField(
+        models.BigIntegerField(), default=list, blank=True, verbose_name=_("approver ids")
+    )
+    rule = models.CharField(
+        max_length=8, choices=ApprovalRule.choices, default=ApprovalRule.ANY, verbose_name=_("rule")
+    )
+    required = models.PositiveSmallIntegerField(default=1, verbose_name=_("required"))
+    sla_minutes = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("sla minutes"))
+    allow_self_approval = models.BooleanField(default=False, verbose_name=_("allow self approval"))
+    distinct_approvers = models.BooleanField(default=True, verbose_name=_("distinct approvers"))
+    activated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("activated at"))
     # When the SLA runs out, fixed when the step becomes current: a compressed drill's SLA is shorter, and
     # pausing a drill moves it on. Empty for steps without an SLA (and for steps from before it was stored).
-    sla_due_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sla due at"))
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
 
     class Meta:
         ordering = ["version", "order"]
@@ -146,6 +192,8 @@ class ChainStep(models.Model):
             models.UniqueConstraint(fields=["version", "order"], name="chain_step_order_unique"),
             models.CheckConstraint(condition=Q(required__gte=1), name="chain_step_required"),
         ]
+        verbose_name = _("chain step")
+        verbose_name_plural = _("chain steps")
 
     def __str__(self) -> str:
         return f"{self.version} step {self.order} {self.name}"
@@ -184,23 +232,38 @@ class Approval(models.Model):
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
 
-    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="approvals")
-    sha256 = models.CharField(max_length=64)
-    step = models.ForeignKey(ChainStep, on_delete=models.PROTECT, related_name="approvals")
-    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(
+        StatementVersion, on_delete=models.PROTECT, related_name="approvals", verbose_name=_("version")
+    )
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    step = models.ForeignKey(
+        ChainStep, on_delete=models.PROTECT, related_name="approvals", verbose_name=_("step")
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("approver")
+    )
     # A backup deciding after the step's SLA passed: the approver they stood in for (None: their own call).
     on_behalf_of = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("on behalf of"),
     )
-    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.APPROVED)
-    note = models.CharField(max_length=2000, blank=True)
-    decided_at = models.DateTimeField(default=timezone.now)
+    decision = models.CharField(
+        max_length=10, choices=Decision.choices, default=Decision.APPROVED, verbose_name=_("decision")
+    )
+    note = models.CharField(max_length=2000, blank=True, verbose_name=_("note"))
+    decided_at = models.DateTimeField(default=timezone.now, verbose_name=_("decided at"))
 
     class Meta:
         ordering = ["decided_at", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["version", "step", "approver"], name="approval_once_per_step"),
         ]
+        verbose_name = _("approval")
+        verbose_name_plural = _("approvals")
 
     def __str__(self) -> str:
         return f"{self.approver_id} {self.decision} {self.version_id} step {self.step_id}"

@@ -24,28 +24,42 @@ from incidents.models.team import IncidentRole
 class ResponsePolicy(models.Model):
     """How fast the team must speak, per severity. Editable in the admin; seeded with sensible values."""
 
-    severity = models.CharField(max_length=8, choices=Severity.choices, unique=True)
+    severity = models.CharField(
+        max_length=8, choices=Severity.choices, unique=True, verbose_name=_("severity")
+    )
     first_response_minutes = models.PositiveIntegerField(
-        help_text="First public response due this long after declaration."
+        help_text=_("First public response due this long after declaration."),
+        verbose_name=_("first response minutes"),
     )
     update_cadence_minutes = models.PositiveIntegerField(
-        help_text="While the incident is open, the next public update is due this long after the last one."
+        help_text=_(
+            "While the incident is open, the next public update is due this long after the last one."
+        ),
+        verbose_name=_("update cadence minutes"),
     )
     remind_before_minutes = models.PositiveIntegerField(
-        default=10, help_text="A reminder goes out this long before a deadline (0: no early reminder)."
+        default=10,
+        help_text=_("A reminder goes out this long before a deadline (0: no early reminder)."),
+        verbose_name=_("remind before minutes"),
     )
     escalation_grace_minutes = models.PositiveIntegerField(
         default=10,
-        help_text="After a deadline passes, wait this long before escalating to the backup, "
-        "and as long again before escalating to the commander.",
+        help_text=_(
+            "After a deadline passes, wait this long before escalating to the backup, "
+            "and as long again before escalating to the commander."
+        ),
+        verbose_name=_("escalation grace minutes"),
     )
     review_due_days = models.PositiveIntegerField(
-        default=5, help_text="The post-incident review is due this many days after resolution."
+        default=5,
+        help_text=_("The post-incident review is due this many days after resolution."),
+        verbose_name=_("review due days"),
     )
 
     class Meta:
         ordering = ["severity"]
-        verbose_name_plural = "response policies"
+        verbose_name_plural = _("response policies")
+        verbose_name = _("response policy")
 
     def __str__(self) -> str:
         return f"{self.get_severity_display()}: respond within {self.first_response_minutes} min"
@@ -79,45 +93,88 @@ class Deadline(models.Model):
     Kind = DeadlineKind
     State = DeadlineState
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="deadlines")
-    kind = models.CharField(max_length=16, choices=DeadlineKind.choices)
-    title = models.CharField(max_length=200)
-    notes = models.TextField(blank=True)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="deadlines", verbose_name=_("incident")
+    )
+    kind = models.CharField(max_length=16, choices=DeadlineKind.choices, verbose_name=_("kind"))
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    notes = models.TextField(blank=True, verbose_name=_("notes"))
     # Who answers for it: a named person, else whoever holds `role` (else the commander).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="deadlines"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deadlines",
+        verbose_name=_("owner"),
     )
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    due_at = models.DateTimeField()
-    original_due_at = models.DateTimeField(help_text="The first due time, before any snooze or reschedule.")
-    state = models.CharField(max_length=12, choices=DeadlineState.choices, default=DeadlineState.OPEN)
+    role = models.ForeignKey(
+        IncidentRole,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("role"),
+    )
+    due_at = models.DateTimeField(verbose_name=_("due at"))
+    original_due_at = models.DateTimeField(
+        help_text=_("The first due time, before any snooze or reschedule."), verbose_name=_("original due at")
+    )
+    state = models.CharField(
+        max_length=12, choices=DeadlineState.choices, default=DeadlineState.OPEN, verbose_name=_("state")
+    )
     # Bumped by every reschedule/snooze/completion: reminders and ETA tasks of an older version are void.
-    version = models.PositiveIntegerField(default=1)
-    remind_before_minutes = models.PositiveIntegerField(default=10)
-    escalation_grace_minutes = models.PositiveIntegerField(default=10)
+    version = models.PositiveIntegerField(default=1, verbose_name=_("version"))
+    remind_before_minutes = models.PositiveIntegerField(default=10, verbose_name=_("remind before minutes"))
+    escalation_grace_minutes = models.PositiveIntegerField(
+        default=10, verbose_name=_("escalation grace minutes")
+    )
     # Identifies system deadlines so each exists once while open ("first_response", "update",
     # "approval:<chain step id>", "review", "playbook-task:<id>"); empty for hand-made tasks.
-    key = models.CharField(max_length=80, blank=True)
+    key = models.CharField(max_length=80, blank=True, verbose_name=_("key"))
     statement = models.ForeignKey(
-        "incidents.Statement", on_delete=models.PROTECT, null=True, blank=True, related_name="deadlines"
+        "incidents.Statement",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deadlines",
+        verbose_name=_("statement"),
     )
     chain_step = models.ForeignKey(
-        "incidents.ChainStep", on_delete=models.PROTECT, null=True, blank=True, related_name="deadlines"
+        "incidents.ChainStep",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deadlines",
+        verbose_name=_("chain step"),
     )
     missed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When it first went overdue (kept even if done later)."
+        null=True,
+        blank=True,
+        help_text=_("When it first went overdue (kept even if done later)."),
+        verbose_name=_("missed at"),
     )
-    escalation_level = models.PositiveSmallIntegerField(default=0)
-    snoozed_until = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0, verbose_name=_("escalation level"))
+    snoozed_until = models.DateTimeField(null=True, blank=True, verbose_name=_("snoozed until"))
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
     completed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("completed by"),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(default=timezone.now, verbose_name=_("updated at"))
 
     objects = DeadlineQuerySet.as_manager()
 
@@ -135,6 +192,8 @@ class Deadline(models.Model):
             models.Index(fields=["incident", "state", "due_at"], name="deadline_incident_state"),
             models.Index(fields=["owner", "state", "due_at"], name="deadline_owner_state"),
         ]
+        verbose_name = _("deadline")
+        verbose_name_plural = _("deadlines")
 
     def __str__(self) -> str:
         return f"{self.incident_id}: {self.title} by {self.due_at:%Y-%m-%d %H:%M}"
@@ -191,19 +250,25 @@ class Reminder(models.Model):
     Kind = ReminderKind
     State = ReminderState
 
-    deadline = models.ForeignKey(Deadline, on_delete=models.CASCADE, related_name="reminders")
-    kind = models.CharField(max_length=20, choices=ReminderKind.choices)
-    version = models.PositiveIntegerField()
-    due_at = models.DateTimeField()
-    state = models.CharField(max_length=12, choices=ReminderState.choices, default=ReminderState.PENDING)
+    deadline = models.ForeignKey(
+        Deadline, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("deadline")
+    )
+    kind = models.CharField(max_length=20, choices=ReminderKind.choices, verbose_name=_("kind"))
+    version = models.PositiveIntegerField(verbose_name=_("version"))
+    due_at = models.DateTimeField(verbose_name=_("due at"))
+    state = models.CharField(
+        max_length=12, choices=ReminderState.choices, default=ReminderState.PENDING, verbose_name=_("state")
+    )
     # Set when the sweep handed it to a Celery ETA task; the sweep still fires it if that task is lost.
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("enqueued at"))
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
     # Which path sent it: tests assert the mechanism (the precise ETA task, or the sweep that catches what a
     # lost task missed) instead of how late it was; the bench measures the lateness.
-    fired_by = models.CharField(max_length=5, choices=FiredBy.choices, blank=True, default="")
-    attempts = models.PositiveSmallIntegerField(default=0)
+    fired_by = models.CharField(
+        max_length=5, choices=FiredBy.choices, blank=True, default="", verbose_name=_("fired by")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
 
     class Meta:
         ordering = ["due_at", "pk"]
@@ -213,6 +278,8 @@ class Reminder(models.Model):
         indexes = [
             models.Index(fields=["due_at"], condition=Q(state="pending"), name="reminder_pending_due"),
         ]
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for deadline {self.deadline_id} v{self.version} at {self.due_at}"
@@ -228,11 +295,17 @@ class WebhookEndpoint(models.Model):
     Each request is signed: `X-WarRoom-Signature: sha256=<hex HMAC of timestamp.body>` with the secret.
     """
 
-    name = models.CharField(max_length=80)
-    url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=128, help_text="Shared secret for the HMAC signature.")
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    url = models.URLField(max_length=500, verbose_name=_("url"))
+    secret = models.CharField(
+        max_length=128, help_text=_("Shared secret for the HMAC signature."), verbose_name=_("secret")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
 
     def __str__(self) -> str:
         return self.name
@@ -241,15 +314,17 @@ class WebhookEndpoint(models.Model):
 class WebhookDelivery(models.Model):
     """Outbox for webhooks: written with the reminder's effect, sent after commit, retried with back-off."""
 
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    key = models.CharField(max_length=200)
-    payload = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    key = models.CharField(max_length=200, verbose_name=_("key"))
+    payload = models.JSONField(verbose_name=_("payload"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("last status"))
+    last_error = models.CharField(max_length=500, blank=True, verbose_name=_("last error"))
 
     class Meta:
         constraints = [
@@ -260,6 +335,8 @@ class WebhookDelivery(models.Model):
                 fields=["next_attempt_at"], condition=Q(sent_at__isnull=True), name="webhook_pending"
             ),
         ]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliverys")
 
     def __str__(self) -> str:
         return f"{self.endpoint_id}: {self.key}"

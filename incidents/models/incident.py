@@ -145,55 +145,78 @@ class Incident(models.Model):
     }
     ARCHIVED_STATUSES: ClassVar[tuple[str, ...]] = (Status.RESOLVED, Status.CLOSED)
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    reference = models.CharField(max_length=20, unique=True, editable=False)
-    title = models.CharField(max_length=200)
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("code"))
+    reference = models.CharField(max_length=20, unique=True, editable=False, verbose_name=_("reference"))
+    title = models.CharField(max_length=200, verbose_name=_("title"))
     # What the public may read about it (a statement template's {incident_title}); the title above is the
     # team's own words and never fills a public text. Empty until a drafter names it.
     public_label = models.CharField(
-        "public name",
+        _("public name"),
         max_length=200,
         blank=True,
-        help_text="How public statements name the incident (the title is internal and never used for that).",
+        help_text=_(
+            "How public statements name the incident (the title is internal and never used for that)."
+        ),
     )
-    summary = models.TextField(blank=True)
-    scenario = models.CharField(max_length=32, choices=Scenario.choices)
-    severity = models.CharField(max_length=8, choices=Severity.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DETECTED)
+    summary = models.TextField(blank=True, verbose_name=_("summary"))
+    scenario = models.CharField(max_length=32, choices=Scenario.choices, verbose_name=_("scenario"))
+    severity = models.CharField(max_length=8, choices=Severity.choices, verbose_name=_("severity"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.DETECTED, verbose_name=_("status")
+    )
     affected_platforms = ArrayField(
-        models.CharField(max_length=16, choices=Platform.choices), default=list, blank=True
+        models.CharField(max_length=16, choices=Platform.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("affected platforms"),
     )
-    detected_at = models.DateTimeField(help_text="When the problem first surfaced (may precede declaration).")
-    declared_at = models.DateTimeField(default=timezone.now)
+    detected_at = models.DateTimeField(
+        help_text=_("When the problem first surfaced (may precede declaration)."),
+        verbose_name=_("detected at"),
+    )
+    declared_at = models.DateTimeField(default=timezone.now, verbose_name=_("declared at"))
     # When the organisation became aware (GDPR Art. 33 counts its 72 hours from here); None: detection.
-    aware_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the detection time.")
+    aware_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Empty: the detection time."), verbose_name=_("aware at")
+    )
     declared_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="declared_incidents"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="declared_incidents",
+        verbose_name=_("declared by"),
     )
     # Denormalised for the dashboard; the team issue keeps it in step with the role assignments.
     commander = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commanded_incidents", null=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="commanded_incidents",
+        null=True,
+        verbose_name=_("commander"),
     )
-    status_changed_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    is_drill = models.BooleanField("drill", default=False)
+    status_changed_at = models.DateTimeField(default=timezone.now, verbose_name=_("status changed at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
+    is_drill = models.BooleanField(_("drill"), default=False)
     # A drill's speed, chosen when it starts (real incidents are always 1: see `scaled`).
     drill_speed = models.PositiveSmallIntegerField(
-        "drill speed", choices=DrillSpeed.choices, default=DrillSpeed.REAL
+        _("drill speed"), choices=DrillSpeed.choices, default=DrillSpeed.REAL
     )
     # While a drill is paused: since when. Resuming shifts everything still pending by the pause.
-    drill_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
-    is_restricted = models.BooleanField(
-        "restricted", default=False, help_text="Only the incident team can see a restricted incident."
+    drill_paused_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("drill paused at")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    is_restricted = models.BooleanField(
+        _("restricted"), default=False, help_text=_("Only the incident team can see a restricted incident.")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     # Last timeline seq handed out; bumped under this row's lock (see services.timeline).
-    timeline_seq = models.PositiveIntegerField(default=0, editable=False)
+    timeline_seq = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("timeline seq"))
     # The living summary's latest text and version (services.summary keeps them in step with
     # SummaryVersion, under this row's lock); 0 until the commander first writes one.
-    current_summary = models.TextField(blank=True, editable=False)
-    summary_version = models.PositiveIntegerField(default=0, editable=False)
+    current_summary = models.TextField(blank=True, editable=False, verbose_name=_("current summary"))
+    summary_version = models.PositiveIntegerField(
+        default=0, editable=False, verbose_name=_("summary version")
+    )
 
     objects = IncidentQuerySet.as_manager()
 
@@ -238,6 +261,8 @@ class Incident(models.Model):
                 name="incident_pause_drills_only",
             ),
         ]
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
@@ -342,8 +367,12 @@ def _room_url_pattern() -> str:
 class ReferenceCounter(models.Model):
     """Last incident number handed out per year (see Incident.next_reference)."""
 
-    year = models.PositiveIntegerField(primary_key=True)
-    value = models.PositiveIntegerField(default=0)
+    year = models.PositiveIntegerField(primary_key=True, verbose_name=_("year"))
+    value = models.PositiveIntegerField(default=0, verbose_name=_("value"))
+
+    class Meta:
+        verbose_name = _("reference counter")
+        verbose_name_plural = _("reference counters")
 
     def __str__(self) -> str:
         return f"{self.year}: {self.value}"
@@ -357,19 +386,23 @@ class IncidentChange(models.Model):
         SEVERITY = "severity", _("Severity")
         RESTRICTION = "restriction", _("Restriction")
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="changes")
-    field = models.CharField(max_length=16, choices=Field.choices)
-    old_value = models.CharField(max_length=32, blank=True)
-    new_value = models.CharField(max_length=32)
-    note = models.CharField(max_length=500, blank=True)
-    changed_by: models.ForeignKey[User, User] = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="changes", verbose_name=_("incident")
     )
-    changed_at = models.DateTimeField(default=timezone.now)
+    field = models.CharField(max_length=16, choices=Field.choices, verbose_name=_("field"))
+    old_value = models.CharField(max_length=32, blank=True, verbose_name=_("old value"))
+    new_value = models.CharField(max_length=32, verbose_name=_("new value"))
+    note = models.CharField(max_length=500, blank=True, verbose_name=_("note"))
+    changed_by: models.ForeignKey[User, User] = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("changed by")
+    )
+    changed_at = models.DateTimeField(default=timezone.now, verbose_name=_("changed at"))
 
     class Meta:
         ordering = ["changed_at", "pk"]
         indexes = [models.Index(fields=["incident", "field", "changed_at"], name="incidentchange_lookup")]
+        verbose_name = _("incident change")
+        verbose_name_plural = _("incident changes")
 
     def __str__(self) -> str:
         return f"{self.incident_id} {self.field}: {self.old_value} → {self.new_value}"

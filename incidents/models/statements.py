@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone, translation
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models.incident import Incident, InvalidTransition, Scenario
@@ -46,23 +47,43 @@ from incidents.models.statement_text import canonical_text as canonical_text
 class StatementTemplate(models.Model):
     """A pre-approved statement for a scenario and channel, with {placeholders} (admin-editable)."""
 
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, verbose_name=_("name"))
     scenario = models.CharField(
-        max_length=32, choices=Scenario.choices, blank=True, help_text="Empty: suits any scenario."
+        max_length=32,
+        choices=Scenario.choices,
+        blank=True,
+        help_text=_("Empty: suits any scenario."),
+        verbose_name=_("scenario"),
     )
-    channel = models.CharField(max_length=20, choices=Channel.choices)
-    audience = models.CharField(max_length=20, choices=Audience.choices, default=Audience.PUBLIC)
-    language = models.CharField(max_length=16, default="en", choices=LANGUAGES)
-    title = models.CharField(max_length=200, help_text="The statement's working title; may use placeholders.")
+    channel = models.CharField(max_length=20, choices=Channel.choices, verbose_name=_("channel"))
+    audience = models.CharField(
+        max_length=20, choices=Audience.choices, default=Audience.PUBLIC, verbose_name=_("audience")
+    )
+    language = models.CharField(max_length=16, default="en", choices=LANGUAGES, verbose_name=_("language"))
+    title = models.CharField(
+        max_length=200,
+        help_text=_("The statement's working title; may use placeholders."),
+        verbose_name=_("title"),
+    )
     body = models.TextField(
-        help_text="Placeholders: " + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS) + "."
+        help_text=format_lazy(
+            _("Placeholders: {names}."), names=", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        ),
+        verbose_name=_("body"),
     )
-    guidance = models.CharField(max_length=300, blank=True, help_text="When to use it, shown to drafters.")
-    is_active = models.BooleanField(default=True)
-    sort_order = models.PositiveSmallIntegerField(default=100)
+    guidance = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text=_("When to use it, shown to drafters."),
+        verbose_name=_("guidance"),
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    sort_order = models.PositiveSmallIntegerField(default=100, verbose_name=_("sort order"))
 
     class Meta:
         ordering = ["sort_order", "name"]
+        verbose_name = _("statement template")
+        verbose_name_plural = _("statement templates")
 
     def __str__(self) -> str:
         return self.name
@@ -127,40 +148,75 @@ class Statement(models.Model):
     # The states a statement may be in once it went out (a withdrawn draft never did; it has no publication).
     AFTER_PUBLISHING: ClassVar[tuple[str, ...]] = (_S.PUBLISHED, _S.WITHDRAWN, _S.SUPERSEDED)
 
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="statements")
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    title = models.CharField(max_length=200)
-    audience = models.CharField(max_length=20, choices=Audience.choices)
-    channel = models.CharField(max_length=20, choices=Channel.choices)
-    language = models.CharField(max_length=16, default="en", choices=LANGUAGES)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="statements", verbose_name=_("incident")
+    )
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("code"))
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    audience = models.CharField(max_length=20, choices=Audience.choices, verbose_name=_("audience"))
+    channel = models.CharField(max_length=20, choices=Channel.choices, verbose_name=_("channel"))
+    language = models.CharField(max_length=16, default="en", choices=LANGUAGES, verbose_name=_("language"))
     master = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="variants"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="variants",
+        verbose_name=_("master"),
     )
     supersedes = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="successors"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="successors",
+        verbose_name=_("supersedes"),
     )
-    status = models.CharField(max_length=16, choices=StatementStatus.choices, default=_S.DRAFT)
+    status = models.CharField(
+        max_length=16, choices=StatementStatus.choices, default=_S.DRAFT, verbose_name=_("status")
+    )
     # Lock counter for optimistic saves = the number of the current version (see services.statements).
-    version = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=0, verbose_name=_("version"))
     current_version = models.ForeignKey(
-        "StatementVersion", on_delete=models.PROTECT, null=True, related_name="+"
+        "StatementVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("current version"),
     )
     # The chain the current version was submitted with (the steps themselves are ChainStep rows).
     chain_template = models.ForeignKey(
-        "ApprovalChainTemplate", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "ApprovalChainTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("chain template"),
     )
-    chain_name = models.CharField(max_length=120, blank=True)
+    chain_name = models.CharField(max_length=120, blank=True, verbose_name=_("chain name"))
     # Provenance: the template it was started from, as it read then (admins may edit templates later).
     template = models.ForeignKey(
-        StatementTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        StatementTemplate,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("template"),
     )
-    template_name = models.CharField(max_length=120, blank=True)
-    template_body = models.TextField(blank=True)
-    status_note = models.CharField(max_length=2000, blank=True, help_text="Why it was rejected or withdrawn.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-    idempotency_key = models.CharField(max_length=64, blank=True)
+    template_name = models.CharField(max_length=120, blank=True, verbose_name=_("template name"))
+    template_body = models.TextField(blank=True, verbose_name=_("template body"))
+    status_note = models.CharField(
+        max_length=2000,
+        blank=True,
+        help_text=_("Why it was rejected or withdrawn."),
+        verbose_name=_("status note"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(default=timezone.now, verbose_name=_("updated at"))
+    idempotency_key = models.CharField(max_length=64, blank=True, verbose_name=_("idempotency key"))
 
     objects = StatementQuerySet.as_manager()
 
@@ -178,6 +234,8 @@ class Statement(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["incident", "status"], name="statement_incident_status")]
+        verbose_name = _("statement")
+        verbose_name_plural = _("statements")
 
     def __str__(self) -> str:
         return self.title
@@ -278,17 +336,25 @@ _REFUSALS: dict[tuple[str, str], str] = {
 class StatementVersion(models.Model):
     """One saved text of a statement. Written once; the database refuses UPDATE and DELETE."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="versions")
-    number = models.PositiveIntegerField()
-    body = models.TextField(blank=True, help_text="Canonical text: exactly what is hashed and published.")
-    sha256 = models.CharField(max_length=64)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="versions", verbose_name=_("statement")
+    )
+    number = models.PositiveIntegerField(verbose_name=_("number"))
+    body = models.TextField(
+        blank=True,
+        help_text=_("Canonical text: exactly what is hashed and published."),
+        verbose_name=_("body"),
+    )
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("author")
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     # The statement's template with only its placeholders filled in: may qualify for a shorter chain.
-    from_template_fill_only = models.BooleanField(default=False)
+    from_template_fill_only = models.BooleanField(default=False, verbose_name=_("from template fill only"))
     # The next update this text promises (its {next_update_time}, asked once when drafting): publishing it
     # schedules that deadline without asking again. Carried to a new version that still says it.
-    next_update_at = models.DateTimeField(null=True, blank=True)
+    next_update_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next update at"))
 
     class Meta:
         ordering = ["statement", "number"]
@@ -296,6 +362,8 @@ class StatementVersion(models.Model):
             models.UniqueConstraint(fields=["statement", "number"], name="statement_version_unique"),
             models.CheckConstraint(condition=Q(number__gte=1), name="statement_version_positive"),
         ]
+        verbose_name = _("statement version")
+        verbose_name_plural = _("statement versions")
 
     def __str__(self) -> str:
         return f"{self.statement_id} v{self.number}"
@@ -312,13 +380,19 @@ class StatementVersion(models.Model):
 class VersionComment(models.Model):
     """A remark on one version. Append-only, like the timeline."""
 
-    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="comments")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    body = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
+    version = models.ForeignKey(
+        StatementVersion, on_delete=models.PROTECT, related_name="comments", verbose_name=_("version")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("author")
+    )
+    body = models.TextField(verbose_name=_("body"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["created_at", "pk"]
+        verbose_name = _("version comment")
+        verbose_name_plural = _("version comments")
 
     def __str__(self) -> str:
         return f"on {self.version_id} by {self.author_id}"
@@ -327,14 +401,26 @@ class VersionComment(models.Model):
 class Publication(models.Model):
     """The record that exactly this version (this sha256) went out on a channel. Append-only."""
 
-    statement = models.OneToOneField(Statement, on_delete=models.PROTECT, related_name="publication")
-    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="publications")
-    sha256 = models.CharField(max_length=64)
-    channel = models.CharField(max_length=20, choices=Channel.choices)
-    published_at = models.DateTimeField(help_text="When it went out on the channel.")
-    link = models.URLField(max_length=500, blank=True)
-    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(default=timezone.now)
+    statement = models.OneToOneField(
+        Statement, on_delete=models.PROTECT, related_name="publication", verbose_name=_("statement")
+    )
+    version = models.ForeignKey(
+        StatementVersion, on_delete=models.PROTECT, related_name="publications", verbose_name=_("version")
+    )
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    channel = models.CharField(max_length=20, choices=Channel.choices, verbose_name=_("channel"))
+    published_at = models.DateTimeField(
+        help_text=_("When it went out on the channel."), verbose_name=_("published at")
+    )
+    link = models.URLField(max_length=500, blank=True, verbose_name=_("link"))
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("published by")
+    )
+    recorded_at = models.DateTimeField(default=timezone.now, verbose_name=_("recorded at"))
+
+    class Meta:
+        verbose_name = _("publication")
+        verbose_name_plural = _("publications")
 
     def __str__(self) -> str:
         return f"{self.statement_id} on {self.channel}"

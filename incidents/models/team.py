@@ -34,19 +34,19 @@ class Perm(models.TextChoices):
 class IncidentRole(models.Model):
     """A role in the catalogue (admin-editable) and the permissions it carries."""
 
-    slug = models.SlugField(unique=True)
-    name = models.CharField(max_length=80, unique=True)
-    description = models.CharField(max_length=300, blank=True)
-    sort_order = models.PositiveSmallIntegerField(default=100)
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    name = models.CharField(max_length=80, unique=True, verbose_name=_("name"))
+    description = models.CharField(max_length=300, blank=True, verbose_name=_("description"))
+    sort_order = models.PositiveSmallIntegerField(default=100, verbose_name=_("sort order"))
     # Exactly one person holds the command role at any time (a partial unique index enforces "at most").
-    is_command = models.BooleanField(default=False)
-    can_post = models.BooleanField("post to timeline", default=False)
-    can_draft = models.BooleanField("draft statements", default=False)
-    can_approve = models.BooleanField("approve statements", default=False)
-    can_publish = models.BooleanField("publish statements", default=False)
-    can_manage_team = models.BooleanField("manage team", default=False)
-    can_change_status = models.BooleanField("change status/severity", default=False)
-    can_manage_deadlines = models.BooleanField("manage deadlines and tasks", default=False)
+    is_command = models.BooleanField(default=False, verbose_name=_("is command"))
+    can_post = models.BooleanField(_("post to timeline"), default=False)
+    can_draft = models.BooleanField(_("draft statements"), default=False)
+    can_approve = models.BooleanField(_("approve statements"), default=False)
+    can_publish = models.BooleanField(_("publish statements"), default=False)
+    can_manage_team = models.BooleanField(_("manage team"), default=False)
+    can_change_status = models.BooleanField(_("change status/severity"), default=False)
+    can_manage_deadlines = models.BooleanField(_("manage deadlines and tasks"), default=False)
 
     FLAG_PERMS: ClassVar[dict[str, Perm]] = {
         "can_post": Perm.POST,
@@ -65,6 +65,8 @@ class IncidentRole(models.Model):
                 fields=["is_command"], condition=Q(is_command=True), name="one_command_role"
             )
         ]
+        verbose_name = _("incident role")
+        verbose_name_plural = _("incident roles")
 
     def __str__(self) -> str:
         return self.name
@@ -87,29 +89,44 @@ class RoleAssignment(models.Model):
     Rows are only ever closed, never rewritten, so the history of who held command when is kept.
     """
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="role_assignments")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="role_assignments"
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="role_assignments", verbose_name=_("incident")
     )
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="role_assignments",
+        verbose_name=_("user"),
+    )
+    role = models.ForeignKey(
+        IncidentRole, on_delete=models.PROTECT, related_name="assignments", verbose_name=_("role")
+    )
     # Copied from the role so the database can enforce one commander per incident.
-    is_command = models.BooleanField(default=False, editable=False)
+    is_command = models.BooleanField(default=False, editable=False, verbose_name=_("is command"))
     backup = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="backup_for",
         null=True,
         blank=True,
-        help_text="Who to escalate to when the holder does not respond.",
+        help_text=_("Who to escalate to when the holder does not respond."),
+        verbose_name=_("backup"),
     )
-    started_at = models.DateTimeField(default=timezone.now)
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    start_note = models.CharField(max_length=500, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, verbose_name=_("started at"))
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("started by")
+    )
+    start_note = models.CharField(max_length=500, blank=True, verbose_name=_("start note"))
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
     ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("ended by"),
     )
-    end_note = models.CharField(max_length=500, blank=True)
+    end_note = models.CharField(max_length=500, blank=True, verbose_name=_("end note"))
 
     objects = RoleAssignmentQuerySet.as_manager()
 
@@ -132,6 +149,8 @@ class RoleAssignment(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["user", "ended_at"], name="assignment_user_current")]
+        verbose_name = _("role assignment")
+        verbose_name_plural = _("role assignments")
 
     def __str__(self) -> str:
         return f"{self.user} as {self.role} in {self.incident_id}"
@@ -153,19 +172,39 @@ class TeamEvent(models.Model):
         LEFT = "left", _("left the team")
         REMOVED = "removed", _("removed from the team")
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="team_events")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    other = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="team_events", verbose_name=_("incident")
     )
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    note = models.CharField(max_length=500, blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=Kind.choices, verbose_name=_("kind"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("actor")
+    )
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("subject")
+    )
+    other = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("other"),
+    )
+    role = models.ForeignKey(
+        IncidentRole,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("role"),
+    )
+    note = models.CharField(max_length=500, blank=True, verbose_name=_("note"))
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
 
     class Meta:
         ordering = ["at", "pk"]
+        verbose_name = _("team event")
+        verbose_name_plural = _("team events")
 
     def __str__(self) -> str:
         return f"{self.incident_id}: {self.subject} {self.get_kind_display()}"
@@ -188,32 +227,43 @@ class TeamEvent(models.Model):
 class IncidentUserObjectPermission(UserObjectPermissionBase):
     """Direct-FK guardian permissions: indexed joins instead of text object ids (guardian performance docs)."""
 
-    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE, verbose_name=_("content object"))
 
     class Meta(UserObjectPermissionBase.Meta):
-        pass
+        verbose_name = _("incident user object permission")
+        verbose_name_plural = _("incident user object permissions")
 
 
 class IncidentGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE, verbose_name=_("content object"))
 
     class Meta(GroupObjectPermissionBase.Meta):
-        pass
+        verbose_name = _("incident group object permission")
+        verbose_name_plural = _("incident group object permissions")
 
 
 class Notification(models.Model):
     """An in-app message for one person (the bell); e-mail copies go through OutboundEmail."""
 
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
     )
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications", null=True)
-    text = models.CharField(max_length=500)
-    url = models.CharField(max_length=300, blank=True)
+    incident = models.ForeignKey(
+        Incident,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        null=True,
+        verbose_name=_("incident"),
+    )
+    text = models.CharField(max_length=500, verbose_name=_("text"))
+    url = models.CharField(max_length=300, blank=True, verbose_name=_("url"))
     # The cause (e.g. "reminder:17:due"): a retried reminder never rings the same person's bell twice.
-    key = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    read_at = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(max_length=200, blank=True, verbose_name=_("key"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -223,6 +273,8 @@ class Notification(models.Model):
                 fields=["recipient", "key"], condition=~Q(key=""), name="notification_once_per_cause"
             ),
         ]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
 
     def __str__(self) -> str:
         return f"to {self.recipient_id}: {self.text[:40]}"
@@ -232,19 +284,21 @@ class OutboundEmail(models.Model):
     """Outbox: e-mails are written in the same transaction as the change that causes them and sent after
     commit by a worker; the unique key makes a retried send idempotent."""
 
-    key = models.CharField(max_length=200, unique=True)
-    to = models.EmailField()
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
+    key = models.CharField(max_length=200, unique=True, verbose_name=_("key"))
+    to = models.EmailField(verbose_name=_("to"))
+    subject = models.CharField(max_length=300, verbose_name=_("subject"))
+    body = models.TextField(verbose_name=_("body"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    last_error = models.CharField(max_length=500, blank=True, verbose_name=_("last error"))
 
     class Meta:
         indexes = [
             models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="outbox_pending"),
         ]
+        verbose_name = _("outbound email")
+        verbose_name_plural = _("outbound emails")
 
     def __str__(self) -> str:
         return f"{self.to}: {self.subject}"

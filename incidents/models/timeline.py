@@ -48,25 +48,36 @@ class TimelineEntry(models.Model):
     SYSTEM: ClassVar[tuple[str, ...]] = (Kind.STATUS, Kind.SEVERITY, Kind.TEAM, Kind.STATEMENT, Kind.REMINDER)
     ABOUT_ANOTHER: ClassVar[tuple[str, ...]] = (Kind.CORRECTION, Kind.RETRACTION, Kind.PIN, Kind.UNPIN)
 
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="entries")
-    seq = models.PositiveIntegerField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="timeline_entries", null=True
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="entries", verbose_name=_("incident")
     )
-    body = models.TextField(blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
-    recorded_at = models.DateTimeField(default=timezone.now)
+    seq = models.PositiveIntegerField(verbose_name=_("seq"))
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="timeline_entries",
+        null=True,
+        verbose_name=_("author"),
+    )
+    body = models.TextField(blank=True, verbose_name=_("body"))
+    occurred_at = models.DateTimeField(default=timezone.now, verbose_name=_("occurred at"))
+    recorded_at = models.DateTimeField(default=timezone.now, verbose_name=_("recorded at"))
     is_privileged = models.BooleanField(
-        "legal privilege", default=False, help_text="Shown to the team; kept out of exports."
+        _("legal privilege"), default=False, help_text=_("Shown to the team; kept out of exports.")
     )
     target = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="followups"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="followups",
+        verbose_name=_("target"),
     )
     # The entry's fragment, rendered once at write time: the page, the live stream and replays all send
     # exactly these bytes (and the stream never has to touch templates or the ORM).
-    html = models.TextField()
-    idempotency_key = models.CharField(max_length=64, blank=True)
+    html = models.TextField(verbose_name=_("html"))
+    idempotency_key = models.CharField(max_length=64, blank=True, verbose_name=_("idempotency key"))
 
     class Meta:
         ordering = ["-seq"]
@@ -80,6 +91,8 @@ class TimelineEntry(models.Model):
             models.CheckConstraint(condition=Q(seq__gte=1), name="timeline_seq_positive"),
         ]
         indexes = [models.Index(fields=["incident", "kind", "-seq"], name="timeline_kind_seq")]
+        verbose_name = _("timeline entry")
+        verbose_name_plural = _("timeline entrys")
 
     def __str__(self) -> str:
         return f"{self.incident_id}#{self.seq} {self.kind}"
@@ -105,16 +118,22 @@ _REFERS_AS: dict[str, str] = {
 class Evidence(models.Model):
     """A file attached to a timeline entry, stored under a server-generated name outside any public URL."""
 
-    entry = models.ForeignKey(TimelineEntry, on_delete=models.PROTECT, related_name="evidence")
-    code = models.UUIDField(unique=True)
-    stored_name = models.CharField(max_length=100, unique=True)
-    original_name = models.CharField(max_length=200)
-    content_type = models.CharField(max_length=40)
-    size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    width = models.PositiveIntegerField(null=True, blank=True)
-    height = models.PositiveIntegerField(null=True, blank=True)
-    uploaded_at = models.DateTimeField(default=timezone.now)
+    entry = models.ForeignKey(
+        TimelineEntry, on_delete=models.PROTECT, related_name="evidence", verbose_name=_("entry")
+    )
+    code = models.UUIDField(unique=True, verbose_name=_("code"))
+    stored_name = models.CharField(max_length=100, unique=True, verbose_name=_("stored name"))
+    original_name = models.CharField(max_length=200, verbose_name=_("original name"))
+    content_type = models.CharField(max_length=40, verbose_name=_("content type"))
+    size = models.PositiveIntegerField(verbose_name=_("size"))
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    width = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("width"))
+    height = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("height"))
+    uploaded_at = models.DateTimeField(default=timezone.now, verbose_name=_("uploaded at"))
+
+    class Meta:
+        verbose_name = _("evidence")
+        verbose_name_plural = _("evidences")
 
     def __str__(self) -> str:
         return self.original_name

@@ -60,10 +60,17 @@ class OrgRole(models.TextChoices):
 class User(AbstractBaseUser, PermissionsMixin):
     """A crisis team member. Email is the login; the display name is what colleagues see."""
 
-    email = models.EmailField("email address", unique=True)
-    display_name = models.CharField(max_length=120)
-    phone = models.CharField(max_length=40, blank=True, help_text="Reachable number during an incident.")
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    email = models.EmailField(_("email address"), unique=True)
+    display_name = models.CharField(max_length=120, verbose_name=_("display name"))
+    phone = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("Reachable number during an incident."),
+        verbose_name=_("phone"),
+    )
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone], verbose_name=_("time zone")
+    )
     # The interface language (one of settings.LANGUAGES); blank follows the browser. Also the language of
     # this person's notifications, e-mails and reminders (incidents.services.notify).
     language = models.CharField(
@@ -73,10 +80,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         choices=settings.LANGUAGES,
         help_text=_("Blank: as your browser asks."),
     )
-    org_role = models.CharField(max_length=20, choices=OrgRole.choices, default=OrgRole.MEMBER)
-    is_active = models.BooleanField(default=True)
-    is_staff = models.BooleanField(default=False, help_text="May log in to the configuration admin.")
-    date_joined = models.DateTimeField(default=timezone.now)
+    org_role = models.CharField(
+        max_length=20, choices=OrgRole.choices, default=OrgRole.MEMBER, verbose_name=_("org role")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    is_staff = models.BooleanField(
+        default=False, help_text=_("May log in to the configuration admin."), verbose_name=_("is staff")
+    )
+    date_joined = models.DateTimeField(default=timezone.now, verbose_name=_("date joined"))
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -86,6 +97,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["display_name"]
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
 
     def __str__(self) -> str:
         return self.display_name or self.email

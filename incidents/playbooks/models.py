@@ -53,34 +53,44 @@ class PlaybookQuerySet(models.QuerySet["Playbook"]):
 
 
 class Playbook(models.Model):
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(max_length=120, unique=True)
-    scenario = models.CharField(max_length=32, choices=Scenario.choices)
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("code"))
+    name = models.CharField(max_length=120, unique=True, verbose_name=_("name"))
+    scenario = models.CharField(max_length=32, choices=Scenario.choices, verbose_name=_("scenario"))
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="owned_playbooks",
-        help_text="Keeps the playbook current; reminded when it has not been reviewed for 90 days.",
+        help_text=_("Keeps the playbook current; reminded when it has not been reviewed for 90 days."),
+        verbose_name=_("owner"),
     )
-    reviewed_on = models.DateField(default=timezone.localdate)
+    reviewed_on = models.DateField(default=timezone.localdate, verbose_name=_("reviewed on"))
     # The review date a reminder was last sent for: the daily sweep sends at most one per review date.
-    review_reminded_for = models.DateField(null=True, blank=True, editable=False)
-    # Optimistic-lock counter and the number of the newest version (0 while the first one is being written).
-    latest_number = models.PositiveIntegerField(default=0, editable=False)
-    is_retired = models.BooleanField(default=False)
-    retired_at = models.DateTimeField(null=True, blank=True)
-    retired_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    review_reminded_for = models.DateField(
+        null=True, blank=True, editable=False, verbose_name=_("review reminded for")
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic-lock counter and the number of the newest version (0 while the first one is being written).
+    latest_number = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("latest number"))
+    is_retired = models.BooleanField(default=False, verbose_name=_("is retired"))
+    retired_at = models.DateTimeField(null=True, blank=True, verbose_name=_("retired at"))
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("retired by"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     objects = PlaybookQuerySet.as_manager()
 
     class Meta:
         ordering = ["is_retired", "name"]
+        verbose_name = _("playbook")
+        verbose_name_plural = _("playbooks")
 
     def __str__(self) -> str:
         return self.name
@@ -99,24 +109,35 @@ class Playbook(models.Model):
 class PlaybookVersion(models.Model):
     """One immutable state of a playbook. Child rows hang off it and are never edited either."""
 
-    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField()
+    playbook = models.ForeignKey(
+        Playbook, on_delete=models.CASCADE, related_name="versions", verbose_name=_("playbook")
+    )
+    number = models.PositiveIntegerField(verbose_name=_("number"))
     title_hint = models.CharField(
-        "suggested incident title",
+        _("suggested incident title"),
         max_length=200,
         blank=True,
-        help_text="Pre-filled on the declare form; the declarer completes it (e.g. “Outage: ”).",
+        help_text=_("Pre-filled on the declare form; the declarer completes it (e.g. “Outage: ”)."),
     )
-    description = models.TextField(help_text="What this scenario looks like and what the plan is.")
-    risk_notes = models.TextField(blank=True, help_text="What can make it worse; what not to do.")
-    default_severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.SEV2)
+    description = models.TextField(
+        help_text=_("What this scenario looks like and what the plan is."), verbose_name=_("description")
+    )
+    risk_notes = models.TextField(
+        blank=True, help_text=_("What can make it worse; what not to do."), verbose_name=_("risk notes")
+    )
+    default_severity = models.CharField(
+        max_length=8, choices=Severity.choices, default=Severity.SEV2, verbose_name=_("default severity")
+    )
     default_restricted = models.BooleanField(
-        "restricted by default",
+        _("restricted by default"),
         default=False,
-        help_text="Breach details and legal advice stay with the team.",
+        help_text=_("Breach details and legal advice stay with the team."),
     )
     platforms = ArrayField(
-        models.CharField(max_length=16, choices=Platform.choices), default=list, blank=True
+        models.CharField(max_length=16, choices=Platform.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("platforms"),
     )
     approval_chain = models.ForeignKey(
         ApprovalChainTemplate,
@@ -124,17 +145,36 @@ class PlaybookVersion(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="The chain statements in this scenario are expected to go through.",
+        help_text=_("The chain statements in this scenario are expected to go through."),
+        verbose_name=_("approval chain"),
     )
-    bridge_line = models.CharField(max_length=200, blank=True, help_text="Phone bridge / video room.")
-    chat_channel = models.CharField(max_length=200, blank=True, help_text="Internal chat channel.")
-    press_inbox = models.CharField(max_length=200, blank=True, help_text="Where press enquiries arrive.")
-    other_channels = models.TextField(blank=True, help_text="Status page, support queue, intranet …")
-    change_note = models.CharField(max_length=300, blank=True, help_text="What changed and why.")
+    bridge_line = models.CharField(
+        max_length=200, blank=True, help_text=_("Phone bridge / video room."), verbose_name=_("bridge line")
+    )
+    chat_channel = models.CharField(
+        max_length=200, blank=True, help_text=_("Internal chat channel."), verbose_name=_("chat channel")
+    )
+    press_inbox = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=_("Where press enquiries arrive."),
+        verbose_name=_("press inbox"),
+    )
+    other_channels = models.TextField(
+        blank=True, help_text=_("Status page, support queue, intranet …"), verbose_name=_("other channels")
+    )
+    change_note = models.CharField(
+        max_length=300, blank=True, help_text=_("What changed and why."), verbose_name=_("change note")
+    )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["playbook", "-number"]
@@ -142,6 +182,8 @@ class PlaybookVersion(models.Model):
             models.UniqueConstraint(fields=["playbook", "number"], name="playbook_version_number_unique"),
             models.CheckConstraint(condition=Q(number__gte=1), name="playbook_version_number_positive"),
         ]
+        verbose_name = _("playbook version")
+        verbose_name_plural = _("playbook versions")
 
     def __str__(self) -> str:
         return f"{self.playbook.name} v{self.number}"
@@ -150,18 +192,32 @@ class PlaybookVersion(models.Model):
 class PlaybookRole(models.Model):
     """A role to fill when declaring, with the person proposed for it and their backup."""
 
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="roles")
-    order = models.PositiveSmallIntegerField(default=0)
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.CASCADE, related_name="roles", verbose_name=_("version")
+    )
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, related_name="+", verbose_name=_("role"))
     person = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("person"),
     )
     backup = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("backup"),
     )
 
     class Meta:
         ordering = ["version", "order", "pk"]
+        verbose_name = _("playbook role")
+        verbose_name_plural = _("playbook roles")
 
     def __str__(self) -> str:
         return f"{self.role} in {self.version_id}"
@@ -170,15 +226,28 @@ class PlaybookRole(models.Model):
 class PlaybookTask(models.Model):
     """A checklist item; becomes a task deadline `offset_minutes` after declaration."""
 
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="tasks")
-    order = models.PositiveSmallIntegerField(default=0)
-    title = models.CharField(max_length=200)
-    offset_minutes = models.PositiveIntegerField(help_text="Due this many minutes after declaration.")
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    notes = models.CharField(max_length=500, blank=True)
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("version")
+    )
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    offset_minutes = models.PositiveIntegerField(
+        help_text=_("Due this many minutes after declaration."), verbose_name=_("offset minutes")
+    )
+    role = models.ForeignKey(
+        IncidentRole,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("role"),
+    )
+    notes = models.CharField(max_length=500, blank=True, verbose_name=_("notes"))
 
     class Meta:
         ordering = ["version", "offset_minutes", "order", "pk"]
+        verbose_name = _("playbook task")
+        verbose_name_plural = _("playbook tasks")
 
     def __str__(self) -> str:
         return self.title
@@ -195,12 +264,18 @@ class PlaybookTemplate(models.Model):
     changes, so an incident's offers read as they did when it was declared.
     """
 
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="templates")
-    order = models.PositiveSmallIntegerField(default=0)
-    template = models.ForeignKey(StatementTemplate, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.CASCADE, related_name="templates", verbose_name=_("version")
+    )
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    template = models.ForeignKey(
+        StatementTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("template")
+    )
 
     class Meta:
         ordering = ["version", "order", "pk"]
+        verbose_name = _("playbook template")
+        verbose_name_plural = _("playbook templates")
 
     def __str__(self) -> str:
         return f"{self.template_id} in {self.version_id}"
@@ -217,17 +292,25 @@ class ContactKind(models.TextChoices):
 
 
 class PlaybookContact(models.Model):
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="contacts")
-    order = models.PositiveSmallIntegerField(default=0)
-    kind = models.CharField(max_length=16, choices=ContactKind.choices, default=ContactKind.OTHER)
-    name = models.CharField(max_length=120)
-    organisation = models.CharField(max_length=120, blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    email = models.EmailField(blank=True)
-    notes = models.CharField(max_length=300, blank=True, help_text="When to call them, what they need.")
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("version")
+    )
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    kind = models.CharField(
+        max_length=16, choices=ContactKind.choices, default=ContactKind.OTHER, verbose_name=_("kind")
+    )
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    organisation = models.CharField(max_length=120, blank=True, verbose_name=_("organisation"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    notes = models.CharField(
+        max_length=300, blank=True, help_text=_("When to call them, what they need."), verbose_name=_("notes")
+    )
 
     class Meta:
         ordering = ["version", "order", "pk"]
+        verbose_name = _("playbook contact")
+        verbose_name_plural = _("playbook contacts")
 
     def __str__(self) -> str:
         return self.name
@@ -243,20 +326,49 @@ class PlaybookClock(models.Model):
     authority within 72 hours of becoming aware). Data, not code: each incident declared from the version gets
     a deadline for it, due that long after the incident's awareness (or declaration) time."""
 
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="clocks")
-    order = models.PositiveSmallIntegerField(default=0)
-    name = models.CharField(
-        max_length=160, help_text="What must be done, e.g. “Notify the supervisory authority”."
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.CASCADE, related_name="clocks", verbose_name=_("version")
     )
-    authority = models.CharField(max_length=160, blank=True, help_text="Who is notified (e.g. IMY, the ICO).")
-    basis = models.CharField(max_length=120, blank=True, help_text="The rule, e.g. “GDPR Art. 33”.")
-    hours = models.PositiveIntegerField(help_text="Due this many hours after the start.")
-    starts = models.CharField(max_length=12, choices=ClockStart.choices, default=ClockStart.AWARE)
-    role = models.ForeignKey(IncidentRole, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    notes = models.CharField(max_length=500, blank=True, help_text="What the notification must contain.")
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    name = models.CharField(
+        max_length=160,
+        help_text=_("What must be done, e.g. “Notify the supervisory authority”."),
+        verbose_name=_("name"),
+    )
+    authority = models.CharField(
+        max_length=160,
+        blank=True,
+        help_text=_("Who is notified (e.g. IMY, the ICO)."),
+        verbose_name=_("authority"),
+    )
+    basis = models.CharField(
+        max_length=120, blank=True, help_text=_("The rule, e.g. “GDPR Art. 33”."), verbose_name=_("basis")
+    )
+    hours = models.PositiveIntegerField(
+        help_text=_("Due this many hours after the start."), verbose_name=_("hours")
+    )
+    starts = models.CharField(
+        max_length=12, choices=ClockStart.choices, default=ClockStart.AWARE, verbose_name=_("starts")
+    )
+    role = models.ForeignKey(
+        IncidentRole,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("role"),
+    )
+    notes = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text=_("What the notification must contain."),
+        verbose_name=_("notes"),
+    )
 
     class Meta:
         ordering = ["version", "hours", "order", "pk"]
+        verbose_name = _("playbook clock")
+        verbose_name_plural = _("playbook clocks")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hours} h)"
@@ -265,26 +377,44 @@ class PlaybookClock(models.Model):
 class IncidentClock(models.Model):
     """A regulatory clock running for one incident: its deadline, and the notification's reference once made."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="regulatory_clocks")
-    source = models.ForeignKey(PlaybookClock, on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=160)
-    authority = models.CharField(max_length=160, blank=True)
-    basis = models.CharField(max_length=120, blank=True)
-    hours = models.PositiveIntegerField()
-    starts = models.CharField(max_length=12, choices=ClockStart.choices, default=ClockStart.AWARE)
-    deadline = models.OneToOneField("incidents.Deadline", on_delete=models.PROTECT, related_name="+")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="regulatory_clocks", verbose_name=_("incident")
+    )
+    source = models.ForeignKey(
+        PlaybookClock, on_delete=models.PROTECT, related_name="+", verbose_name=_("source")
+    )
+    name = models.CharField(max_length=160, verbose_name=_("name"))
+    authority = models.CharField(max_length=160, blank=True, verbose_name=_("authority"))
+    basis = models.CharField(max_length=120, blank=True, verbose_name=_("basis"))
+    hours = models.PositiveIntegerField(verbose_name=_("hours"))
+    starts = models.CharField(
+        max_length=12, choices=ClockStart.choices, default=ClockStart.AWARE, verbose_name=_("starts")
+    )
+    deadline = models.OneToOneField(
+        "incidents.Deadline", on_delete=models.PROTECT, related_name="+", verbose_name=_("deadline")
+    )
     reference = models.CharField(
-        max_length=200, blank=True, help_text="The authority's case or receipt number."
+        max_length=200,
+        blank=True,
+        help_text=_("The authority's case or receipt number."),
+        verbose_name=_("reference"),
     )
-    notified_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True, verbose_name=_("notified at"))
     notified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("notified by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["incident", "hours", "pk"]
         constraints = [models.UniqueConstraint(fields=["incident", "source"], name="incident_clock_once")]
+        verbose_name = _("incident clock")
+        verbose_name_plural = _("incident clocks")
 
     def __str__(self) -> str:
         return f"{self.name} for {self.incident_id}"
@@ -310,14 +440,18 @@ class InjectKind(models.TextChoices):
 class PlaybookInject(models.Model):
     """One scripted drill event: at `offset_seconds` after a drill is declared, `text` lands on the timeline."""
 
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="injects")
-    order = models.PositiveSmallIntegerField(default=0)
-    offset_seconds = models.PositiveIntegerField()
-    kind = models.CharField(max_length=24, choices=InjectKind.choices)
-    text = models.CharField(max_length=1000)
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.CASCADE, related_name="injects", verbose_name=_("version")
+    )
+    order = models.PositiveSmallIntegerField(default=0, verbose_name=_("order"))
+    offset_seconds = models.PositiveIntegerField(verbose_name=_("offset seconds"))
+    kind = models.CharField(max_length=24, choices=InjectKind.choices, verbose_name=_("kind"))
+    text = models.CharField(max_length=1000, verbose_name=_("text"))
 
     class Meta:
         ordering = ["version", "offset_seconds", "order", "pk"]
+        verbose_name = _("playbook inject")
+        verbose_name_plural = _("playbook injects")
 
     def __str__(self) -> str:
         return f"+{self.offset_seconds}s {self.kind}"
@@ -330,9 +464,17 @@ class PlaybookInject(models.Model):
 class IncidentPlaybook(models.Model):
     """Which playbook version an incident was declared from (an incident has at most one)."""
 
-    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="playbook_record")
-    version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="incidents")
-    created_at = models.DateTimeField(default=timezone.now)
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, related_name="playbook_record", verbose_name=_("incident")
+    )
+    version = models.ForeignKey(
+        PlaybookVersion, on_delete=models.PROTECT, related_name="incidents", verbose_name=_("version")
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("incident playbook")
+        verbose_name_plural = _("incident playbooks")
 
     def __str__(self) -> str:
         return f"{self.incident_id} from {self.version}"
@@ -343,14 +485,23 @@ class DrillInject(models.Model):
 
     KIND_PREFIX: ClassVar[str] = "DRILL INJECT"
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="drill_injects")
-    source = models.ForeignKey(PlaybookInject, on_delete=models.PROTECT, related_name="+")
-    due_at = models.DateTimeField()
-    kind = models.CharField(max_length=24, choices=InjectKind.choices)
-    text = models.CharField(max_length=1000)
-    posted_at = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="drill_injects", verbose_name=_("incident")
+    )
+    source = models.ForeignKey(
+        PlaybookInject, on_delete=models.PROTECT, related_name="+", verbose_name=_("source")
+    )
+    due_at = models.DateTimeField(verbose_name=_("due at"))
+    kind = models.CharField(max_length=24, choices=InjectKind.choices, verbose_name=_("kind"))
+    text = models.CharField(max_length=1000, verbose_name=_("text"))
+    posted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("posted at"))
     entry = models.OneToOneField(
-        TimelineEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        TimelineEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("entry"),
     )
 
     class Meta:
@@ -361,6 +512,8 @@ class DrillInject(models.Model):
         indexes = [
             models.Index(fields=["due_at"], condition=Q(posted_at__isnull=True), name="drill_inject_pending")
         ]
+        verbose_name = _("drill inject")
+        verbose_name_plural = _("drill injects")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.due_at:%H:%M:%S}"

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from incidents.permissions import visible_incidents
 from incidents.publishing.models import Connector, Delivery
@@ -24,13 +25,13 @@ class ConnectorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ("secret_status", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "kind", "is_active", "allow_drills")}),
-        ("Where", {"fields": ("base_url", "account", "recipients")}),
-        ("Secret", {"fields": ("secret_env", "secret_status")}),
-        ("What it takes", {"fields": ("channel", "accepts", "max_characters")}),
+        (_("Where"), {"fields": ("base_url", "account", "recipients")}),
+        (_("Secret"), {"fields": ("secret_env", "secret_status")}),
+        (_("What it takes"), {"fields": ("channel", "accepts", "max_characters")}),
         (None, {"fields": ("created_at", "updated_at")}),
     )
 
-    @admin.display(description="secret")
+    @admin.display(description=_("secret"))
     def secret_status(self, obj: Connector) -> str:
         return obj.secret_status if obj.pk or obj.secret_env else "—"
 

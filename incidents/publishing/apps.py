@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PublishingConfig(AppConfig):
     name = "incidents.publishing"
     label = "publishing"
-    verbose_name = "Publishing channels"
+    verbose_name = _("Publishing channels")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

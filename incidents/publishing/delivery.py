@@ -26,6 +26,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents import live
 from incidents.models import Channel, StatementError, TimelineEntry
@@ -33,7 +34,7 @@ from incidents.models.statements import entry_label
 from incidents.publishing.connectors import Failed, Outcome, Parcel, Sent, Unknown, send
 from incidents.publishing.models import Delivery, DeliveryState
 from incidents.services.statements.publishing import publication_confirm
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 
 log = logging.getLogger(__name__)
 D = DeliveryState
@@ -110,20 +111,23 @@ def attempt(row: Delivery) -> Outcome:
     """Send exactly the approved bytes (re-hashed here: a row changed under us is refused, not sent)."""
     version = row.version
     if not version.hash_matches() or version.sha256 != row.sha256:
-        return Failed(
-            "The stored text no longer matches the fingerprint it was approved under; nothing was sent. "
-            "Tell an administrator.",
-            checked=True,
-        )
+        with organisation_language():  # stored on the delivery and put on the timeline: read by everyone
+            why = _(
+                "The stored text no longer matches the fingerprint it was approved under; nothing was sent. "
+                "Tell an administrator."
+            )
+        return Failed(why, checked=True)
     try:
-        return send(parcel_of(row))
+        # What the connector says (its errors, its notes) is stored on the delivery and put on the timeline.
+        with organisation_language():
+            return send(parcel_of(row))
     except Exception as exc:  # a bug or an SDK surprise: the request may have gone out
         log.exception("Publishing delivery %s failed unexpectedly", row.pk)
-        return Failed(
-            f"Unexpected error while sending ({type(exc).__name__}); the next try checks first.",
-            retry=True,
-            uncertain=True,
-        )
+        with organisation_language():
+            why = _("Unexpected error while sending (%(error)s); the next try checks first.") % {
+                "error": type(exc).__name__
+            }
+        return Failed(why, retry=True, uncertain=True)
 
 
 # --- 3. record ---------------------------------------------------------------------------------------------
@@ -164,12 +168,12 @@ def record(claimed: Delivery, outcome: Outcome) -> Delivery:
             maybe_posted = (row.uncertain or outcome.uncertain) and not outcome.checked
             row.http_status = outcome.http_status
             if maybe_posted:
-                _settle(
-                    row,
-                    D.UNKNOWN,
-                    f"{outcome.message} An earlier attempt may have been posted: check "
-                    f"{row.connector.name}; record the link if it is there, or send it again.",
-                )
+                with organisation_language():
+                    advice = _(
+                        "An earlier attempt may have been posted: check %(channel)s; record the link if it is "
+                        "there, or send it again."
+                    ) % {"channel": row.connector.name}
+                _settle(row, D.UNKNOWN, f"{outcome.message} {advice}")
             else:
                 _settle(row, D.FAILED, outcome.message)
     return row
@@ -219,14 +223,25 @@ def confirm(row: Delivery, *, published_at: datetime, link: str) -> None:
                 next_update_at=release.next_update_at,
             )
     except StatementError as exc:
-        row.note = f"Posted, but the statement could not be marked published: {exc}"[:500]
+        with organisation_language():
+            note = _("Posted, but the statement could not be marked published: %(why)s") % {"why": exc}
+        row.note = note[:500]
         row.save(update_fields=["note"])
     where = f": {link}" if link else (f" ({row.remote_id})" if row.remote_id else "")
-    _entry(
-        row,
-        f"v{row.version.number} of {entry_label(statement)} went out on {row.connector.name}{where} "
-        f"(sha256 {row.version.short_sha}, exactly as approved).",
-    )
+    with organisation_language():
+        _entry(
+            row,
+            _(
+                "v%(n)d of %(statement)s went out on %(channel)s%(where)s (sha256 %(sha)s, exactly as approved)."
+            )
+            % {
+                "n": row.version.number,
+                "statement": entry_label(statement),
+                "channel": row.connector.name,
+                "where": where,
+                "sha": row.version.short_sha,
+            },
+        )
 
 
 def _settle(row: Delivery, state: str, message: str) -> None:
@@ -235,12 +250,21 @@ def _settle(row: Delivery, state: str, message: str) -> None:
     row.error = message[:1000]
     row.lease_until = None
     row.save(update_fields=["state", "error", "http_status", "lease_until"])
-    what = "needs checking" if state == D.UNKNOWN else "failed"
-    _entry(
-        row,
-        f"Publishing v{row.version.number} of {entry_label(row.statement)} to {row.connector.name} "
-        f"{what}: {message}",
-    )
+    with organisation_language():
+        if state == D.UNKNOWN:
+            text = _("Publishing v%(n)d of %(statement)s to %(channel)s needs checking: %(message)s")
+        else:
+            text = _("Publishing v%(n)d of %(statement)s to %(channel)s failed: %(message)s")
+        _entry(
+            row,
+            text
+            % {
+                "n": row.version.number,
+                "statement": entry_label(row.statement),
+                "channel": row.connector.name,
+                "message": message,
+            },
+        )
 
 
 def _entry(row: Delivery, text: str) -> None:
@@ -276,10 +300,11 @@ def sweep(*, limit: int = 100) -> int:
             row.uncertain = True
             row.next_attempt_at = now
             row.lease_until = None
-            row.error = (
-                f"Attempt {row.attempts} stopped before it recorded an answer (the worker went away); "
-                "the next attempt asks the platform first."
-            )
+            with organisation_language():
+                row.error = _(
+                    "Attempt %(n)d stopped before it recorded an answer (the worker went away); the next "
+                    "attempt asks the platform first."
+                ) % {"n": row.attempts}
             row.save(update_fields=["state", "uncertain", "next_attempt_at", "lease_until", "error"])
             _moved(row)
     due = list(

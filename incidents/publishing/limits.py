@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import regex
+from django.utils.translation import gettext as _
 
 from incidents.publishing.models import Connector, ConnectorKind
 
@@ -52,8 +53,17 @@ def fit(connector: Connector, text: str) -> Fit:
                 used,
                 limit,
                 "characters",
-                f"{connector.name} allows {limit:,} characters (links count "
-                f"as {MASTODON_URL_LENGTH}); this text has {used:,}. Shorten it by {used - limit:,}.",
+                _(
+                    "%(name)s allows %(limit)s characters (links count as %(link)d); this text has %(used)s. "
+                    "Shorten it by %(over)s."
+                )
+                % {
+                    "name": connector.name,
+                    "limit": f"{limit:,}",
+                    "link": MASTODON_URL_LENGTH,
+                    "used": f"{used:,}",
+                    "over": f"{used - limit:,}",
+                },
             )
         return Fit(True, used, limit, "characters")
     if connector.kind == ConnectorKind.BLUESKY:
@@ -65,8 +75,16 @@ def fit(connector: Connector, text: str) -> Fit:
                 used,
                 BLUESKY_GRAPHEMES,
                 "graphemes",
-                f"{connector.name} allows {BLUESKY_GRAPHEMES} "
-                f"characters (graphemes); this text has {used:,}. Shorten it by {used - BLUESKY_GRAPHEMES:,}.",
+                _(
+                    "%(name)s allows %(limit)d characters (graphemes); this text has %(used)s. Shorten it by "
+                    "%(over)s."
+                )
+                % {
+                    "name": connector.name,
+                    "limit": BLUESKY_GRAPHEMES,
+                    "used": f"{used:,}",
+                    "over": f"{used - BLUESKY_GRAPHEMES:,}",
+                },
             )
         if size > BLUESKY_BYTES:
             return Fit(
@@ -74,7 +92,8 @@ def fit(connector: Connector, text: str) -> Fit:
                 size,
                 BLUESKY_BYTES,
                 "bytes",
-                f"{connector.name} allows {BLUESKY_BYTES:,} bytes of text; this one has {size:,}.",
+                _("%(name)s allows %(limit)s bytes of text; this one has %(size)s.")
+                % {"name": connector.name, "limit": f"{BLUESKY_BYTES:,}", "size": f"{size:,}"},
             )
         return Fit(True, used, BLUESKY_GRAPHEMES, "graphemes")
     if connector.kind == ConnectorKind.WEBHOOK and connector.max_characters:
@@ -85,8 +104,8 @@ def fit(connector: Connector, text: str) -> Fit:
                 used,
                 connector.max_characters,
                 "characters",
-                f"{connector.name} takes at most "
-                f"{connector.max_characters:,} characters; this text has {used:,}.",
+                _("%(name)s takes at most %(limit)s characters; this text has %(used)s.")
+                % {"name": connector.name, "limit": f"{connector.max_characters:,}", "used": f"{used:,}"},
             )
         return Fit(True, used, connector.max_characters, "characters")
     return Fit(True)

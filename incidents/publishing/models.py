@@ -65,24 +65,29 @@ class Connector(models.Model):
     Kind = ConnectorKind
 
     name = models.CharField(
-        max_length=80, unique=True, help_text=_("What publishers see, e.g. “Mastodon @northwind”.")
+        max_length=80,
+        unique=True,
+        help_text=_("What publishers see, e.g. “Mastodon @northwind”."),
+        verbose_name=_("name"),
     )
-    kind = models.CharField(max_length=12, choices=ConnectorKind.choices)
-    is_active = models.BooleanField(default=True)
+    kind = models.CharField(max_length=12, choices=ConnectorKind.choices, verbose_name=_("kind"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
     channel = models.CharField(
         max_length=20,
         choices=Channel.choices,
         blank=True,
         help_text=_("Recorded as the channel it went out on; empty: by kind."),
+        verbose_name=_("channel"),
     )
     accepts = ArrayField(
         models.CharField(max_length=20, choices=Channel.choices),
         default=list,
         blank=True,
         help_text=_("Statements written for these channels may go here; empty: the kind's usual ones."),
+        verbose_name=_("accepts"),
     )
     base_url = models.URLField(
-        "address",
+        _("address"),
         max_length=300,
         blank=True,
         help_text=_(
@@ -93,12 +98,15 @@ class Connector(models.Model):
         max_length=200,
         blank=True,
         help_text=_("Bluesky handle or DID (the login); for Mastodon, shown only."),
+        verbose_name=_("account"),
     )
     recipients = models.TextField(
-        blank=True, help_text=_("E-mail: the distribution list, one address per line (or comma-separated).")
+        blank=True,
+        help_text=_("E-mail: the distribution list, one address per line (or comma-separated)."),
+        verbose_name=_("recipients"),
     )
     secret_env = models.CharField(
-        "secret variable",
+        _("secret variable"),
         max_length=100,
         blank=True,
         help_text=_(
@@ -109,18 +117,23 @@ class Connector(models.Model):
     max_characters = models.PositiveIntegerField(
         default=0,
         help_text=_("Mastodon: the instance's limit (500 on mastodon.social); webhook: 0 for none."),
+        verbose_name=_("max characters"),
     )
     allow_drills = models.BooleanField(
-        default=False, help_text=_("A test account drills may post to. Off: drills never reach this channel.")
+        default=False,
+        help_text=_("A test account drills may post to. Off: drills never reach this channel."),
+        verbose_name=_("allow drills"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=ConnectorKind.values), name="connector_kind_valid"),
         ]
+        verbose_name = _("connector")
+        verbose_name_plural = _("connectors")
 
     def __str__(self) -> str:
         return self.name
@@ -195,15 +208,23 @@ class Connector(models.Model):
 class Release(models.Model):
     """One click of "Publish": who asked for which version to go where, and the update it promised."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="releases")
-    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="+")
-    sha256 = models.CharField(max_length=64)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    next_update_at = models.DateTimeField(null=True, blank=True)
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="releases", verbose_name=_("statement")
+    )
+    version = models.ForeignKey(
+        StatementVersion, on_delete=models.PROTECT, related_name="+", verbose_name=_("version")
+    )
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(default=timezone.now, verbose_name=_("requested at"))
+    next_update_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next update at"))
 
     class Meta:
         ordering = ["requested_at", "pk"]
+        verbose_name = _("release")
+        verbose_name_plural = _("releases")
 
     def __str__(self) -> str:
         return f"{self.statement_id} v{self.version_id} by {self.requested_by_id}"
@@ -246,34 +267,54 @@ class Delivery(models.Model):
     IN_FLIGHT: ClassVar[tuple[str, ...]] = (_D.QUEUED, _D.SENDING)
     UNSETTLED: ClassVar[tuple[str, ...]] = (_D.QUEUED, _D.SENDING, _D.UNKNOWN)
 
-    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="deliveries")
-    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="deliveries")
-    version = models.ForeignKey(StatementVersion, on_delete=models.PROTECT, related_name="+")
-    sha256 = models.CharField(max_length=64)
-    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="deliveries")
-    key = models.CharField(max_length=64, unique=True, default=new_key)
-    rkey = models.CharField(max_length=16, default=new_tid)
-    created_at = models.DateTimeField(default=timezone.now)
-    state = models.CharField(max_length=12, choices=DeliveryState.choices, default=_D.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    attempts_allowed = models.PositiveSmallIntegerField(default=6)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    first_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("release")
+    )
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("statement")
+    )
+    version = models.ForeignKey(
+        StatementVersion, on_delete=models.PROTECT, related_name="+", verbose_name=_("version")
+    )
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    connector = models.ForeignKey(
+        Connector, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("connector")
+    )
+    key = models.CharField(max_length=64, unique=True, default=new_key, verbose_name=_("key"))
+    rkey = models.CharField(max_length=16, default=new_tid, verbose_name=_("rkey"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    state = models.CharField(
+        max_length=12, choices=DeliveryState.choices, default=_D.QUEUED, verbose_name=_("state")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    attempts_allowed = models.PositiveSmallIntegerField(default=6, verbose_name=_("attempts allowed"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("lease until"))
+    first_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("first attempt at"))
+    last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last attempt at"))
     # An earlier attempt may have reached the platform (timeout, 5xx, a worker gone mid-send): the next one
     # must ask the platform first (same key / getRecord) instead of trusting that nothing happened.
-    uncertain = models.BooleanField(default=False)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text=_("When the platform confirmed it."))
-    remote_id = models.CharField(max_length=300, blank=True)
-    remote_url = models.URLField(max_length=500, blank=True)
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=1000, blank=True)
+    uncertain = models.BooleanField(default=False, verbose_name=_("uncertain"))
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the platform confirmed it."), verbose_name=_("sent at")
+    )
+    remote_id = models.CharField(max_length=300, blank=True, verbose_name=_("remote id"))
+    remote_url = models.URLField(max_length=500, blank=True, verbose_name=_("remote url"))
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("http status"))
+    error = models.CharField(max_length=1000, blank=True, verbose_name=_("error"))
     note = models.CharField(
-        max_length=500, blank=True, help_text=_("Anything else worth knowing (reconciled, marked by hand).")
+        max_length=500,
+        blank=True,
+        help_text=_("Anything else worth knowing (reconciled, marked by hand)."),
+        verbose_name=_("note"),
     )
     settled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("settled by"),
     )
 
     class Meta:
@@ -286,6 +327,8 @@ class Delivery(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(state="queued"), name="delivery_due"),
             models.Index(fields=["lease_until"], condition=Q(state="sending"), name="delivery_leased"),
         ]
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliverys")
 
     def __str__(self) -> str:
         return f"{self.statement_id} → {self.connector_id} ({self.state})"

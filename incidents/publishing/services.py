@@ -30,7 +30,7 @@ from incidents.publishing.limits import fit
 from incidents.publishing.models import Connector, Delivery, DeliveryState, Release
 from incidents.services.statements.publishing import Gate, publish_gate
 from incidents.services.statements.rules import require
-from incidents.services.timeline import timeline_record
+from incidents.services.timeline import organisation_language, timeline_record
 
 D = DeliveryState
 _URL = URLValidator(schemes=["https", "http"])
@@ -59,15 +59,22 @@ def _refusals(connectors: Sequence[Connector], statement: Statement, text: str) 
     drill = statement.incident.is_drill
     for c in connectors:
         if not c.is_active:
-            problems.append(f"{c.name} has been switched off.")
+            problems.append(_("%(name)s has been switched off.") % {"name": c.name})
         elif drill and not c.allow_drills:
             problems.append(
-                f"{c.name} is a real account and this is a drill; record the drill's publication by hand."
+                _("%(name)s is a real account and this is a drill; record the drill's publication by hand.")
+                % {"name": c.name}
             )
         elif not c.accepts_channel(statement.channel):
-            problems.append(f"{c.name} does not take {Channel(statement.channel).label} statements.")
+            problems.append(
+                _("%(name)s does not take %(channel)s statements.")
+                % {"name": c.name, "channel": Channel(statement.channel).label}
+            )
         elif c.needs_secret and not c.secret():
-            problems.append(f"{c.name} has no credentials yet (an administrator sets {c.secret_env}).")
+            problems.append(
+                _("%(name)s has no credentials yet (an administrator sets %(setting)s).")
+                % {"name": c.name, "setting": c.secret_env}
+            )
         else:
             result = fit(c, text)
             if not result.ok:
@@ -98,7 +105,7 @@ def release_publish(
         raise TextRefused(_("The promised next update must be later than now and within a week."))
     problems = _refusals(connectors, locked, gate.version.body)
     if problems:
-        raise TextRefused("Nothing was sent. " + " ".join(problems))
+        raise TextRefused(" ".join([_("Nothing was sent."), *problems]))
     existing = {
         d.connector_id: d for d in Delivery.objects.filter(statement=locked, connector__in=connectors)
     }
@@ -127,13 +134,23 @@ def release_publish(
             for c in new
         ]
     )
-    timeline_record(
-        incident=gate.incident,
-        kind=TimelineEntry.Kind.STATEMENT,
-        actor=actor,
-        text=f"{actor} is publishing v{gate.version.number} of {entry_label(locked)} to "
-        f"{', '.join(c.name for c in new)} (sha256 {gate.version.short_sha}, exactly as approved).",
-    )
+    with organisation_language():
+        timeline_record(
+            incident=gate.incident,
+            kind=TimelineEntry.Kind.STATEMENT,
+            actor=actor,
+            text=_(
+                "%(who)s is publishing v%(n)d of %(statement)s to %(channels)s (sha256 %(sha)s, exactly as "
+                "approved)."
+            )
+            % {
+                "who": actor,
+                "n": gate.version.number,
+                "statement": entry_label(locked),
+                "channels": ", ".join(c.name for c in new),
+                "sha": gate.version.short_sha,
+            },
+        )
     ids = [d.pk for d in deliveries]
     transaction.on_commit(lambda: _kick_all(ids))
     live.deliveries_changed(gate.incident.pk, locked.code)
@@ -171,8 +188,8 @@ def delivery_retry(*, delivery: Delivery, actor: User) -> Delivery:
     row = _lock(delivery, actor)
     if not row.may_retry:
         raise StatementError(
-            f"The delivery to {row.connector.name} is {row.get_state_display().lower()}; "
-            "there is nothing to retry."
+            _("The delivery to %(name)s is %(state)s; there is nothing to retry.")
+            % {"name": row.connector.name, "state": row.get_state_display().lower()}
         )
     statement = row.statement
     published = statement.is_published and statement.current_version_id == row.version_id
@@ -182,17 +199,24 @@ def delivery_retry(*, delivery: Delivery, actor: User) -> Delivery:
     row.state = D.QUEUED
     row.next_attempt_at = timezone.now()
     row.attempts_allowed = row.attempts + 6
-    row.note = f"Retried by {actor}."
+    with organisation_language():  # the note is shown to every publisher, like a timeline entry
+        row.note = _("Retried by %(who)s.") % {"who": actor}
     row.settled_by = actor
     row.save(update_fields=["state", "next_attempt_at", "attempts_allowed", "note", "settled_by"])
     live.deliveries_changed(row.statement.incident_id, row.statement.code)
-    timeline_record(
-        incident=statement.incident,
-        kind=TimelineEntry.Kind.STATEMENT,
-        actor=actor,
-        text=f"{actor} is sending v{row.version.number} of {entry_label(statement)} to "
-        f"{row.connector.name} again.",
-    )
+    with organisation_language():
+        timeline_record(
+            incident=statement.incident,
+            kind=TimelineEntry.Kind.STATEMENT,
+            actor=actor,
+            text=_("%(who)s is sending v%(n)d of %(statement)s to %(channel)s again.")
+            % {
+                "who": actor,
+                "n": row.version.number,
+                "statement": entry_label(statement),
+                "channel": row.connector.name,
+            },
+        )
     pk = row.pk
     transaction.on_commit(lambda: kick(pk))
     return row
@@ -201,7 +225,7 @@ def delivery_retry(*, delivery: Delivery, actor: User) -> Delivery:
 def _refuse_unfit(row: Delivery) -> None:
     problems = _refusals([row.connector], row.statement, row.version.body)
     if problems:
-        raise TextRefused("Nothing was sent. " + " ".join(problems))
+        raise TextRefused(" ".join([_("Nothing was sent."), *problems]))
 
 
 @transaction.atomic
@@ -209,23 +233,25 @@ def delivery_cancel(*, delivery: Delivery, actor: User) -> Delivery:
     """Stop a delivery that certainly never reached its platform (queued for its first try, or failed)."""
     row = _lock(delivery, actor)
     if not row.may_cancel:
-        what = "is being sent right now" if row.is_in_flight else f"is {row.get_state_display().lower()}"
-        raise StatementError(
-            _("The delivery to %(name)s %(what)s; it cannot be cancelled.")
-            % {"name": row.connector.name, "what": what}
-        )
+        if row.is_in_flight:
+            refusal = _("The delivery to %(name)s is being sent right now; it cannot be cancelled.")
+        else:
+            refusal = _("The delivery to %(name)s is %(state)s; it cannot be cancelled.")
+        raise StatementError(refusal % {"name": row.connector.name, "state": row.get_state_display().lower()})
     row.state = D.CANCELLED
-    row.note = f"Cancelled by {actor}."
+    with organisation_language():
+        row.note = _("Cancelled by %(who)s.") % {"who": actor}
     row.settled_by = actor
     row.save(update_fields=["state", "note", "settled_by"])
     live.deliveries_changed(row.statement.incident_id, row.statement.code)
-    timeline_record(
-        incident=row.statement.incident,
-        kind=TimelineEntry.Kind.STATEMENT,
-        actor=actor,
-        text=f"{actor} cancelled publishing {entry_label(row.statement)} to {row.connector.name}; "
-        "nothing was sent there.",
-    )
+    with organisation_language():
+        timeline_record(
+            incident=row.statement.incident,
+            kind=TimelineEntry.Kind.STATEMENT,
+            actor=actor,
+            text=_("%(who)s cancelled publishing %(statement)s to %(channel)s; nothing was sent there.")
+            % {"who": actor, "statement": entry_label(row.statement), "channel": row.connector.name},
+        )
     return row
 
 
@@ -236,20 +262,21 @@ def delivery_mark_posted(*, delivery: Delivery, actor: User, link: str) -> Deliv
     row = _lock(delivery, actor)
     if not row.is_unknown:
         raise StatementError(
-            f"The delivery to {row.connector.name} is {row.get_state_display().lower()}; only "
-            "one that needs checking is recorded by hand."
+            _("The delivery to %(name)s is %(state)s; only one that needs checking is recorded by hand.")
+            % {"name": row.connector.name, "state": row.get_state_display().lower()}
         )
     link = link.strip()
     try:
         _URL(link)
     except ValidationError:
-        raise TextRefused("Give the post's full web address (https://…).") from None
+        raise TextRefused(_("Give the post's full web address (https://…).")) from None
     now = timezone.now()
     row.state = D.PUBLISHED
     row.sent_at = now
     row.remote_url = link
     row.error = ""
-    row.note = f"Found on the platform and recorded by {actor}."
+    with organisation_language():
+        row.note = _("Found on the platform and recorded by %(who)s.") % {"who": actor}
     row.settled_by = actor
     row.save(update_fields=["state", "sent_at", "remote_url", "error", "note", "settled_by"])
     live.deliveries_changed(row.statement.incident_id, row.statement.code)

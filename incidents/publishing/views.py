@@ -19,6 +19,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents.accounts.stepup import step_up_required
@@ -49,7 +50,7 @@ class SendForm(forms.Form):
     connectors = forms.ModelMultipleChoiceField(
         queryset=Connector.objects.filter(is_active=True),
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choose at least one channel to publish to."},
+        error_messages={"required": gettext_lazy("Choose at least one channel to publish to.")},
     )
 
 

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.db.models.signals import post_save
+from django.utils.translation import gettext_lazy as _
 
 
 class StakeholdersConfig(AppConfig):
     name = "incidents.stakeholders"
     label = "stakeholders"
-    verbose_name = "Stakeholders and press"
+    verbose_name = _("Stakeholders and press")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

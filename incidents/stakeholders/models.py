@@ -51,14 +51,19 @@ class ContactChannel(models.TextChoices):
 
 
 class Stakeholder(models.Model):
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="stakeholders")
-    kind = models.CharField(max_length=16, choices=StakeholderKind.choices)
-    name = models.CharField(max_length=120)
-    organisation = models.CharField(max_length=120, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="stakeholders", verbose_name=_("incident")
+    )
+    kind = models.CharField(max_length=16, choices=StakeholderKind.choices, verbose_name=_("kind"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    organisation = models.CharField(max_length=120, blank=True, verbose_name=_("organisation"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
     preferred_channel = models.CharField(
-        max_length=12, choices=ContactChannel.choices, default=ContactChannel.EMAIL
+        max_length=12,
+        choices=ContactChannel.choices,
+        default=ContactChannel.EMAIL,
+        verbose_name=_("preferred channel"),
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -67,14 +72,20 @@ class Stakeholder(models.Model):
         blank=True,
         related_name="+",
         help_text=_("Who owns the relationship."),
+        verbose_name=_("owner"),
     )
-    notes = models.CharField(max_length=300, blank=True)
+    notes = models.CharField(max_length=300, blank=True, verbose_name=_("notes"))
     # The playbook contact it was seeded from (once per incident), if any.
-    source_contact_id = models.BigIntegerField(null=True, blank=True)
+    source_contact_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("source contact id"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["incident", "kind", "name", "pk"]
@@ -85,6 +96,8 @@ class Stakeholder(models.Model):
                 name="stakeholder_seeded_once",
             ),
         ]
+        verbose_name = _("stakeholder")
+        verbose_name_plural = _("stakeholders")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.organisation})" if self.organisation else self.name
@@ -98,13 +111,21 @@ class Direction(models.TextChoices):
 class ContactEntry(models.Model):
     """One conversation with a stakeholder. Append-only in practice: a correction is a new entry."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="contact_entries")
-    stakeholder = models.ForeignKey(Stakeholder, on_delete=models.PROTECT, related_name="entries")
-    direction = models.CharField(max_length=4, choices=Direction.choices, default=Direction.OUT)
-    channel = models.CharField(max_length=12, choices=ContactChannel.choices)
-    happened_at = models.DateTimeField(default=timezone.now)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    summary = models.TextField(help_text=_("What was said."))
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="contact_entries", verbose_name=_("incident")
+    )
+    stakeholder = models.ForeignKey(
+        Stakeholder, on_delete=models.PROTECT, related_name="entries", verbose_name=_("stakeholder")
+    )
+    direction = models.CharField(
+        max_length=4, choices=Direction.choices, default=Direction.OUT, verbose_name=_("direction")
+    )
+    channel = models.CharField(max_length=12, choices=ContactChannel.choices, verbose_name=_("channel"))
+    happened_at = models.DateTimeField(default=timezone.now, verbose_name=_("happened at"))
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("by")
+    )
+    summary = models.TextField(help_text=_("What was said."), verbose_name=_("summary"))
     statement = models.ForeignKey(
         Statement,
         on_delete=models.PROTECT,
@@ -112,16 +133,26 @@ class ContactEntry(models.Model):
         blank=True,
         related_name="+",
         help_text=_("The approved statement sent to them, if any."),
+        verbose_name=_("statement"),
     )
-    promise = models.CharField(max_length=300, blank=True, help_text=_("What we promised them."))
-    promise_due_at = models.DateTimeField(null=True, blank=True)
+    promise = models.CharField(
+        max_length=300, blank=True, help_text=_("What we promised them."), verbose_name=_("promise")
+    )
+    promise_due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("promise due at"))
     deadline = models.OneToOneField(
-        Deadline, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Deadline,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("deadline"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-happened_at", "-pk"]
+        verbose_name = _("contact entry")
+        verbose_name_plural = _("contact entrys")
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.stakeholder_id} at {self.happened_at:%Y-%m-%d %H:%M}"
@@ -140,21 +171,41 @@ class EnquiryState(models.TextChoices):
 class PressEnquiry(models.Model):
     """A journalist's question, with their deadline (a deadline of the incident: reminded and escalated)."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="press_enquiries")
-    journalist = models.ForeignKey(Stakeholder, on_delete=models.PROTECT, related_name="enquiries")
-    received_at = models.DateTimeField(default=timezone.now)
-    question = models.TextField()
-    due_at = models.DateTimeField(help_text=_("The journalist's deadline."))
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="press_enquiries", verbose_name=_("incident")
+    )
+    journalist = models.ForeignKey(
+        Stakeholder, on_delete=models.PROTECT, related_name="enquiries", verbose_name=_("journalist")
+    )
+    received_at = models.DateTimeField(default=timezone.now, verbose_name=_("received at"))
+    question = models.TextField(verbose_name=_("question"))
+    due_at = models.DateTimeField(help_text=_("The journalist's deadline."), verbose_name=_("due at"))
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
     )
-    state = models.CharField(max_length=10, choices=EnquiryState.choices, default=EnquiryState.OPEN)
-    deadline = models.OneToOneField(Deadline, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(
+        max_length=10, choices=EnquiryState.choices, default=EnquiryState.OPEN, verbose_name=_("state")
+    )
+    deadline = models.OneToOneField(
+        Deadline, on_delete=models.PROTECT, related_name="+", verbose_name=_("deadline")
+    )
     answer = models.OneToOneField(
-        ContactEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        ContactEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answer"),
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["state", "due_at", "pk"]
@@ -163,6 +214,8 @@ class PressEnquiry(models.Model):
                 condition=Q(state__in=EnquiryState.values), name="press_enquiry_state_valid"
             ),
         ]
+        verbose_name = _("press enquiry")
+        verbose_name_plural = _("press enquirys")
 
     def __str__(self) -> str:
         return f"{self.journalist_id}: due {self.due_at:%Y-%m-%d %H:%M}"

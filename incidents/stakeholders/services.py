@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from incidents.models import (
     DeadlineKind,
@@ -26,6 +28,7 @@ from incidents.permissions import incident_perms
 from incidents.services.deadlines import deadline_create, deadline_met
 from incidents.services.reminders import record_entry
 from incidents.services.statements.rules import require
+from incidents.services.timeline import organisation_language
 from incidents.stakeholders.models import (
     FROM_PLAYBOOK,
     ContactChannel,
@@ -45,12 +48,24 @@ def _lock(incident: Incident, actor: User) -> Incident:
     return locked
 
 
-def _text(value: str, what: str, limit: int, *, required: bool = True) -> str:
+# What each text is called in a refusal; lazy, so it is said in the language of whoever is refused.
+_NAME = gettext_lazy("a name")
+_ORGANISATION = gettext_lazy("the organisation")
+_PHONE = gettext_lazy("the phone number")
+_NOTES = gettext_lazy("the notes")
+_PROMISE = gettext_lazy("the promise")
+_SAID = gettext_lazy("what was said")
+_QUESTION = gettext_lazy("the question")
+
+
+def _text(value: str, what: str | Promise, limit: int, *, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
         raise InputRefused(_("Give %(what)s.") % {"what": what})
     if len(value) > limit:
-        raise InputRefused(f"Keep {what} under {limit:,} characters.")
+        raise InputRefused(
+            _("Keep %(what)s under %(limit)s characters.") % {"what": what, "limit": f"{limit:,}"}
+        )
     return value
 
 
@@ -98,13 +113,13 @@ def stakeholder_add(
     return Stakeholder.objects.create(
         incident=locked,
         kind=kind,
-        name=_text(name, "a name", 120),
-        organisation=_text(organisation, "the organisation", 120, required=False),
+        name=_text(name, _NAME, 120),
+        organisation=_text(organisation, _ORGANISATION, 120, required=False),
         email=email.strip(),
-        phone=_text(phone, "the phone number", 40, required=False),
+        phone=_text(phone, _PHONE, 40, required=False),
         preferred_channel=preferred_channel,
         owner=owner,
-        notes=_text(notes, "the notes", 300, required=False),
+        notes=_text(notes, _NOTES, 300, required=False),
         created_by=actor,
     )
 
@@ -142,7 +157,7 @@ def contact_log(
     if happened_at > now + timedelta(minutes=1):
         raise InputRefused(_("Log a conversation once it has happened."))
     _check_statement(locked, statement)
-    promise = _text(promise, "the promise", 300, required=False)
+    promise = _text(promise, _PROMISE, 300, required=False)
     if promise_due_at is not None and not promise:
         raise InputRefused(_("Say what was promised by that time."))
     if promise_due_at is not None and promise_due_at <= now:
@@ -154,17 +169,19 @@ def contact_log(
         channel=channel if channel in ContactChannel.values else ContactChannel.OTHER,
         happened_at=happened_at,
         by=actor,
-        summary=_text(summary, "what was said", 4000),
+        summary=_text(summary, _SAID, 4000),
         statement=statement,
         promise=promise,
         promise_due_at=promise_due_at,
     )
     if promise_due_at is not None:
+        with organisation_language():  # a deadline's title is read by the whole team
+            promised = _("Promised %(who)s: %(what)s") % {"who": stakeholder, "what": promise}
         entry.deadline = deadline_create(
             incident=locked,
             kind=DeadlineKind.TASK,
             key=f"promise:{entry.pk}",
-            title=f"Promised {stakeholder}: {promise}"[:200],
+            title=promised[:200],
             due_at=promise_due_at,
             owner=stakeholder.owner or actor,
             actor=actor,
@@ -190,10 +207,18 @@ def enquiry_add(
     if due_at <= timezone.now():
         raise InputRefused(_("The journalist's deadline must be in the future."))
     who = owner or journalist.owner or actor
+    with organisation_language():  # the deadline's title and the entry are read by the whole team
+        title = _("Answer %(journalist)s — press enquiry") % {"journalist": journalist}
+        logged = _("%(who)s logged a press enquiry from %(journalist)s: answer due %(due)s (%(owner)s).") % {
+            "who": actor,
+            "journalist": journalist,
+            "due": stamp(due_at),
+            "owner": who,
+        }
     deadline = deadline_create(
         incident=locked,
         kind=DeadlineKind.TASK,
-        title=f"Answer {journalist} — press enquiry"[:200],
+        title=title[:200],
         due_at=due_at,
         owner=who,
         actor=actor,
@@ -202,18 +227,14 @@ def enquiry_add(
     enquiry = PressEnquiry.objects.create(
         incident=locked,
         journalist=journalist,
-        question=_text(question, "the question", 4000),
+        question=_text(question, _QUESTION, 4000),
         due_at=due_at,
         owner=who,
         deadline=deadline,
         created_by=actor,
     )
     # Through the deadlines' own entry, so every open room's deadline panel shows it at once.
-    record_entry(
-        deadline,
-        actor,
-        f"{actor} logged a press enquiry from {journalist}: answer due {stamp(due_at)} ({who}).",
-    )
+    record_entry(deadline, actor, logged)
     return enquiry
 
 
@@ -232,7 +253,9 @@ def enquiry_close(
         PressEnquiry.objects.select_for_update().select_related("journalist", "deadline").get(pk=enquiry.pk)
     )
     if not current.is_open:
-        raise Refused(f"This enquiry is already {current.get_state_display().lower()}.")
+        raise Refused(
+            _("This enquiry is already %(state)s.") % {"state": current.get_state_display().lower()}
+        )
     entry = contact_log(
         incident=locked,
         actor=actor,

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from incidents.listening import live
@@ -22,6 +21,7 @@ from incidents.listening.queueing import queue_mentions
 from incidents.listening.services import ListeningError, require_manager
 from incidents.models import Incident, OrgRole, Scenario, Severity, TimelineEntry, User
 from incidents.services import in_language_of, incident_declare, notify, timeline_append, timeline_record
+from incidents.services.timeline import organisation_language
 from incidents.timetext import stamp
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def on_duty(watch: Watch) -> list[User]:
 def deliver_alert(alert: SpikeAlert) -> None:
     """In the alert's own transaction: the bell and e-mail for each recipient (once per alert and person);
     on an incident's own watch, a timeline entry for the team instead of a declaration."""
-    with translation.override(settings.LANGUAGE_CODE):  # the shared timeline entry: the organisation's
+    with organisation_language():  # the shared timeline entry: the organisation's
         text = describe(alert)
     incident = alert.watch.incident
     if incident is not None:
@@ -299,16 +299,17 @@ def alert_declare(
     queue_mentions(mention_ids=list(loud.values_list("id", flat=True)), actor=actor)
     chosen = [m for m in Mention.objects.filter(pk__in=attach or []) if m.pk in locked.top_mentions]
     chosen.sort(key=lambda m: locked.top_mentions.index(m.pk))
-    timeline_record(
-        incident=incident,
-        kind=TimelineEntry.Kind.STATUS,
-        actor=actor,
-        text=_("Declared from a spike alert. %(what)s") % {"what": describe(locked)},
-    )
-    for mention in chosen:
-        timeline_append(
-            incident=incident, kind=TimelineEntry.Kind.EVIDENCE, author=actor, body=evidence_text(mention)
+    with organisation_language():  # stored once, read by the whole team
+        timeline_record(
+            incident=incident,
+            kind=TimelineEntry.Kind.STATUS,
+            actor=actor,
+            text=_("Declared from a spike alert. %(what)s") % {"what": describe(locked)},
         )
+        for mention in chosen:
+            timeline_append(
+                incident=incident, kind=TimelineEntry.Kind.EVIDENCE, author=actor, body=evidence_text(mention)
+            )
     now = timezone.now()
     siblings = SpikeAlert.objects.select_for_update().filter(watch=source_watch, state=AlertState.OPEN)
     for other in [locked, *siblings.exclude(pk=locked.pk)]:

@@ -25,6 +25,7 @@ from incidents.listening.records import MentionRecord
 from incidents.listening.services import ListeningError, require_incident_perm
 from incidents.models import Incident, Perm, TimelineEntry, User
 from incidents.services import timeline_append
+from incidents.services.timeline import organisation_language
 
 MAX_TOTAL = 2000
 DRILL_SOURCE = "Drill injects"
@@ -111,15 +112,16 @@ def drill_spike_start(
         ends_at=now + timedelta(minutes=minutes),
         requested_by=actor,
     )
-    timeline_append(
-        incident=locked,
-        kind=TimelineEntry.Kind.EXTERNAL,
-        author=actor,
-        body=_(
-            "DRILL — a spike of %(n)d synthetic mentions (%(share)d%% negative) starts now and runs for %(m)d minutes."
+    with organisation_language():
+        timeline_append(
+            incident=locked,
+            kind=TimelineEntry.Kind.EXTERNAL,
+            author=actor,
+            body=_(
+                "DRILL — a spike of %(n)d synthetic mentions (%(share)d%% negative) starts now and runs for %(m)d minutes."
+            )
+            % {"n": total, "share": round(negative_share * 100), "m": minutes},
         )
-        % {"n": total, "share": round(negative_share * 100), "m": minutes},
-    )
     return spike
 
 

@@ -31,6 +31,7 @@ from incidents.listening.queueing import queue_mentions
 from incidents.listening.services import Conflict, ListeningError, require_for_mention
 from incidents.models import Perm, TimelineEntry, User
 from incidents.services import timeline_append
+from incidents.services.timeline import organisation_language
 
 _SCORE_OF_LABEL: dict[str, float] = {
     Sentiment.NEGATIVE: -1.0,
@@ -91,28 +92,29 @@ def hide_request(*, mention: Mention, actor: User, reason_kind: str, reason: str
         requested_by=actor,
         incident=locked.incident,
     )
-    label = HideReason(reason_kind).label
-    if second:
-        hide.entry = _record(
-            locked,
-            actor,
-            _(
-                "%(who)s asked to hide a critical mention by %(author)s (%(label)s: %(reason)s). It stays visible "
-                "until a second person agrees."
-            )
-            % {"who": actor, "author": _who(locked), "label": label, "reason": reason},
-        )
-    else:
-        hide.decided_by, hide.decided_at = actor, timezone.now()
-        locked.is_hidden = True
-        locked.save(update_fields=["is_hidden"])
-        if locked.sentiment == Sentiment.NEGATIVE:  # a critic hidden as spam or abuse: on the record
+    with organisation_language():  # the entries are stored once, read by the whole team
+        label = HideReason(reason_kind).label
+        if second:
             hide.entry = _record(
                 locked,
                 actor,
-                _("%(who)s hid a mention by %(author)s as %(label)s: %(reason)s")
-                % {"who": actor, "author": _who(locked), "label": label.lower(), "reason": reason},
+                _(
+                    "%(who)s asked to hide a critical mention by %(author)s (%(label)s: %(reason)s). It stays visible "
+                    "until a second person agrees."
+                )
+                % {"who": actor, "author": _who(locked), "label": label, "reason": reason},
             )
+        else:
+            hide.decided_by, hide.decided_at = actor, timezone.now()
+            locked.is_hidden = True
+            locked.save(update_fields=["is_hidden"])
+            if locked.sentiment == Sentiment.NEGATIVE:  # a critic hidden as spam or abuse: on the record
+                hide.entry = _record(
+                    locked,
+                    actor,
+                    _("%(who)s hid a mention by %(author)s as %(label)s: %(reason)s")
+                    % {"who": actor, "author": _who(locked), "label": label.lower(), "reason": reason},
+                )
     hide.save()
     live.changed(region="mentions", incident_id=locked.incident_id, watch_ids=_watches(locked))
     return hide
@@ -130,31 +132,32 @@ def hide_decide(*, hide: MentionHide, actor: User, approve: bool, note: str = ""
     require_for_mention(actor, mention.incident, Perm.CHANGE_STATUS)
     locked_hide.decided_by, locked_hide.decided_at = actor, timezone.now()
     why = f" — {note.strip()}" if note.strip() else ""
-    if approve:
-        locked_hide.state = HideState.DONE
-        mention.is_hidden = True
-        mention.save(update_fields=["is_hidden"])
-        text = _(
-            "%(who)s agreed to hide the mention by %(author)s that %(asker)s asked to hide (%(reason)s)%(why)s"
+    with organisation_language():
+        if approve:
+            locked_hide.state = HideState.DONE
+            mention.is_hidden = True
+            mention.save(update_fields=["is_hidden"])
+            text = _(
+                "%(who)s agreed to hide the mention by %(author)s that %(asker)s asked to hide (%(reason)s)%(why)s"
+            )
+        else:
+            locked_hide.state = HideState.REFUSED
+            text = _(
+                "%(who)s refused to hide the mention by %(author)s that %(asker)s asked to hide (%(reason)s)%(why)s"
+            )
+        locked_hide.save(update_fields=["state", "decided_by", "decided_at"])
+        _record(
+            mention,
+            actor,
+            text
+            % {
+                "who": actor,
+                "author": _who(mention),
+                "asker": locked_hide.requested_by,
+                "reason": locked_hide.reason,
+                "why": why,
+            },
         )
-    else:
-        locked_hide.state = HideState.REFUSED
-        text = _(
-            "%(who)s refused to hide the mention by %(author)s that %(asker)s asked to hide (%(reason)s)%(why)s"
-        )
-    locked_hide.save(update_fields=["state", "decided_by", "decided_at"])
-    _record(
-        mention,
-        actor,
-        text
-        % {
-            "who": actor,
-            "author": _who(mention),
-            "asker": locked_hide.requested_by,
-            "reason": locked_hide.reason,
-            "why": why,
-        },
-    )
     live.changed(region="mentions", incident_id=mention.incident_id, watch_ids=_watches(mention))
     return locked_hide
 
@@ -171,6 +174,13 @@ def unhide(*, mention: Mention, actor: User, reason: str) -> MentionHide:
     locked.is_hidden = False
     locked.save(update_fields=["is_hidden"])
     now = timezone.now()
+    with organisation_language():
+        entry = _record(
+            locked,
+            actor,
+            _("%(who)s showed the mention by %(author)s again: %(reason)s")
+            % {"who": actor, "author": _who(locked), "reason": reason},
+        )
     shown = MentionHide.objects.create(
         mention=locked,
         hide=False,
@@ -181,12 +191,7 @@ def unhide(*, mention: Mention, actor: User, reason: str) -> MentionHide:
         decided_by=actor,
         decided_at=now,
         incident=locked.incident,
-        entry=_record(
-            locked,
-            actor,
-            _("%(who)s showed the mention by %(author)s again: %(reason)s")
-            % {"who": actor, "author": _who(locked), "reason": reason},
-        ),
+        entry=entry,
     )
     live.changed(region="mentions", incident_id=locked.incident_id, watch_ids=_watches(locked))
     return shown

@@ -38,6 +38,7 @@ from incidents.models import (
 )
 from incidents.services import timeline_append
 from incidents.services.deadlines import deadline_met, deadline_void
+from incidents.services.timeline import organisation_language
 
 MAX_REPLY = 5000
 
@@ -176,25 +177,28 @@ def item_reply(
     )
     _finish_deadline(current, actor, done=True)
     mention = current.mention
-    what = (
-        _("approved statement “%(title)s” v%(n)d")
-        % {"title": statement_version.statement.title, "n": statement_version.number}
-        if statement_version is not None
-        else (_("template “%(name)s”") % {"name": template.name} if template is not None else _("own words"))
-    )
-    timeline_append(
-        incident=current.incident,
-        kind=TimelineEntry.Kind.ACTION,
-        author=actor,
-        body=_("Replied to %(author)s (reach %(reach)s) with %(what)s: “%(text)s”\nPosted at %(url)s")
-        % {
-            "author": mention.author_handle or "?",
-            "reach": f"{current.reach:,}",
-            "what": what,
-            "text": text[:1000],
-            "url": url,
-        },
-    )
+    with organisation_language():  # stored once, read by the whole team
+        what = (
+            _("approved statement “%(title)s” v%(n)d")
+            % {"title": statement_version.statement.title, "n": statement_version.number}
+            if statement_version is not None
+            else (
+                _("template “%(name)s”") % {"name": template.name} if template is not None else _("own words")
+            )
+        )
+        timeline_append(
+            incident=current.incident,
+            kind=TimelineEntry.Kind.ACTION,
+            author=actor,
+            body=_("Replied to %(author)s (reach %(reach)s) with %(what)s: “%(text)s”\nPosted at %(url)s")
+            % {
+                "author": mention.author_handle or "?",
+                "reach": f"{current.reach:,}",
+                "what": what,
+                "text": text[:1000],
+                "url": url,
+            },
+        )
     return current
 
 

@@ -36,6 +36,7 @@ from atproto_client.exceptions import (
 )
 from atproto_client.request import Request
 from atproto_client.utils import facet_detection
+from django.utils.translation import gettext as _
 
 from incidents.models import text_sha256
 from incidents.publishing.connectors.base import Failed, Outcome, Parcel, Sent, retry_after, short, timeout
@@ -110,9 +111,11 @@ def _find(client: Client, did: str, parcel: Parcel) -> Sent | None:
         raise
     value: Any = found.value
     text = value.get("text") if isinstance(value, dict) else getattr(value, "text", None)
-    note = "Found on Bluesky under this delivery's record key (an earlier attempt had posted it); not posted again."
+    note = _(
+        "Found on Bluesky under this delivery's record key (an earlier attempt had posted it); not posted again."
+    )
     if text is not None and text_sha256(str(text)) != parcel.sha256:
-        note = "A record under this delivery's key exists, but its text differs from the approved version."
+        note = _("A record under this delivery's key exists, but its text differs from the approved version.")
     return Sent(remote_id=found.uri, url=post_url(did, parcel.rkey), http_status=200, note=note)
 
 
@@ -135,16 +138,19 @@ def _failure(connector: Connector, exc: AtProtocolError, *, after_check: bool) -
     status = _status(exc)
     if isinstance(exc, UnauthorizedError):
         return Failed(
-            f"{connector.name} refused the login or the session (HTTP {status}: {_why(exc)}). The app "
-            f"password may have been revoked: an administrator sets a new one in {connector.secret_env}, "
-            "then retry.",
+            _(
+                "%(name)s refused the login or the session (HTTP %(status)s: %(error)s). The app password may have "
+                "been revoked: an administrator sets a new one in %(setting)s, then retry."
+            )
+            % {"name": connector.name, "status": status, "error": _why(exc), "setting": connector.secret_env},
             http_status=status,
             checked=after_check,
         )
     if isinstance(exc, RateLimitExceededError):
         headers = getattr(exc.response, "headers", None) or {}
         return Failed(
-            f"{connector.name} is rate-limiting this account (HTTP 429); waiting before the next try.",
+            _("%(name)s is rate-limiting this account (HTTP 429); waiting before the next try.")
+            % {"name": connector.name},
             http_status=status,
             retry=True,
             retry_after=retry_after(headers.get("retry-after")),
@@ -152,24 +158,28 @@ def _failure(connector: Connector, exc: AtProtocolError, *, after_check: bool) -
         )
     if isinstance(exc, InvokeTimeoutError):
         return Failed(
-            f"{connector.name} did not answer in time; the next try asks for the record first.",
+            _("%(name)s did not answer in time; the next try asks for the record first.")
+            % {"name": connector.name},
             retry=True,
             uncertain=True,
         )
     if isinstance(exc, BadRequestError):
         return Failed(
-            f"{connector.name} refused the post (HTTP 400: {_why(exc)}).",
+            _("%(name)s refused the post (HTTP 400: %(error)s).")
+            % {"name": connector.name, "error": _why(exc)},
             http_status=status,
             checked=after_check,
         )
     if isinstance(exc, NetworkError) and status is None:
         return Failed(
-            f"Could not reach {connector.name}: {_why(exc)}; the next try asks for the record first.",
+            _("Could not reach %(name)s: %(error)s; the next try asks for the record first.")
+            % {"name": connector.name, "error": _why(exc)},
             retry=True,
             uncertain=True,
         )
     return Failed(
-        f"{connector.name} failed (HTTP {status}: {_why(exc)}); the next try asks for the record first.",
+        _("%(name)s failed (HTTP %(status)s: %(error)s); the next try asks for the record first.")
+        % {"name": connector.name, "status": status, "error": _why(exc)},
         http_status=status,
         retry=True,
         uncertain=not after_check,
@@ -189,8 +199,11 @@ def send(parcel: Parcel, secret: str) -> Outcome:
         ):  # createSession answers 400 AuthenticationRequired for a bad password
             _forget(connector, secret)
             return Failed(
-                f"{connector.name} refused the login (HTTP 400: {_why(exc)}). Check the handle and the app "
-                f"password in {connector.secret_env}, then retry.",
+                _(
+                    "%(name)s refused the login (HTTP 400: %(error)s). Check the handle and the app password in "
+                    "%(setting)s, then retry."
+                )
+                % {"name": connector.name, "error": _why(exc), "setting": connector.secret_env},
                 http_status=400,
                 checked=True,
             )

@@ -10,6 +10,8 @@ message and its row being marked sent would send that one message again: SMTP ha
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from incidents.models import OutboundEmail
 from incidents.publishing.connectors.base import Failed, Outcome, Parcel, Sent
@@ -29,7 +31,10 @@ def send(parcel: Parcel, secret: str) -> Outcome:
     connector = parcel.connector
     addresses = connector.recipient_list
     if not addresses:
-        return Failed(f"{connector.name} has no addresses; an administrator adds them.", checked=True)
+        return Failed(
+            _("%(name)s has no addresses; an administrator adds them.") % {"name": connector.name},
+            checked=True,
+        )
     wanted = keys(parcel)
     with transaction.atomic():
         OutboundEmail.objects.bulk_create(
@@ -44,13 +49,16 @@ def send(parcel: Parcel, secret: str) -> Outcome:
     unsent = [(to, error) for to, sent_at, error in rows if sent_at is None]
     if not unsent:
         return Sent(
-            remote_id=f"{len(rows)} e-mail{'s' if len(rows) != 1 else ''}",
+            remote_id=ngettext("%(n)d e-mail", "%(n)d e-mails", len(rows)) % {"n": len(rows)},
             http_status=None,
-            note=f"Sent to {', '.join(to for to, _sent, _error in rows)}.",
+            note=_("Sent to %(addresses)s.") % {"addresses": ", ".join(to for to, _sent, _error in rows)},
         )
-    first = unsent[0][1] or "not sent yet"
+    first = unsent[0][1] or _("not sent yet")
     return Failed(
-        f"{len(unsent)} of {len(rows)} e-mails not sent yet ({unsent[0][0]}: {first}); the rest stay "
-        "sent and are not sent again.",
+        _(
+            "%(unsent)d of %(total)d e-mails not sent yet (%(address)s: %(why)s); the rest stay sent and are not "
+            "sent again."
+        )
+        % {"unsent": len(unsent), "total": len(rows), "address": unsent[0][0], "why": first},
         retry=True,
     )

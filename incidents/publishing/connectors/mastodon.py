@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.publishing.connectors.base import (
     Failed,
@@ -43,9 +44,12 @@ def send(parcel: Parcel, secret: str) -> Outcome:
     connector = parcel.connector
     if parcel.uncertain and parcel.first_attempt_at and timezone.now() - parcel.first_attempt_at > KEY_WINDOW:
         return Unknown(
-            f"An earlier attempt to {connector.name} may have been posted, and Mastodon forgets the idempotency "
-            "key after an hour, so sending again could post it twice. Check the account: if the post is there, "
-            "record its link; if not, send it again."
+            _(
+                "An earlier attempt to %(name)s may have been posted, and Mastodon forgets the idempotency key "
+                "after an hour, so sending again could post it twice. Check the account: if the post is there, "
+                "record its link; if not, send it again."
+            )
+            % {"name": connector.name}
         )
     url = connector.base_url.rstrip("/") + "/api/v1/statuses"
     body = {"status": parcel.text, "visibility": "public", "language": parcel.language}
@@ -59,15 +63,18 @@ def send(parcel: Parcel, secret: str) -> Outcome:
             response = client.post(url, json=body, headers=headers)
     except httpx.TimeoutException:
         return Failed(
-            f"{connector.name} did not answer in time; it may have posted. Trying again with the "
-            "same idempotency key.",
+            _(
+                "%(name)s did not answer in time; it may have posted. Trying again with the same idempotency key."
+            )
+            % {"name": connector.name},
             retry=True,
             uncertain=True,
         )
     except httpx.HTTPError as exc:
         # Connection refused or reset: a reset may come after the request was read, so ask again with the key.
         return Failed(
-            f"Could not reach {connector.name}: {short(str(exc) or type(exc).__name__, 200)}.",
+            _("Could not reach %(name)s: %(error)s.")
+            % {"name": connector.name, "error": short(str(exc) or type(exc).__name__, 200)},
             retry=True,
             uncertain=not isinstance(exc, httpx.ConnectError),
         )
@@ -78,7 +85,8 @@ def send(parcel: Parcel, secret: str) -> Outcome:
             remote_id = str(data["id"])
         except (ValueError, KeyError, TypeError):
             return Failed(
-                f"{connector.name} answered {status} without a status id; it may have posted.",
+                _("%(name)s answered %(status)d without a status id; it may have posted.")
+                % {"name": connector.name, "status": status},
                 http_status=status,
                 retry=True,
                 uncertain=True,
@@ -88,9 +96,16 @@ def send(parcel: Parcel, secret: str) -> Outcome:
         )
     if status in (401, 403):
         return Failed(
-            f"{connector.name} refused the credentials (HTTP {status}: {_error(response)}). The access "
-            "token may have expired or been revoked: an administrator sets a new one in "
-            f"{connector.secret_env}, then retry.",
+            _(
+                "%(name)s refused the credentials (HTTP %(status)d: %(error)s). The access token may have expired "
+                "or been revoked: an administrator sets a new one in %(setting)s, then retry."
+            )
+            % {
+                "name": connector.name,
+                "status": status,
+                "error": _error(response),
+                "setting": connector.secret_env,
+            },
             http_status=status,
         )
     if status == 429:
@@ -105,19 +120,25 @@ def send(parcel: Parcel, secret: str) -> Outcome:
             except ValueError:
                 wait = None
         return Failed(
-            f"{connector.name} is rate-limiting this account (HTTP 429); waiting before the next try.",
+            _("%(name)s is rate-limiting this account (HTTP 429); waiting before the next try.")
+            % {"name": connector.name},
             http_status=status,
             retry=True,
             retry_after=wait,
         )
     if status >= 500:
         return Failed(
-            f"{connector.name} failed (HTTP {status}: {_error(response)}); it may have posted. Trying "
-            "again with the same idempotency key.",
+            _(
+                "%(name)s failed (HTTP %(status)d: %(error)s); it may have posted. Trying again with the same "
+                "idempotency key."
+            )
+            % {"name": connector.name, "status": status, "error": _error(response)},
             http_status=status,
             retry=True,
             uncertain=True,
         )
     return Failed(
-        f"{connector.name} refused the post (HTTP {status}: {_error(response)}).", http_status=status
+        _("%(name)s refused the post (HTTP %(status)d: %(error)s).")
+        % {"name": connector.name, "status": status, "error": _error(response)},
+        http_status=status,
     )

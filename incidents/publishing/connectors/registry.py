@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.utils.translation import gettext as _
+
 from incidents.publishing.connectors.base import Failed, Outcome, Parcel
 from incidents.publishing.connectors.bluesky import send as bluesky_send
 from incidents.publishing.connectors.email import send as email_send
@@ -24,13 +26,17 @@ def send(parcel: Parcel) -> Outcome:
     connector = parcel.connector
     if not connector.is_active:
         return Failed(
-            f"{connector.name} has been switched off by an administrator; nothing was sent.", checked=True
+            _("%(name)s has been switched off by an administrator; nothing was sent.")
+            % {"name": connector.name},
+            checked=True,
         )
     secret = connector.secret()
     if connector.needs_secret and not secret:
         return Failed(
-            f"{connector.name} has no credentials: an administrator sets {connector.secret_env} (or "
-            f"{connector.secret_env}_FILE). Nothing was sent.",
+            _(
+                "%(name)s has no credentials: an administrator sets %(setting)s (or %(setting)s_FILE). Nothing was sent."
+            )
+            % {"name": connector.name, "setting": connector.secret_env},
             checked=True,
         )
     return SENDERS[connector.kind](parcel, secret)

@@ -17,6 +17,7 @@ import json
 import time
 
 import httpx
+from django.utils.translation import gettext as _
 
 from incidents.publishing.connectors.base import Failed, Outcome, Parcel, Sent, retry_after, short, timeout
 from incidents.services.notify import webhook_signature
@@ -77,13 +78,15 @@ def send(parcel: Parcel, secret: str) -> Outcome:
             response = client.post(connector.base_url, content=body, headers=headers)
     except httpx.TimeoutException:
         return Failed(
-            f"{connector.name} did not answer in time; sending again with the same webhook-id.",
+            _("%(name)s did not answer in time; sending again with the same webhook-id.")
+            % {"name": connector.name},
             retry=True,
             uncertain=True,
         )
     except httpx.HTTPError as exc:
         return Failed(
-            f"Could not reach {connector.name}: {short(str(exc) or type(exc).__name__, 200)}.",
+            _("Could not reach %(name)s: %(error)s.")
+            % {"name": connector.name, "error": short(str(exc) or type(exc).__name__, 200)},
             retry=True,
             uncertain=not isinstance(exc, httpx.ConnectError),
         )
@@ -100,16 +103,19 @@ def send(parcel: Parcel, secret: str) -> Outcome:
             url = candidate if candidate.startswith(("https://", "http://")) else ""
         return Sent(remote_id=remote_id, url=url, http_status=status)
     answer = short(response.text, 200)
+    said = f": {answer}" if answer else ""
     if status == 410:
         return Failed(
-            f"{connector.name} says the endpoint is gone (HTTP 410); an administrator should update or "
-            "disable the connector.",
+            _(
+                "%(name)s says the endpoint is gone (HTTP 410); an administrator should update or disable the connector."
+            )
+            % {"name": connector.name},
             http_status=status,
         )
     if status == 429 or status >= 500:
         return Failed(
-            f"{connector.name} answered HTTP {status}{': ' + answer if answer else ''}; trying again "
-            "with the same webhook-id.",
+            _("%(name)s answered HTTP %(status)d%(said)s; trying again with the same webhook-id.")
+            % {"name": connector.name, "status": status, "said": said},
             http_status=status,
             retry=True,
             uncertain=status != 429,
@@ -117,9 +123,12 @@ def send(parcel: Parcel, secret: str) -> Outcome:
         )
     if 300 <= status < 400:
         return Failed(
-            f"{connector.name} redirected (HTTP {status}); redirects are not followed. Update its address.",
+            _("%(name)s redirected (HTTP %(status)d); redirects are not followed. Update its address.")
+            % {"name": connector.name, "status": status},
             http_status=status,
         )
     return Failed(
-        f"{connector.name} refused it (HTTP {status}{': ' + answer if answer else ''}).", http_status=status
+        _("%(name)s refused it (HTTP %(status)d%(said)s).")
+        % {"name": connector.name, "status": status, "said": said},
+        http_status=status,
     )
