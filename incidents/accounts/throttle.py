@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -96,9 +97,12 @@ class TooManyWrites(InputRefused):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = math.ceil(retry_after)
         super().__init__(
-            _(
+            ngettext(
                 "You are posting faster than the war room accepts. Your text is still here — "
-                "send it again in %(seconds)d seconds."
+                "send it again in %(seconds)d second.",
+                "You are posting faster than the war room accepts. Your text is still here — "
+                "send it again in %(seconds)d seconds.",
+                self.retry_after,
             )
             % {"seconds": self.retry_after}
         )
@@ -135,9 +139,12 @@ def locked_out(
     return too_many(
         request,
         seconds,
-        _(
+        ngettext(
             "Too many failed sign-in attempts for this account from this address. Try again in %(minutes)d "
-            "minutes, or reset your password."
+            "minute, or reset your password.",
+            "Too many failed sign-in attempts for this account from this address. Try again in %(minutes)d "
+            "minutes, or reset your password.",
+            max(1, seconds // 60),
         )
         % {"minutes": max(1, seconds // 60)},
     ).render()  # axes sends the answer as it is, unrendered

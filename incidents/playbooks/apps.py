@@ -4,6 +4,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def _seed_playbooks(sender: AppConfig, **kwargs: Any) -> None:
@@ -24,7 +25,7 @@ def _seed_playbooks(sender: AppConfig, **kwargs: Any) -> None:
 class PlaybooksConfig(AppConfig):
     name = "incidents.playbooks"
     label = "playbooks"
-    verbose_name = "Crisis playbooks and drills"
+    verbose_name = _("Crisis playbooks and drills")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReviewsConfig(AppConfig):
     name = "incidents.reviews"
     label = "reviews"
-    verbose_name = "Post-incident reviews"
+    verbose_name = _("Post-incident reviews")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
