@@ -56,9 +56,16 @@ class Written:
 
 
 def _marked(real: Callable[..., str]) -> Callable[..., str]:
+    """A pseudo-catalogue for the organisation's language: the English msgid (the plural chosen by n), marked.
+    The real catalogue is not asked, so the sentences stay readable by these tests whatever it holds."""
+
     def translate(*args: Any) -> str:
-        text = real(*args)
-        return MARK + text if translation.get_language() == ORG else text
+        if translation.get_language() != ORG:
+            return real(*args)
+        if real.__name__ in ("ngettext", "npgettext"):
+            singular, plural, n = args[-3:]
+            return MARK + str(singular if n == 1 else plural)
+        return MARK + str(args[-1])
 
     return translate
 

@@ -110,7 +110,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='timelineentry',
-            options={'ordering': ['-seq'], 'verbose_name': 'timeline entry', 'verbose_name_plural': 'timeline entrys'},
+            options={'ordering': ['-seq'], 'verbose_name': 'timeline entry', 'verbose_name_plural': 'timeline entries'},
         ),
         migrations.AlterModelOptions(
             name='user',
@@ -122,7 +122,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='webhookdelivery',
-            options={'verbose_name': 'webhook delivery', 'verbose_name_plural': 'webhook deliverys'},
+            options={'verbose_name': 'webhook delivery', 'verbose_name_plural': 'webhook deliveries'},
         ),
         migrations.AlterModelOptions(
             name='webhookendpoint',

@@ -336,7 +336,7 @@ class WebhookDelivery(models.Model):
             ),
         ]
         verbose_name = _("webhook delivery")
-        verbose_name_plural = _("webhook deliverys")
+        verbose_name_plural = _("webhook deliveries")
 
     def __str__(self) -> str:
         return f"{self.endpoint_id}: {self.key}"

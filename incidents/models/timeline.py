@@ -92,7 +92,7 @@ class TimelineEntry(models.Model):
         ]
         indexes = [models.Index(fields=["incident", "kind", "-seq"], name="timeline_kind_seq")]
         verbose_name = _("timeline entry")
-        verbose_name_plural = _("timeline entrys")
+        verbose_name_plural = _("timeline entries")
 
     def __str__(self) -> str:
         return f"{self.incident_id}#{self.seq} {self.kind}"

@@ -328,7 +328,7 @@ class Delivery(models.Model):
             models.Index(fields=["lease_until"], condition=Q(state="sending"), name="delivery_leased"),
         ]
         verbose_name = _("delivery")
-        verbose_name_plural = _("deliverys")
+        verbose_name_plural = _("deliveries")
 
     def __str__(self) -> str:
         return f"{self.statement_id} → {self.connector_id} ({self.state})"

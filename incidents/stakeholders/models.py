@@ -152,7 +152,7 @@ class ContactEntry(models.Model):
     class Meta:
         ordering = ["-happened_at", "-pk"]
         verbose_name = _("contact entry")
-        verbose_name_plural = _("contact entrys")
+        verbose_name_plural = _("contact entries")
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.stakeholder_id} at {self.happened_at:%Y-%m-%d %H:%M}"
@@ -215,7 +215,7 @@ class PressEnquiry(models.Model):
             ),
         ]
         verbose_name = _("press enquiry")
-        verbose_name_plural = _("press enquirys")
+        verbose_name_plural = _("press enquiries")
 
     def __str__(self) -> str:
         return f"{self.journalist_id}: due {self.due_at:%Y-%m-%d %H:%M}"

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='delivery',
-            options={'ordering': ['created_at', 'pk'], 'verbose_name': 'delivery', 'verbose_name_plural': 'deliverys'},
+            options={'ordering': ['created_at', 'pk'], 'verbose_name': 'delivery', 'verbose_name_plural': 'deliveries'},
         ),
         migrations.AlterModelOptions(
             name='release',

@@ -17,11 +17,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterModelOptions(
             name='contactentry',
-            options={'ordering': ['-happened_at', '-pk'], 'verbose_name': 'contact entry', 'verbose_name_plural': 'contact entrys'},
+            options={'ordering': ['-happened_at', '-pk'], 'verbose_name': 'contact entry', 'verbose_name_plural': 'contact entries'},
         ),
         migrations.AlterModelOptions(
             name='pressenquiry',
-            options={'ordering': ['state', 'due_at', 'pk'], 'verbose_name': 'press enquiry', 'verbose_name_plural': 'press enquirys'},
+            options={'ordering': ['state', 'due_at', 'pk'], 'verbose_name': 'press enquiry', 'verbose_name_plural': 'press enquiries'},
         ),
         migrations.AlterModelOptions(
             name='stakeholder',
