@@ -137,6 +137,9 @@ def test_compare_two_versions_in_the_browser(browser: Browser, asgi_server, mana
     log_in(page, asgi_server.url, manager.email)
     page.goto(f"{asgi_server.url}/playbooks/{playbook.code}/")
     page.get_by_role("link", name="Compare with v1").click()
+    # The comparison is in the page as it arrives; the picker works once htmx has processed the page (its
+    # deferred scripts ran). Changing it before that changed nothing — under load, the test's next step did.
+    page.wait_for_load_state("load")
     expect(page.locator("#comparison")).to_contain_text("Risk notes")
     expect(page.locator("#comparison ins")).to_contain_text("Never blame a supplier.")
     page.locator("#cmp-a").select_option("2")  # htmx swaps the comparison in place
