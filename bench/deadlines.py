@@ -328,7 +328,9 @@ def _baseline(stack: Stack, count: int, spread: float) -> list[float]:
     # at the benchmark's idle broker database (bench_env): lift it while the probes go to the stack's Redis.
     saved = os.environ.pop("CELERY_BROKER_URL", None)
     try:
-        sender = Celery(broker=stack.redis_url)
+        # Not the current app: shared tasks sent later by this process (the next scenarios' kicks and e-mails)
+        # would otherwise go to this stack's Redis, which is gone by then ("Redis unavailable" for every one).
+        sender = Celery(broker=stack.redis_url, set_as_current=False)
         start = time.time() + 3
         for i in range(count):
             eta = start + spread * i / count

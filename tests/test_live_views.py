@@ -45,6 +45,32 @@ def test_each_dashboard_region_answers_alone(manager_client):
         assert "<body" not in html
 
 
+def test_the_notifications_region_reads_no_incident_listing(manager_client, manager):
+    """Re-fetched on every notification a person gets (bench `flow`: 14 of 65 re-fetches): it shows the
+    notifications and reads nothing of the open incidents' listing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.models import Notification
+
+    incident = IncidentFactory.create(declared_by=manager, title="Checkout outage")
+    Notification.objects.create(recipient=manager, incident=incident, text="Your turn: Legal review", url="/")
+    with CaptureQueriesContext(connection) as captured:
+        response = manager_client.get(
+            reverse("incidents:dashboard"), headers={"HX-Request": "true", "HX-Target": "dash-notifications"}
+        )
+    html = response.content.decode()
+    assert "Your turn: Legal review" in html
+    assert "Checkout outage" not in html  # the listing's row is not part of this region
+    read = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "incidents_incident" not in read
+    assert "incidents_notification" in read
+    # The whole page still has both.
+    page = manager_client.get(reverse("incidents:dashboard")).content.decode()
+    assert "Your turn: Legal review" in page
+    assert "Checkout outage" in page
+
+
 def test_the_room_header_answers_alone_without_the_room_s_queries(
     manager_client, manager, django_assert_max_num_queries
 ):

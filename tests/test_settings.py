@@ -149,3 +149,22 @@ def test_env_readers(monkeypatch, tmp_path):
     monkeypatch.setenv("X_INT", "forty")
     with pytest.raises(ImproperlyConfigured):
         env_int("X_INT", 0)
+
+
+@pytest.mark.django_db
+def test_database_sessions_run_without_jit():
+    """A plan whose estimate passes jit_above_cost compiled for ~11 ms before running in 0.1 ms (bench
+    `listening`); every connection the app opens (pooled or not) turns JIT off."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
+def test_options_given_in_the_database_url_are_kept_beside_jit_off():
+    code = "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
+    url = "postgresql://warroom:secret@127.0.0.1:5432/warroom?options=-c%20statement_timeout%3D5000"
+    result = _manage(["shell", "-c", code], PRODUCTION_ENV | {"DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "-c statement_timeout=5000 -c jit=off"

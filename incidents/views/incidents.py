@@ -58,32 +58,38 @@ _SEVERITY_ORDER = {s.value: i for i, s in enumerate(Severity)}
 @login_required
 def dashboard(request: AuthRequest) -> HttpResponse:
     user = request.user
-    newest_first = open_incidents_for_listing(user)
-    incidents = sorted(
-        newest_first,
-        key=lambda i: (_SEVERITY_ORDER[i.severity], -i.declared_at.timestamp()),
-    )
-    # My incidents and my roles in them come with the same rows (newest first): the open incidents I see
-    # in which I hold a role now.
-    my_incidents = [
-        {
-            "incident": incident,
-            "roles": [IncidentRole(name=name, is_command=command) for name, command in roles],
-        }
-        for incident in newest_first
-        if (roles := incident.__dict__["viewer_roles"])
-    ]
-    context = {
-        "page_live_stream": live.live_url(user=user, dash=True),
-        "incidents": incidents,
-        "my_incidents": my_incidents,
-        # Notifications about a restricted incident are deleted when access to it ends (team services).
-        "notifications": list(Notification.objects.filter(recipient=user, read_at__isnull=True)[:10]),
-        "may_declare": may_declare(user),
-    }
-    # Each live region of the dashboard fetches itself (static/js/live.js names it in HX-Target).
+    # Each live region of the dashboard fetches itself (static/js/live.js names it in HX-Target) and gets only
+    # what it shows: the notifications panel, re-fetched on every notification a person gets, neither reads
+    # the incident listing nor signs the page's stream address.
     target = request.htmx.target if request.htmx else None
     part = target if target in _DASHBOARD_PARTS else "open-incidents"
+    whole = not wants_fragment(request)
+    context: dict[str, object] = {}
+    if whole or part != "dash-notifications":
+        newest_first = open_incidents_for_listing(user)
+        context["incidents"] = sorted(
+            newest_first,
+            key=lambda i: (_SEVERITY_ORDER[i.severity], -i.declared_at.timestamp()),
+        )
+        # My incidents and my roles in them come with the same rows (newest first): the open incidents I see
+        # in which I hold a role now.
+        context["my_incidents"] = [
+            {
+                "incident": incident,
+                "roles": [IncidentRole(name=name, is_command=command) for name, command in roles],
+            }
+            for incident in newest_first
+            if (roles := incident.__dict__["viewer_roles"])
+        ]
+    if whole or part == "dash-notifications":
+        # Notifications about a restricted incident are deleted when access to it ends (team services).
+        context["notifications"] = list(
+            Notification.objects.filter(recipient=user, read_at__isnull=True)[:10]
+        )
+    if whole or part == "open-incidents":
+        context["may_declare"] = may_declare(user)
+    if whole:
+        context["page_live_stream"] = live.live_url(user=user, dash=True)
     return render_page_or_fragment(request, "incidents/dashboard.html", part, context)
 
 
