@@ -199,6 +199,53 @@ def test_approval_step_sla_becomes_a_deadline_for_the_steps_role_and_a_decision_
     assert second.state == DeadlineState.CANCELLED
 
 
+def test_many_deadlines_at_once_are_what_one_at_a_time_makes_in_a_fixed_number_of_queries(
+    manager, member, django_assert_max_num_queries
+):
+    """`deadlines_create` (a playbook's checklist on declaring): the rows, reminders and nudged people that
+    `deadline_create` makes for each; an open key is left as it is; the queries do not grow with the items."""
+    one, many = declare(manager), declare(manager)
+    give_role(one, member, "comms-lead")
+    give_role(many, member, "comms-lead")
+    comms = IncidentRole.objects.get(slug="comms-lead")
+    soon, later = timezone.now() + timedelta(minutes=4), timezone.now() + timedelta(hours=2)
+    items = [
+        dl.NewDeadline(title="Pause scheduled posts", due_at=soon, key="playbook-task:1"),
+        dl.NewDeadline(title="Acknowledge publicly", due_at=later, key="playbook-task:2", role=comms),
+        dl.NewDeadline(title="Brief support", due_at=later, key="playbook-task:3", owner=member, notes="FAQ"),
+    ]
+    for item in items:
+        dl.deadline_create(
+            incident=one,
+            kind=DeadlineKind.TASK,
+            actor=manager,
+            title=item.title,
+            due_at=item.due_at,
+            key=item.key,
+            role=item.role,
+            owner=item.owner,
+            notes=item.notes,
+        )
+    with django_assert_max_num_queries(5):  # open keys, policy, deadlines, reminders, who answers for them
+        made = dl.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=items, actor=manager)
+
+    def shape(incident):
+        return [
+            (d.title, d.kind, d.owner_id, d.role_id, d.notes, d.due_at, d.remind_before_minutes, pending(d))
+            for d in Deadline.objects.filter(incident=incident, kind=DeadlineKind.TASK).order_by("key")
+        ]
+
+    assert shape(many) == shape(one)
+    assert [d.key for d in made] == [i.key for i in items]
+    # Again, with one more: the open ones are returned as they are, only the new one is made.
+    more = [*items, dl.NewDeadline(title="Check refunds", due_at=later, key="playbook-task:4")]
+    again = dl.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=more, actor=manager)
+    assert [d.pk for d in again[:3]] == [d.pk for d in made]
+    assert Deadline.objects.filter(incident=many, kind=DeadlineKind.TASK).count() == 4
+    with django_assert_max_num_queries(1):  # every key already open: nothing to make
+        assert len(dl.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=more, actor=manager)) == 4
+
+
 def test_resolution_opens_the_review_and_closing_ends_the_response_deadlines(manager):
     with time_machine.travel(T0, tick=False):
         incident = declare(manager)

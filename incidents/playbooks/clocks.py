@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from incidents.models import DeadlineKind, Incident, InputRefused, Refused, TimelineEntry, User
 from incidents.playbooks.models import ClockStart, IncidentClock, PlaybookVersion
-from incidents.services.deadlines import deadline_complete, deadline_create, deadline_rebase
+from incidents.services.deadlines import NewDeadline, deadline_complete, deadline_rebase, deadlines_create
 from incidents.services.timeline import organisation_language, timeline_record
 
 
@@ -51,31 +51,35 @@ def _due(incident: Incident, hours: int, starts: str) -> datetime:
 
 def start_clocks(*, incident: Incident, version: PlaybookVersion, actor: User) -> list[IncidentClock]:
     """At declaration (inside its transaction): one deadline and one IncidentClock per playbook clock."""
-    started = []
-    for clock in version.clocks.select_related("role"):
-        deadline = deadline_create(
-            incident=incident,
-            kind=DeadlineKind.REGULATORY,
-            key=f"clock:{clock.pk}",
-            title=f"{clock.name}{f' ({clock.basis})' if clock.basis else ''}",
-            due_at=_due(incident, clock.hours, clock.starts),
-            role=clock.role,
-            actor=actor,
-            notes=clock.notes,
-        )
-        started.append(
-            IncidentClock.objects.create(
-                incident=incident,
-                source=clock,
-                name=clock.name,
-                authority=clock.authority,
-                basis=clock.basis,
-                hours=clock.hours,
-                starts=clock.starts,
-                deadline=deadline,
+    clocks = list(version.clocks.select_related("role"))
+    deadlines = deadlines_create(
+        incident=incident,
+        kind=DeadlineKind.REGULATORY,
+        items=[
+            NewDeadline(
+                key=f"clock:{clock.pk}",
+                title=f"{clock.name}{f' ({clock.basis})' if clock.basis else ''}",
+                due_at=_due(incident, clock.hours, clock.starts),
+                role=clock.role,
+                notes=clock.notes,
             )
+            for clock in clocks
+        ],
+        actor=actor,
+    )
+    return IncidentClock.objects.bulk_create(
+        IncidentClock(
+            incident=incident,
+            source=clock,
+            name=clock.name,
+            authority=clock.authority,
+            basis=clock.basis,
+            hours=clock.hours,
+            starts=clock.starts,
+            deadline=deadline,
         )
-    return started
+        for clock, deadline in zip(clocks, deadlines, strict=True)
+    )
 
 
 def follow_awareness(*, incident: Incident, actor: User) -> None:

@@ -35,11 +35,11 @@ from incidents.models import (
 from incidents.playbooks.clocks import start_clocks
 from incidents.playbooks.models import DrillInject, IncidentPlaybook, Playbook, PlaybookRole, PlaybookVersion
 from incidents.playbooks.services import PlaybookError
-from incidents.services.deadlines import deadline_create
+from incidents.services.deadlines import NewDeadline, deadlines_create
 from incidents.services.lifecycle import incident_declare
 from incidents.services.statements.chains import chain_plan, pick_chain
 from incidents.services.statements.rules import ChainStalled, StepNeed, a_role, check_chain_can_complete
-from incidents.services.team import TeamError, assign_role
+from incidents.services.team import Staffing, team_staff
 from incidents.services.timeline import organisation_language, timeline_record
 
 
@@ -102,39 +102,37 @@ def declare_from_playbook(
         note = (
             _("DRILL — From the playbook “%(name)s”") if is_drill else _("From the playbook “%(name)s”")
         ) % {"name": playbook.name}
+    picks: list[Staffing] = []
     for pick in team:
         if pick.person is None:
             continue
         if (pick.person.pk, pick.slot.role_id) in held:
             holders.setdefault(pick.slot.role_id, pick.person)
             continue
-        try:
-            assign_role(
-                incident=incident,
-                actor=actor,
-                user=pick.person,
-                role=pick.slot.role,
-                backup=pick.backup if pick.backup != pick.person else None,
-                note=note,
-            )
-        except TeamError as exc:
-            result.skipped.append(str(exc))
-            continue
-        held.add((pick.person.pk, pick.slot.role_id))
-        holders.setdefault(pick.slot.role_id, pick.person)
+        backup = pick.backup if pick.backup != pick.person else None
+        picks.append(Staffing(user=pick.person, role=pick.slot.role, backup=backup))
+        held.add((pick.person.pk, pick.slot.role_id))  # named twice for one role: once is enough
+    assignments, skipped = team_staff(incident=incident, actor=actor, picks=picks, note=note)
+    result.skipped += skipped
+    for assignment in assignments:
+        holders.setdefault(assignment.role_id, assignment.user)
     tasks = list(version.tasks.select_related("role"))
-    for task in tasks:
-        deadline_create(
-            incident=incident,
-            kind=DeadlineKind.TASK,
-            title=task.title,
-            due_at=incident.declared_at + incident.scaled(timedelta(minutes=task.offset_minutes)),
-            owner=holders.get(task.role_id) if task.role_id else None,
-            role=task.role,
-            actor=actor,
-            notes=task.notes,
-            key=f"playbook-task:{task.pk}",
-        )
+    deadlines_create(
+        incident=incident,
+        kind=DeadlineKind.TASK,
+        items=[
+            NewDeadline(
+                title=task.title,
+                due_at=incident.declared_at + incident.scaled(timedelta(minutes=task.offset_minutes)),
+                owner=holders.get(task.role_id) if task.role_id else None,
+                role=task.role,
+                notes=task.notes,
+                key=f"playbook-task:{task.pk}",
+            )
+            for task in tasks
+        ],
+        actor=actor,
+    )
     start_clocks(incident=incident, version=version, actor=actor)  # regulatory clocks (GDPR Art. 33 …)
     injects = list(version.injects.all()) if is_drill else []
     DrillInject.objects.bulk_create(

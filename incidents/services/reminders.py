@@ -103,19 +103,6 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
         return []
     if not fresh:
         pending.exclude(version=deadline.version).update(state=ReminderState.CANCELLED)
-    # A compressed drill's reminders and escalations come as much sooner as its deadlines do.
-    incident = deadline.incident
-    grace = incident.scaled(timedelta(minutes=deadline.escalation_grace_minutes))
-    moments = [(ReminderKind.DUE, deadline.due_at)]
-    if deadline.remind_before_minutes:
-        before = deadline.due_at - incident.scaled(timedelta(minutes=deadline.remind_before_minutes))
-        if before > now:  # a deadline set 5 minutes out gets no "due in 10 minutes" message
-            moments.insert(0, (ReminderKind.BEFORE, before))
-    moments += [
-        (ReminderKind.ESCALATE_BACKUP, deadline.due_at + grace),
-        (ReminderKind.ESCALATE_COMMANDER, deadline.due_at + 2 * grace),
-    ]
-    horizon = now + eta_horizon()
     # Planned once per version (a second call for the same version adds nothing).
     planned = (
         set()
@@ -126,7 +113,35 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
             )
         )
     )
-    moments = [(kind, at) for kind, at in moments if kind not in planned]
+    return _write([(deadline, kind, at) for kind, at in _owed(deadline, now) if kind not in planned], now=now)
+
+
+def plan_new_reminders(deadlines: Sequence[Deadline], *, now: datetime | None = None) -> list[Reminder]:
+    """`plan_reminders(fresh=True)` for many open deadlines created just now (a playbook's checklist on
+    declaring), in one insert."""
+    now = now or timezone.now()
+    return _write([(d, kind, at) for d in deadlines for kind, at in _owed(d, now)], now=now)
+
+
+def _owed(deadline: Deadline, now: datetime) -> list[tuple[str, datetime]]:
+    """The reminders an open deadline's current version owes: (kind, when)."""
+    # A compressed drill's reminders and escalations come as much sooner as its deadlines do.
+    incident = deadline.incident
+    grace = incident.scaled(timedelta(minutes=deadline.escalation_grace_minutes))
+    moments = [(ReminderKind.DUE, deadline.due_at)]
+    if deadline.remind_before_minutes:
+        before = deadline.due_at - incident.scaled(timedelta(minutes=deadline.remind_before_minutes))
+        if before > now:  # a deadline set 5 minutes out gets no "due in 10 minutes" message
+            moments.insert(0, (ReminderKind.BEFORE, before))
+    return [
+        *moments,
+        (ReminderKind.ESCALATE_BACKUP, deadline.due_at + grace),
+        (ReminderKind.ESCALATE_COMMANDER, deadline.due_at + 2 * grace),
+    ]
+
+
+def _write(rows: list[tuple[Deadline, str, datetime]], *, now: datetime) -> list[Reminder]:
+    horizon = now + eta_horizon()
     reminders = Reminder.objects.bulk_create(
         [
             Reminder(
@@ -137,7 +152,7 @@ def plan_reminders(deadline: Deadline, *, now: datetime | None = None, fresh: bo
                 # Due soon: handed to an ETA task right after commit (below), not at the next sweep.
                 enqueued_at=now if at <= horizon else None,
             )
-            for kind, at in moments
+            for deadline, kind, at in rows
         ]
     )
     soon = [(r.pk, r.version, r.due_at) for r in reminders if r.enqueued_at is not None and r.pk]
