@@ -307,3 +307,42 @@ def test_plural_forms_follow_the_language(lang, forms):
     with translation.override(lang):
         for n, expected in forms.items():
             assert ngettext("%(n)s change", "%(n)s changes", n) % {"n": n} == expected  # the audit log's
+
+
+@pytest.mark.parametrize(
+    ("lang", "named"),
+    [("en", "“Holding” (X"), ("pl", "„Holding” (X"), ("ru", "«Holding» (X"), ("sv", "”Holding” (X")],
+)
+def test_a_statement_named_in_a_sentence_has_the_languages_quotation_marks(lang, named):
+    from incidents.models import Statement
+    from incidents.models.statements import statement_label
+
+    with translation.override(lang):
+        assert statement_label(Statement(title="Holding", channel="x", audience="public")).startswith(named)
+
+
+@pytest.mark.django_db
+def test_the_author_reads_a_rejection_and_a_ready_statement_in_their_own_language():
+    """The statement's label in a notification follows the recipient's language, not the approver's."""
+    from incidents import services
+    from incidents.models import ApprovalChainTemplate, ApprovalStepTemplate, IncidentRole, StatementTemplate
+    from incidents.models.statement_seeds import ensure_statement_seeds
+    from tests.factories_statements import approve, cv, fresh, make_cast, new_statement, submit
+
+    ensure_statement_seeds(ApprovalChainTemplate, ApprovalStepTemplate, StatementTemplate, IncidentRole)
+    cast = make_cast()
+    cast.drafter.language = "pl"
+    cast.drafter.save(update_fields=["language"])
+    rejected = submit(cast, new_statement(cast))
+    with translation.override("en"):
+        services.statement_reject(
+            statement=fresh(rejected), actor=cast.legal, version_number=cv(rejected).number, reason="No."
+        )
+    note = Notification.objects.get(recipient=cast.drafter, key__startswith="statement-rejected:")
+    assert "„Holding statement”" in note.text
+    ready = submit(cast, new_statement(cast, body="We are looking into it."))
+    with translation.override("en"):
+        for person in (cast.legal, cast.comms, cast.executive):
+            approve(ready, person)
+    note = Notification.objects.get(recipient=cast.drafter, key__startswith="statement-approved:")
+    assert "„Holding statement”" in note.text

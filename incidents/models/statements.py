@@ -427,7 +427,14 @@ class Publication(models.Model):
 
 
 def statement_label(statement: Statement) -> str:
-    return f"“{statement.title}” ({Channel(statement.channel).label}, {Audience(statement.audience).label.lower()})"
+    """The statement named inside a sentence, with the active language's quotation marks."""
+    values = {
+        "title": statement.title,
+        "channel": Channel(statement.channel).label,
+        "audience": Audience(statement.audience).label.lower(),
+    }
+    # Translators: a statement named inside a sentence; use your language's quotation marks.
+    return translation.gettext("“%(title)s” (%(channel)s, %(audience)s)") % values
 
 
 def entry_label(statement: Statement) -> str:

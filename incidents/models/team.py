@@ -209,20 +209,6 @@ class TeamEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.incident_id}: {self.subject} {self.get_kind_display()}"
 
-    def describe(self) -> str:
-        role = f" {self.role.name}" if self.role_id and self.role else ""
-        match self.kind:
-            case self.Kind.HANDOVER:
-                return f"{self.subject} handed over{role} to {self.other}"
-            case self.Kind.BACKUP_SET:
-                return f"{self.other or 'nobody'} is now {self.subject}'s backup as{role}"
-            case self.Kind.ROLE_ASSIGNED:
-                return f"{self.subject} is now{role}"
-            case self.Kind.ROLE_REMOVED:
-                return f"{self.subject} is no longer{role}"
-            case _:
-                return f"{self.subject} {self.get_kind_display()}"
-
 
 class IncidentUserObjectPermission(UserObjectPermissionBase):
     """Direct-FK guardian permissions: indexed joins instead of text object ids (guardian performance docs)."""

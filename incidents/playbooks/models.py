@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -483,8 +482,6 @@ class IncidentPlaybook(models.Model):
 class DrillInject(models.Model):
     """A drill's scheduled inject: posted to the timeline exactly once, by the beat sweep, at `due_at`."""
 
-    KIND_PREFIX: ClassVar[str] = "DRILL INJECT"
-
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, related_name="drill_injects", verbose_name=_("incident")
     )
@@ -517,8 +514,3 @@ class DrillInject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.due_at:%H:%M:%S}"
-
-    @property
-    def body(self) -> str:
-        """What the timeline shows: unmistakably part of the exercise."""
-        return f"{self.KIND_PREFIX} — {self.get_kind_display()}: {self.text}"

@@ -401,7 +401,6 @@ def statement_approve(
     decisions.append(approval)
     approved = [a for a in decisions if a.decision == Approval.Decision.APPROVED]
     count = sum(1 for a in approved if a.step_id == step.pk)
-    label = statement_label(locked)
     said = entry_label(locked)  # the timeline's words: the organisation's language
     if count >= step.required:
         step.completed_at = now
@@ -454,7 +453,7 @@ def statement_approve(
                     "steps": " → ".join(s.name for s in steps),
                 }
                 record(incident, actor, text, statement=locked)
-            _notify_ready_to_publish(locked, incident, version, actor, label)
+            _notify_ready_to_publish(locked, incident, version, actor)
     else:
         locked.updated_at = now
         locked.save(update_fields=["updated_at"])
@@ -480,7 +479,7 @@ def statement_approve(
 
 
 def _notify_ready_to_publish(
-    statement: Statement, incident: Incident, version: StatementVersion, actor: User, label: str
+    statement: Statement, incident: Incident, version: StatementVersion, actor: User
 ) -> None:
     """The author, and everyone on the team whose role publishes (the spokesperson, say), hear that it may
     go out — the link opens the page with "Record as published" focused, so publishing is the next click
@@ -498,7 +497,7 @@ def _notify_ready_to_publish(
                 user=person,
                 incident=incident,
                 text=_("%(label)s v%(version)s is approved by every step and may be published.")
-                % {"label": label, "version": version.number},
+                % {"label": statement_label(statement), "version": version.number},  # in their language
                 url=url,
                 key=f"statement-approved:{version.pk}:{person.pk}",
             )
@@ -544,7 +543,6 @@ def statement_reject(
     locked.updated_at = now
     locked.save(update_fields=["status", "status_note", "updated_at"])
     deadline_hooks.on_step_decided(step, actor)
-    label = statement_label(locked)
     said = entry_label(locked)  # the timeline's words: the organisation's language
     with organisation_language():  # stored once, read by everyone
         text = _("%(who)s rejected v%(number)s of %(label)s at step %(order)s (%(name)s): %(reason)s") % {
@@ -564,7 +562,12 @@ def statement_reject(
                 text=_(
                     "%(actor)s rejected v%(version)s of %(label)s: %(reason)s Edit it and submit a new version."
                 )
-                % {"actor": actor, "version": version.number, "label": label, "reason": quote(reason)},
+                % {
+                    "actor": actor,
+                    "version": version.number,
+                    "label": statement_label(locked),  # in their language
+                    "reason": quote(reason),
+                },
                 url=statement_url(locked, incident),
                 key=f"statement-rejected:{version.pk}:{version.author_id}",
             )
