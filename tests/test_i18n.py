@@ -346,3 +346,37 @@ def test_the_author_reads_a_rejection_and_a_ready_statement_in_their_own_languag
             approve(ready, person)
     note = Notification.objects.get(recipient=cast.drafter, key__startswith="statement-approved:")
     assert "„Holding statement”" in note.text
+
+
+@pytest.mark.django_db
+def test_notifying_several_people_at_once_writes_each_in_their_language_in_two_inserts(
+    manager, django_assert_num_queries
+):
+    from incidents.services.notify import notification_for, notify_all
+
+    people = [
+        UserFactory.create(display_name=name, email=f"{name.lower()}@example.com", language=lang)
+        for name, lang in (("Anna", "pl"), ("Erik", "sv"), ("Olga", "ru"))
+    ]
+    incident = IncidentFactory.create(declared_by=manager, title="Awaria kasy", is_drill=True)
+
+    def messages():
+        return [
+            notification_for(user=p, incident=incident, text="Statement out.", url="/x/", key=f"out:{p.pk}")
+            for p in people
+        ]
+
+    with django_assert_num_queries(2):  # the notifications, the e-mails
+        notify_all(messages())
+    texts = dict(Notification.objects.filter(incident=incident).values_list("recipient__language", "text"))
+    assert texts == {
+        "pl": "[ĆWICZENIE] Statement out.",
+        "sv": "[ÖVNING] Statement out.",
+        "ru": "[УЧЕНИЯ] Statement out.",
+    }
+    bodies = dict(OutboundEmail.objects.filter(key__startswith="out:").values_list("to", "body"))
+    assert bodies["anna@example.com"].startswith("Dzień dobry, Anna,")
+    assert bodies["erik@example.com"].startswith("Hej Erik,")
+    notify_all(messages())  # the same causes again: nothing new
+    assert Notification.objects.filter(incident=incident).count() == 3
+    assert OutboundEmail.objects.filter(key__startswith="out:").count() == 3

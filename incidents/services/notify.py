@@ -16,7 +16,8 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
 from typing import Any
@@ -55,40 +56,58 @@ def notify(
     A notification has one reader: the times in `text` (stamps, incidents.timetext) are restated in the
     recipient's own zone, named, before it is stored — in the bell, the list and the e-mail alike.
     """
+    notify_all([notification_for(user=user, incident=incident, text=text, url=url, key=key, email=email)])
+
+
+@dataclass(frozen=True)
+class Message:
+    """One person's notification and its e-mail, built in their language, not yet stored."""
+
+    user: User
+    notification: Notification
+    email: OutboundEmail | None
+
+
+def notification_for(
+    *, user: User, incident: Incident | None, text: str, url: str = "", key: str, email: bool = True
+) -> Message:
+    """What `notify` stores for one person (see there), built in their language: collect several and store
+    them with `notify_all` — a published statement tells everyone who approved it, declaring tells the team."""
     with in_language_of(user):
-        _store(user=user, incident=incident, text=text, url=url, key=key, email=email)
-
-
-def _store(*, user: User, incident: Incident | None, text: str, url: str, key: str, email: bool) -> None:
-    text = for_zone(text, zone_of(user.time_zone))
-    drill = _("[DRILL]")
-    if incident is not None and incident.is_drill:
-        text = f"{drill} {text}"
-    Notification.objects.bulk_create(
-        [Notification(recipient=user, key=key, incident=incident, text=text[:500], url=url)],
-        ignore_conflicts=True,
-    )
-    live.notified(user.pk)
-    if email and user.email:
+        text = for_zone(text, zone_of(user.time_zone))
+        drill = _("[DRILL]")
+        if incident is not None and incident.is_drill:
+            text = f"{drill} {text}"
+        notification = Notification(recipient=user, key=key, incident=incident, text=text[:500], url=url)
+        if not (email and user.email):
+            return Message(user=user, notification=notification, email=None)
         link = (
             "\n\n" + _("Open the war room: %(url)s") % {"url": settings.SITE_URL.rstrip("/") + url}
             if url
             else ""
         )
-        # One INSERT … ON CONFLICT DO NOTHING on the unique key: a repeated cause adds nothing.
-        OutboundEmail.objects.bulk_create(
-            [
-                OutboundEmail(
-                    key=key,
-                    to=user.email,
-                    subject=f"{drill + ' ' if incident and incident.is_drill else ''}{_subject(incident, text, drill)}",
-                    body=_("Hello %(name)s,") % {"name": user.get_short_name()}
-                    + f"\n\n{text}{link}\n\n— "
-                    + _("War Room, %(organisation)s") % {"organisation": settings.ORGANISATION_NAME},
-                )
-            ],
-            ignore_conflicts=True,
+        mail = OutboundEmail(
+            key=key,
+            to=user.email,
+            subject=f"{drill + ' ' if incident and incident.is_drill else ''}{_subject(incident, text, drill)}",
+            body=_("Hello %(name)s,") % {"name": user.get_short_name()}
+            + f"\n\n{text}{link}\n\n— "
+            + _("War Room, %(organisation)s") % {"organisation": settings.ORGANISATION_NAME},
         )
+        return Message(user=user, notification=notification, email=mail)
+
+
+def notify_all(messages: Sequence[Message]) -> None:
+    """Store the messages: one INSERT … ON CONFLICT DO NOTHING for the notifications and one for the e-mails,
+    whatever their number — a repeated cause adds nothing."""
+    if not messages:
+        return
+    Notification.objects.bulk_create([m.notification for m in messages], ignore_conflicts=True)
+    for m in messages:
+        live.notified(m.user.pk)
+    mails = [m.email for m in messages if m.email is not None]
+    if mails:
+        OutboundEmail.objects.bulk_create(mails, ignore_conflicts=True)
         transaction.on_commit(_kick_outbox)
 
 

@@ -32,7 +32,7 @@ from incidents.models import (
 from incidents.models.errors import Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_assignment, may_manage_team
-from incidents.services.notify import in_language_of, notify
+from incidents.services.notify import Message, in_language_of, notification_for, notify, notify_all
 from incidents.services.timeline import organisation_language, timeline_record
 
 
@@ -208,19 +208,32 @@ def _check_assign(user: User, role: IncidentRole, backup: User | None, *, holds_
 
 def _tell_assigned(incident: Incident, event: TeamEvent) -> None:
     """Tell the person given a role (joined: added to the team with it), unless they gave it themselves."""
-    user, actor, role = event.subject, event.actor, event.role
-    if user.pk == actor.pk or role is None:
-        return
-    values = {"actor": actor, "ref": incident.reference, "title": incident.title, "role": role.name}
-    with in_language_of(user):
-        text = (
-            _("%(actor)s added you to %(ref)s “%(title)s” as %(role)s.")
-            if event.kind == TeamEvent.Kind.JOINED
-            else _("%(actor)s gave you a role in %(ref)s “%(title)s” as %(role)s.")
-        ) % values + _state(incident)
-    notify(
-        user=user, incident=incident, text=text, url=incident.room_url, key=f"team-event:{event.pk}:{user.pk}"
-    )
+    notify_all(_assigned_messages(incident, [event]))
+
+
+def _assigned_messages(incident: Incident, events: Sequence[TeamEvent]) -> list[Message]:
+    messages = []
+    for event in events:
+        user, actor, role = event.subject, event.actor, event.role
+        if user.pk == actor.pk or role is None:
+            continue
+        values = {"actor": actor, "ref": incident.reference, "title": incident.title, "role": role.name}
+        with in_language_of(user):
+            text = (
+                _("%(actor)s added you to %(ref)s “%(title)s” as %(role)s.")
+                if event.kind == TeamEvent.Kind.JOINED
+                else _("%(actor)s gave you a role in %(ref)s “%(title)s” as %(role)s.")
+            ) % values + _state(incident)
+        messages.append(
+            notification_for(
+                user=user,
+                incident=incident,
+                text=text,
+                url=incident.room_url,
+                key=f"team-event:{event.pk}:{user.pk}",
+            )
+        )
+    return messages
 
 
 @dataclass(frozen=True)
@@ -238,8 +251,8 @@ def team_staff(
 ) -> tuple[list[RoleAssignment], list[str]]:
     """Give several people roles at once, as `assign_role` would one after another — the same assignments,
     permissions, team events, timeline entries and notifications — in a number of queries that does not grow
-    with the team but for one timeline entry and one notification each (declaring a team of four took 52
-    queries one by one, 20 so). A pick `assign_role` would refuse is skipped, with its reason in the second
+    with the team but for one timeline entry each (declaring a team of four took 52
+    queries one by one, 15 so). A pick `assign_role` would refuse is skipped, with its reason in the second
     list; the others go ahead. As part of a change whose own rule allows it: declaring staffs the new
     incident (the playbooks app)."""
     incident = _lock(incident)
@@ -280,7 +293,7 @@ def team_staff(
     live.team_changed(incident.pk, [p.user.pk for p, _joined in accepted])
     for event in events:
         _record(incident, event, actor)
-        _tell_assigned(incident, event)
+    notify_all(_assigned_messages(incident, events))
     return assignments, skipped
 
 

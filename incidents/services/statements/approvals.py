@@ -37,7 +37,7 @@ from incidents.models import (
 from incidents.models.statement_text import check_text
 from incidents.models.statements import entry_label, statement_label
 from incidents.permissions import incident_perms
-from incidents.services.notify import in_language_of, notify
+from incidents.services.notify import in_language_of, notification_for, notify, notify_all
 from incidents.services.statements.chains import chain_plan, choose_chain, no_chain, snapshot
 from incidents.services.statements.common import (
     ChainState,
@@ -491,16 +491,20 @@ def _notify_ready_to_publish(
     )
     recipients = User.objects.filter(pk__in=publishers | {version.author_id}).exclude(pk=actor.pk)
     url = f"{statement_url(statement, incident)}?publish=1"
+    messages = []
     for person in recipients.order_by("pk"):
         with in_language_of(person):
-            notify(
-                user=person,
-                incident=incident,
-                text=_("%(label)s v%(version)s is approved by every step and may be published.")
-                % {"label": statement_label(statement), "version": version.number},  # in their language
-                url=url,
-                key=f"statement-approved:{version.pk}:{person.pk}",
+            messages.append(
+                notification_for(
+                    user=person,
+                    incident=incident,
+                    text=_("%(label)s v%(version)s is approved by every step and may be published.")
+                    % {"label": statement_label(statement), "version": version.number},  # in their language
+                    url=url,
+                    key=f"statement-approved:{version.pk}:{person.pk}",
+                )
             )
+    notify_all(messages)
 
 
 @transaction.atomic

@@ -37,7 +37,7 @@ from incidents.models.approval_chains import chain_steps_complete
 from incidents.models.statement_text import check_text
 from incidents.models.statements import entry_label, statement_label
 from incidents.permissions import incident_perms
-from incidents.services.notify import in_language_of, notify
+from incidents.services.notify import in_language_of, notification_for, notify_all
 from incidents.services.statements.common import (
     ChainState,
     lock_incident,
@@ -354,6 +354,7 @@ def _notify_published(
     people.add(version.author_id)
     people.discard(actor.pk)
     url = reverse("incidents:statement", args=[incident.code, statement.code])
+    messages = []
     for person in User.objects.filter(pk__in=people).order_by("pk"):
         with in_language_of(person):
             where = " " + (
@@ -361,11 +362,19 @@ def _notify_published(
                 if link
                 else _("on %(channel)s") % {"channel": Channel(channel).label}
             )
-            notify(
-                user=person,
-                incident=incident,
-                text=_("Published: v%(n)d of %(label)s%(where)s, by %(who)s.")
-                % {"n": version.number, "label": statement_label(statement), "where": where, "who": actor},
-                url=url,
-                key=f"statement-published:{version.pk}:{person.pk}",
+            messages.append(
+                notification_for(
+                    user=person,
+                    incident=incident,
+                    text=_("Published: v%(n)d of %(label)s%(where)s, by %(who)s.")
+                    % {
+                        "n": version.number,
+                        "label": statement_label(statement),
+                        "where": where,
+                        "who": actor,
+                    },
+                    url=url,
+                    key=f"statement-published:{version.pk}:{person.pk}",
+                )
             )
+    notify_all(messages)  # two INSERTs for everyone told
