@@ -137,7 +137,9 @@ def test_statement_page_shows_text_chain_versions_and_a_diff(cast, client):
     assert 'data-current-version="2"' in live
 
 
-def test_my_approvals_queue_shows_full_text_and_diff_from_what_i_last_reviewed(cast, client):
+def test_my_approvals_queue_shows_full_text_and_diff_from_what_i_last_reviewed(
+    cast, client, django_assert_max_num_queries
+):
     statement = submit(cast, new_statement(cast))
     approve(statement, cast.legal)
     approve(statement, cast.comms)
@@ -154,7 +156,10 @@ def test_my_approvals_queue_shows_full_text_and_diff_from_what_i_last_reviewed(c
     approve(statement, cast.legal)
     approve(statement, cast.comms)
     login(client, cast.executive)
-    html = client.get(reverse("incidents:my-approvals"), **HX).content.decode()
+    # session, user, the waiting statements with whether I approve in each incident, steps, decisions, my
+    # roles, where I stand in, what I last reviewed (2)
+    with django_assert_max_num_queries(9):
+        html = client.get(reverse("incidents:my-approvals"), **HX).content.decode()
     assert html.lstrip().startswith('<div id="approvals-queue"')
     assert "since v1, the last version you reviewed" in html
     assert "<ins> truly</ins>" in html

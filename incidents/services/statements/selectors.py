@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -448,14 +448,14 @@ def awaiting(viewer: User) -> list[ApprovalProgress]:
         Statement.objects.filter(
             Q(incident_id__in=approve_in) | Q(incident_id__in=backup_in), status=S.IN_REVIEW
         )
+        .annotate(viewer_approves=Exists(approve_in.filter(content_object_id=OuterRef("incident_id"))))
         .select_related("current_version", "current_version__author", "incident")
         .order_by("updated_at", "pk")
     )
-    approving = set(approve_in.values_list("content_object_id", flat=True)) if statements else set()
-    # On the team everywhere listed; the approve permission only where they hold it.
+    # On the team everywhere listed; the approve permission only where they hold it (read with the rows).
     perms = {
         s.incident_id: frozenset(
-            {Perm.VIEW.value, *([Perm.APPROVE.value] if s.incident_id in approving else [])}
+            {Perm.VIEW.value, *([Perm.APPROVE.value] if s.viewer_approves else [])}  # type: ignore[attr-defined]
         )
         for s in statements
     }
