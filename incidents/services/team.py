@@ -250,11 +250,10 @@ def team_staff(
     *, incident: Incident, actor: User, picks: Sequence[Staffing], note: str = ""
 ) -> tuple[list[RoleAssignment], list[str]]:
     """Give several people roles at once, as `assign_role` would one after another — the same assignments,
-    permissions, team events, timeline entries and notifications — in a number of queries that does not grow
-    with the team but for one timeline entry each (declaring a team of four took 52
-    queries one by one, 15 so). A pick `assign_role` would refuse is skipped, with its reason in the second
-    list; the others go ahead. As part of a change whose own rule allows it: declaring staffs the new
-    incident (the playbooks app)."""
+    permissions, team events, timeline entries and notifications — in a number of queries that grows only by
+    one timeline entry a person (a team of four: 52 queries one by one, 16 so). A pick `assign_role` would
+    refuse is skipped, with its reason in the second list; the others go ahead. As part of a change whose own
+    rule allows it: declaring staffs the new incident (the playbooks app)."""
     incident = _lock(incident)
     held = set(RoleAssignment.objects.current().filter(incident=incident).values_list("user_id", "role_id"))
     on_team = {user_id for user_id, _role in held}
