@@ -34,6 +34,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.models.statement_seeds import ensure_statement_seeds
+from incidents.services import checklist
 from incidents.services import deadlines as dl
 from incidents.services.reminders import responsible
 from incidents.views.deadlines import promised_time
@@ -210,9 +211,11 @@ def test_many_deadlines_at_once_are_what_one_at_a_time_makes_in_a_fixed_number_o
     comms = IncidentRole.objects.get(slug="comms-lead")
     soon, later = timezone.now() + timedelta(minutes=4), timezone.now() + timedelta(hours=2)
     items = [
-        dl.NewDeadline(title="Pause scheduled posts", due_at=soon, key="playbook-task:1"),
-        dl.NewDeadline(title="Acknowledge publicly", due_at=later, key="playbook-task:2", role=comms),
-        dl.NewDeadline(title="Brief support", due_at=later, key="playbook-task:3", owner=member, notes="FAQ"),
+        checklist.NewDeadline(title="Pause scheduled posts", due_at=soon, key="playbook-task:1"),
+        checklist.NewDeadline(title="Acknowledge publicly", due_at=later, key="playbook-task:2", role=comms),
+        checklist.NewDeadline(
+            title="Brief support", due_at=later, key="playbook-task:3", owner=member, notes="FAQ"
+        ),
     ]
     for item in items:
         dl.deadline_create(
@@ -227,7 +230,7 @@ def test_many_deadlines_at_once_are_what_one_at_a_time_makes_in_a_fixed_number_o
             notes=item.notes,
         )
     with django_assert_max_num_queries(5):  # open keys, policy, deadlines, reminders, who answers for them
-        made = dl.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=items, actor=manager)
+        made = checklist.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=items, actor=manager)
 
     def shape(incident):
         return [
@@ -238,12 +241,15 @@ def test_many_deadlines_at_once_are_what_one_at_a_time_makes_in_a_fixed_number_o
     assert shape(many) == shape(one)
     assert [d.key for d in made] == [i.key for i in items]
     # Again, with one more: the open ones are returned as they are, only the new one is made.
-    more = [*items, dl.NewDeadline(title="Check refunds", due_at=later, key="playbook-task:4")]
-    again = dl.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=more, actor=manager)
+    more = [*items, checklist.NewDeadline(title="Check refunds", due_at=later, key="playbook-task:4")]
+    again = checklist.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=more, actor=manager)
     assert [d.pk for d in again[:3]] == [d.pk for d in made]
     assert Deadline.objects.filter(incident=many, kind=DeadlineKind.TASK).count() == 4
     with django_assert_max_num_queries(1):  # every key already open: nothing to make
-        assert len(dl.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=more, actor=manager)) == 4
+        assert (
+            len(checklist.deadlines_create(incident=many, kind=DeadlineKind.TASK, items=more, actor=manager))
+            == 4
+        )
 
 
 def test_resolution_opens_the_review_and_closing_ends_the_response_deadlines(manager):

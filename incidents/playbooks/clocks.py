@@ -16,7 +16,8 @@ from django.utils.translation import gettext as _
 
 from incidents.models import DeadlineKind, Incident, InputRefused, Refused, TimelineEntry, User
 from incidents.playbooks.models import ClockStart, IncidentClock, PlaybookVersion
-from incidents.services.deadlines import NewDeadline, deadline_complete, deadline_rebase, deadlines_create
+from incidents.services.checklist import NewDeadline, deadlines_create
+from incidents.services.deadlines import deadline_complete, deadline_rebase
 from incidents.services.timeline import organisation_language, timeline_record
 
 

@@ -35,7 +35,7 @@ from incidents.models import (
 from incidents.playbooks.clocks import start_clocks
 from incidents.playbooks.models import DrillInject, IncidentPlaybook, Playbook, PlaybookRole, PlaybookVersion
 from incidents.playbooks.services import PlaybookError
-from incidents.services.deadlines import NewDeadline, deadlines_create
+from incidents.services.checklist import NewDeadline, deadlines_create
 from incidents.services.lifecycle import incident_declare
 from incidents.services.statements.chains import chain_plan, pick_chain
 from incidents.services.statements.rules import ChainStalled, StepNeed, a_role, check_chain_can_complete
