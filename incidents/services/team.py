@@ -33,7 +33,7 @@ from incidents.models.errors import Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_change_assignment, may_manage_team
 from incidents.services.notify import Message, in_language_of, notification_for, notify, notify_all
-from incidents.services.timeline import organisation_language, timeline_record
+from incidents.services.timeline import organisation_language, timeline_record, timeline_record_many
 
 
 class TeamError(Refused):
@@ -104,10 +104,15 @@ def _event(incident: Incident, kind: str, *, actor: User, subject: User, **extra
 def _record(incident: Incident, event: TeamEvent, actor: User) -> None:
     """The team change's timeline entry."""
     with organisation_language():  # stored once, read by everyone
-        text = _describe(event)
-        if event.note:  # as the person typed it
-            text = _("%(change)s — “%(note)s”") % {"change": text, "note": event.note}
-        timeline_record(incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=text)
+        timeline_record(incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, text=_entry_text(event))
+
+
+def _entry_text(event: TeamEvent) -> str:
+    """The entry's words, in the active language (the caller makes it the organisation's)."""
+    text = _describe(event)
+    if event.note:  # as the person typed it
+        text = _("%(change)s — “%(note)s”") % {"change": text, "note": event.note}
+    return text
 
 
 def _describe(event: TeamEvent) -> str:
@@ -250,8 +255,8 @@ def team_staff(
     *, incident: Incident, actor: User, picks: Sequence[Staffing], note: str = ""
 ) -> tuple[list[RoleAssignment], list[str]]:
     """Give several people roles at once, as `assign_role` would one after another — the same assignments,
-    permissions, team events, timeline entries and notifications — in a number of queries that grows only by
-    one timeline entry a person (a team of four: 52 queries one by one, 16 so). A pick `assign_role` would
+    permissions, team events, timeline entries and notifications — in a fixed number of queries (a team of
+    four: 52 queries one by one, 13 so). A pick `assign_role` would
     refuse is skipped, with its reason in the second list; the others go ahead. As part of a change whose own
     rule allows it: declaring staffs the new incident (the playbooks app)."""
     incident = _lock(incident)
@@ -290,8 +295,9 @@ def team_staff(
         for p, joined in accepted
     )
     live.team_changed(incident.pk, [p.user.pk for p, _joined in accepted])
-    for event in events:
-        _record(incident, event, actor)
+    with organisation_language():  # stored once, read by everyone
+        texts = [_entry_text(event) for event in events]
+    timeline_record_many(incident=incident, kind=TimelineEntry.Kind.TEAM, actor=actor, texts=texts)
     notify_all(_assigned_messages(incident, events))
     return assignments, skipped
 
