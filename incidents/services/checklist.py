@@ -1,6 +1,7 @@
-"""Many deadlines at once: a playbook's checklist and regulatory clocks, scheduled when an incident is declared
-from it — the same rows, reminders and nudges as `deadlines.deadline_create` makes one at a time, in a fixed
-number of queries. May import models, live and the deadlines and reminders services.
+"""Creating deadlines, one (`deadline_create`) or many at once (`deadlines_create`: a playbook's checklist and
+regulatory clocks, scheduled when an incident is declared from it) — one path, so both make the same rows,
+reminders and nudges — and the per-severity response policy their reminder timing comes from. May import
+models, live and the reminders service.
 """
 
 from __future__ import annotations
@@ -13,31 +14,107 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents import live
-from incidents.models import Deadline, DeadlineState, Incident, IncidentRole, RoleAssignment, User
-from incidents.services.deadlines import policy_for
+from incidents.models import (
+    ChainStep,
+    Deadline,
+    DeadlineKind,
+    DeadlineState,
+    Incident,
+    IncidentRole,
+    ResponsePolicy,
+    RoleAssignment,
+    Severity,
+    Statement,
+    User,
+)
 from incidents.services.reminders import plan_new_reminders
+
+# Seeded policy (first response, update cadence) in minutes; admins edit ResponsePolicy rows.
+DEFAULT_POLICY: dict[str, tuple[int, int]] = {
+    Severity.SEV1: (30, 60),
+    Severity.SEV2: (60, 120),
+    Severity.SEV3: (240, 240),
+    Severity.SEV4: (1440, 1440),
+}
+
+
+def policy_for(severity: str) -> ResponsePolicy:
+    policy = ResponsePolicy.objects.filter(severity=severity).first()
+    if policy is None:  # an admin deleted the row: fall back to the seeded values, never to "no deadline"
+        first, cadence = DEFAULT_POLICY[severity]
+        policy = ResponsePolicy(
+            severity=severity, first_response_minutes=first, update_cadence_minutes=cadence
+        )
+    return policy
 
 
 @dataclass(frozen=True)
 class NewDeadline:
-    """One of many deadlines created together (`deadlines_create`)."""
+    """One deadline to create (`deadlines_create`). The reminder settings default to the severity policy's."""
 
     title: str
     due_at: datetime
-    key: str
+    key: str = ""
     owner: User | None = None
     role: IncidentRole | None = None
     notes: str = ""
+    statement: Statement | None = None
+    chain_step: ChainStep | None = None
+    remind_before_minutes: int | None = None
+    escalation_grace_minutes: int | None = None
+
+
+# Hooks call this inside statement and status changes: no savepoint (a round trip each way); it refuses
+# nothing a caller could catch and carry on from, so a failure here fails the whole change anyway.
+@transaction.atomic(savepoint=False)
+def deadline_create(
+    *,
+    incident: Incident,
+    kind: str,
+    title: str,
+    due_at: datetime,
+    actor: User | None = None,
+    owner: User | None = None,
+    role: IncidentRole | None = None,
+    key: str = "",
+    notes: str = "",
+    statement: Statement | None = None,
+    chain_step: ChainStep | None = None,
+    remind_before_minutes: int | None = None,
+    escalation_grace_minutes: int | None = None,
+    policy: ResponsePolicy | None = None,
+) -> Deadline:
+    """A new open deadline and its reminders (`deadlines_create` for one). A system deadline (`key`) that is
+    already open is returned unchanged, so callers may run twice (a retried task, a double click) without
+    doubling anything. `policy`: the incident's severity policy, when the caller has already read it."""
+    item = NewDeadline(
+        title=title,
+        due_at=due_at,
+        key=key,
+        owner=owner,
+        role=role,
+        notes=notes,
+        statement=statement,
+        chain_step=chain_step,
+        remind_before_minutes=remind_before_minutes,
+        escalation_grace_minutes=escalation_grace_minutes,
+    )
+    return deadlines_create(incident=incident, kind=kind, items=[item], actor=actor, policy=policy)[0]
 
 
 @transaction.atomic(savepoint=False)
 def deadlines_create(
-    *, incident: Incident, kind: str, items: Sequence[NewDeadline], actor: User | None
+    *,
+    incident: Incident,
+    kind: str,
+    items: Sequence[NewDeadline],
+    actor: User | None,
+    policy: ResponsePolicy | None = None,
 ) -> list[Deadline]:
-    """What `deadline_create` does for each item — the same rows, reminders and nudges, a system deadline
-    already open left as it is — in a fixed number of queries whatever the number of items: a playbook's
-    checklist and clocks on declaring (a dozen deadlines made the declare click ~50 queries slower).
-    Returns one deadline per item, in order: the one created, or the open one its key already had."""
+    """New open deadlines with their reminders and nudges, a system deadline (`key`) already open left as it
+    is, in a fixed number of queries whatever the number of items: a playbook's checklist and clocks on
+    declaring (one at a time, a dozen deadlines made the declare click ~50 queries slower). Returns one
+    deadline per item, in order: the one created, or the open one its key already had."""
     keys = {item.key for item in items if item.key}
     by_key: dict[str, Deadline] = (
         {d.key: d for d in Deadline.objects.filter(incident=incident, key__in=keys, state=DeadlineState.OPEN)}
@@ -54,7 +131,7 @@ def deadlines_create(
         fresh.append(item)
     if not fresh:
         return [by_key[item.key] for item in items]
-    policy = policy_for(incident.severity)
+    policy = policy or policy_for(incident.severity)
     now = timezone.now()
     deadlines = Deadline.objects.bulk_create(
         [
@@ -68,8 +145,18 @@ def deadlines_create(
                 due_at=item.due_at,
                 original_due_at=item.due_at,
                 key=item.key,
-                remind_before_minutes=policy.remind_before_minutes,
-                escalation_grace_minutes=policy.escalation_grace_minutes,
+                statement=item.statement,
+                chain_step=item.chain_step,
+                remind_before_minutes=(
+                    policy.remind_before_minutes
+                    if item.remind_before_minutes is None
+                    else item.remind_before_minutes
+                ),
+                escalation_grace_minutes=(
+                    policy.escalation_grace_minutes
+                    if item.escalation_grace_minutes is None
+                    else item.escalation_grace_minutes
+                ),
                 created_by=actor,
                 created_at=now,
                 updated_at=now,
@@ -86,7 +173,7 @@ def deadlines_create(
             .filter(incident=incident, role_id__in=roles)
             .values_list("user_id", flat=True)
         )
-    live.deadline_changed(incident.pk, people)
+    live.deadline_changed(incident.pk, people, approval=kind == DeadlineKind.APPROVAL)
     created = iter(deadlines)
     result = []
     for item in items:

@@ -33,7 +33,6 @@ from incidents.models import (
     IncidentRole,
     ResponsePolicy,
     RoleAssignment,
-    Severity,
     Statement,
     Status,
     User,
@@ -41,6 +40,9 @@ from incidents.models import (
 from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_act_on_deadline, may_manage_deadlines
+from incidents.services.checklist import DEFAULT_POLICY
+from incidents.services.checklist import deadline_create as deadline_create  # re-exported
+from incidents.services.checklist import policy_for as policy_for  # re-exported
 from incidents.services.reminders import in_minutes, plan_reminders, record_entry, responsible
 from incidents.services.timeline import organisation_language
 from incidents.timetext import stamp
@@ -58,14 +60,6 @@ class DeadlineError(InputRefused, ValueError):
     """The request makes no sense (no reason for a snooze, a time in the past); nothing was changed."""
 
 
-# Seeded policy (first response, update cadence) in minutes; admins edit ResponsePolicy rows.
-DEFAULT_POLICY: dict[str, tuple[int, int]] = {
-    Severity.SEV1: (30, 60),
-    Severity.SEV2: (60, 120),
-    Severity.SEV3: (240, 240),
-    Severity.SEV4: (1440, 1440),
-}
-
 # Who answers for the public-response deadlines when nobody is named: the holder of this role, else the
 # commander ("owns messaging … and the update cadence" in the seeded catalogue).
 COMMS_ROLE_SLUG = "comms-lead"
@@ -80,69 +74,6 @@ def ensure_policies(model: Any = None) -> None:
         (model or ResponsePolicy).objects.get_or_create(
             severity=severity, defaults={"first_response_minutes": first, "update_cadence_minutes": cadence}
         )
-
-
-def policy_for(severity: str) -> ResponsePolicy:
-    policy = ResponsePolicy.objects.filter(severity=severity).first()
-    if policy is None:  # an admin deleted the row: fall back to the seeded values, never to "no deadline"
-        first, cadence = DEFAULT_POLICY[severity]
-        policy = ResponsePolicy(
-            severity=severity, first_response_minutes=first, update_cadence_minutes=cadence
-        )
-    return policy
-
-
-# Hooks call this inside statement and status changes: no savepoint (a round trip each way); it refuses
-# nothing a caller could catch and carry on from, so a failure here fails the whole change anyway.
-@transaction.atomic(savepoint=False)
-def deadline_create(
-    *,
-    incident: Incident,
-    kind: str,
-    title: str,
-    due_at: datetime,
-    actor: User | None = None,
-    owner: User | None = None,
-    role: IncidentRole | None = None,
-    key: str = "",
-    notes: str = "",
-    statement: Statement | None = None,
-    chain_step: ChainStep | None = None,
-    remind_before_minutes: int | None = None,
-    escalation_grace_minutes: int | None = None,
-    policy: ResponsePolicy | None = None,
-) -> Deadline:
-    """A new open deadline and its reminders. A system deadline (`key`) that is already open is returned
-    unchanged, so callers may run twice (a retried task, a double click) without doubling anything.
-    `policy`: the incident's severity policy, when the caller has already read it."""
-    if key:
-        existing = Deadline.objects.filter(incident=incident, key=key, state=DeadlineState.OPEN).first()
-        if existing is not None:
-            return existing
-    policy = policy or policy_for(incident.severity)
-    deadline = Deadline.objects.create(
-        incident=incident,
-        kind=kind,
-        title=title.strip()[:200],
-        notes=notes,
-        owner=owner,
-        role=role,
-        due_at=due_at,
-        original_due_at=due_at,
-        key=key,
-        statement=statement,
-        chain_step=chain_step,
-        remind_before_minutes=(
-            policy.remind_before_minutes if remind_before_minutes is None else remind_before_minutes
-        ),
-        escalation_grace_minutes=(
-            policy.escalation_grace_minutes if escalation_grace_minutes is None else escalation_grace_minutes
-        ),
-        created_by=actor,
-    )
-    plan_reminders(deadline, fresh=True)
-    _nudge(deadline)
-    return deadline
 
 
 @transaction.atomic
