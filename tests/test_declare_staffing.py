@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from incidents import services
@@ -71,10 +73,14 @@ def test_declaring_staffs_the_proposed_approver_and_the_first_statement_goes_thr
     manager, manager_client, playbook, people
 ):
     executive = IncidentRole.objects.get(slug="executive")
-    response = declare_post(
-        manager_client, playbook, **{f"person_role{executive.pk}": "Daniel <daniel@northwind.example>"}
-    )
+    with CaptureQueriesContext(connection) as captured:
+        response = declare_post(
+            manager_client, playbook, **{f"person_role{executive.pk}": "Daniel <daniel@northwind.example>"}
+        )
     assert response.status_code == 302
+    # Declaring, staffing three people, the checklist, the notifications and the "nobody can decide" check
+    # (which reuses the chain steps read for the form) in one request: a budget, so it cannot creep up.
+    assert len(captured) <= 62
     incident = Incident.objects.get()
     assert (
         RoleAssignment.objects.current()

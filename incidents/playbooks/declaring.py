@@ -296,7 +296,9 @@ def unstaffed_steps(incident: Incident, staffing: ChainStaffing | None) -> list[
     statement."""
     gaps = []
     for chain in staffing.chains if staffing is not None else []:
-        plan = chain_plan(incident=incident, chain=chain, author_id=0, with_people=False)
+        plan = chain_plan(  # the steps as `chain_staffing` read them (ordered, with roles and people)
+            incident=incident, chain=chain, author_id=0, with_people=False, steps_read=list(chain.steps.all())
+        )
         if plan.stalled is not None:
             step = plan.stalled.step
             who = a_role(step.role_name) if step.role_name else _("an approver")

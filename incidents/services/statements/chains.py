@@ -10,7 +10,7 @@ same needs and the same rule. May import models, permissions, hooks and this pac
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -129,12 +129,22 @@ class ChainPlan:
 
 
 def chain_plan(
-    *, incident: Incident, chain: ApprovalChainTemplate, author_id: int, with_people: bool = True
+    *,
+    incident: Incident,
+    chain: ApprovalChainTemplate,
+    author_id: int,
+    with_people: bool = True,
+    steps_read: Sequence[ApprovalStepTemplate] | None = None,
 ) -> ChainPlan:
     """Who may decide each step of `chain` now — the step's role holders and named approvers who may
     approve in the incident — and whether the chain can be completed by people other than `author_id`
-    (`rules.check_chain_can_complete`). `with_people`: also read their names (for pages and refusals)."""
-    templates = list(chain.steps.select_related("role").prefetch_related("users").order_by("order"))
+    (`rules.check_chain_can_complete`). `with_people`: also read their names (for pages and refusals).
+    `steps_read`: the chain's steps in order, with their roles and named users, when the caller has them."""
+    templates = (
+        list(steps_read)
+        if steps_read is not None
+        else list(chain.steps.select_related("role").prefetch_related("users").order_by("order"))
+    )
     if not templates:
         raise StatementError(
             _(
