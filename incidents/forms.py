@@ -185,7 +185,7 @@ class DeclareForm(forms.Form):
             )
             self.fields[f"backup_{key}"] = PersonField(
                 required=False,
-                label=f"Backup for {slot.role.name}",
+                label=_("Backup for %(role)s") % {"role": slot.role.name},
                 initial=person_choice(slot.backup) if slot.backup and slot.backup.is_active else "",
                 widget=forms.TextInput(
                     attrs={
@@ -234,7 +234,7 @@ class DeclareForm(forms.Form):
             key = self.slot_key(slot)
             person, backup = data.get(f"person_{key}"), data.get(f"backup_{key}")
             if person is not None and backup is not None and person.pk == backup.pk:
-                self.add_error(f"backup_{key}", "Nobody can be their own backup.")
+                self.add_error(f"backup_{key}", _("Nobody can be their own backup."))
         if not data.get("is_drill"):
             # The speed is a drill's; a real incident keeps real times whatever the form said.
             data["drill_speed"] = DrillSpeed.REAL
@@ -243,13 +243,13 @@ class DeclareForm(forms.Form):
     def clean_title(self) -> str:
         title: str = self.cleaned_data["title"].strip()
         if not title:
-            raise forms.ValidationError("Give the incident a short title.")
+            raise forms.ValidationError(_("Give the incident a short title."))
         return title
 
     def clean_detected_at(self) -> Any:
         detected = self.cleaned_data.get("detected_at")
         if detected and detected > timezone.now() + timedelta(minutes=1):
-            raise forms.ValidationError("Detection cannot be in the future.")
+            raise forms.ValidationError(_("Detection cannot be in the future."))
         return detected
 
 

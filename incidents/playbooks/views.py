@@ -156,7 +156,7 @@ def playbook_new(request: AuthRequest) -> HttpResponse:
         )
     except services.PlaybookError as exc:
         return _editor_response(request, editor, playbook=None, status=422, error=str(exc))
-    messages.success(request, f"“{pb.name}” created as v1.")
+    messages.success(request, _("“%(name)s” created as v1.") % {"name": pb.name})
     return redirect("playbooks:detail", playbook=pb.code)
 
 
@@ -166,7 +166,7 @@ def playbook_edit(request: AuthRequest, playbook: UUID) -> HttpResponse:
     _require_editor(request)
     pb = _playbook(playbook)
     if pb.is_retired:
-        messages.error(request, f"“{pb.name}” is retired; restore it before editing.")
+        messages.error(request, _("“%(name)s” is retired; restore it before editing.") % {"name": pb.name})
         return redirect("playbooks:detail", playbook=pb.code)
     if request.method == "GET":
         main, lists = initial_from(services.content_of(pb.latest()))
@@ -250,7 +250,7 @@ def playbook_row(request: AuthRequest) -> HttpResponse:
 def playbook_duplicate(request: AuthRequest, playbook: UUID) -> HttpResponse:
     _require_editor(request)
     copy = services.playbook_duplicate(playbook=_playbook(playbook), actor=request.user)
-    messages.success(request, f"Duplicated as “{copy.name}”. Rename it and adapt it.")
+    messages.success(request, _("Duplicated as “%(name)s”. Rename it and adapt it.") % {"name": copy.name})
     return redirect("playbooks:edit", playbook=copy.code)
 
 
@@ -454,10 +454,14 @@ def declare(request: AuthRequest) -> HttpResponse:
             return page(outcome.status)
         incident = outcome.result
         if incident.commander_id == request.user.pk:
-            messages.success(request, f"{incident.reference} declared. You are the incident commander.")
+            messages.success(
+                request, _("%(ref)s declared. You are the incident commander.") % {"ref": incident.reference}
+            )
         else:
             messages.success(
-                request, f"{incident.reference} declared. {incident.commander} commands it; you are deputy."
+                request,
+                _("%(ref)s declared. %(commander)s commands it; you are deputy.")
+                % {"ref": incident.reference, "commander": incident.commander},
             )
         for gap in declaring.unstaffed_steps(incident, staffing):
             messages.warning(request, gap)

@@ -135,7 +135,7 @@ class TaskForm(_Due):
         if data["due_at"] <= timezone.now():
             self.add_error("due_time", _("Choose a time in the future."))
         elif not self.incident.is_open:
-            self.add_error(None, "The incident is over; tasks go into the post-incident review.")
+            self.add_error(None, _("The incident is over; tasks go into the post-incident review."))
         return data
 
 

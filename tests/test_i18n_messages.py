@@ -1,0 +1,69 @@
+"""Flash messages, form labels and form errors the views write in Python: in the person's language, names
+inside the language's own quotation marks (the English literals these replaced were never translated)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import Incident
+from incidents.playbooks.models import Playbook
+from tests.factories_playbooks import HX, declare_post, make_people, make_playbook
+from tests.test_i18n import _compiled_catalogues  # noqa: F401  (the catalogues compiled, as in test_i18n)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def playbook(manager) -> Playbook:
+    return make_playbook(manager, make_people())
+
+
+def _flashed(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_declaring_says_who_commands_in_polish(manager_client, manager):
+    manager.language = "pl"
+    manager.save(update_fields=["language"])
+    response = manager_client.post(
+        reverse("incidents:declare"), {"title": "Awaria kasy", "scenario": "outage", "severity": "sev2"}
+    )
+    incident = Incident.objects.get()
+    assert response.status_code == 302
+    assert _flashed(response) == [f"Ogłoszono {incident.reference}. Jesteś dowódcą incydentu."]
+
+
+def test_the_declare_form_labels_and_errors_in_polish(manager_client, manager, playbook):
+    manager.language = "pl"
+    manager.save(update_fields=["language"])
+    page = manager_client.get(reverse("incidents:declare"), {"playbook": str(playbook.code)}, **HX)
+    assert "Zastępca dla roli" in page.content.decode()
+    assert "Backup for" not in page.content.decode()
+    slot = playbook.latest().roles.get(person__isnull=False, backup__isnull=False)
+    future = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = declare_post(
+        manager_client, playbook, detected_at=future, **{f"backup_{slot.pk}": slot.person.email}
+    )
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "Czas wykrycia nie może być w przyszłości." in html
+    assert "Nikt nie może być własnym zastępcą." in html
+    assert not Incident.objects.exists()
+
+
+def test_playbook_flashes_name_it_in_swedish_quotation_marks(manager_client, manager, playbook):
+    manager.language = "sv"
+    manager.save(update_fields=["language"])
+    response = manager_client.post(reverse("playbooks:duplicate", args=[playbook.code]))
+    copy = Playbook.objects.get(name__startswith="Kopia av ")  # the copy is named in their language too
+    assert _flashed(response) == [f"Duplicerad som ”{copy.name}”. Byt namn på den och anpassa den."]
+    manager_client.post(reverse("playbooks:retire", args=[copy.code]), {"retire": "1"})
+    response = manager_client.get(reverse("playbooks:edit", args=[copy.code]))
+    assert response.status_code == 302
+    retired = f"Handlingsplanen ”{copy.name}” är avslutad; återställ den innan du redigerar."
+    assert retired in _flashed(response)
