@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from incidents.models import (
     PLACEHOLDERS,
@@ -267,11 +267,14 @@ class SeverityChangeForm(forms.Form):
 
 
 class RestrictionChangeForm(forms.Form):
-    VISIBILITY = (("restricted", _("Restricted to the team")), ("open", _("Visible to everyone")))
+    VISIBILITY = (
+        ("restricted", gettext_lazy("Restricted to the team")),
+        ("open", gettext_lazy("Visible to everyone")),
+    )
     visibility = forms.ChoiceField(choices=VISIBILITY)
     # What the user saw when they clicked; a mismatch means someone else changed it meanwhile.
     expected = forms.ChoiceField(choices=VISIBILITY)
-    reason = forms.CharField(label=_("Reason"), max_length=500, strip=True)
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=500, strip=True)
 
 
 class ProfileForm(forms.ModelForm[User]):
@@ -363,7 +366,14 @@ class TimelineEntryForm(forms.Form):
     def clean_evidence(self) -> list[CleanFile]:
         uploads = self.cleaned_data.get("evidence") or []
         if len(uploads) > MAX_FILES:
-            raise forms.ValidationError(f"Attach at most {MAX_FILES} files to one entry.")
+            raise forms.ValidationError(
+                ngettext(
+                    "Attach at most %(n)s file to one entry.",
+                    "Attach at most %(n)s files to one entry.",
+                    MAX_FILES,
+                )
+                % {"n": MAX_FILES}
+            )
         cleaned = []
         for upload in uploads:
             try:
@@ -476,7 +486,9 @@ class StatementDecisionForm(StatementVersionForm):
 class StatementRejectForm(StatementDecisionForm):
     reason = forms.CharField(
         max_length=2000,
-        error_messages={"required": "Give a reason for rejecting; the author needs it to fix the text."},
+        error_messages={
+            "required": gettext_lazy("Give a reason for rejecting; the author needs it to fix the text.")
+        },
     )
 
 
@@ -509,10 +521,14 @@ class StatementWithdrawForm(forms.Form):
     reason = forms.CharField(
         max_length=2000,
         error_messages={
-            "required": "Give a reason for withdrawing it; it is recorded and shown to the team."
+            "required": gettext_lazy(
+                "Give a reason for withdrawing it; it is recorded and shown to the team."
+            )
         },
     )
 
 
 class StatementCommentForm(StatementVersionForm):
-    body = forms.CharField(max_length=4000, error_messages={"required": "Write a comment first."})
+    body = forms.CharField(
+        max_length=4000, error_messages={"required": gettext_lazy("Write a comment first.")}
+    )

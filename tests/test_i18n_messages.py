@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from incidents.models import Incident
 from incidents.playbooks.models import Playbook
+from tests.factories import IncidentFactory, give_role
 from tests.factories_playbooks import HX, declare_post, make_people, make_playbook
 from tests.test_i18n import _compiled_catalogues  # noqa: F401  (the catalogues compiled, as in test_i18n)
 
@@ -67,3 +68,24 @@ def test_playbook_flashes_name_it_in_swedish_quotation_marks(manager_client, man
     assert response.status_code == 302
     retired = f"Handlingsplanen ”{copy.name}” är avslutad; återställ den innan du redigerar."
     assert retired in _flashed(response)
+
+
+def test_the_task_form_refuses_and_confirms_in_polish(manager_client, manager, member, outsider):
+    manager.language = "pl"
+    manager.save(update_fields=["language"])
+    incident = IncidentFactory.create(declared_by=manager)
+    give_role(incident, member, "drafter")
+    url = reverse("incidents:deadline-add", args=[incident.code])
+    future = (timezone.localtime() + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
+    for data, message in [
+        ({"title": "", "owner": member.pk, "due_at": future}, "Napisz, co trzeba zrobić."),
+        ({"title": "Zadzwoń", "owner": outsider.pk, "due_at": future}, "Wybierz kogoś z zespołu."),
+    ]:
+        response = manager_client.post(url, data, **HX)
+        assert response.status_code == 422
+        assert message in response.content.decode()
+    response = manager_client.post(
+        url, {"title": "Zadzwoń do banku", "owner": member.pk, "due_at": future}, **HX
+    )
+    assert response.status_code == 200
+    assert f"Dodano zadanie dla: {member}." in response.content.decode()

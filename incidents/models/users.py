@@ -22,7 +22,10 @@ def _zone_names() -> frozenset[str]:
 
 def validate_time_zone(value: str) -> None:
     if value not in _zone_names():
-        raise ValidationError(f"“{value}” is not a known time zone (use a name like Europe/Warsaw).")
+        raise ValidationError(
+            _("“%(value)s” is not a known time zone (use a name like Europe/Warsaw)."),
+            params={"value": value},
+        )
 
 
 def time_zone_choices() -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -143,7 +144,7 @@ def playbook_new(request: AuthRequest) -> HttpResponse:
     editor = EditorForms(request.POST)
     if not editor.is_valid():
         return _editor_response(
-            request, editor, playbook=None, status=422, error="Please fix the highlighted fields."
+            request, editor, playbook=None, status=422, error=_("Please fix the highlighted fields.")
         )
     data = editor.main.cleaned_data
     try:
@@ -182,14 +183,14 @@ def playbook_edit(request: AuthRequest, playbook: UUID) -> HttpResponse:
     editor = EditorForms(request.POST)
     if not editor.is_valid():
         return _editor_response(
-            request, editor, playbook=pb, status=422, error="Please fix the highlighted fields."
+            request, editor, playbook=pb, status=422, error=_("Please fix the highlighted fields.")
         )
     data = editor.main.cleaned_data
     # After a 409 the user may choose to save their text on top of the newer version they have now seen.
     base = data["save_over"] if data["save_over"] is not None else data["base_number"]
     if base is None:
         return _editor_response(
-            request, editor, playbook=pb, status=422, error="The form is incomplete; reload it."
+            request, editor, playbook=pb, status=422, error=_("The form is incomplete; reload it.")
         )
     try:
         version = services.playbook_save_version(
@@ -206,7 +207,9 @@ def playbook_edit(request: AuthRequest, playbook: UUID) -> HttpResponse:
     except services.PlaybookError as exc:
         return _editor_response(request, editor, playbook=pb, status=422, error=str(exc))
     messages.success(
-        request, f"Saved as v{version.number}. Incidents already declared keep the version they started from."
+        request,
+        _("Saved as v%(number)s. Incidents already declared keep the version they started from.")
+        % {"number": version.number},
     )
     return redirect("playbooks:detail", playbook=pb.code)
 
@@ -267,9 +270,12 @@ def playbook_retire(request: AuthRequest, playbook: UUID) -> HttpResponse:
         return redirect("playbooks:detail", playbook=pb.code)
     messages.success(
         request,
-        f"“{pb.name}” retired: no longer offered when declaring."
-        if retire
-        else f"“{pb.name}” is offered again when declaring.",
+        (
+            _("“%(name)s” retired: no longer offered when declaring.")
+            if retire
+            else _("“%(name)s” is offered again when declaring.")
+        )
+        % {"name": pb.name},
     )
     return redirect("playbooks:detail", playbook=pb.code)
 
@@ -280,7 +286,9 @@ def playbook_review(request: AuthRequest, playbook: UUID) -> HttpResponse:
     _require_editor(request)
     pb = services.playbook_mark_reviewed(playbook=_playbook(playbook), actor=request.user)
     messages.success(
-        request, f"“{pb.name}” marked as reviewed today. Next review due {pb.review_due_on:%-d %b %Y}."
+        request,
+        _("“%(name)s” marked as reviewed today. Next review due %(due)s.")
+        % {"name": pb.name, "due": date_format(pb.review_due_on, "j M Y")},
     )
     return redirect("playbooks:detail", playbook=pb.code)
 

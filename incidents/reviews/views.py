@@ -213,7 +213,7 @@ def section_save(request: AuthRequest, code: UUID) -> HttpResponse:
         expected = int(request.POST.get("version", ""))
     except ValueError:
         return _section_response(
-            request, incident, rev, key, status=422, error="Reload the page and try again."
+            request, incident, rev, key, status=422, error=_("Reload the page and try again.")
         )
     try:
         services.review_section_save(

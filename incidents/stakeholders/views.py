@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents.forms import PersonField
@@ -43,7 +44,7 @@ class StakeholderForm(forms.Form):
     email = forms.EmailField(required=False)
     phone = forms.CharField(max_length=40, required=False)
     preferred_channel = forms.ChoiceField(choices=ContactChannel.choices, initial=ContactChannel.EMAIL)
-    owner = PersonField(required=False, label=_("Relationship owner (e-mail)"))
+    owner = PersonField(required=False, label=gettext_lazy("Relationship owner (e-mail)"))
     notes = forms.CharField(max_length=300, required=False)
 
 

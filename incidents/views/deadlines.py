@@ -22,6 +22,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import live
@@ -64,18 +65,22 @@ def promised_time(raw: str, *, now: datetime | None = None) -> datetime | None:
 
 class _Versioned(forms.Form):
     version = forms.IntegerField(
-        min_value=1, error_messages={"required": "The page is out of date; reload it."}
+        min_value=1, error_messages={"required": gettext_lazy("The page is out of date; reload it.")}
     )
 
 
 class SnoozeForm(_Versioned):
     minutes = forms.TypedChoiceField(
-        choices=SNOOZE_CHOICES, coerce=int, error_messages={"invalid_choice": "Choose how long to snooze."}
+        choices=SNOOZE_CHOICES,
+        coerce=int,
+        error_messages={"invalid_choice": gettext_lazy("Choose how long to snooze.")},
     )
     reason = forms.CharField(
         max_length=300,
         strip=True,
-        error_messages={"required": "Say why you are snoozing it; the reason goes on the timeline."},
+        error_messages={
+            "required": gettext_lazy("Say why you are snoozing it; the reason goes on the timeline.")
+        },
     )
 
 
@@ -84,7 +89,7 @@ class _Due(forms.Form):
     today — which the form asks about before saving), a time and a day, or a full date and time."""
 
     due_at = forms.DateTimeField(
-        required=False, error_messages={"invalid": _("Give the new time as date and time.")}
+        required=False, error_messages={"invalid": gettext_lazy("Give the new time as date and time.")}
     )
     due_time = forms.CharField(required=False, max_length=32)
     due_date = forms.CharField(required=False, max_length=10)
@@ -115,9 +120,11 @@ class RescheduleForm(_Versioned, _Due):
 
 
 class TaskForm(_Due):
-    title = forms.CharField(max_length=200, strip=True, error_messages={"required": "Say what needs doing."})
+    title = forms.CharField(
+        max_length=200, strip=True, error_messages={"required": gettext_lazy("Say what needs doing.")}
+    )
     owner = forms.ModelChoiceField(
-        queryset=User.objects.none(), error_messages={"required": "Choose who does it."}
+        queryset=User.objects.none(), error_messages={"required": gettext_lazy("Choose who does it.")}
     )
     notes = forms.CharField(max_length=2000, required=False, strip=True)
 
@@ -125,7 +132,7 @@ class TaskForm(_Due):
         super().__init__(*args, **kwargs)
         self.incident = incident
         self.fields["owner"].queryset = team_people(incident)  # type: ignore[attr-defined]
-        self.fields["owner"].error_messages["invalid_choice"] = "Choose someone on the team."
+        self.fields["owner"].error_messages["invalid_choice"] = _("Choose someone on the team.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -270,7 +277,7 @@ def deadline_add(request: AuthRequest, code: UUID) -> HttpResponse:
         _answer(request, incident),
         form=TaskForm(request.POST, incident=incident),
         invalid=_("The task was not added; see below."),
-        notice=lambda task: f"Task added for {task.owner}.",
+        notice=lambda task: _("Task added for %(owner)s.") % {"owner": task.owner},
     )
 
 
@@ -316,7 +323,10 @@ def deadline_snooze_view(request: AuthRequest, code: UUID, deadline: int) -> Htt
         ),
         _answer(request, incident, failed=found.pk),
         form=form,
-        notice=lambda snoozed: f"“{found.title}” snoozed by {form.cleaned_data['minutes']} min.",
+        notice=lambda snoozed: (
+            _("“%(title)s” snoozed by %(minutes)s min.")
+            % {"title": found.title, "minutes": form.cleaned_data["minutes"]}
+        ),
     )
 
 

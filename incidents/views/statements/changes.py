@@ -153,7 +153,7 @@ def statement_save(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
 
     def notice(saved: Statement) -> str:
         assert saved.current_version is not None
-        return f"Saved as v{saved.current_version.number}."
+        return _("Saved as v%(number)s.") % {"number": saved.current_version.number}
 
     def change(data: Mapping[str, Any]) -> Statement:
         spend_write(request.user)
@@ -165,7 +165,9 @@ def statement_save(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
         change,
         answer,
         form=form,
-        invalid="" if form.is_valid() else "The text was not saved: " + form_error(form),
+        invalid=""
+        if form.is_valid()
+        else _("The text was not saved: %(error)s") % {"error": form_error(form)},
         notice=notice,
     )
 
@@ -222,7 +224,7 @@ def statement_submit(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
         ),
         lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),
         form=StatementVersionForm(request.POST),
-        invalid="That submission was not understood.",
+        invalid=_("That submission was not understood."),
         notice=_("Submitted. The first approvers have been told."),
     )
 
@@ -262,8 +264,11 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
                 "principal": result.approval.on_behalf_of,
             }
         if result.created:
-            return f"You approved v{number} as {step}."
-        return f"Already approved by you (v{number}, {step}); nothing changed."
+            return _("You approved v%(number)s as %(step)s.") % {"number": number, "step": step}
+        return _("Already approved by you (v%(number)s, %(step)s); nothing changed.") % {
+            "number": number,
+            "step": step,
+        }
 
     def answer(outcome: Outcome[ApprovalResult]) -> HttpResponse:
         result = outcome.result
@@ -277,7 +282,7 @@ def statement_approve(request: AuthRequest, code: UUID, statement: UUID) -> Http
             chain=result.chain if result else None,
         )
 
-    return act(change, answer, form=form, invalid="That approval was not understood.", notice=notice)
+    return act(change, answer, form=form, invalid=_("That approval was not understood."), notice=notice)
 
 
 @require_POST
@@ -299,7 +304,10 @@ def statement_reject(request: AuthRequest, code: UUID, statement: UUID) -> HttpR
         ),
         lambda outcome: _answer(request, incident, found, _where(request), outcome, after=outcome.result),
         form=form,
-        notice=lambda _after: f"You rejected v{form.cleaned_data['version']}; the author has been told why.",
+        notice=lambda _after: (
+            _("You rejected v%(number)s; the author has been told why.")
+            % {"number": form.cleaned_data["version"]}
+        ),
     )
 
 
