@@ -89,3 +89,17 @@ def test_the_task_form_refuses_and_confirms_in_polish(manager_client, manager, m
     )
     assert response.status_code == 200
     assert f"Dodano zadanie dla: {member}." in response.content.decode()
+
+
+def test_template_texts_outside_the_tags_are_translated_too(client, manager, member):
+    """The leave-the-team confirmation (an hx-confirm attribute) and the phone-layout cell labels."""
+    member.language = "pl"
+    member.save(update_fields=["language"])
+    incident = IncidentFactory.create(declared_by=manager)
+    give_role(incident, member, "drafter")
+    client.force_login(member)
+    room = client.get(reverse("incidents:room", args=[incident.code])).content.decode()
+    assert f'hx-confirm="Opuścić zespół {incident.reference}? Twoje role wygasają od razu."' in room
+    contacts = client.get(reverse("incidents:contacts", args=[incident.code])).content.decode()
+    assert 'data-label="Osoba"' in contacts
+    assert 'data-label="Person"' not in contacts
