@@ -102,23 +102,24 @@ def safe_display_name(name: str) -> str:
 def clean_upload(upload: UploadedFile) -> CleanFile:
     name = safe_display_name(upload.name or "")
     if upload.size is None or upload.size > MAX_BYTES:
-        raise UploadRejected(f"“{name}” is larger than 10 MB.")
+        raise UploadRejected(_("“%(name)s” is larger than 10 MB.") % {"name": name})
     data = upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise UploadRejected(f"“{name}” is larger than 10 MB.")
+        raise UploadRejected(_("“%(name)s” is larger than 10 MB.") % {"name": name})
     kind = sniff(data[:16])
     if kind is None:
-        raise UploadRejected(f"“{name}” is not a PNG, JPEG, WebP image or a PDF.")
+        raise UploadRejected(_("“%(name)s” is not a PNG, JPEG, WebP image or a PDF.") % {"name": name})
     extensions, pil_format = _TYPES[kind]
     if not name.lower().endswith(extensions):
         raise UploadRejected(
-            f"“{name}” is really a {kind.split('/')[1].upper()} file; its name says otherwise."
+            _("“%(name)s” is really a %(kind)s file; its name says otherwise.")
+            % {"name": name, "kind": kind.split("/")[1].upper()}
         )
     code = uuid.uuid4()
     width = height = None
     if pil_format is None:
         if b"%%EOF" not in data[-2048:]:
-            raise UploadRejected(f"“{name}” is not a complete PDF.")
+            raise UploadRejected(_("“%(name)s” is not a complete PDF.") % {"name": name})
         active = pdf_active_content(data)
         if active is not None:
             raise UploadRejected(
@@ -148,11 +149,12 @@ def _reencode(data: bytes, pil_format: str, name: str) -> tuple[bytes, int, int]
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as probe:
                 if probe.format != pil_format:
-                    raise UploadRejected(f"“{name}” could not be read as an image.")
+                    raise UploadRejected(_("“%(name)s” could not be read as an image.") % {"name": name})
                 # The header alone tells the size: refuse bombs before decoding a single pixel.
                 if probe.width * probe.height > MAX_PIXELS:
                     raise UploadRejected(
-                        f"“{name}” is {probe.width} x {probe.height} pixels; the limit is 40 megapixels."
+                        _("“%(name)s” is %(width)s x %(height)s pixels; the limit is 40 megapixels.")
+                        % {"name": name, "width": probe.width, "height": probe.height}
                     )
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
@@ -161,9 +163,9 @@ def _reencode(data: bytes, pil_format: str, name: str) -> tuple[bytes, int, int]
     except UploadRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadRejected(f"“{name}” has too many pixels.") from None
+        raise UploadRejected(_("“%(name)s” has too many pixels.") % {"name": name}) from None
     except Exception:  # Pillow raises many types for broken files; all mean "not a usable image"
-        raise UploadRejected(f"“{name}” could not be read as an image.") from None
+        raise UploadRejected(_("“%(name)s” could not be read as an image.") % {"name": name}) from None
     if pil_format == "JPEG" and pixels.mode not in ("RGB", "L"):
         pixels = pixels.convert("RGB")
     out = io.BytesIO()

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from incidents.models import Incident
+from incidents.models import Incident, InvalidTransition, Status
+from incidents.models.statement_text import MAX_BODY, TextRefused, check_text
 from incidents.playbooks.models import Playbook
 from tests.factories import IncidentFactory, give_role
 from tests.factories_playbooks import HX, declare_post, make_people, make_playbook
@@ -103,3 +104,12 @@ def test_template_texts_outside_the_tags_are_translated_too(client, manager, mem
     contacts = client.get(reverse("incidents:contacts", args=[incident.code])).content.decode()
     assert 'data-label="Osoba"' in contacts
     assert 'data-label="Person"' not in contacts
+
+
+def test_refusals_the_models_raise_are_in_the_active_language():
+    with translation.override("ru"), pytest.raises(InvalidTransition) as refused:
+        Incident(status=Status.RESOLVED).ensure_can_move_to(Status.RESOLVED)
+    assert str(refused.value) == "У инцидента уже статус «урегулирован»."  # noqa: RUF001
+    with translation.override("sv"), pytest.raises(TextRefused) as too_long:
+        check_text("x" * (MAX_BODY + 1), "website")
+    assert str(too_long.value).startswith("Håll ett uttalande under ")

@@ -14,6 +14,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
@@ -322,13 +323,14 @@ class Incident(models.Model):
 
     def ensure_can_move_to(self, new_status: str) -> None:
         if new_status not in Status.values:
-            raise InvalidTransition(f"“{new_status}” is not a status.")
+            raise InvalidTransition(gettext("“%(status)s” is not a status.") % {"status": new_status})
+        here = self.get_status_display().lower()
         if new_status == self.status:
-            raise InvalidTransition(f"The incident is already {self.get_status_display().lower()}.")
+            raise InvalidTransition(gettext("The incident is already %(status)s.") % {"status": here})
         if new_status not in self.TRANSITIONS[self.status]:
             raise InvalidTransition(
-                f"An incident cannot go from {self.get_status_display().lower()} to "
-                f"{Status(new_status).label.lower()}."
+                gettext("An incident cannot go from %(here)s to %(new)s.")
+                % {"here": here, "new": Status(new_status).label.lower()}
             )
 
     def platform_labels(self) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from django.db import models
+from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
@@ -121,16 +122,28 @@ def check_text(canonical: str, channel: str) -> None:
     """Refuse text that may not become a version on this channel (raises StatementError)."""
     if _FORBIDDEN.search(canonical):
         raise TextRefused(
-            "The text contains invisible control or text-direction characters, which could make what "
-            "reviewers read differ from what is published. Remove them (retype the affected words)."
+            gettext(
+                "The text contains invisible control or text-direction characters, which could make what "
+                "reviewers read differ from what is published. Remove them (retype the affected words)."
+            )
         )
     if len(canonical) > MAX_BODY:
-        raise TextRefused(f"Keep a statement under {MAX_BODY:,} characters.")
+        raise TextRefused(
+            gettext("Keep a statement under %(limit)s characters.")
+            % {"limit": number_format(MAX_BODY, force_grouping=True)}
+        )
     limit = CHANNEL_LIMITS.get(channel)
     if limit is not None and len(canonical) > limit:
         raise TextRefused(
-            f"{Channel(channel).label} allows {limit:,} characters; this text has {len(canonical):,}. "
-            f"Shorten it by {len(canonical) - limit:,}."
+            gettext(
+                "%(channel)s allows %(limit)s characters; this text has %(used)s. Shorten it by %(over)s."
+            )
+            % {
+                "channel": Channel(channel).label,
+                "limit": number_format(limit, force_grouping=True),
+                "used": number_format(len(canonical), force_grouping=True),
+                "over": number_format(len(canonical) - limit, force_grouping=True),
+            }
         )
 
 
@@ -175,7 +188,10 @@ def fill_template(body: str, values: Mapping[str, str]) -> str:
     for name in template_placeholders(body):
         value = values[name].strip()
         if "\n" in value or len(value) > MAX_FILL:
-            raise TextRefused(f"{{{name}}} takes one short line (up to {MAX_FILL} characters).")
+            raise TextRefused(
+                gettext("%(placeholder)s takes one short line (up to %(limit)s characters).")
+                % {"placeholder": f"{{{name}}}", "limit": MAX_FILL}
+            )
     return canonical_text(_PLACEHOLDER.sub(lambda m: values[m.group(1)].strip(), body))
 
 

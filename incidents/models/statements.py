@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -92,7 +93,10 @@ class StatementTemplate(models.Model):
         unknown = [p for p in template_placeholders(self.body + self.title) if p not in PLACEHOLDERS]
         if unknown:
             raise ValidationError(
-                {"body": f"Unknown placeholders: {', '.join(unknown)}. Use only {', '.join(PLACEHOLDERS)}."}
+                {
+                    "body": translation.gettext("Unknown placeholders: %(unknown)s. Use only %(known)s.")
+                    % {"unknown": ", ".join(unknown), "known": ", ".join(PLACEHOLDERS)}
+                }
             )
         try:
             check_text(placeholders_blanked(self.body), self.channel)
@@ -302,34 +306,37 @@ class Statement(models.Model):
     def ensure_can_move_to(self, new: str) -> None:
         if not self.can_move_to(new):
             here = StatementStatus(self.status).label.lower()
+            refusal = _REFUSALS.get((self.status, new))
             raise InvalidTransition(
-                _REFUSALS.get((self.status, new))
-                or f"A statement that is {here} cannot be {StatementStatus(new).label.lower()}."
+                str(refusal)
+                if refusal is not None
+                else translation.gettext("A statement that is %(here)s cannot be %(new)s.")
+                % {"here": here, "new": StatementStatus(new).label.lower()}
             )
 
 
-_REFUSALS: dict[tuple[str, str], str] = {
-    (_S.IN_REVIEW, _S.IN_REVIEW): "This version is already in review.",
-    (_S.APPROVED, _S.IN_REVIEW): "This version is already approved.",
+_REFUSALS: dict[tuple[str, str], Promise] = {
+    (_S.IN_REVIEW, _S.IN_REVIEW): _("This version is already in review."),
+    (_S.APPROVED, _S.IN_REVIEW): _("This version is already approved."),
     (
         _S.REJECTED,
         _S.IN_REVIEW,
-    ): "This version was rejected. Edit the text and save a new version, then submit that.",
-    (_S.PUBLISHED, _S.IN_REVIEW): "This statement has been published; it cannot go back to review.",
-    (_S.DRAFT, _S.PUBLISHED): "Only a fully approved version can be published; this one is still a draft.",
+    ): _("This version was rejected. Edit the text and save a new version, then submit that."),
+    (_S.PUBLISHED, _S.IN_REVIEW): _("This statement has been published; it cannot go back to review."),
+    (_S.DRAFT, _S.PUBLISHED): _("Only a fully approved version can be published; this one is still a draft."),
     (
         _S.IN_REVIEW,
         _S.PUBLISHED,
-    ): "Only a fully approved version can be published; approvals are still missing.",
-    (_S.REJECTED, _S.PUBLISHED): "A rejected version cannot be published.",
-    (_S.PUBLISHED, _S.PUBLISHED): "This statement has already been published.",
+    ): _("Only a fully approved version can be published; approvals are still missing."),
+    (_S.REJECTED, _S.PUBLISHED): _("A rejected version cannot be published."),
+    (_S.PUBLISHED, _S.PUBLISHED): _("This statement has already been published."),
     (
         _S.PUBLISHED,
         _S.DRAFT,
-    ): "This statement has been published; its text is frozen. Write an update instead.",
-    (_S.WITHDRAWN, _S.DRAFT): "This statement was withdrawn; its text is frozen.",
-    (_S.SUPERSEDED, _S.DRAFT): "This statement was superseded; its text is frozen.",
-    (_S.WITHDRAWN, _S.WITHDRAWN): "This statement has already been withdrawn.",
+    ): _("This statement has been published; its text is frozen. Write an update instead."),
+    (_S.WITHDRAWN, _S.DRAFT): _("This statement was withdrawn; its text is frozen."),
+    (_S.SUPERSEDED, _S.DRAFT): _("This statement was superseded; its text is frozen."),
+    (_S.WITHDRAWN, _S.WITHDRAWN): _("This statement has already been withdrawn."),
 }
 
 

@@ -46,7 +46,7 @@ from django.db import ProgrammingError, connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django_stubs_ext import StrOrPromise
 from psycopg.errors import InvalidSqlStatementName
 
@@ -119,15 +119,17 @@ class ArchiveFilters:
         errors: list[str] = []
         q = " ".join(str(params.get("q", "")).split())
         if len(q) > MAX_QUERY_CHARS:
-            errors.append(f"Search for at most {MAX_QUERY_CHARS} characters; the rest was ignored.")
+            errors.append(
+                gettext("Search for at most %(n)s characters; the rest was ignored.") % {"n": MAX_QUERY_CHARS}
+            )
             q = q[:MAX_QUERY_CHARS]
         scenario = params.get("scenario", "")
         severity = params.get("severity", "")
         kind = params.get("kind", "")
-        since = _date(params.get("since", ""), "From", errors)
-        until = _date(params.get("until", ""), "To", errors)
+        since = _date(params.get("since", ""), gettext("From"), errors)
+        until = _date(params.get("until", ""), gettext("To"), errors)
         if since and until and since > until:
-            errors.append("The period starts after it ends; showing all dates.")
+            errors.append(gettext("The period starts after it ends; showing all dates."))
             since = until = None
         member_raw = params.get("member", "")
         member = int(member_raw) if str(member_raw).isdigit() else None
@@ -204,7 +206,10 @@ def _date(raw: str, label: str, errors: list[str]) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors.append(f"{label}: “{raw[:20]}” is not a date (use YYYY-MM-DD); ignored.")
+        errors.append(
+            gettext("%(label)s: “%(value)s” is not a date (use YYYY-MM-DD); ignored.")
+            % {"label": label, "value": raw[:20]}
+        )
         return None
 
 

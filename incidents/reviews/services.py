@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
@@ -27,7 +28,7 @@ class SectionConflict(Refused):
     """Someone saved the section since the user loaded it; nothing was written."""
 
     def __init__(self, current: ReviewSection) -> None:
-        super().__init__("Someone else saved this section while you were editing.")
+        super().__init__(_("Someone else saved this section while you were editing."))
         self.current = current
 
 
@@ -59,7 +60,13 @@ def review_section_save(
         raise ReviewError(_("There is no such section."))
     text = text.replace("\r\n", "\n").strip()
     if len(text) > SECTION_MAX_CHARS:
-        raise ReviewError(f"Keep a section under {SECTION_MAX_CHARS:,} characters (this is {len(text):,}).")
+        raise ReviewError(
+            _("Keep a section under %(limit)s characters (this is %(used)s).")
+            % {
+                "limit": number_format(SECTION_MAX_CHARS, force_grouping=True),
+                "used": number_format(len(text), force_grouping=True),
+            }
+        )
     _lock_open(review)  # sign-off takes the same lock: no edit lands after the review is locked
     incident = Incident.objects.get(pk=review.incident_id)
     try:
@@ -100,15 +107,15 @@ def follow_up_add(
     title = " ".join(title.split())
     errors = []
     if not title:
-        errors.append("Say what needs doing.")
+        errors.append(_("Say what needs doing."))
     elif len(title) > 200:
-        errors.append("Keep the action under 200 characters.")
+        errors.append(_("Keep the action under 200 characters."))
     if owner is None:
-        errors.append("Choose an owner from the team.")
+        errors.append(_("Choose an owner from the team."))
     if due_at is None:
-        errors.append("Give a due date.")
+        errors.append(_("Give a due date."))
     elif due_at <= timezone.now():
-        errors.append("The due date must be in the future.")
+        errors.append(_("The due date must be in the future."))
     if errors:
         raise ReviewError(" ".join(errors))
     assert owner is not None
@@ -191,9 +198,15 @@ def review_sign_off(*, review: Review, actor: User) -> Review:
     if incident.status not in (Status.RESOLVED, Status.CLOSED):
         raise ReviewError(_("The incident was reopened; resolve it again before signing off."))
     texts = dict(ReviewSection.objects.filter(review=locked).values_list("key", "text"))
-    missing = [SectionKey(k).label for k in (SectionKey.SUMMARY, SectionKey.LESSONS) if not texts.get(k)]
+    missing = [k for k in (SectionKey.SUMMARY, SectionKey.LESSONS) if not texts.get(k)]
+    if len(missing) == 2:
+        raise ReviewError(_("Write the summary and the lessons learned before signing off."))
     if missing:
-        raise ReviewError(f"Write the {' and the '.join(m.lower() for m in missing)} before signing off.")
+        raise ReviewError(
+            _("Write the summary before signing off.")
+            if missing[0] == SectionKey.SUMMARY
+            else _("Write the lessons learned before signing off.")
+        )
     locked.signed_off_at = timezone.now()
     locked.signed_off_by = actor
     locked.save(update_fields=["signed_off_at", "signed_off_by"])
