@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from incidents.models import Audience, Channel, User
 from incidents.models.statements import canonical_text
@@ -39,27 +40,29 @@ class ListChange:
 
 def _lines(content: Content) -> dict[str, list[str]]:
     def person(u: User | None) -> str:
-        return str(u) if u else "nobody yet"
+        return str(u) if u else _("nobody yet")
 
     return {
-        "Roles to fill": [
-            f"{r.role.name}: {person(r.person)} (backup: {person(r.backup)})" for r in content.roles
+        _("Roles to fill"): [
+            _("%(role)s: %(person)s (backup: %(backup)s)")
+            % {"role": r.role.name, "person": person(r.person), "backup": person(r.backup)}
+            for r in content.roles
         ],
-        "Tasks": [
+        _("Tasks"): [
             f"{offset_label(t.offset_minutes * 60)} · {t.title}"
             + (f" · {t.role.name}" if t.role else "")
             + (f" — {t.notes}" if t.notes else "")
             for t in content.tasks
         ],
-        "Contacts": [
+        _("Contacts"): [
             " · ".join(p for p in (c.name, c.organisation, c.phone, c.email, c.notes) if p)
             for c in content.contacts
         ],
-        "Drill injects": [
+        _("Drill injects"): [
             f"{offset_label(x.offset_seconds)} · {InjectKind(x.kind).label} · {x.text}"
             for x in content.injects
         ],
-        "Regulatory clocks": [
+        _("Regulatory clocks"): [
             " · ".join(p for p in (f"{c.hours} h", c.name, c.authority, c.basis, c.notes) if p)
             for c in content.clocks
         ],
@@ -96,9 +99,11 @@ def compare_versions(
         diff = word_diff(old_text, new_text) if isinstance(before, str) and len(old_text) > 40 else None
         fields.append(FieldChange(label=label, old=old_text, new=new_text, diff=diff))
     if a.platforms != b.platforms:
-        fields.append(FieldChange(label="Platforms", old=", ".join(a.platforms), new=", ".join(b.platforms)))
+        fields.append(
+            FieldChange(label=_("Platforms"), old=", ".join(a.platforms), new=", ".join(b.platforms))
+        )
     lists = [_list_change(label, lines, _lines(b)[label]) for label, lines in _lines(a).items()]
-    templates = ListChange(label="Statement templates", removed=[], added=[], unchanged=0)
+    templates = ListChange(label=_("Statement templates"), removed=[], added=[], unchanged=0)
     by_key = {(t.channel, t.audience, t.name): t for t in a.templates}
     seen: set[tuple[str, str, str]] = set()
     for t in b.templates:
@@ -127,7 +132,7 @@ def compare_versions(
 
 def _display(value: object) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if value is None:
         return "—"
     if isinstance(value, str) and value in {"sev1", "sev2", "sev3", "sev4"}:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -202,20 +203,39 @@ def _formset(form: type[forms.Form]) -> type[forms.BaseFormSet[Any]]:
 
 
 # prefix → (label, row form, formset class, one-line hint)
-LISTS: dict[str, tuple[str, type[forms.BaseFormSet[Any]], str]] = {
-    "roles": ("Roles to fill", _formset(RoleRow), "Proposed when declaring; one click accepts the team."),
-    "tasks": (
-        "Checklist",
-        _formset(TaskRow),
-        "Each becomes a task deadline, due this long after declaration.",
+LISTS: dict[str, tuple[Promise, type[forms.BaseFormSet[Any]], Promise]] = {
+    "roles": (
+        gettext_lazy("Roles to fill"),
+        _formset(RoleRow),
+        gettext_lazy("Proposed when declaring; one click accepts the team."),
     ),
-    "templates": ("Statement templates", _formset(TemplateRow), "Offered first in the statement editor."),
-    "contacts": ("Key contacts", _formset(ContactRow), "Agencies, regulators, counsel, partners."),
-    "injects": ("Drill injects", _formset(InjectRow), "Scripted events that appear in a drill's timeline."),
+    "tasks": (
+        gettext_lazy("Checklist"),
+        _formset(TaskRow),
+        gettext_lazy("Each becomes a task deadline, due this long after declaration."),
+    ),
+    "templates": (
+        gettext_lazy("Statement templates"),
+        _formset(TemplateRow),
+        gettext_lazy("Offered first in the statement editor."),
+    ),
+    "contacts": (
+        gettext_lazy("Key contacts"),
+        _formset(ContactRow),
+        gettext_lazy("Agencies, regulators, counsel, partners."),
+    ),
+    "injects": (
+        gettext_lazy("Drill injects"),
+        _formset(InjectRow),
+        gettext_lazy("Scripted events that appear in a drill's timeline."),
+    ),
     "clocks": (
-        "Regulatory clocks",
+        gettext_lazy("Regulatory clocks"),
         _formset(ClockRow),
-        "Notifications the law requires by a time (GDPR Art. 33: 72 h from becoming aware); each becomes a deadline.",
+        gettext_lazy(
+            "Notifications the law requires by a time (GDPR Art. 33: 72 h from becoming aware); "
+            "each becomes a deadline."
+        ),
     ),
 }
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Deadline, Incident
@@ -26,11 +27,11 @@ class SectionKey(models.TextChoices):
     LESSONS = "lessons", _("Lessons learned")
 
 
-SECTION_HELP: dict[str, str] = {
-    SectionKey.SUMMARY: "What happened, in a few sentences someone outside the team would understand.",
-    SectionKey.WENT_WELL: "What helped: decisions, tools, people, timing. Keep doing these.",
-    SectionKey.WENT_BADLY: "What slowed us down or made things worse. Facts, not blame.",
-    SectionKey.LESSONS: "What we change next time. Turn each into a follow-up action with an owner.",
+SECTION_HELP: dict[str, Promise] = {
+    SectionKey.SUMMARY: _("What happened, in a few sentences someone outside the team would understand."),
+    SectionKey.WENT_WELL: _("What helped: decisions, tools, people, timing. Keep doing these."),
+    SectionKey.WENT_BADLY: _("What slowed us down or made things worse. Facts, not blame."),
+    SectionKey.LESSONS: _("What we change next time. Turn each into a follow-up action with an owner."),
 }
 
 SECTION_MAX_CHARS = 20_000

@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from incidents.models import Deadline, Publication, Scenario, User
 from incidents.permissions import visible_incidents
@@ -120,7 +121,7 @@ def bar_chart(
     description for screen readers; the page shows the same numbers as a table next to it."""
     row_h, label_w, chart_w, pad = 30, 230, 300, 6
     height = max(1, len(data)) * row_h + pad * 2
-    top = max([v for _, v in data if v is not None] or [1.0]) or 1.0
+    top = max([v for _label, v in data if v is not None] or [1.0]) or 1.0
     parts = [
         f'<svg class="chart" viewBox="0 0 {label_w + chart_w + 90} {height}" role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
@@ -132,7 +133,9 @@ def bar_chart(
             f'<text class="chart-label" x="{label_w - 6}" y="{y + row_h / 2 + 4}" text-anchor="end">{escape(label)}</text>'
         )
         if value is None:
-            parts.append(f'<text class="chart-none" x="{label_w + 4}" y="{y + row_h / 2 + 4}">no data</text>')
+            parts.append(
+                f'<text class="chart-none" x="{label_w + 4}" y="{y + row_h / 2 + 4}">{escape(_("no data"))}</text>'
+            )
             continue
         width = max(2.0, chart_w * value / top)
         parts.append(
@@ -162,30 +165,30 @@ def trends_context(user: User) -> dict[str, Any]:
         charts = [
             bar_chart(
                 chart_id="month-statement",
-                title="Median time from declaration to the first public statement, by month",
-                desc="Shorter bars are better. Months without a published statement show no data.",
-                unit="min",
+                title=_("Median time from declaration to the first public statement, by month"),
+                desc=_("Shorter bars are better. Months without a published statement show no data."),
+                unit=_("min"),
                 data=[(g.label, g.to_statement) for g in months],
             ),
             bar_chart(
                 chart_id="month-declare",
-                title="Median time from detection to declaration, by month",
-                desc="How long a problem was known before the war room was opened.",
-                unit="min",
+                title=_("Median time from detection to declaration, by month"),
+                desc=_("How long a problem was known before the war room was opened."),
+                unit=_("min"),
                 data=[(g.label, g.to_declare) for g in months],
             ),
             bar_chart(
                 chart_id="month-met",
-                title="Share of deadlines met, by month",
-                desc="Deadlines done on time as a percentage of those done or missed.",
+                title=_("Share of deadlines met, by month"),
+                desc=_("Deadlines done on time as a percentage of those done or missed."),
                 unit="%",
                 data=[(g.label, g.met_rate) for g in months],
             ),
             bar_chart(
                 chart_id="scenario-statement",
-                title="Median time to the first public statement, by scenario",
-                desc="Which kinds of crisis take longest to speak about.",
-                unit="min",
+                title=_("Median time to the first public statement, by scenario"),
+                desc=_("Which kinds of crisis take longest to speak about."),
+                unit=_("min"),
                 data=[(g.label, g.to_statement) for g in scenarios],
             ),
         ]
