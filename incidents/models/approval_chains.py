@@ -15,6 +15,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from incidents.models.incident import Scenario, Severity
@@ -209,17 +210,16 @@ class ChainStep(models.Model):
     def who(self) -> str:
         """Who may approve, in words ("any Legal reviewer", "2 approvals from Executive approvers or named
         approvers")."""
-        people = " or ".join(
-            [
-                *([self.role.name] if self.role is not None else []),
-                *(["named approvers"] if self.approver_ids else []),
-            ]
-        )
+        role = self.role.name if self.role is not None else ""
+        if role and self.approver_ids:
+            people = gettext("%(role)s or named approvers") % {"role": role}
+        else:
+            people = role or (gettext("named approvers") if self.approver_ids else "")
         if self.rule == ApprovalRule.ANY:
-            return f"any one {people}"
+            return gettext("any one %(people)s") % {"people": people}
         if self.rule == ApprovalRule.ALL:
-            return f"all {self.required}: {people}"
-        return f"{self.required} of: {people}"
+            return gettext("all %(n)s: %(people)s") % {"n": self.required, "people": people}
+        return gettext("%(n)s of: %(people)s") % {"n": self.required, "people": people}
 
 
 class Approval(models.Model):

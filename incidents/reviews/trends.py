@@ -127,6 +127,7 @@ def bar_chart(
         f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>',
     ]
+    no_data = escape(_("no data"))
     for n, (label, value) in enumerate(data):
         y = pad + n * row_h
         parts.append(
@@ -134,7 +135,7 @@ def bar_chart(
         )
         if value is None:
             parts.append(
-                f'<text class="chart-none" x="{label_w + 4}" y="{y + row_h / 2 + 4}">{escape(_("no data"))}</text>'
+                f'<text class="chart-none" x="{label_w + 4}" y="{y + row_h / 2 + 4}">{no_data}</text>'
             )
             continue
         width = max(2.0, chart_w * value / top)
