@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from incidents.models import Incident, InvalidTransition, Status
 from incidents.models.statement_text import MAX_BODY, TextRefused, check_text
 from incidents.playbooks.models import Playbook
+from incidents.services.statements.common import quote
 from tests.factories import IncidentFactory, give_role
 from tests.factories_playbooks import HX, declare_post, make_people, make_playbook
 from tests.test_i18n import _compiled_catalogues  # noqa: F401  (the catalogues compiled, as in test_i18n)
@@ -113,3 +114,10 @@ def test_refusals_the_models_raise_are_in_the_active_language():
     with translation.override("sv"), pytest.raises(TextRefused) as too_long:
         check_text("x" * (MAX_BODY + 1), "website")
     assert str(too_long.value).startswith("Håll ett uttalande under ")
+
+
+def test_quoted_text_gets_the_languages_quotation_marks():
+    expected = {"en": "“Too slow.”", "pl": "„Too slow.”", "ru": "«Too slow.»", "sv": "”Too slow.”"}
+    for lang, quoted in expected.items():
+        with translation.override(lang):
+            assert quote("Too   slow.") == quoted

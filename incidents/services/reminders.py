@@ -237,7 +237,8 @@ def _message(
     organisation's for the shared timeline entry)."""
     values = {
         "ref": deadline.incident.reference,
-        "title": f"“{deadline.title}”",
+        # Translators: a deadline named inside a sentence; use your language's quotation marks.
+        "title": _("“%(title)s”") % {"title": deadline.title},
         "late": in_minutes(now - deadline.due_at),
         "names": who.names,
         "due": stamp(deadline.due_at),

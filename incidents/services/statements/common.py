@@ -112,7 +112,9 @@ def reason_given(text: str, what: str) -> str:
 
 def quote(text: str, limit: int = 280) -> str:
     text = " ".join(text.split())
-    return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    # Translators: what someone wrote, quoted inside a sentence; use your language's quotation marks.
+    return _("“%(text)s”") % {"text": shown}
 
 
 def names(users: Iterable[User]) -> str:
