@@ -4,6 +4,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy
 
 
 def _seed_catalogues(sender: AppConfig, **kwargs: Any) -> None:
@@ -40,7 +41,7 @@ def _seed_catalogues(sender: AppConfig, **kwargs: Any) -> None:
 
 class IncidentsConfig(AppConfig):
     name = "incidents"
-    verbose_name = "Crisis war room"
+    verbose_name = gettext_lazy("Crisis war room")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

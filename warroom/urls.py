@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy
 from django.views.generic import RedirectView
 
 from incidents import urls as incident_urls
@@ -13,8 +14,8 @@ from incidents.playbooks import views as playbook_views
 from incidents.reviews import views as review_views
 from incidents.views import language as language_views
 
-admin.site.site_header = "War Room configuration"
-admin.site.site_title = "War Room admin"
+admin.site.site_header = gettext_lazy("War Room configuration")
+admin.site.site_title = gettext_lazy("War Room admin")
 
 # The composition root: the base app never imports its sub-apps, so the two pages they serve under its names
 # are routed here — declaring (by hand or from a playbook) by the playbooks app, the archive of past
