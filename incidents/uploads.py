@@ -84,7 +84,7 @@ def pdf_active_content(data: bytes) -> str | None:
         budget -= len(inflated)
         chunks.append(inflated)
         if budget <= 0:
-            return "(too much compressed content to check)"
+            return _("too much compressed content to check")
     for chunk in chunks:
         found = _ACTIVE_PDF.search(_NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), chunk))
         if found:
