@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 from django.db import transaction
@@ -16,21 +17,25 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import (
+    Approval,
     ApprovalChainTemplate,
     ApprovalStepTemplate,
     ChainStep,
     IncidentRole,
     Perm,
     Refused,
+    RoleAssignment,
     Statement,
     StatementError,
     StatementStatus,
     StatementTemplate,
     StatementVersion,
     User,
+    VersionComment,
 )
 from incidents.permissions import incident_perms
 from incidents.services.statements import StepState, StepView
+from incidents.services.statements.chain_reads import read_chains, read_reviewed
 from tests.factories import UserFactory, give_role
 from tests.factories_statements import (
     HOLDING,
@@ -309,3 +314,110 @@ def test_step_marks_labels_and_the_due_time_of_the_current_step_only():
     assert [v.state_label for v in stopped][1:] == ["not reached", "not reached"]
     assert not any(v.is_current for v in stopped)
     assert str(StepView(step=done, decisions=[], state=StepState.DONE).state) == "done"  # the CSS class
+
+
+# --- the written-out reads (chain_reads.py) ---------------------------------------------------------------
+
+
+def _fields(obj: object) -> dict[str, object]:
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+
+
+def test_the_written_out_chain_read_gives_what_the_orm_reads(cast):
+    """Steps with their roles, decisions with their people, whether each person holds each step's role now
+    (an ended assignment does not count), across two versions; and the last version each person reviewed."""
+    statement = submit(cast, new_statement(cast))
+    approve(statement, cast.legal)
+    services.statement_reject(statement=fresh(statement), actor=cast.comms, version_number=1, reason="No")
+    services.statement_save_draft(
+        statement=fresh(statement), actor=cast.drafter, expected_version=1, body=HOLDING + " More."
+    )
+    submit(cast, statement)
+    approve(statement, cast.legal)
+    services.statement_comment(statement=fresh(statement), actor=cast.executive, version_number=1, body="Hm.")
+    ended = UserFactory.create(display_name="Former Comms")
+    give_role(cast.incident, ended, "comms-lead")
+    RoleAssignment.objects.filter(user=ended).update(ended_at=timezone.now())
+    versions = list(StatementVersion.objects.filter(statement=statement).values_list("pk", flat=True))
+    expected_steps = list(
+        ChainStep.objects.filter(version_id__in=versions)
+        .select_related("role")
+        .order_by("version_id", "order")
+    )
+    expected_decisions = list(
+        Approval.objects.filter(version_id__in=versions).select_related("approver").order_by("decided_at")
+    )
+    assert len(expected_steps) == 6
+    assert len(expected_decisions) == 3
+    for person in (cast.legal, cast.comms, cast.executive, cast.observer, ended):
+        steps, decisions = read_chains(versions, person.pk)
+        assert [_fields(s) for s in steps] == [
+            _fields(s) | {"viewer_holds_role": ANY} for s in expected_steps
+        ]
+        assert [s.role for s in steps] == [s.role for s in expected_steps]
+        assert [_fields(s.role) for s in steps] == [_fields(s.role) for s in expected_steps]
+        assert [_fields(a) for a in decisions] == [_fields(a) for a in expected_decisions]
+        assert [_fields(a.approver) for a in decisions] == [_fields(a.approver) for a in expected_decisions]
+        holds = {
+            s.pk: RoleAssignment.objects.current()
+            .filter(user=person, incident=cast.incident, role_id=s.role_id)
+            .exists()
+            for s in expected_steps
+        }
+        assert {s.pk: s.__dict__["viewer_holds_role"] for s in steps} == holds
+        assert any(holds.values()) == (person != cast.observer and person != ended)
+        numbers = [
+            *Approval.objects.filter(approver=person).values_list("version__number", flat=True),
+            *VersionComment.objects.filter(author=person).values_list("version__number", flat=True),
+        ]
+        last, base = read_reviewed({statement.pk: 2}, person.pk)[statement.pk]
+        assert last == max(numbers, default=None)
+        expected_base = {cast.legal: None, cast.comms: 1, cast.executive: 1}.get(person, 1)
+        assert (base.number if base else None) == expected_base
+        if base is not None:
+            assert _fields(base) == _fields(
+                StatementVersion.objects.get(statement=statement, number=base.number)
+            )
+
+
+def test_the_diff_starts_from_the_last_version_the_approver_reviewed_in_one_query_with_the_chain(
+    cast, django_assert_num_queries
+):
+    statement = submit(cast, new_statement(cast))
+    legal = _mine(statement, cast.legal)
+    assert legal.mine
+    assert legal.base is None
+    assert legal.diff is None
+    assert legal.base_reason == ""
+    approve(statement, cast.legal)
+    services.statement_reject(statement=fresh(statement), actor=cast.comms, version_number=1, reason="No")
+    services.statement_save_draft(
+        statement=fresh(statement), actor=cast.drafter, expected_version=1, body=HOLDING + " More."
+    )
+    submit(cast, statement)
+    s = fresh(statement)
+    perms = {s.incident_id: incident_perms(cast.legal, s.incident)}
+    # The chain (with whether Legal holds each step's role) and what Legal last reviewed with its diff base.
+    with django_assert_num_queries(2):
+        legal = services.approval_progress(cast.legal, [s], perms)[s.pk]
+    assert legal.mine
+    assert legal.base is not None
+    assert legal.base.number == 1
+    assert legal.base_reason == "since v1, the last version you reviewed"
+    assert legal.diff is not None
+    assert "<ins> More.</ins>" in legal.diff
+    observer_perms = {s.incident_id: incident_perms(cast.observer, s.incident)}
+    with django_assert_num_queries(1):  # nothing to decide: the chain alone
+        assert not services.approval_progress(cast.observer, [s], observer_perms)[s.pk].mine
+    services.statement_comment(statement=fresh(statement), actor=cast.legal, version_number=2, body="Ok.")
+    legal = _mine(statement, cast.legal)
+    assert legal.base is None
+    assert legal.diff is None
+    assert legal.base_reason == "You have reviewed this exact text (v2) before; nothing changed since."
+    approve(statement, cast.legal)
+    approve(statement, cast.comms)
+    executive = _mine(statement, cast.executive)
+    assert executive.mine
+    assert executive.base is not None
+    assert executive.base.number == 1
+    assert executive.base_reason == "since v1 (you have not reviewed an earlier version)"

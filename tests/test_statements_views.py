@@ -72,9 +72,9 @@ def test_a_statement_card_is_that_one_card_as_the_panel_shows_it_to_the_viewer(
     panel = client.get(reverse("incidents:statements", args=[cast.incident.code]), **HX).content.decode()
     assert f'data-live="statement-card" data-live-key="{statement.code}"' in panel
     assert card_url in panel
-    # session, user, incident with my permissions, the statement and its variants, steps, approvals, my roles,
-    # what I reviewed (2), the diff bases
-    with django_assert_max_num_queries(10):
+    # session, user, incident with my permissions, the statement and its variants, the chain (steps, decisions
+    # and whether I hold each step's role), what I reviewed with the diff base
+    with django_assert_max_num_queries(6):
         response = client.get(card_url, **HX)
     html = response.content.decode()
     assert response.status_code == 200
@@ -156,9 +156,9 @@ def test_my_approvals_queue_shows_full_text_and_diff_from_what_i_last_reviewed(
     approve(statement, cast.legal)
     approve(statement, cast.comms)
     login(client, cast.executive)
-    # session, user, the waiting statements with whether I approve in each incident, steps, decisions, my
-    # roles, where I stand in, what I last reviewed (2)
-    with django_assert_max_num_queries(9):
+    # session, user, the waiting statements with whether I approve in each incident, the chain (steps,
+    # decisions, my roles), what I last reviewed with the diff base
+    with django_assert_max_num_queries(5):
         html = client.get(reverse("incidents:my-approvals"), **HX).content.decode()
     assert html.lstrip().startswith('<div id="approvals-queue"')
     assert "since v1, the last version you reviewed" in html
@@ -332,13 +332,13 @@ def test_query_counts_do_not_grow_with_the_number_of_statements(
         if i % 2:
             approve(statement, cast.legal)
     login(client, cast.comms)
-    # session, user, incident, my permissions, statements, steps, approvals, my roles, what I reviewed (2),
-    # the diff bases
-    with django_assert_max_num_queries(11):
+    # session, user, incident with my permissions, statements, the chain (steps, decisions, my roles), what I
+    # reviewed with the diff bases
+    with django_assert_max_num_queries(6):
         assert client.get(reverse("incidents:statements", args=[cast.incident.code]), **HX).status_code == 200
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(5):
         assert client.get(reverse("incidents:my-approvals"), **HX).status_code == 200
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(10):
         assert client.get(url(statement)).status_code == 200
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -33,8 +33,8 @@ from incidents.models import (
     StatementStatus,
     StatementVersion,
     User,
-    VersionComment,
 )
+from incidents.services.statements.chain_reads import read_chains, read_reviewed
 from incidents.services.statements.common import ChainState
 from incidents.services.statements.rules import (
     OwnText,
@@ -238,15 +238,11 @@ def approval_progress(
             decisions[approval.step_id].append(approval)
     version_ids = [v.pk for v in current.values() if v.pk not in (preloaded or {})]
     if version_ids:
-        for step in (
-            ChainStep.objects.filter(version_id__in=version_ids).select_related("role").order_by("order")
-        ):
+        # One query, written out (chain_reads.py); each step also says whether the viewer holds its role.
+        found_steps, found_decisions = read_chains(version_ids, viewer.pk)
+        for step in found_steps:
             steps[step.version_id].append(step)
-        for approval in (
-            Approval.objects.filter(version_id__in=version_ids)
-            .select_related("approver")
-            .order_by("decided_at")
-        ):
+        for approval in found_decisions:
             decisions[approval.step_id].append(approval)
     result: dict[int, ApprovalProgress] = {}
     for statement in statements:
@@ -297,16 +293,24 @@ def _mark_mine(
     pending = [p for p in pending if isinstance(_refusal(p, viewer, holds_role=True), OwnText | None)]
     if not pending:
         return
+    # Steps read by approval_progress say whether the viewer holds their role; a chain a service just
+    # left (`preloaded`) does not, and only then are the viewer's roles read.
+    unknown = [p for p in pending if not hasattr(p.current_step, "viewer_holds_role")]
     roles: dict[int, set[int]] = defaultdict(set)
-    for incident_id, role_id in (
-        RoleAssignment.objects.current()
-        .filter(user=viewer, incident_id__in={p.statement.incident_id for p in pending})
-        .values_list("incident_id", "role_id")
-    ):
-        roles[incident_id].add(role_id)
+    if unknown:
+        for incident_id, role_id in (
+            RoleAssignment.objects.current()
+            .filter(user=viewer, incident_id__in={p.statement.incident_id for p in unknown})
+            .order_by()  # the model's ordering would join the roles table for nothing
+            .values_list("incident_id", "role_id")
+        ):
+            roles[incident_id].add(role_id)
     for progress in pending:
-        assert progress.current_step is not None
-        holds = progress.current_step.role_id in roles[progress.statement.incident_id]
+        step = progress.current_step
+        assert step is not None
+        holds = getattr(step, "viewer_holds_role", None)
+        if holds is None:
+            holds = step.role_id in roles[progress.statement.incident_id]
         refused = _refusal(progress, viewer, holds_role=holds)
         if refused is None:
             progress.mine = True
@@ -369,59 +373,27 @@ def _mark_stand_in(
 
 def _attach_diffs(viewer: User, mine: list[ApprovalProgress]) -> None:
     """The base of each approver's diff: the last version they approved, rejected or commented on (the
-    versions we know they read); failing that, the version before the current one."""
+    versions we know they read); failing that, the version before the current one. One query
+    (chain_reads.read_reviewed)."""
     if not mine:
         return
-    statement_ids = [r.statement.pk for r in mine]
-    seen: dict[int, int] = {}
-    for statement_id, number in (
-        Approval.objects.filter(approver=viewer, version__statement_id__in=statement_ids)
-        .values("version__statement_id")
-        .annotate(n=Max("version__number"))
-        .values_list("version__statement_id", "n")
-    ):
-        seen[statement_id] = number
-    for statement_id, number in (
-        VersionComment.objects.filter(author=viewer, version__statement_id__in=statement_ids)
-        .values("version__statement_id")
-        .annotate(n=Max("version__number"))
-        .values_list("version__statement_id", "n")
-    ):
-        seen[statement_id] = max(number, seen.get(statement_id, 0))
-    wanted: dict[int, tuple[int, str]] = {}
+    reviewed = read_reviewed({p.statement.pk: p.version.number for p in mine}, viewer.pk)
     for progress in mine:
         number = progress.version.number
-        last = seen.get(progress.statement.pk)
+        last, base = reviewed.get(progress.statement.pk, (None, None))
         if last is not None and last == number:
             progress.base_reason = _(
                 "You have reviewed this exact text (v%(number)d) before; nothing changed since."
             ) % {"number": number}
-        elif last is not None and last < number:
+        elif base is not None and last is not None:
             # The end of "What changed …" (templates/incidents/statements/statement.html).
-            wanted[progress.statement.pk] = (
-                last,
-                _("since v%(number)d, the last version you reviewed") % {"number": last},
-            )
-        elif last is None and number > 1:
-            wanted[progress.statement.pk] = (
-                number - 1,
-                _("since v%(number)d (you have not reviewed an earlier version)") % {"number": number - 1},
-            )
-    if not wanted:
-        return
-    bases = {
-        (v.statement_id, v.number): v
-        for v in StatementVersion.objects.filter(
-            statement_id__in=list(wanted), number__in={n for n, _why in wanted.values()}
-        )
-    }
-    for progress in mine:
-        if progress.statement.pk not in wanted:
-            continue
-        number, reason = wanted[progress.statement.pk]
-        base = bases.get((progress.statement.pk, number))
+            progress.base_reason = _("since v%(number)d, the last version you reviewed") % {"number": last}
+        elif base is not None:
+            progress.base_reason = _("since v%(number)d (you have not reviewed an earlier version)") % {
+                "number": base.number
+            }
         if base is not None:
-            progress.base, progress.base_reason = base, reason
+            progress.base = base
             progress.diff = word_diff(base.body, progress.version.body)
 
 
