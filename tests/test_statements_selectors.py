@@ -35,7 +35,7 @@ from incidents.models import (
 )
 from incidents.permissions import incident_perms
 from incidents.services.statements import StepState, StepView
-from incidents.services.statements.chain_reads import read_chains, read_reviewed
+from incidents.services.statements.chain_reads import read_chains, read_panel, read_reviewed
 from tests.factories import UserFactory, give_role
 from tests.factories_statements import (
     HOLDING,
@@ -45,6 +45,7 @@ from tests.factories_statements import (
     cv,
     fresh,
     fully_approved,
+    make_cast,
     new_statement,
     publish,
     submit,
@@ -421,3 +422,27 @@ def test_the_diff_starts_from_the_last_version_the_approver_reviewed_in_one_quer
     assert executive.base is not None
     assert executive.base.number == 1
     assert executive.base_reason == "since v1 (you have not reviewed an earlier version)"
+
+
+def test_the_written_out_panel_read_gives_what_for_panel_gives(cast, django_assert_num_queries):
+    first = submit(cast, new_statement(cast))
+    variant = services.statement_create(
+        incident=cast.incident, actor=cast.drafter, channel="website", body="Longer.", master=first
+    )
+    other = new_statement(cast, body="Another one.")
+    elsewhere = make_cast(title="Another incident")
+    new_statement(elsewhere, body="Not in this room.")
+    cases = {
+        None: Statement.objects.filter(incident=cast.incident),
+        first.code: Statement.objects.filter(pk__in=[first.pk, variant.pk]),
+        variant.code: Statement.objects.filter(pk=variant.pk),  # a variant's own variants: none
+        other.code: Statement.objects.filter(pk=other.pk),
+    }
+    for code, expected_rows in cases.items():
+        expected = list(expected_rows.for_panel())
+        with django_assert_num_queries(1):
+            found = read_panel(cast.incident.pk, code)
+            assert [_fields(s) for s in found] == [_fields(s) for s in expected]
+            assert [_fields(cv(s)) for s in found] == [_fields(cv(s)) for s in expected]
+            assert [_fields(cv(s).author) for s in found] == [_fields(cv(s).author) for s in expected]
+    assert read_panel(elsewhere.incident.pk, first.code) == []

@@ -1,4 +1,5 @@
-"""The two reads behind every statement card, approvals queue and statement page, written out as SQL.
+"""The reads behind every statement card, the room's statements panel, the approvals queue and the statement
+page, written out as SQL.
 
 Re-fetched by every open page whenever a statement moves (issue #15's flow: ~30 re-fetches per statement),
 they cost more to build through the ORM than to run — ~0.8 ms of Python per query against ~0.2 ms in
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.db import connection, models
 
-from incidents.models import Approval, ChainStep, IncidentRole, StatementVersion, User
+from incidents.models import Approval, ChainStep, IncidentRole, Statement, StatementVersion, User
 
 M = TypeVar("M", bound=models.Model)
 
@@ -32,6 +34,22 @@ _ROLE_NAMES, _ROLE_COLS = _columns(IncidentRole, "r")
 _APPROVAL_NAMES, _APPROVAL_COLS = _columns(Approval, "a")
 _USER_NAMES, _USER_COLS = _columns(User, "u")
 _VERSION_NAMES, _VERSION_COLS = _columns(StatementVersion, "v")
+_STATEMENT_NAMES, _STATEMENT_COLS = _columns(Statement, "st")
+
+# An incident's statements with their current versions and those versions' authors, newest change first —
+# `Statement.objects.filter(incident=…).for_panel()`; with a code, only that statement and its variants.
+_PANEL_SQL = f"""
+    SELECT {_STATEMENT_COLS}, {_VERSION_COLS}, {_USER_COLS}
+    FROM incidents_statement AS st
+    LEFT JOIN incidents_statementversion AS v ON v.id = st.current_version_id
+    LEFT JOIN incidents_user AS u ON u.id = v.author_id
+    WHERE st.incident_id = %(incident)s {{only}}
+    ORDER BY st.updated_at DESC, st.id DESC
+"""
+_ALL = _PANEL_SQL.format(only="")
+_ONE_WITH_VARIANTS = _PANEL_SQL.format(
+    only="AND (st.code = %(code)s OR st.master_id IN (SELECT m.id FROM incidents_statement AS m WHERE m.code = %(code)s))"
+)
 
 # Each step of these versions with its role, whether the viewer holds that role now in the step's incident,
 # and each of its decisions with the person who made it (a step without one: a row of nulls) — steps in
@@ -83,6 +101,24 @@ def read_chains(version_ids: Sequence[int], viewer_id: int) -> tuple[list[ChainS
             decisions.append(approval)
     decisions.sort(key=lambda a: a.decided_at)
     return list(steps.values()), decisions
+
+
+def read_panel(incident_id: int, code: UUID | None = None) -> list[Statement]:
+    """The room panel's statements (with `code`: that statement and its variants), each with its current
+    version and that version's author, as `for_panel()` gives them."""
+    found: list[Statement] = []
+    n_statement, n_version = len(_STATEMENT_NAMES), len(_VERSION_NAMES)
+    params: dict[str, Any] = {"incident": incident_id, "code": code}
+    with connection.cursor() as cursor:
+        cursor.execute(_ALL if code is None else _ONE_WITH_VARIANTS, params)
+        for row in cursor.fetchall():
+            statement = _build(Statement, _STATEMENT_NAMES, row[:n_statement])
+            if statement.current_version_id is not None:
+                version = _build(StatementVersion, _VERSION_NAMES, row[n_statement : n_statement + n_version])
+                version.author = _build(User, _USER_NAMES, row[n_statement + n_version :])
+                statement.current_version = version
+            found.append(statement)
+    return found
 
 
 # For each statement (its id and current number): the last version the viewer approved, rejected or commented

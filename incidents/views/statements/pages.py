@@ -32,7 +32,6 @@ from incidents.models import (
     User,
     VersionComment,
 )
-from incidents.models.statements import StatementQuerySet
 from incidents.permissions import get_incident_for
 from incidents.rules import may_manage_team
 from incidents.services.statements import (
@@ -47,6 +46,7 @@ from incidents.services.statements import (
     statement_actions,
     word_diff,
 )
+from incidents.services.statements.chain_reads import read_panel
 
 S = StatementStatus
 # Panel order: what needs someone first, the finished last.
@@ -158,11 +158,12 @@ class Card:
 
 
 def _cards(
-    request: AuthRequest, incident: Incident, statements: StatementQuerySet
+    request: AuthRequest, incident: Incident, code: UUID | None = None
 ) -> tuple[dict[int, Card], list[Card]]:
-    """The cards of `statements` (all by id, and the masters in panel order, their variants attached): three
-    queries however many statements — the statements, then their chains' steps and decisions."""
-    rows = list(statements.for_panel())
+    """The cards of the incident's statements — with `code`, of that statement and its variants — all by id,
+    and the masters in panel order, their variants attached. Two queries however many statements, both
+    written out (chain_reads.py): the statements, then their chains; a third when the viewer decides one."""
+    rows = read_panel(incident.pk, code)
     for s in rows:
         s.incident = incident
     found = approval_progress(request.user, rows, {incident.pk: incident.viewer_perms})
@@ -184,7 +185,7 @@ def panel_context(
     error_code: UUID | None = None,
     notice: str = "",
 ) -> dict[str, Any]:
-    cards, masters = _cards(request, incident, Statement.objects.filter(incident=incident))
+    cards, masters = _cards(request, incident)
     masters.sort(key=lambda c: (not c.needs_me, _RANK[c.statement.status]))
     # A refusal is shown on the card the user acted on while it still asks for their decision; otherwise
     # (someone else decided meanwhile) at the top of the panel.
@@ -228,8 +229,7 @@ def statement_card(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
     re-fetched when its set of cards changes (incidents.live.statement_changed). Without htmx: the page."""
     incident = get_incident_for(request.user, code, people=False)
     # The master and its variants in one query (a variant's code answers with its master's card).
-    mine = Statement.objects.filter(incident=incident).filter(Q(code=statement) | Q(master__code=statement))
-    _, masters = _cards(request, incident, mine)
+    _, masters = _cards(request, incident, statement)
     card = next((c for c in masters if c.statement.code == statement), None)
     if card is None:
         raise Http404("No such statement in this incident.")
