@@ -9,6 +9,7 @@ test_rules.py and the browser test in test_browser_deadlines.py.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -335,8 +336,19 @@ def panel_url(incident, name="deadlines", deadline=None):
 
 
 def test_panel_shows_countdown_data_and_actions(manager_client, manager):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     incident = declare(manager)
-    response = manager_client.get(panel_url(incident), HTTP_HX_REQUEST="true")
+    with CaptureQueriesContext(connection) as captured:
+        response = manager_client.get(panel_url(incident), HTTP_HX_REQUEST="true")
+    # session, user, the incident with my permissions, the team, the deadlines — the incident read once,
+    # without its declarer and commander (the panel names people from the team) and not again per deadline.
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert len(sql) == 5, sql
+    reads_incident = [q for q in sql if re.search(r"\bincidents_incident\b", q)]
+    assert len(reads_incident) == 1, reads_incident
+    assert "incidents_user" not in reads_incident[0]
     html = response.content.decode()
     assert response.status_code == 200
     assert "HX-Request" in response.headers["Vary"]
