@@ -35,7 +35,7 @@ from incidents.models import (
 )
 from incidents.permissions import incident_perms
 from incidents.services.statements import StepState, StepView
-from incidents.services.statements.chain_reads import read_chains, read_panel, read_reviewed
+from incidents.services.statements.chain_reads import read_awaiting, read_chains, read_panel, read_reviewed
 from tests.factories import UserFactory, give_role
 from tests.factories_statements import (
     HOLDING,
@@ -446,3 +446,58 @@ def test_the_written_out_panel_read_gives_what_for_panel_gives(cast, django_asse
             assert [_fields(cv(s)) for s in found] == [_fields(cv(s)) for s in expected]
             assert [_fields(cv(s).author) for s in found] == [_fields(cv(s).author) for s in expected]
     assert read_panel(elsewhere.incident.pk, first.code) == []
+
+
+def _awaiting_by_orm(viewer: User) -> list[Statement]:
+    """What selectors.awaiting asked the ORM for before chain_reads.read_awaiting wrote it out."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from incidents.models import IncidentUserObjectPermission
+
+    approve_in = IncidentUserObjectPermission.objects.filter(
+        user=viewer, permission__codename=Perm.APPROVE
+    ).values("content_object_id")
+    backup_in = (
+        RoleAssignment.objects.current()
+        .filter(
+            backup=viewer,
+            incident_id__in=IncidentUserObjectPermission.objects.filter(user=viewer).values(
+                "content_object_id"
+            ),
+        )
+        .values("incident_id")
+    )
+    return list(
+        Statement.objects.filter(
+            Q(incident_id__in=approve_in) | Q(incident_id__in=backup_in), status=S.IN_REVIEW
+        )
+        .annotate(viewer_approves=Exists(approve_in.filter(content_object_id=OuterRef("incident_id"))))
+        .select_related("current_version", "current_version__author", "incident")
+        .order_by("updated_at", "pk")
+    )
+
+
+def test_the_written_out_queue_read_gives_what_the_orm_gave(cast, django_assert_num_queries):
+    """In review where I approve, where I back someone up on the team, not where I only watch, not a draft,
+    not another incident's; a backup whose assignment ended no longer counts."""
+    submit(cast, new_statement(cast))
+    new_statement(cast, body="A draft.")
+    other = make_cast(title="Another incident")
+    submit(other, new_statement(other, body="Elsewhere."))
+    backup = UserFactory.create(display_name="Bea Backup")
+    give_role(cast.incident, backup, "observer")
+    RoleAssignment.objects.filter(incident=cast.incident, user=cast.legal).update(backup=backup)
+    ended = UserFactory.create(display_name="Old Backup")
+    give_role(other.incident, ended, "observer")
+    RoleAssignment.objects.filter(incident=other.incident, user=other.legal).update(backup=ended)
+    RoleAssignment.objects.filter(incident=other.incident, user=other.legal).update(ended_at=timezone.now())
+    expected_sizes = {cast.legal: 1, cast.observer: 0, backup: 1, ended: 0, other.comms: 1, cast.drafter: 0}
+    for person, size in expected_sizes.items():
+        expected = _awaiting_by_orm(person)
+        with django_assert_num_queries(1):
+            found = read_awaiting(person.pk)
+            assert len(found) == size, str(person)
+            assert [_fields(s) for s in found] == [_fields(s) for s in expected]
+            assert [_fields(s.incident) for s in found] == [_fields(s.incident) for s in expected]
+            assert [_fields(cv(s)) for s in found] == [_fields(cv(s)) for s in expected]
+            assert [_fields(cv(s).author) for s in found] == [_fields(cv(s).author) for s in expected]

@@ -19,7 +19,17 @@ from uuid import UUID
 
 from django.db import connection, models
 
-from incidents.models import Approval, ChainStep, IncidentRole, Statement, StatementVersion, User
+from incidents.models import (
+    Approval,
+    ChainStep,
+    Incident,
+    IncidentRole,
+    Perm,
+    Statement,
+    StatementStatus,
+    StatementVersion,
+    User,
+)
 
 M = TypeVar("M", bound=models.Model)
 
@@ -35,6 +45,7 @@ _APPROVAL_NAMES, _APPROVAL_COLS = _columns(Approval, "a")
 _USER_NAMES, _USER_COLS = _columns(User, "u")
 _VERSION_NAMES, _VERSION_COLS = _columns(StatementVersion, "v")
 _STATEMENT_NAMES, _STATEMENT_COLS = _columns(Statement, "st")
+_INCIDENT_NAMES, _INCIDENT_COLS = _columns(Incident, "i")
 
 # An incident's statements with their current versions and those versions' authors, newest change first —
 # `Statement.objects.filter(incident=…).for_panel()`; with a code, only that statement and its variants.
@@ -117,6 +128,59 @@ def read_panel(incident_id: int, code: UUID | None = None) -> list[Statement]:
                 version = _build(StatementVersion, _VERSION_NAMES, row[n_statement : n_statement + n_version])
                 version.author = _build(User, _USER_NAMES, row[n_statement + n_version :])
                 statement.current_version = version
+            found.append(statement)
+    return found
+
+
+# The statements in review in every incident where the viewer may approve, or where they are on the team as
+# someone's backup, oldest change first, each with its incident, current version and author, and whether the
+# viewer may approve there — what selectors.awaiting asked the ORM for.
+_AWAITING_SQL = f"""
+    WITH approve_in AS (
+        SELECT p.content_object_id AS id
+        FROM incidents_incidentuserobjectpermission AS p
+        JOIN auth_permission AS ap ON ap.id = p.permission_id
+        WHERE p.user_id = %(viewer)s AND ap.codename = %(approve)s
+    ), backup_in AS (
+        SELECT ra.incident_id AS id
+        FROM incidents_roleassignment AS ra
+        WHERE ra.backup_id = %(viewer)s AND ra.ended_at IS NULL AND ra.incident_id IN (
+            SELECT p.content_object_id FROM incidents_incidentuserobjectpermission AS p WHERE p.user_id = %(viewer)s
+        )
+    )
+    SELECT {_STATEMENT_COLS}, {_VERSION_COLS}, {_USER_COLS}, {_INCIDENT_COLS},
+        st.incident_id IN (SELECT id FROM approve_in) AS viewer_approves
+    FROM incidents_statement AS st
+    JOIN incidents_incident AS i ON i.id = st.incident_id
+    LEFT JOIN incidents_statementversion AS v ON v.id = st.current_version_id
+    LEFT JOIN incidents_user AS u ON u.id = v.author_id
+    WHERE st.status = %(in_review)s
+        AND (st.incident_id IN (SELECT id FROM approve_in) OR st.incident_id IN (SELECT id FROM backup_in))
+    ORDER BY st.updated_at, st.id
+"""
+
+
+def read_awaiting(viewer_id: int) -> list[Statement]:
+    """The statements that may wait for the viewer's decision (selectors.awaiting decides which do), each
+    with its incident, its current version and that version's author, and `viewer_approves`."""
+    found: list[Statement] = []
+    n_statement, n_version, n_user = len(_STATEMENT_NAMES), len(_VERSION_NAMES), len(_USER_NAMES)
+    params: dict[str, Any] = {
+        "viewer": viewer_id,
+        "approve": Perm.APPROVE.value,
+        "in_review": StatementStatus.IN_REVIEW.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_AWAITING_SQL, params)
+        for row in cursor.fetchall():
+            statement = _build(Statement, _STATEMENT_NAMES, row[:n_statement])
+            at = n_statement + n_version
+            if statement.current_version_id is not None:
+                version = _build(StatementVersion, _VERSION_NAMES, row[n_statement:at])
+                version.author = _build(User, _USER_NAMES, row[at : at + n_user])
+                statement.current_version = version
+            statement.incident = _build(Incident, _INCIDENT_NAMES, row[at + n_user : -1])
+            statement.viewer_approves = bool(row[-1])  # type: ignore[attr-defined]
             found.append(statement)
     return found
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -25,7 +24,6 @@ from django.utils.translation import gettext as _
 from incidents.models import (
     Approval,
     ChainStep,
-    IncidentUserObjectPermission,
     Perm,
     RoleAssignment,
     Statement,
@@ -34,7 +32,7 @@ from incidents.models import (
     StatementVersion,
     User,
 )
-from incidents.services.statements.chain_reads import read_chains, read_reviewed
+from incidents.services.statements.chain_reads import read_awaiting, read_chains, read_reviewed
 from incidents.services.statements.common import ChainState
 from incidents.services.statements.rules import (
     OwnText,
@@ -403,27 +401,7 @@ def awaiting(viewer: User) -> list[ApprovalProgress]:
     decide standing in for that person."""
     if not viewer.is_active:
         return []
-    approve_in = IncidentUserObjectPermission.objects.filter(
-        user=viewer, permission__codename=Perm.APPROVE
-    ).values("content_object_id")
-    backup_in = (
-        RoleAssignment.objects.current()
-        .filter(
-            backup=viewer,
-            incident_id__in=IncidentUserObjectPermission.objects.filter(user=viewer).values(
-                "content_object_id"
-            ),
-        )
-        .values("incident_id")
-    )
-    statements = list(
-        Statement.objects.filter(
-            Q(incident_id__in=approve_in) | Q(incident_id__in=backup_in), status=S.IN_REVIEW
-        )
-        .annotate(viewer_approves=Exists(approve_in.filter(content_object_id=OuterRef("incident_id"))))
-        .select_related("current_version", "current_version__author", "incident")
-        .order_by("updated_at", "pk")
-    )
+    statements = read_awaiting(viewer.pk)  # one query, written out (chain_reads.py)
     # On the team everywhere listed; the approve permission only where they hold it (read with the rows).
     perms = {
         s.incident_id: frozenset(
