@@ -3,6 +3,8 @@ matrix, 404s for outsiders, escaping, query budgets, the admin and the demo."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -135,6 +137,34 @@ def test_statement_page_shows_text_chain_versions_and_a_diff(cast, client):
     ).content.decode()
     assert live.lstrip().startswith('<section id="statement-live"')
     assert 'data-current-version="2"' in live
+
+
+def test_the_statement_page_s_live_regions_read_only_what_they_show(cast, client, django_assert_num_queries):
+    """Every open statement page re-fetches its live region on each change: the incident (no declarer or
+    commander) and the statement (no master, predecessor or starter) in one query each."""
+    statement = submit(cast, new_statement(cast))
+    approve(statement, cast.legal)
+    live = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "statement-live"}
+    login(client, cast.observer)
+    # session, user, the incident with my permissions, the statement with its current version, the chain
+    with django_assert_num_queries(5) as captured:
+        html = client.get(url(statement), **live).content.decode()
+    # No read joins people it does not show: at most one join of the users table in each (the version's
+    # author, a decision's approver) — not the declarer, commander or the statement's starter.
+    for query in captured.captured_queries:
+        assert len(re.findall(r'JOIN "?incidents_user"? ', query["sql"])) <= 1, query["sql"]
+    assert html.lstrip().startswith('<section id="statement-live"')
+    assert "Approved by Legal Person" in html
+    assert "Approve v1" not in html
+    login(client, cast.comms)
+    # … and what I last reviewed with the diff base, as I decide the current step
+    with django_assert_num_queries(6):
+        html = client.get(url(statement), **live).content.decode()
+    assert "Approve v1 as Communications" in html
+    other = make_cast(title="Another incident")
+    login(client, cast.comms)
+    elsewhere = reverse("incidents:statement", args=[other.incident.code, statement.code])
+    assert client.get(elsewhere, **live).status_code == 404  # the statement is not that incident's
 
 
 def test_my_approvals_queue_shows_full_text_and_diff_from_what_i_last_reviewed(

@@ -58,6 +58,7 @@ _PANEL_SQL = f"""
     ORDER BY st.updated_at DESC, st.id DESC
 """
 _ALL = _PANEL_SQL.format(only="")
+_ONE = _PANEL_SQL.format(only="AND st.code = %(code)s")
 _ONE_WITH_VARIANTS = _PANEL_SQL.format(
     only="AND (st.code = %(code)s OR st.master_id IN (SELECT m.id FROM incidents_statement AS m WHERE m.code = %(code)s))"
 )
@@ -114,14 +115,15 @@ def read_chains(version_ids: Sequence[int], viewer_id: int) -> tuple[list[ChainS
     return list(steps.values()), decisions
 
 
-def read_panel(incident_id: int, code: UUID | None = None) -> list[Statement]:
-    """The room panel's statements (with `code`: that statement and its variants), each with its current
-    version and that version's author, as `for_panel()` gives them."""
+def read_panel(incident_id: int, code: UUID | None = None, *, variants: bool = True) -> list[Statement]:
+    """The room panel's statements (with `code`: that statement and, unless `variants=False`, its variants),
+    each with its current version and that version's author, as `for_panel()` gives them."""
     found: list[Statement] = []
     n_statement, n_version = len(_STATEMENT_NAMES), len(_VERSION_NAMES)
     params: dict[str, Any] = {"incident": incident_id, "code": code}
+    sql = _ALL if code is None else _ONE_WITH_VARIANTS if variants else _ONE
     with connection.cursor() as cursor:
-        cursor.execute(_ALL if code is None else _ONE_WITH_VARIANTS, params)
+        cursor.execute(sql, params)
         for row in cursor.fetchall():
             statement = _build(Statement, _STATEMENT_NAMES, row[:n_statement])
             if statement.current_version_id is not None:

@@ -393,12 +393,20 @@ def _int(raw: str | None) -> int | None:
 @login_required
 def statement(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
     """The statement page; its live regions and the diff are answered as fragments to htmx."""
-    incident = get_incident_for(request.user, code)
-    found = find_statement(incident, statement)
     target = request.htmx.target if wants_fragment(request) else None
     if target in LIVE_FRAGMENTS:
-        context = statement_context(request, incident, found, parts=frozenset({target}))
+        # What every open statement page re-fetches on each change: only the header (not re-fetched) names
+        # the declarer, commander, master, predecessor and starter, so the fragment reads neither — the
+        # incident and the statement with its current version each in one written-out query.
+        incident = get_incident_for(request.user, code, people=False)
+        rows = read_panel(incident.pk, statement, variants=False)
+        if not rows:
+            raise Http404("No such statement in this incident.")
+        rows[0].incident = incident  # carries the viewer's permissions; saves a query
+        context = statement_context(request, incident, rows[0], parts=frozenset({target}))
         return fragment(request, f"{PAGE}#{target}", context)
+    incident = get_incident_for(request.user, code)
+    found = find_statement(incident, statement)
     return fragment(request, PAGE, statement_context(request, incident, found))
 
 
