@@ -213,10 +213,12 @@ def room_statements_context(incident: Incident) -> dict[str, Any]:
 @login_required
 def statements(request: AuthRequest, code: UUID) -> HttpResponse:
     """The room's statements panel (htmx), or the same list as a page (without JavaScript)."""
+    if wants_fragment(request):
+        # Re-fetched by every open room when a statement comes or goes; it names no declarer or commander.
+        incident = get_incident_for(request.user, code, people=False)
+        return fragment(request, f"{ROOM}#statements-panel", panel_context(request, incident))
     incident = get_incident_for(request.user, code)
     context = panel_context(request, incident)
-    if wants_fragment(request):
-        return fragment(request, f"{ROOM}#statements-panel", context)
     return fragment(request, "incidents/statements/list.html", context)
 
 
