@@ -166,10 +166,7 @@ def timeline_append(
                 )
             ) from None
         return existing
-    live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=is_privileged)
-    if incident.is_drill:
-        # A drill's summary scores how soon the team wrote after each inject.
-        live.playbook_changed(incident.pk)
+    _announce(incident, entry)
     return entry
 
 
@@ -209,7 +206,7 @@ def _insert(
     files: Sequence[CleanFile],
 ) -> TimelineEntry:
     now = timezone.now()
-    stand_in = 10**17 + secrets.randbelow(9 * 10**17)  # 18 digits: a valid seq for the URLs in the fragment
+    stand_in = _stand_in()
     entry = TimelineEntry(
         incident_id=incident.pk,
         seq=stand_in,
@@ -243,10 +240,29 @@ def _insert(
         row = cursor.fetchone()
     if row is None:
         raise TimelineError(_("This incident no longer exists."))
+    _stored(entry, row)
+    return entry
+
+
+def _stand_in() -> int:
+    """18 digits: a valid seq for the URLs in the fragment, swapped for the real one by the INSERT."""
+    return 10**17 + secrets.randbelow(9 * 10**17)
+
+
+def _stored(entry: TimelineEntry, row: tuple[int, int, str]) -> None:
+    """The entry as the INSERT's RETURNING (id, seq, html) left it: saved, with its seq in its fragment."""
     entry.pk, entry.seq, entry.html = row
     entry._state.adding = False
     entry._state.db = connection.alias
-    return entry
+
+
+def _announce(incident: Incident, entry: TimelineEntry) -> None:
+    """After commit: the entry to every open room; a drill's summary scores how soon the team wrote."""
+    live.publish_on_commit(
+        incident_id=incident.pk, seq=entry.seq, html=entry.html, privileged=entry.is_privileged
+    )
+    if incident.is_drill:
+        live.playbook_changed(incident.pk)
 
 
 def _store_evidence(entry: TimelineEntry, files: Sequence[CleanFile]) -> None:
@@ -448,7 +464,7 @@ def timeline_record_many(
     now = timezone.now()
     entries, stand_ins = [], []
     for text in texts:
-        stand_in = 10**17 + secrets.randbelow(9 * 10**17)
+        stand_in = _stand_in()
         entry = TimelineEntry(
             incident_id=incident.pk,
             seq=stand_in,
@@ -478,13 +494,11 @@ def timeline_record_many(
         rows = sorted(cursor.fetchall(), key=lambda row: row[1])
     if len(rows) != len(entries):
         raise TimelineError(_("This incident no longer exists."))
-    for entry, (pk, seq, html) in zip(entries, rows, strict=True):
-        entry.pk, entry.seq, entry.html = pk, seq, html
-        entry._state.adding = False
-        entry._state.db = connection.alias
-        live.publish_on_commit(incident_id=incident.pk, seq=seq, html=html)
+    for entry, row in zip(entries, rows, strict=True):
+        _stored(entry, row)
+        live.publish_on_commit(incident_id=incident.pk, seq=entry.seq, html=entry.html)
     if incident.is_drill:
-        live.playbook_changed(incident.pk)
+        live.playbook_changed(incident.pk)  # once for the change, not once an entry
     return entries
 
 
