@@ -165,15 +165,7 @@ def deadlines_create(
         ]
     )
     plan_new_reminders(deadlines, now=now)
-    people = {d.owner_id for d in deadlines if d.owner_id}
-    roles = {d.role_id for d in deadlines if d.role_id}
-    if roles:
-        people |= set(
-            RoleAssignment.objects.current()
-            .filter(incident=incident, role_id__in=roles)
-            .values_list("user_id", flat=True)
-        )
-    live.deadline_changed(incident.pk, people, approval=kind == DeadlineKind.APPROVAL)
+    nudge(deadlines)
     created = iter(deadlines)
     result = []
     for item in items:
@@ -185,3 +177,18 @@ def deadlines_create(
             deadline = by_key[item.key]
         result.append(deadline)
     return result
+
+
+def nudge(deadlines: Sequence[Deadline]) -> None:
+    """After commit: the room's deadlines panel, and the queues of whoever answers for these deadlines (of
+    one incident): their owners and the holders of their roles, in one query whatever their number."""
+    people = {d.owner_id for d in deadlines if d.owner_id}
+    roles = {d.role_id for d in deadlines if d.role_id}
+    if roles:
+        people |= set(
+            RoleAssignment.objects.current()
+            .filter(incident_id=deadlines[0].incident_id, role_id__in=roles)
+            .values_list("user_id", flat=True)
+        )
+    approval = any(d.kind == DeadlineKind.APPROVAL for d in deadlines)
+    live.deadline_changed(deadlines[0].incident_id, people, approval=approval)

@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from incidents import live
 from incidents.models import (
     ChainStep,
     Deadline,
@@ -40,7 +39,7 @@ from incidents.models import (
 from incidents.models.errors import InputRefused, Refused
 from incidents.permissions import incident_perms
 from incidents.rules import may_act_on_deadline, may_manage_deadlines
-from incidents.services.checklist import DEFAULT_POLICY
+from incidents.services.checklist import DEFAULT_POLICY, nudge
 from incidents.services.checklist import deadline_create as deadline_create  # re-exported
 from incidents.services.checklist import policy_for as policy_for  # re-exported
 from incidents.services.reminders import in_minutes, plan_reminders, record_entry, responsible
@@ -138,19 +137,7 @@ def _bump(deadline: Deadline, fields: list[str]) -> None:
     deadline.updated_at = timezone.now()
     deadline.save(update_fields=[*fields, "version", "updated_at"])
     plan_reminders(deadline)
-    _nudge(deadline)
-
-
-def _nudge(deadline: Deadline) -> None:
-    """After commit: the room's deadlines panel and the queues of whoever answers for this deadline."""
-    people: set[int] = {deadline.owner_id} if deadline.owner_id else set()
-    if deadline.role_id:
-        people |= set(
-            RoleAssignment.objects.current()
-            .filter(incident_id=deadline.incident_id, role_id=deadline.role_id)
-            .values_list("user_id", flat=True)
-        )
-    live.deadline_changed(deadline.incident_id, people, approval=deadline.kind == DeadlineKind.APPROVAL)
+    nudge([deadline])
 
 
 @transaction.atomic
