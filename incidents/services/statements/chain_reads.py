@@ -119,19 +119,25 @@ def read_panel(incident_id: int, code: UUID | None = None, *, variants: bool = T
     """The room panel's statements (with `code`: that statement and, unless `variants=False`, its variants),
     each with its current version and that version's author, as `for_panel()` gives them."""
     found: list[Statement] = []
-    n_statement, n_version = len(_STATEMENT_NAMES), len(_VERSION_NAMES)
     params: dict[str, Any] = {"incident": incident_id, "code": code}
     sql = _ALL if code is None else _ONE_WITH_VARIANTS if variants else _ONE
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for row in cursor.fetchall():
-            statement = _build(Statement, _STATEMENT_NAMES, row[:n_statement])
-            if statement.current_version_id is not None:
-                version = _build(StatementVersion, _VERSION_NAMES, row[n_statement : n_statement + n_version])
-                version.author = _build(User, _USER_NAMES, row[n_statement + n_version :])
-                statement.current_version = version
-            found.append(statement)
+            found.append(_statement_with_version(row))
     return found
+
+
+def _statement_with_version(row: Sequence[Any]) -> Statement:
+    """A row that starts with the statement, version and user columns: the statement with its
+    current version and that version's author (what follows them is the caller's)."""
+    at, till = len(_STATEMENT_NAMES), len(_STATEMENT_NAMES) + len(_VERSION_NAMES)
+    statement = _build(Statement, _STATEMENT_NAMES, row[:at])
+    if statement.current_version_id is not None:
+        version = _build(StatementVersion, _VERSION_NAMES, row[at:till])
+        version.author = _build(User, _USER_NAMES, row[till : till + len(_USER_NAMES)])
+        statement.current_version = version
+    return statement
 
 
 # The statements in review in every incident where the viewer may approve, or where they are on the team as
@@ -166,7 +172,7 @@ def read_awaiting(viewer_id: int) -> list[Statement]:
     """The statements that may wait for the viewer's decision (selectors.awaiting decides which do), each
     with its incident, its current version and that version's author, and `viewer_approves`."""
     found: list[Statement] = []
-    n_statement, n_version, n_user = len(_STATEMENT_NAMES), len(_VERSION_NAMES), len(_USER_NAMES)
+    skip = len(_STATEMENT_NAMES) + len(_VERSION_NAMES) + len(_USER_NAMES)
     params: dict[str, Any] = {
         "viewer": viewer_id,
         "approve": Perm.APPROVE.value,
@@ -175,13 +181,8 @@ def read_awaiting(viewer_id: int) -> list[Statement]:
     with connection.cursor() as cursor:
         cursor.execute(_AWAITING_SQL, params)
         for row in cursor.fetchall():
-            statement = _build(Statement, _STATEMENT_NAMES, row[:n_statement])
-            at = n_statement + n_version
-            if statement.current_version_id is not None:
-                version = _build(StatementVersion, _VERSION_NAMES, row[n_statement:at])
-                version.author = _build(User, _USER_NAMES, row[at : at + n_user])
-                statement.current_version = version
-            statement.incident = _build(Incident, _INCIDENT_NAMES, row[at + n_user : -1])
+            statement = _statement_with_version(row)
+            statement.incident = _build(Incident, _INCIDENT_NAMES, row[skip:-1])
             statement.viewer_approves = bool(row[-1])  # type: ignore[attr-defined]
             found.append(statement)
     return found
