@@ -94,8 +94,7 @@ def test_mentions_match_watches_by_whole_words_and_exclusions():
 
 
 def test_exclusions_veto_in_any_case_but_only_as_whole_words_and_a_bound_watch_joins_in_id_order():
-    # Exclude terms are ruled out by a lower-case substring test before their regex runs; the regex still
-    # decides, so a case-changed exclusion vetoes and an exclusion that is only part of a word does not.
+    # A case-changed exclusion vetoes; an exclusion that is only part of a word does not.
     tag = make_watch("#NorthwindFail")
     brand = make_watch("Northwind", exclude_terms=["Northwind Grill", "#ad"])
     source = make_source(watch=make_watch("Jackets"))  # an organisation watch the source is bound to
