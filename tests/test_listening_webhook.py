@@ -124,6 +124,11 @@ def test_a_malformed_item_is_named_and_nothing_of_the_batch_is_stored(hook):
     assert "item 9 (id “bw-8”): reach “lots” is not a number" in answer["error"]
     assert snapshot(TABLES) == before
     assert sender.post(b"{not json")[0] == 400
+    # A lone UTF-16 surrogate is valid JSON text that PostgreSQL cannot store: refused as the body, not a 500.
+    lone = json.dumps({"mentions": [payload_item(1, text="Northwind \ud800 broke")]}).encode()
+    status, answer = sender.post(lone)
+    assert status == 400
+    assert "not JSON" in answer["error"]
     assert sender.post(batch(1001))[0] == 400  # more than 1,000 in one delivery
     assert snapshot(TABLES) == before
 
