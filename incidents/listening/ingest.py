@@ -22,12 +22,13 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from incidents.listening import kicks, live, nlp
 from incidents.listening.matching import Matcher
 from incidents.listening.models import ScoredBy, Sentiment, Source, Watch
 from incidents.listening.queueing import plan_reply_deadlines, queue_mentions
-from incidents.listening.records import MentionRecord
+from incidents.listening.records import IngestError, MentionRecord
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,10 @@ def ingest(
             for row in _rows(records, matcher, watch):
                 copy.write_row(row)
         cursor.execute(_INSERT_SQL, {"source": source.pk, "now": now, "drill": is_drill})
-        stored, pending, watch_ids, queued, _src = cursor.fetchone()
+        stored, pending, watch_ids, queued, source_found = cursor.fetchone()
+        if not source_found:
+            # The mentions' source_id has no database constraint (see Mention): this is its check, once a batch.
+            raise IngestError([_("the source %(source)s no longer exists") % {"source": source.pk}])
         if queued:
             plan_reply_deadlines(item_ids=queued)
         result = IngestResult(received=len(records), stored=stored, watch_ids=list(watch_ids), queued=queued)
