@@ -133,11 +133,11 @@ def incident_watch_start(*, incident: Incident, actor: User, fields: WatchFields
     since = timezone.now() - BACKFILL
     if not incident.is_drill:
         compiled = CompiledWatch.of(watch)
+        # Newest first along listening_mention_newest, which bounds the scan to the last day (a mention is
+        # stored after it is published, so this is also the last day's ingest).
         candidates = (
-            Mention.objects.filter(
-                ingested_at__gte=since, published_at__gte=since, incident_watch__isnull=True, is_drill=False
-            )
-            .order_by("-id")
+            Mention.objects.filter(published_at__gte=since, incident_watch__isnull=True, is_drill=False)
+            .order_by("-published_at", "-id")
             .values_list("id", "text")[:BACKFILL_MAX]
         )
         ids = [pk for pk, text in candidates if compiled.matches(text)]
