@@ -121,3 +121,13 @@ def test_quoted_text_gets_the_languages_quotation_marks():
     for lang, quoted in expected.items():
         with translation.override(lang):
             assert quote("Too   slow.") == quoted
+
+
+def test_one_english_word_two_meanings_two_translations():
+    from incidents.models import OutboundEmail, TeamEvent
+
+    email, person = OutboundEmail._meta.get_field("subject"), TeamEvent._meta.get_field("subject")
+    with translation.override("pl"):
+        assert (str(email.verbose_name), str(person.verbose_name)) == ("temat", "osoba")
+    with translation.override("sv"):
+        assert (str(email.verbose_name), str(person.verbose_name)) == ("ämne", "person")

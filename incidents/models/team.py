@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from incidents.models.incident import Incident
@@ -180,7 +181,10 @@ class TeamEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("actor")
     )
     subject = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("subject")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=pgettext_lazy("the person a team event is about", "subject"),
     )
     other = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -272,7 +276,7 @@ class OutboundEmail(models.Model):
 
     key = models.CharField(max_length=200, unique=True, verbose_name=_("key"))
     to = models.EmailField(verbose_name=_("to"))
-    subject = models.CharField(max_length=300, verbose_name=_("subject"))
+    subject = models.CharField(max_length=300, verbose_name=pgettext_lazy("e-mail", "subject"))
     body = models.TextField(verbose_name=_("body"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
