@@ -19,6 +19,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from incidents.models import Incident, IncidentQuerySet, IncidentUserObjectPermission, OrgRole, Perm, User
 
@@ -125,7 +126,7 @@ def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW, *, people
     asking again.
     """
     if not user.is_active:
-        raise Http404("No such incident.")
+        raise Http404(_("No such incident."))
     if people:
         found = Incident.objects.filter(code=code).order_by().annotate(viewer_codenames=_codenames(user.pk))
         incident = next(iter(found.select_related("declared_by", "commander")[:1]), None)
@@ -136,10 +137,10 @@ def get_incident_for(user: User, code: UUID, action: Perm = Perm.VIEW, *, people
     perms = frozenset(incident.__dict__["viewer_codenames"] or ()) if incident is not None else frozenset()
     # The rule of `visible_incidents`, for this one incident: unrestricted, or the user is on its team.
     if incident is None or (incident.is_restricted and Perm.VIEW not in perms):
-        raise Http404("No such incident.")
+        raise Http404(_("No such incident."))
     incident.viewer_perms = perms
     if action is not Perm.VIEW and action not in perms:
-        raise PermissionDenied("Your role in this incident does not allow that.")
+        raise PermissionDenied(_("Your role in this incident does not allow that."))
     return incident
 
 

@@ -14,6 +14,10 @@ from incidents.playbooks import views as playbook_views
 from incidents.reviews import views as review_views
 from incidents.views import language as language_views
 
+handler403 = "incidents.views.errors.forbidden"
+handler404 = "incidents.views.errors.not_found"
+handler500 = "incidents.views.errors.server_error"
+
 admin.site.site_header = gettext_lazy("War Room configuration")
 admin.site.site_title = gettext_lazy("War Room admin")
 

@@ -72,7 +72,7 @@ def notified(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.POST)
     found = IncidentClock.objects.filter(pk=pk, incident=incident).first()
     if found is None:
-        raise Http404("No such clock in this incident.")
+        raise Http404(_("No such clock in this incident."))
 
     def change(data: Mapping[str, Any]) -> IncidentClock:
         return clock_notified(clock=found, actor=request.user, reference=data["reference"])

@@ -48,7 +48,7 @@ def may_edit_playbooks(user: User) -> bool:
 
 def _require_editor(request: AuthRequest) -> None:
     if not may_edit_playbooks(request.user):
-        raise PermissionDenied("Only crisis managers and administrators edit playbooks.")
+        raise PermissionDenied(_("Only crisis managers and administrators edit playbooks."))
 
 
 def _playbook(code: UUID) -> Playbook:
@@ -88,7 +88,7 @@ def playbook_detail(request: AuthRequest, playbook: UUID) -> HttpResponse:
         (v for v in versions if v.number == pb.latest_number), None
     )
     if version is None:
-        raise Http404("This playbook has no versions.")
+        raise Http404(_("This playbook has no versions."))
     # Incidents declared from any version, as far as this user may see them.
     records = list(
         IncidentPlaybook.objects.filter(version__playbook=pb, incident__in=visible_incidents(request.user))
@@ -232,7 +232,7 @@ def playbook_row(request: AuthRequest) -> HttpResponse:
     _require_editor(request)
     prefix = request.GET.get("list", "")
     if prefix not in LISTS:
-        raise Http404("No such list.")
+        raise Http404(_("No such list."))
     try:
         index = max(0, min(int(request.GET.get(f"{prefix}-TOTAL_FORMS", "0")), 100))
     except ValueError:
@@ -300,7 +300,7 @@ def _version(pb: Playbook, raw: str | None, default: int) -> PlaybookVersion:
         number = default
     found = pb.versions.filter(number=number).first()
     if found is None:
-        raise Http404("No such version.")
+        raise Http404(_("No such version."))
     return found
 
 

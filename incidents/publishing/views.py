@@ -154,7 +154,7 @@ def send(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse:
 def _delivery(incident: Incident, statement: Statement, pk: int) -> Delivery:
     delivery = Delivery.objects.filter(pk=pk, statement=statement).first()
     if delivery is None:
-        raise Http404("No such delivery for this statement.")
+        raise Http404(_("No such delivery for this statement."))
     return delivery
 
 

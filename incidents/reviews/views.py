@@ -132,9 +132,9 @@ def _review_for(request: AuthRequest, code: UUID, *, edit: bool = False) -> tupl
     incident = get_incident_for(request.user, code)
     review = Review.objects.filter(incident=incident).first()
     if review is None:
-        raise Http404("This incident has no review yet; it opens when the incident is resolved.")
+        raise Http404(_("This incident has no review yet; it opens when the incident is resolved."))
     if edit and not _on_team(incident):
-        raise PermissionDenied("Only the incident team edits the review.")
+        raise PermissionDenied(_("Only the incident team edits the review."))
     return incident, review
 
 
@@ -207,7 +207,7 @@ def section_save(request: AuthRequest, code: UUID) -> HttpResponse:
     incident, rev = _review_for(request, code, edit=True)
     key = request.POST.get("key", "")
     if key not in SectionKey.values:
-        raise Http404("No such section.")
+        raise Http404(_("No such section."))
     text = request.POST.get("text", "")
     try:
         expected = int(request.POST.get("version", ""))
@@ -279,11 +279,11 @@ def follow_up_add(request: AuthRequest, code: UUID) -> HttpResponse:
 def follow_up_done(request: AuthRequest, code: UUID) -> HttpResponse:
     incident, rev = _review_for(request, code)
     if not _on_team(incident):
-        raise PermissionDenied("Only the incident team completes follow-up actions.")
+        raise PermissionDenied(_("Only the incident team completes follow-up actions."))
     raw = request.POST.get("follow_up", "")
     item = FollowUp.objects.filter(review=rev, pk=int(raw)).first() if raw.isdigit() else None
     if item is None:
-        raise Http404("No such follow-up action.")
+        raise Http404(_("No such follow-up action."))
     try:
         services.follow_up_complete(follow_up=item, actor=request.user)
     except services.ReviewError as exc:
@@ -296,7 +296,7 @@ def follow_up_done(request: AuthRequest, code: UUID) -> HttpResponse:
 def feedback_save(request: AuthRequest, code: UUID) -> HttpResponse:
     incident, rev = _review_for(request, code)
     if not RoleAssignment.objects.filter(incident=incident, user=request.user).exists():
-        raise PermissionDenied("Only people who worked on this incident give feedback.")
+        raise PermissionDenied(_("Only people who worked on this incident give feedback."))
     raw = request.POST.get("rating", "")
     rating = int(raw) if raw.isdigit() else None
     comment = request.POST.get("comment", "")
@@ -320,7 +320,7 @@ def feedback_save(request: AuthRequest, code: UUID) -> HttpResponse:
 def sign_off(request: AuthRequest, code: UUID) -> HttpResponse:
     incident, rev = _review_for(request, code)
     if incident.commander_id != request.user.pk:
-        raise PermissionDenied("Only the incident commander signs off the review.")
+        raise PermissionDenied(_("Only the incident commander signs off the review."))
     try:
         services.review_sign_off(review=rev, actor=request.user)
     except services.ReviewError as exc:

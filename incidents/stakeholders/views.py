@@ -87,7 +87,7 @@ def _statement(incident: Incident, code: Any) -> Statement | None:
 def _stakeholder(incident: Incident, pk: int) -> Stakeholder:
     found = Stakeholder.objects.filter(incident=incident, pk=pk).first()
     if found is None:
-        raise Http404("No such person in this incident's register.")
+        raise Http404(_("No such person in this incident's register."))
     return found
 
 
@@ -207,7 +207,7 @@ def close(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.POST)
     found = PressEnquiry.objects.filter(incident=incident, pk=pk).first()
     if found is None:
-        raise Http404("No such enquiry in this incident.")
+        raise Http404(_("No such enquiry in this incident."))
 
     def change(data: Mapping[str, Any]) -> PressEnquiry:
         return enquiry_close(

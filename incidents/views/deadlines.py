@@ -293,7 +293,7 @@ def _deadline_for(request: AuthRequest, code: UUID, deadline_id: int) -> tuple[I
         Deadline.objects.select_related("owner", "incident").filter(pk=deadline_id, incident=incident).first()
     )
     if deadline is None:
-        raise Http404("No such deadline.")
+        raise Http404(_("No such deadline."))
     may_act_on_deadline.check(
         actor=request.user, perms=incident.viewer_perms, responsible=responsible(deadline).people
     )
@@ -397,7 +397,7 @@ def notification_read(request: AuthRequest, pk: int) -> HttpResponse:
     """Mark one notification read; with `open`, go where it points (its URL is ours: a path we wrote)."""
     found = Notification.objects.filter(pk=pk, recipient=request.user).first()
     if found is None:
-        raise Http404("No such notification.")
+        raise Http404(_("No such notification."))
     if found.read_at is None:
         Notification.objects.filter(pk=pk, read_at__isnull=True).update(read_at=timezone.now())
         live.notifications_read(request.user.pk)

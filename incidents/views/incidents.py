@@ -107,7 +107,7 @@ def live_stream(request: AuthRequest) -> JsonResponse:
         try:
             incident = get_incident_for(request.user, UUID(code))
         except ValueError:
-            raise Http404("No such incident.") from None
+            raise Http404(_("No such incident.")) from None
     url = live.live_url(user=request.user, incident=incident, dash=request.GET.get("dash") == "1")
     response = JsonResponse({"url": url})
     response["Cache-Control"] = "no-store"

@@ -120,7 +120,7 @@ def _assignment(incident: Incident, pk: int) -> RoleAssignment:
         RoleAssignment.objects.select_related("role", "user").filter(incident=incident, pk=pk).first()
     )
     if assignment is None:
-        raise Http404("No such role assignment in this incident.")
+        raise Http404(_("No such role assignment in this incident."))
     return assignment
 
 
@@ -248,7 +248,7 @@ def people_search(request: AuthRequest, code: UUID) -> HttpResponse:
     ("Name <e-mail>") the form's PersonField reads back to exactly that person."""
     incident = get_incident_for(request.user, code)
     if not incident.viewer_perms:  # team members only (they hand over their own roles too)
-        raise PermissionDenied("Only the incident team can look people up here.")
+        raise PermissionDenied(_("Only the incident team can look people up here."))
     query = next(
         (str(v) for k, v in request.GET.items() if k in {"person", "to", "backup", "commander"}), ""
     ).strip()

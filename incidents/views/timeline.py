@@ -70,7 +70,7 @@ def timeline_page(incident: Incident, params: Any) -> dict[str, Any]:
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return {
-        "entries_html": mark_safe("".join(html for _, html in rows)),
+        "entries_html": mark_safe("".join(html for _entry, html in rows)),
         "older_cursor": rows[-1][0] if more and rows else None,
         "filter_kind": kind if kind in TimelineEntry.Kind.values else "",
         "filter_key": key_only,
@@ -212,7 +212,7 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
     incident = get_incident_for(request.user, code, Perm.POST, people=False)
     target = _entries(incident).filter(seq=seq).first()
     if target is None:
-        raise Http404("No such entry.")
+        raise Http404(_("No such entry."))
     form = CorrectionForm(request.POST or None, initial={"idempotency_key": services.new_idempotency_key()})
 
     def correction_form(*, error: str = "", status: int = 200) -> HttpResponse:
@@ -249,7 +249,7 @@ def timeline_correct(request: AuthRequest, code: UUID, seq: int) -> HttpResponse
 def timeline_pin(request: AuthRequest, code: UUID, seq: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.POST, people=False)
     if not _entries(incident).filter(seq=seq).exists():
-        raise Http404("No such entry.")
+        raise Http404(_("No such entry."))
     try:
         services.timeline_pin(
             incident=incident, actor=request.user, seq=seq, pinned=request.POST.get("pinned") == "1"
@@ -267,9 +267,9 @@ def evidence_download(request: AuthRequest, code: UUID, evidence: UUID) -> FileR
     incident = get_incident_for(request.user, code, people=False)
     item = Evidence.objects.select_related("entry").filter(code=evidence, entry__incident=incident).first()
     if item is None or (item.entry.is_privileged and not _on_team(incident)):
-        raise Http404("No such file.")
+        raise Http404(_("No such file."))
     if not default_storage.exists(f"evidence/{item.stored_name}"):
-        raise Http404("The file is missing from storage.")
+        raise Http404(_("The file is missing from storage."))
     response = FileResponse(
         default_storage.open(f"evidence/{item.stored_name}", "rb"),
         as_attachment=True,

@@ -4,6 +4,7 @@ watches, sources, drills), called alike by views, tasks, the admin and the demo.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 from incidents.models import Incident, Perm, User
 from incidents.permissions import incident_perms, may_declare
@@ -20,12 +21,12 @@ class Conflict(ListeningError):
 def require_incident_perm(actor: User, incident: Incident, perm: Perm) -> None:
     """Checked inside the service, after its locks, from the roles the person holds now."""
     if perm not in incident_perms(actor, incident):
-        raise PermissionDenied("Your role in this incident does not allow that.")
+        raise PermissionDenied(_("Your role in this incident does not allow that."))
 
 
 def require_manager(actor: User) -> None:
     if not may_declare(actor):
-        raise PermissionDenied("Only crisis managers and administrators may do that.")
+        raise PermissionDenied(_("Only crisis managers and administrators may do that."))
 
 
 def require_for_mention(actor: User, incident: Incident | None, perm: Perm = Perm.POST) -> None:

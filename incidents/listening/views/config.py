@@ -64,7 +64,7 @@ def _source(code: UUID) -> Source:
         .first()
     )
     if source is None:
-        raise Http404("No such source.")
+        raise Http404(_("No such source."))
     return source
 
 
@@ -144,7 +144,7 @@ def source_action(request: AuthRequest, source: UUID, action: str) -> HttpRespon
                 request, _("New secret. The old one keeps working for a day: update the sender now.")
             )
         else:
-            raise Http404("No such action.")
+            raise Http404(_("No such action."))
     except ListeningError as exc:
         messages.error(request, str(exc))
     return redirect("listening:source", source=found.code)
@@ -186,7 +186,7 @@ def csv_upload_view(request: AuthRequest, source: UUID) -> HttpResponse:
 def _import(code: UUID) -> CsvImport:
     imp = CsvImport.objects.select_related("source", "uploaded_by").filter(code=code).first()
     if imp is None:
-        raise Http404("No such import.")
+        raise Http404(_("No such import."))
     return imp
 
 
@@ -259,7 +259,7 @@ def watch_edit(request: AuthRequest, watch: UUID | None = None) -> HttpResponse:
     if watch:
         found = Watch.objects.filter(code=watch, incident__isnull=True).first()
         if found is None:
-            raise Http404("No such watch.")
+            raise Http404(_("No such watch."))
     if request.method == "POST":
         form = WatchForm(request.POST)
         if form.is_valid():
@@ -282,7 +282,7 @@ def watch_retire_view(request: AuthRequest, watch: UUID) -> HttpResponse:
     _require_manager(request)
     found = Watch.objects.filter(code=watch, incident__isnull=True).first()
     if found is None:
-        raise Http404("No such watch.")
+        raise Http404(_("No such watch."))
     try:
         watch_retire(actor=request.user, watch=found)
     except ListeningError as exc:

@@ -146,7 +146,7 @@ def _chosen(request: AuthRequest, watches: list[Watch]) -> list[Watch]:
     if wanted:
         chosen = [w for w in watches if str(w.code) == wanted]
         if not chosen:
-            raise Http404("No such watch.")
+            raise Http404(_("No such watch."))
         return chosen
     # By default the oldest organisation watch (usually the brand): watches overlap, so summing them would
     # count a mention about the brand's app twice.
@@ -303,7 +303,7 @@ def _alert(code: UUID) -> SpikeAlert:
         and alert.watch.incident is not None
         and alert.watch.incident.is_restricted
     ):
-        raise Http404("No such alert.")
+        raise Http404(_("No such alert."))
     return alert
 
 
@@ -413,7 +413,7 @@ def alert_dismiss_view(request: AuthRequest, alert: UUID) -> HttpResponse:
 def _mention(request: AuthRequest, pk: int) -> Mention:
     mention = Mention.objects.select_related("incident", "source").filter(pk=pk).first()
     if mention is None:
-        raise Http404("No such mention.")
+        raise Http404(_("No such mention."))
     must_see_mention(request, mention)
     return mention
 
@@ -491,7 +491,7 @@ def mention_unhide(request: AuthRequest, pk: int) -> HttpResponse:
 def hide_decide_view(request: AuthRequest, pk: int) -> HttpResponse:
     hide = MentionHide.objects.select_related("mention", "mention__incident").filter(id=pk).first()
     if hide is None:
-        raise Http404("No such request.")
+        raise Http404(_("No such request."))
     must_see_mention(request, hide.mention)
     approve = request.POST.get("decision") == "approve"
     try:

@@ -188,7 +188,7 @@ def queue(request: AuthRequest, code: UUID) -> HttpResponse:
 def _item(incident: Incident, pk: int) -> ResponseItem:
     item = ResponseItem.objects.select_related("incident", "mention").filter(pk=pk, incident=incident).first()
     if item is None:
-        raise Http404("No such item in this incident's queue.")
+        raise Http404(_("No such item in this incident's queue."))
     return item
 
 
@@ -293,7 +293,7 @@ def add_to_queue(request: AuthRequest, code: UUID, pk: int) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.POST)
     found = Mention.objects.select_related("incident").filter(pk=pk, incident=incident).first()
     if found is None:
-        raise Http404("No such mention in this incident.")
+        raise Http404(_("No such mention in this incident."))
     try:
         item_add(mention=found, actor=request.user)
     except (Conflict, ListeningError) as exc:

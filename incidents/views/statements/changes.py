@@ -358,7 +358,7 @@ def statement_withdraw(request: AuthRequest, code: UUID, statement: UUID) -> Htt
     incident = get_incident_for(request.user, code)
     found = find_statement(incident, statement, for_action=True)
     if withdraw_perm(found) not in incident.viewer_perms:
-        raise PermissionDenied("Your role in this incident does not allow that.")
+        raise PermissionDenied(_("Your role in this incident does not allow that."))
     return act(
         lambda data: services.statement_withdraw(statement=found, actor=request.user, reason=data["reason"]),
         lambda outcome: _answer(request, incident, found, ON_PAGE, outcome, after=outcome.result),

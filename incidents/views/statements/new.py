@@ -66,7 +66,7 @@ def _fits(template: StatementTemplate, incident: Incident) -> bool:
     return bool(getattr(template, "from_playbook", False)) or template.scenario == incident.scenario
 
 
-def _source(incident: Incident, raw: Any, what: str) -> Statement | None:
+def _source(incident: Incident, raw: Any, missing: str) -> Statement | None:
     try:
         code = UUID(str(raw)) if raw else None
     except ValueError:
@@ -75,7 +75,7 @@ def _source(incident: Incident, raw: Any, what: str) -> Statement | None:
         return None
     found = Statement.objects.select_related("current_version").filter(incident=incident, code=code).first()
     if found is None:
-        raise Http404(f"No such {what} in this incident.")
+        raise Http404(missing)
     return found
 
 
@@ -140,8 +140,8 @@ def _answer_notice(statement: Statement, submitted: bool) -> str:
 def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
     incident = get_incident_for(request.user, code, Perm.DRAFT)
     params = request.POST if request.method == "POST" else request.GET
-    master = _source(incident, params.get("master"), "master statement")
-    supersedes = _source(incident, params.get("supersedes"), "statement")
+    master = _source(incident, params.get("master"), _("No such master statement in this incident."))
+    supersedes = _source(incident, params.get("supersedes"), _("No such statement in this incident."))
     offered = templates_for(incident) if master is None and supersedes is None else []
     wanted = params.get("template")
     chosen = next((t for t in offered if str(t.pk) == wanted), None)

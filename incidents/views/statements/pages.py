@@ -90,7 +90,7 @@ def find_statement(incident: Incident, code: UUID, *, for_action: bool = False) 
         related += ["current_version__author", "master", "supersedes", "created_by"]
     statement = Statement.objects.select_related(*related).filter(incident=incident, code=code).first()
     if statement is None:
-        raise Http404("No such statement in this incident.")
+        raise Http404(_("No such statement in this incident."))
     statement.incident = incident  # carries the viewer's permissions; saves a query
     return statement
 
@@ -231,10 +231,10 @@ def statement_card(request: AuthRequest, code: UUID, statement: UUID) -> HttpRes
     re-fetched when its set of cards changes (incidents.live.statement_changed). Without htmx: the page."""
     incident = get_incident_for(request.user, code, people=False)
     # The master and its variants in one query (a variant's code answers with its master's card).
-    _, masters = _cards(request, incident, statement)
+    _by_id, masters = _cards(request, incident, statement)
     card = next((c for c in masters if c.statement.code == statement), None)
     if card is None:
-        raise Http404("No such statement in this incident.")
+        raise Http404(_("No such statement in this incident."))
     if not wants_fragment(request):
         return redirect("incidents:statement", code, statement)
     # A variant: its master's card (only an old link asks for it; nudges name the master).
@@ -403,7 +403,7 @@ def statement(request: AuthRequest, code: UUID, statement: UUID) -> HttpResponse
         incident = get_incident_for(request.user, code, people=False)
         rows = read_panel(incident.pk, statement, variants=False)
         if not rows:
-            raise Http404("No such statement in this incident.")
+            raise Http404(_("No such statement in this incident."))
         rows[0].incident = incident  # carries the viewer's permissions; saves a query
         context = statement_context(request, incident, rows[0], parts=frozenset({target}))
         return fragment(request, f"{PAGE}#{target}", context)
