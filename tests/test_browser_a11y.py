@@ -143,3 +143,29 @@ def test_main_pages_have_no_serious_axe_violations_at_desktop_and_phone_widths(
         assert problems == [], problems
         assert csp_violations(page) == []
         context.close()
+
+
+def test_the_not_found_and_forbidden_pages_are_accessible_and_in_the_persons_language(
+    browser: Browser, asgi_server, seeded
+):
+    cast = make_cast()
+    User.objects.filter(pk=cast.legal.pk).update(language="pl")
+    base = asgi_server.url
+    context = browser.new_context(viewport=SIZES["phone"], is_mobile=True, has_touch=True)
+    page = context.new_page()
+    log_in(page, base, cast.legal.email)
+    missing = page.goto(f"{base}/incidents/00000000-0000-4000-8000-000000000000/")
+    assert missing is not None
+    assert missing.status == 404
+    expect(page.get_by_role("heading", name="Nic tu nie ma")).to_be_visible()
+    expect(page.get_by_text("Nie ma takiego incydentu.")).to_be_visible()
+    axe(page)
+    forbidden = page.goto(f"{base}{reverse('playbooks:new')}")  # Legal edits no playbooks
+    assert forbidden is not None
+    assert forbidden.status == 403
+    expect(page.get_by_role("heading", name="Nie możesz tego tu zrobić")).to_be_visible()
+    axe(page)
+    page.get_by_role("link", name="Wróć do pulpitu").click()
+    page.wait_for_url(f"{base}/")  # the way back works
+    assert csp_violations(page) == []
+    context.close()
