@@ -5,6 +5,7 @@ also when six copies of a batch arrive at once."""
 
 from __future__ import annotations
 
+import codecs
 import http.client
 import json
 import socket
@@ -79,6 +80,11 @@ def test_a_signed_batch_of_1000_is_stored_once(hook):
     )  # a repeated delivery
     assert Mention.objects.filter(source=source).count() == 1000
     assert sum(MentionRollup.objects.values_list("total", flat=True)) == 1000
+
+
+def test_a_body_that_starts_with_a_byte_order_mark_is_read(hook):
+    _source, sender = hook
+    assert sender.post(codecs.BOM_UTF8 + batch(2))[1]["stored"] == 2
 
 
 def test_bad_signatures_and_stale_timestamps_are_401_and_store_nothing(hook):
