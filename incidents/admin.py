@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -282,6 +283,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
     list_display = ["name", "url", "is_active", "created_at"]
     fields = ["name", "url", "secret", "is_active"]
     inlines = [WebhookDeliveryInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a receiver typed without a scheme
 
 
 @admin.register(Deadline)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -23,6 +24,8 @@ class ConnectorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("name", "kind", "is_active", "records_as", "secret_status", "allow_drills")
     list_filter = ("kind", "is_active")
     readonly_fields = ("secret_status", "created_at", "updated_at")
+    # An instance typed without a scheme is https://, as Django 6 will assume (and as every connector needs).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "kind", "is_active", "allow_drills")}),
         (_("Where"), {"fields": ("base_url", "account", "recipients")}),
