@@ -75,8 +75,8 @@ def verify(source: Source, *, timestamp: str, signature: str, body: bytes, now: 
 
 def parse_payload(body: bytes, source: Source) -> list[MentionRecord]:
     try:
-        # orjson: a thousand-mention body in a third of json's time. It also refuses what PostgreSQL could not
-        # store (a lone UTF-16 surrogate, NaN), here with a 400 rather than a failed insert.
+        # orjson: a thousand-mention body in less than half json's time (1.3 vs 2.9 ms). It also refuses what
+        # PostgreSQL could not store (a lone UTF-16 surrogate), here with a 400 rather than a failed insert.
         # A UTF-8 byte-order mark is not JSON (RFC 8259 lets a parser ignore it; orjson does not). The signature
         # was checked over the bytes as sent, so parsing may skip it.
         payload = orjson.loads(body.removeprefix(codecs.BOM_UTF8))
