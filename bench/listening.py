@@ -11,6 +11,8 @@ with six index entries a row, ~6 ms). Figure:
 mentions/s through the webhook ÷ rows/s of the bare COPY (target ≥ 0.25). The same COPY into a TEMP table
 (no WAL, no flush: the floor of the floor) is printed beside it, with the webhook's ratio to that. Scoring
 after commit (language detection and VADER, done by the worker) is reported as mentions/s, without a target.
+Where a batch's time goes (checking, matching, the insert statement, the rest) is timed in-process on fresh
+batches and printed first, each step also as a multiple of the bare COPY.
 
 Chart: 1,000,000 mentions of one watch over 30 days, generated in SQL and rolled up with the same statement
 the service uses to rebuild rollups, then VACUUM ANALYZE. The monitoring page's alerts-and-chart region
@@ -233,6 +235,7 @@ def _ingest(ctx: Context, source: Source, result: ScenarioResult) -> None:
     repeat, _answer = _post(ctx, source, bodies[warm])  # a repeated delivery: all duplicates
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_bare_mentions")
+    breakdown = _breakdown(source, 5 if ctx.config.quick else 15, statistics.median(copies))
     ingest_rate = BATCH / statistics.median(times)
     copy_rate = BATCH / statistics.median(copies)
     temp_rate = BATCH / statistics.median(temp_copies)
@@ -284,6 +287,7 @@ def _ingest(ctx: Context, source: Source, result: ScenarioResult) -> None:
         "ratio": ratio,
         "repeat_ms": repeat * 1000,
         "scoring_per_s": score_rate,
+        "breakdown_ms": breakdown,
     }
     result.checks.append(
         Check(
@@ -293,6 +297,61 @@ def _ingest(ctx: Context, source: Source, result: ScenarioResult) -> None:
             ratio >= RATIO_TARGET,
         )
     )
+
+
+def _breakdown(source: Source, batches: int, copy_s: float) -> dict[str, float]:
+    """Where a new batch's time goes, timed in this process on fresh batches through the same public calls the
+    webhook view makes (no HTTP): checking the items, matching the watches, the one insert statement (timed by
+    an execute wrapper), and the rest of `ingest` (COPY into staging, commit). Each also as a multiple of the
+    run's bare COPY: what the ratio's target leaves room for."""
+    from django.db import connection
+
+    from incidents.listening.ingest import ingest
+    from incidents.listening.matching import Matcher
+    from incidents.listening.sources.webhook import parse_payload
+
+    steps: dict[str, list[float]] = {"check": [], "match": [], "insert": [], "rest": [], "total": []}
+    statement: list[float] = []
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            if "INSERT INTO listening_mention (" in sql:
+                statement.append(time.perf_counter() - start)
+
+    for k in range(batches):
+        body = json.dumps({"mentions": _items(10_000 + k)}).encode()
+        start = time.perf_counter()
+        records = parse_payload(body, source)
+        checked = time.perf_counter()
+        matcher = Matcher.for_source(source)
+        for r in records:
+            matcher.ids(r.text)
+        matched = time.perf_counter()
+        with connection.execute_wrapper(timed):
+            ingest(source=source, records=records)  # matches again: counted once, under "match"
+        done = time.perf_counter()
+        steps["check"].append(checked - start)
+        steps["match"].append(matched - checked)
+        steps["insert"].append(statement[-1])
+        steps["rest"].append(done - matched - statement[-1] - (matched - checked))
+        steps["total"].append(done - start - (matched - checked))
+    medians = {k: statistics.median(v) * 1000 for k, v in steps.items()}
+    labels = {
+        "check": "parse and check the items (orjson, records)",
+        "match": "match the watches",
+        "insert": "the insert statement (dedupe, indexes, rollups, queue)",
+        "rest": "COPY into staging, commit, the rest",
+        "total": "ingest in-process, in all",
+    }
+    print_table(
+        ["where a new batch's time goes (in-process)", "median", "× bare COPY"],
+        [[labels[k], f"{v:.1f} ms", f"{v / (copy_s * 1000):.1f}"] for k, v in medians.items()],
+        right=[1, 2],
+    )
+    return medians
 
 
 _GENERATE = """
