@@ -83,9 +83,7 @@ def parse_when(value: Any, *, zone: tzinfo = UTC, now: datetime | None = None) -
         raise FieldProblem(_("no publication date"))
     text = isinstance(value, str)
     # "2026-…" (ISO 8601 and the like, the usual shape) is never a number: it skips the number's regex.
-    if (not text and isinstance(value, int | float)) or (
-        text and value[4:5] != "-" and _NUMBER.match(value.strip())
-    ):
+    if isinstance(value, int | float) or (text and value[4:5] != "-" and _NUMBER.match(value.strip())):
         number = float(value)
         if not math.isfinite(number):
             raise FieldProblem(_("date “%(value)s” is not a date") % {"value": value})
