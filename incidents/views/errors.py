@@ -11,7 +11,30 @@ from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import requires_csrf_token
+
+# Per status: the page title, its heading, the reason when the exception gives none, and what to do next.
+_PAGES = {
+    404: (
+        gettext_lazy("Not found"),
+        gettext_lazy("There is nothing here"),
+        gettext_lazy("The link may be mistyped, or what it pointed at has moved."),
+        gettext_lazy(
+            "If someone sent you this link from an incident, ask them to check it, or find the incident on the "
+            "dashboard."
+        ),
+    ),
+    403: (
+        gettext_lazy("Not allowed"),
+        gettext_lazy("You cannot do this here"),
+        gettext_lazy("Your role does not allow this."),
+        gettext_lazy(
+            "An incident's commander can give you a role in its team; a crisis manager can change what your "
+            "account may do."
+        ),
+    ),
+}
 
 
 def _reason(exception: Exception | None) -> str:
@@ -21,14 +44,20 @@ def _reason(exception: Exception | None) -> str:
     return str(message) if isinstance(message, str | Promise) else ""
 
 
+def _page(request: HttpRequest, exception: Exception | None, status: int) -> HttpResponse:
+    title, heading, default, advice = _PAGES[status]
+    context = {"title": title, "heading": heading, "reason": _reason(exception) or default, "advice": advice}
+    return render(request, "errors/page.html", context, status=status)
+
+
 @requires_csrf_token  # the frame's forms (language, log out) need the token even here
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "errors/404.html", {"reason": _reason(exception)}, status=404)
+    return _page(request, exception, 404)
 
 
 @requires_csrf_token
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "errors/403.html", {"reason": _reason(exception)}, status=403)
+    return _page(request, exception, 403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
