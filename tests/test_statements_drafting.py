@@ -4,13 +4,16 @@ stale saves refused and both texts kept), comments, withdrawing a draft — thro
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from incidents import hooks, services
 from incidents.models import (
     Incident,
+    Severity,
     Statement,
     StatementError,
     StatementTemplate,
@@ -29,6 +32,7 @@ from tests.factories_statements import (
     cv,
     fresh,
     login,
+    make_cast,
     new_statement,
     url,
 )
@@ -213,6 +217,60 @@ def test_new_statement_from_a_template_over_http(cast, client):
     refused = client.post(new, {**data, "fill_next_update_time": "", "idempotency_key": "other"})
     assert refused.status_code == 422
     assert "Fill in every placeholder" in refused.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("utc", "suggested", "tomorrow", "promised"),
+    [  # 21:19 CET + 2 h → 23:19, on to 23:30; 23:40 CET + 2 h is past midnight
+        (datetime(2026, 3, 2, 20, 19, tzinfo=UTC), "23:30", False, datetime(2026, 3, 2, 22, 30, tzinfo=UTC)),
+        (datetime(2026, 3, 2, 22, 40, tzinfo=UTC), "01:45", True, datetime(2026, 3, 3, 0, 45, tzinfo=UTC)),
+    ],
+)
+def test_the_suggested_next_update_says_when_it_is_tomorrow(cast, client, utc, suggested, tomorrow, promised):
+    """The page suggests the next update (the SEV2 cadence, 2 h, from now on the next quarter hour) at any hour.
+    Late in the evening that is tomorrow: the page says so, with "Yes, tomorrow" ticked, so the form as shown
+    is accepted as it is — it was left empty before, one more thing to type at 23:40. Unticked, the server
+    still asks and saves nothing."""
+    template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
+    new = reverse("incidents:statement-new", args=[cast.incident.code])
+    login(client, cast.drafter)
+    with time_machine.travel(utc, tick=False):
+        html = client.get(new, {"template": template.pk}).content.decode()
+        assert re.search(rf'name="fill_next_update_time" value="{suggested}"', html)
+        box = re.search(r'<label [^>]*data-when-confirm="next-update"([^>]*)><input ([^>]*)>', html)
+        assert box is not None
+        assert ("hidden" in box[1], "checked" in box[2]) == (not tomorrow, tomorrow)
+        key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html)
+        assert key is not None
+        data = {
+            "template": template.pk,
+            "fill_incident_title": "Checkout is down",
+            "fill_next_update_time": suggested,
+            "title": "",
+            "idempotency_key": key[1],
+        }
+        if tomorrow:
+            before = snapshot(STATEMENT_TABLES)
+            asked = client.post(new, data)
+            assert asked.status_code == 422
+            assert f"{suggested} typed at 23:40 → tomorrow, 3 Mar, {suggested} CET" in asked.content.decode()
+            assert snapshot(STATEMENT_TABLES) == before
+            data["next_update_tomorrow"] = "on"
+        assert client.post(new, data).status_code == 302
+    version = Statement.objects.get(incident=cast.incident).current_version
+    assert version is not None
+    assert version.next_update_at == promised
+
+
+def test_a_cadence_longer_than_a_day_suggests_no_time(seeded, client):
+    """A time alone means the next 24 hours: SEV4's daily update would read as today's earlier time."""
+    cast = make_cast(severity=Severity.SEV4)
+    template = StatementTemplate.objects.get(name="Holding statement — outage (X)")
+    login(client, cast.drafter)
+    html = client.get(
+        reverse("incidents:statement-new", args=[cast.incident.code]), {"template": template.pk}
+    )
+    assert re.search(r'name="fill_next_update_time" value=""', html.content.decode())
 
 
 def test_a_conflicting_save_over_http_shows_both_texts_and_keeps_mine(cast, client):

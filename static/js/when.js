@@ -52,7 +52,9 @@
     return new Intl.DateTimeFormat(LOCALE, { timeZone: "UTC", day: "numeric", month: "short" }).format(d);
   }
 
-  function update(input) {
+  // `edited`: the person changed the time or the day just now. A tick given for the time as it was (theirs,
+  // or the page's own when it proposed a time tomorrow) does not carry over to another time: asked again.
+  function update(input, edited) {
     const key = input.dataset.when;
     const hint = document.querySelector('[data-when-hint="' + key + '"]');
     const confirm = document.querySelector('[data-when-confirm="' + key + '"]');
@@ -83,24 +85,22 @@
     hint.classList.toggle("when-rolled", rolled);
     if (confirm) {
       confirm.hidden = !rolled && !confirm.classList.contains("when-asked");
-      if (!rolled) {
-        const box = confirm.querySelector("input[type=checkbox]");
-        if (box) box.checked = false;
-      }
+      const box = confirm.querySelector("input[type=checkbox]");
+      if (box && (edited || !rolled)) box.checked = false;
     }
   }
 
   function all(scope) {
-    (scope || document).querySelectorAll("input[data-when]").forEach(update);
+    (scope || document).querySelectorAll("input[data-when]").forEach(function (input) { update(input, false); });
   }
 
   document.addEventListener("input", function (evt) {
     const t = evt.target;
     if (!t || !t.matches) return;
-    if (t.matches("input[data-when]")) update(t);
+    if (t.matches("input[data-when]")) update(t, true);
     if (t.matches("input[data-when-date]")) {
       const input = document.querySelector('input[data-when="' + t.dataset.whenDate + '"]');
-      if (input) update(input);
+      if (input) update(input, true);
     }
   });
   // Forms swapped in by htmx (the deadlines panel, the statement page's live region) get their hints too.

@@ -79,14 +79,19 @@ def _source(incident: Incident, raw: Any, missing: str) -> Statement | None:
     return found
 
 
-def _suggested_update(incident: Incident) -> str:
-    """A next-update time to start from: the severity's update cadence from now, on the next quarter hour,
-    in the viewer's zone — empty when that is already tomorrow there (the person should choose that)."""
+def _suggested_update(incident: Incident) -> tuple[str, bool]:
+    """A next-update time to start from, and whether it is tomorrow: the severity's update cadence from now,
+    on the next quarter hour, in the viewer's zone. Late in the evening it is still suggested (a team at 23:30
+    needs it most), with "Yes, tomorrow" ticked and the question shown, so the page says which day it means.
+    A time alone stands for the next 24 hours only: a cadence past that (SEV4's day) suggests nothing."""
     zone = timezone.get_current_timezone()
     now = timezone.now().astimezone(zone)
     at = now + timedelta(minutes=policy_for(incident.severity).update_cadence_minutes)
     at = at.replace(second=0, microsecond=0) + timedelta(minutes=(15 - at.minute % 15) % 15)
-    return f"{at:%H:%M}" if at.date() == now.date() else ""
+    typed = read_typed(f"{at:%H:%M}", now=now, zone=zone)  # what the field will be read as when it is sent
+    if typed is None or typed.at != at:
+        return "", False
+    return typed.typed, typed.rolled
 
 
 # --- the preview: the filled text and the chain that will apply ------------------------------------------------
@@ -182,6 +187,7 @@ def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
     if request.method != "POST":
         source = master or supersedes
         values = services.template_values(incident)
+        suggested, tomorrow = _suggested_update(incident)
         initial = {
             "idempotency_key": services.new_idempotency_key(),
             "template": chosen.pk if chosen else None,
@@ -192,7 +198,8 @@ def statement_new(request: AuthRequest, code: UUID) -> HttpResponse:
             "body": source.current_version.body if source and source.current_version else "",
             "master": master.code if master else None,
             "supersedes": supersedes.code if supersedes else None,
-            "fill_next_update_time": _suggested_update(incident),
+            "fill_next_update_time": suggested,
+            "next_update_tomorrow": tomorrow,
             **{f"fill_{k}": v for k, v in values.items()},
         }
         if request.htmx and request.htmx.target == "statement-preview":
