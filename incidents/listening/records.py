@@ -81,9 +81,9 @@ def parse_when(value: Any, *, zone: tzinfo = UTC, now: datetime | None = None) -
     when: datetime | None = None
     if isinstance(value, bool) or value is None or value == "":
         raise FieldProblem(_("no publication date"))
-    text = isinstance(value, str)
+    is_text = isinstance(value, str)
     # "2026-…" (ISO 8601 and the like, the usual shape) is never a number: it skips the number's regex.
-    if isinstance(value, int | float) or (text and value[4:5] != "-" and _NUMBER.match(value.strip())):
+    if isinstance(value, int | float) or (is_text and value[4:5] != "-" and _NUMBER.match(value.strip())):
         number = float(value)
         if not math.isfinite(number):
             raise FieldProblem(_("date “%(value)s” is not a date") % {"value": value})
@@ -92,7 +92,7 @@ def parse_when(value: Any, *, zone: tzinfo = UTC, now: datetime | None = None) -
             when = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise FieldProblem(_("date “%(value)s” is not a date") % {"value": value}) from None
-    elif text:
+    elif is_text:
         raw = value.strip()
         when = _parse_text_date(raw, zone)
         if when is None:
